@@ -1,0 +1,86 @@
+#  StreamQ-Proxy build. `make` builds, `make test` builds and runs every test,
+#  `make test-asan` runs the same suite under AddressSanitizer and UBSan.
+
+CC       ?= gcc
+BUILD    ?= build
+OPT      ?= -O2
+CFLAGS   ?=
+CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
+            -Wstrict-prototypes -Wmissing-prototypes -g $(OPT) -Isrc -Itests
+LDLIBS   += $(shell pkg-config --libs libzmq 2>/dev/null || echo -lzmq) -lpthread
+ifeq ($(SANITIZE),1)
+BUILD    := build-asan
+CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=address,undefined
+endif
+
+#  The core: pure logic, no libzmq socket calls
+CORE_SRC := src/sq_log.c src/sq_clock.c src/sq_buf.c src/sq_greeting.c \
+            src/sq_conn.c src/sq_balancer.c src/sq_core.c src/sq_json.c \
+            src/sq_control.c
+#  The ZMQ_STREAM engine and the event loop
+PROXY_SRC := src/sq_engine_stream.c src/sq_proxy.c
+CORE_OBJ  := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
+PROXY_OBJ := $(PROXY_SRC:src/%.c=$(BUILD)/obj/%.o)
+
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+INTEG_SRC := $(wildcard tests/integration/test_*.c)
+INTEG_BIN := $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/%)
+HARNESS_OBJ := $(BUILD)/obj/sq_harness.o
+EXAMPLES  := $(BUILD)/curve_worker $(BUILD)/curve_client
+
+.PHONY: all deps run test test-unit test-integration test-asan clean
+
+all: $(BUILD)/streamq-proxy $(BUILD)/streamq-ctl $(EXAMPLES)
+
+deps:
+	@scripts/deps.sh
+
+#  Installs what is missing, builds, and runs the proxy with its defaults
+run: deps
+	@$(MAKE) --no-print-directory all
+	exec $(BUILD)/streamq-proxy
+
+$(BUILD)/obj/%.o: src/%.c src/*.h | $(BUILD)/obj
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/sq_harness.o: tests/integration/sq_harness.c tests/integration/sq_harness.h | $(BUILD)/obj
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj $(BUILD)/tests:
+	mkdir -p $@
+
+$(BUILD)/streamq-proxy: src/main.c $(CORE_OBJ) $(PROXY_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/streamq-ctl: src/streamq_ctl.c
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/%: examples/%.c
+	$(CC) $(CFLAGS) $(LDFLAGS) $< -o $@ $(LDLIBS)
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(CORE_OBJ) tests/sq_test.h | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(LDFLAGS) $< $(CORE_OBJ) -o $@ $(LDLIBS)
+
+$(BUILD)/tests/test_%: tests/integration/test_%.c $(HARNESS_OBJ) tests/sq_test.h | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(LDFLAGS) $< $(HARNESS_OBJ) -o $@ $(LDLIBS)
+
+test-unit: deps
+	@$(MAKE) --no-print-directory $(UNIT_BIN)
+	@tests/run.sh $(UNIT_BIN)
+
+test-integration: deps
+	@$(MAKE) --no-print-directory all $(INTEG_BIN)
+	@SQ_BUILD=$(BUILD) tests/run.sh $(INTEG_BIN)
+
+#  Builds and runs every test
+test: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(INTEG_BIN)
+	@SQ_BUILD=$(BUILD) tests/run.sh $(UNIT_BIN) $(INTEG_BIN)
+
+test-asan:
+	@$(MAKE) --no-print-directory SANITIZE=1 test
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,16 @@
+#!/bin/sh
+#  Installs the Debian packages StreamQ-Proxy needs to build and test,
+#  when any is missing. Uses sudo when not run as root.
+set -e
+packages="build-essential pkg-config libzmq3-dev libsodium-dev"
+missing=""
+for p in $packages; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" \
+        || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "installing:$missing"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing

@@ -1,0 +1,185 @@
+/*  =========================================================================
+    streamq-proxy - command line, signals, and the start of the loop
+    =========================================================================
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <getopt.h>
+#include "sq_proxy.h"
+#include "sq_log.h"
+#include "sq_version.h"
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out,
+"Usage: streamq-proxy [OPTION]...\n"
+"Splices each client's ZMTP stream to one worker's, so the security handshake\n"
+"(NULL, PLAIN, CURVE, ...) and all encryption run end to end between them.\n"
+"Clients connect to the frontend; workers connect (dial in) to the backend.\n"
+"\n"
+"  --frontend EP          where clients connect          (default tcp://*:5555)\n"
+"  --backend EP           where workers connect          (default tcp://127.0.0.1:5556)\n"
+"                         Any peer that reaches the backend can serve clients:\n"
+"                         keep it private (loopback, VPN, firewall).\n"
+"  --control EP           control socket (REQ/DEALER)    (default tcp://127.0.0.1:5557)\n"
+"  --log-level LEVEL      error, warning, info or debug  (default info)\n"
+"  --max-queue N          clients waiting for a worker   (default 1000)\n"
+"  --queue-timeout MS     longest wait for a worker      (default 10000)\n"
+"  --greeting-timeout MS  time to send a ZMTP greeting   (default 5000)\n"
+"  --close-linger MS      grace to deliver the last bytes before closing\n"
+"                         a connection whose partner left (default 100)\n"
+"  --io-threads N         libzmq I/O threads             (default 1)\n"
+"  --help                 show this help and exit\n"
+"  --version              show the version and exit\n"
+"\n"
+"Endpoints take any libzmq form, e.g. tcp://0.0.0.0:5555, tcp://[::]:5555,\n"
+"ipc:///run/streamq/frontend; a port of * picks a free one, which is logged.\n"
+"Control commands: PING, STATS, LIST, PAUSE, RESUME, TERMINATE (see streamq-ctl).\n"
+"Peers must speak ZMTP 3.0 or later (libzmq 4.x, JeroMQ 0.4+, pyzmq, CZMQ ...).\n"
+"SIGINT or SIGTERM closes every connection and exits 0.\n"
+"Exit status: 0 after a clean stop, 2 on a bad option or an endpoint that\n"
+"cannot be bound.\n");
+}
+
+//  Parses a whole decimal number in [min, max]; false on anything else
+static bool
+s_parse_number (const char *text, long long min, long long max, long long *value)
+{
+    char *end;
+    errno = 0;
+    long long number = strtoll (text, &end, 10);
+    if (errno || end == text || *end || number < min || number > max)
+        return false;
+    *value = number;
+    return true;
+}
+
+static void
+s_on_signal (int signal_number)
+{
+    (void) signal_number;
+    sq_proxy_request_stop ();
+}
+
+static void
+s_install_signals (void)
+{
+    struct sigaction action;
+    memset (&action, 0, sizeof action);
+    action.sa_handler = s_on_signal;
+    sigemptyset (&action.sa_mask);
+    sigaction (SIGINT, &action, NULL);
+    sigaction (SIGTERM, &action, NULL);
+    signal (SIGPIPE, SIG_IGN);
+}
+
+enum {
+    OPT_FRONTEND = 256, OPT_BACKEND, OPT_CONTROL, OPT_LOG_LEVEL, OPT_MAX_QUEUE,
+    OPT_QUEUE_TIMEOUT, OPT_GREETING_TIMEOUT, OPT_CLOSE_LINGER, OPT_IO_THREADS,
+    OPT_HELP, OPT_VERSION
+};
+
+static const struct option s_options [] = {
+    { "frontend",         required_argument, NULL, OPT_FRONTEND },
+    { "backend",          required_argument, NULL, OPT_BACKEND },
+    { "control",          required_argument, NULL, OPT_CONTROL },
+    { "log-level",        required_argument, NULL, OPT_LOG_LEVEL },
+    { "max-queue",        required_argument, NULL, OPT_MAX_QUEUE },
+    { "queue-timeout",    required_argument, NULL, OPT_QUEUE_TIMEOUT },
+    { "greeting-timeout", required_argument, NULL, OPT_GREETING_TIMEOUT },
+    { "close-linger",     required_argument, NULL, OPT_CLOSE_LINGER },
+    { "io-threads",       required_argument, NULL, OPT_IO_THREADS },
+    { "help",             no_argument,       NULL, OPT_HELP },
+    { "version",          no_argument,       NULL, OPT_VERSION },
+    { NULL, 0, NULL, 0 }
+};
+
+static int
+s_bad_value (const char *option, const char *value, const char *expected)
+{
+    fprintf (stderr, "streamq-proxy: invalid value '%s' for --%s: expected %s\n",
+             value, option, expected);
+    fprintf (stderr, "Try 'streamq-proxy --help' for more information.\n");
+    return 2;
+}
+
+//  Applies one numeric option; returns 0 or the exit code for a bad value
+static int
+s_number_option (int option, const char *value, sq_proxy_config_t *config)
+{
+    long long number;
+    const char *name = s_options [option - OPT_FRONTEND].name;
+    bool milliseconds = option != OPT_MAX_QUEUE && option != OPT_IO_THREADS;
+    long long min = option == OPT_CLOSE_LINGER? 0: 1;
+    long long max = option == OPT_IO_THREADS? 64: milliseconds? 86400000LL: 100000000LL;
+    if (!s_parse_number (value, min, max, &number)) {
+        char expected [80];
+        snprintf (expected, sizeof expected, "a whole number from %lld to %lld%s",
+                  min, max, milliseconds? " (milliseconds)": "");
+        return s_bad_value (name, value, expected);
+    }
+    switch (option) {
+        case OPT_MAX_QUEUE:        config->core.max_queue = (size_t) number; break;
+        case OPT_QUEUE_TIMEOUT:    config->core.queue_timeout_ms = number; break;
+        case OPT_GREETING_TIMEOUT: config->core.greeting_timeout_ms = number; break;
+        case OPT_CLOSE_LINGER:     config->core.close_linger_ms = number; break;
+        case OPT_IO_THREADS:       config->io_threads = (int) number; break;
+    }
+    return 0;
+}
+
+//  Fills config from argv; returns -1 to go on, or an exit code
+static int
+s_parse_args (int argc, char *argv [], sq_proxy_config_t *config)
+{
+    int option;
+    opterr = 0;
+    while ((option = getopt_long (argc, argv, "", s_options, NULL)) != -1) {
+        int code = 0;
+        sq_log_level_t level;
+        switch (option) {
+            case OPT_FRONTEND: config->frontend = optarg; break;
+            case OPT_BACKEND:  config->backend = optarg; break;
+            case OPT_CONTROL:  config->control = optarg; break;
+            case OPT_LOG_LEVEL:
+                if (!sq_log_level_parse (optarg, &level))
+                    return s_bad_value ("log-level", optarg, "error, warning, info or debug");
+                sq_log_set_level (level);
+                break;
+            case OPT_HELP:     s_usage (stdout); return 0;
+            case OPT_VERSION:  printf ("streamq-proxy " SQ_VERSION "\n"); return 0;
+            case '?':
+                fprintf (stderr, "streamq-proxy: unknown or incomplete option '%s'\n",
+                         argv [optind - 1]);
+                fprintf (stderr, "Try 'streamq-proxy --help' for more information.\n");
+                return 2;
+            default:
+                code = s_number_option (option, optarg, config);
+                if (code)
+                    return code;
+        }
+    }
+    if (optind < argc) {
+        fprintf (stderr, "streamq-proxy: unexpected argument '%s'\n", argv [optind]);
+        return 2;
+    }
+    return -1;
+}
+
+int
+main (int argc, char *argv [])
+{
+    sq_proxy_config_t config;
+    sq_proxy_config_defaults (&config);
+    int code = s_parse_args (argc, argv, &config);
+    if (code >= 0)
+        return code;
+    s_install_signals ();
+    sq_info ("streamq-proxy %s starting", SQ_VERSION);
+    return sq_proxy_run (&config);
+}

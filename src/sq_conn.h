@@ -1,0 +1,105 @@
+/*  =========================================================================
+    sq_conn - one peer connection, and the table that finds it by routing id
+
+    The table is a hash of (side, routing id) with chaining: lookup, insert
+    and remove are O(1) on average, and a paired connection points straight
+    at its partner, so forwarding needs one lookup per chunk (SRD 200).
+    =========================================================================
+*/
+#ifndef SQ_CONN_H_INCLUDED
+#define SQ_CONN_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include "sq_list.h"
+#include "sq_buf.h"
+#include "sq_greeting.h"
+
+//  Room for routing ids of any engine; ZMQ_STREAM's are 5 bytes
+#define SQ_ID_MAX       32
+//  "[v6 address]:port" fits
+#define SQ_ADDRESS_MAX  64
+#define SQ_NAME_MAX     64
+
+typedef enum {
+    SQ_FRONTEND = 0,        //  Clients
+    SQ_BACKEND = 1          //  Workers
+} sq_side_t;
+
+typedef enum {
+    SQ_CONN_GREETING = 0,   //  Collecting the peer's 64-byte greeting
+    SQ_CONN_QUEUED,         //  Client waiting for a worker
+    SQ_CONN_IDLE,           //  Worker connection waiting for a client
+    SQ_CONN_PAIRED,         //  Bytes flow to and from the partner
+    SQ_CONN_CLOSING,        //  Delivering what is left, then closed
+    SQ_CONN_DEAD            //  Gone; freed once the current event is over
+} sq_conn_state_t;
+
+struct sq_worker;
+struct sq_offer;
+
+typedef struct sq_conn {
+    sq_side_t side;
+    sq_conn_state_t state;
+    uint8_t id [SQ_ID_MAX];             //  Engine's routing id
+    size_t id_size;
+    uint64_t serial;                    //  Unique number, for logs and LIST
+    char address [SQ_ADDRESS_MAX];      //  Peer "ip:port"
+    char host [SQ_ADDRESS_MAX];         //  Peer IP alone
+    sq_greeting_t greeting;
+    sq_buf_t early;                     //  Sent after greeting, before pairing
+    sq_buf_t outq;                      //  For this peer, not yet taken by the engine
+    struct sq_conn *partner;            //  When paired
+    struct sq_worker *worker;           //  Backend only: who offers this slot
+    struct sq_offer *offer;             //  Backend, while idle
+    int64_t created_ms;
+    int64_t waiting_since_ms;           //  When it was queued or went idle
+    int64_t paired_ms;
+    int64_t last_out_ms;                //  Last time bytes were handed to the engine
+    int64_t close_at_ms;                //  When closing, the earliest close
+    uint64_t bytes_in;                  //  Received from the peer
+    uint64_t bytes_out;                 //  Handed to the engine for the peer
+    const char *close_reason;
+    sq_list_node_t state_node;          //  In the list its state keeps it in
+    sq_list_node_t blocked_node;        //  In the core's list while outq holds bytes
+    sq_list_node_t all_node;            //  In the table's list of every connection
+    struct sq_conn *hash_next;
+} sq_conn_t;
+
+typedef struct sq_conn_table sq_conn_table_t;
+
+//  Makes a new connection object (not in any table)
+sq_conn_t *sq_conn_new (sq_side_t side, const uint8_t *id, size_t id_size);
+
+//  Frees a connection and what it holds
+void sq_conn_destroy (sq_conn_t **self_p);
+
+//  "frontend" or "backend"
+const char *sq_side_name (sq_side_t side);
+
+//  "greeting", "queued", "idle", "paired", "closing", "dead"
+const char *sq_conn_state_name (sq_conn_state_t state);
+
+sq_conn_table_t *sq_conn_table_new (void);
+
+//  Destroys the table and every connection still in it
+void sq_conn_table_destroy (sq_conn_table_t **self_p);
+
+//  Adds a connection; its (side, id) must not be in the table already
+void sq_conn_table_insert (sq_conn_table_t *self, sq_conn_t *conn);
+
+//  Takes a connection out of the table (does not free it)
+void sq_conn_table_remove (sq_conn_table_t *self, sq_conn_t *conn);
+
+//  The connection with this side and routing id, or NULL
+sq_conn_t *sq_conn_table_lookup (sq_conn_table_t *self, sq_side_t side,
+                                 const uint8_t *id, size_t id_size);
+
+//  Connections in the table, on one side
+size_t sq_conn_table_count (sq_conn_table_t *self, sq_side_t side);
+
+//  The list of every connection in the table, oldest first (all_node)
+sq_list_t *sq_conn_table_all (sq_conn_table_t *self);
+
+#endif

@@ -1,0 +1,657 @@
+/*  =========================================================================
+    sq_core - greeting, pairing, forwarding, timers; no I/O
+
+    A connection moves GREETING -> QUEUED (client) or IDLE (worker) ->
+    PAIRED -> CLOSING -> DEAD. Each state keeps the connection in exactly one
+    list through state_node: the greeting list, a pool's queue or idle list,
+    the closing list, or the dead list. Work that can remove connections
+    (closing a partner, an engine reporting a peer gone) may run in the middle
+    of an event, so connections are never freed before the event is over:
+    they go to the dead list and s_reap frees them at the end.
+    =========================================================================
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdarg.h>
+#include <string.h>
+#include <assert.h>
+#include "sq_core.h"
+#include "sq_log.h"
+#include "sq_clock.h"
+
+//  How long a closing connection may wait for its held bytes to drain
+#define S_CLOSE_FLUSH_MS 5000
+
+struct sq_core {
+    sq_core_config_t config;
+    sq_engine_t engine;
+    sq_core_stats_t stats;
+    sq_conn_table_t *conns;
+    sq_balancer_t *balancer;
+    sq_list_t greeting;         //  Connections in GREETING, oldest first
+    sq_list_t closing;          //  Connections in CLOSING
+    sq_list_t blocked;          //  Connections holding bytes (blocked_node)
+    sq_list_t dead;             //  To free when the current event is over
+    uint64_t next_serial;
+    size_t active_pairs;
+    bool paused;
+    bool terminating;
+    int64_t started_ms;
+};
+
+static void s_close (sq_core_t *self, sq_conn_t *conn, const char *reason, int64_t now);
+static void s_lost (sq_core_t *self, sq_conn_t *conn, const char *reason, int64_t now);
+
+void
+sq_core_config_defaults (sq_core_config_t *config)
+{
+    config->greeting_timeout_ms = 5000;
+    config->queue_timeout_ms = 10000;
+    config->close_linger_ms = 100;
+    config->max_queue = 1000;
+    config->max_early = 64 * 1024;
+}
+
+sq_core_t *
+sq_core_new (const sq_core_config_t *config, const sq_engine_t *engine)
+{
+    sq_core_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->config = *config;
+    self->engine = *engine;
+    self->conns = sq_conn_table_new ();
+    self->balancer = sq_balancer_new ();
+    if (!self->conns || !self->balancer) {
+        sq_core_destroy (&self);
+        return NULL;
+    }
+    sq_list_init (&self->greeting);
+    sq_list_init (&self->closing);
+    sq_list_init (&self->blocked);
+    sq_list_init (&self->dead);
+    self->next_serial = 1;
+    self->started_ms = sq_clock_now ();
+    return self;
+}
+
+static void
+s_reap (sq_core_t *self)
+{
+    while (!sq_list_empty (&self->dead)) {
+        sq_conn_t *conn = sq_list_entry (self->dead.next, sq_conn_t, state_node);
+        sq_list_remove (&conn->state_node);
+        sq_conn_destroy (&conn);
+    }
+}
+
+void
+sq_core_destroy (sq_core_t **self_p)
+{
+    sq_core_t *self = *self_p;
+    if (!self)
+        return;
+    s_reap (self);
+    //  The table frees the connections; the balancer only frees its own
+    //  records, so the table goes after it
+    sq_balancer_destroy (&self->balancer);
+    sq_conn_table_destroy (&self->conns);
+    free (self);
+    *self_p = NULL;
+}
+
+sq_conn_t *
+sq_core_lookup (sq_core_t *self, sq_side_t side, const uint8_t *id, size_t id_size)
+{
+    return sq_conn_table_lookup (self->conns, side, id, id_size);
+}
+
+//  Logs one event of one connection, at info level, printf-style
+static void
+s_log_conn (const sq_conn_t *conn, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
+static void
+s_log_conn (const sq_conn_t *conn, const char *format, ...)
+{
+    if (!sq_log_enabled (SQ_LOG_INFO))
+        return;
+    char event [256];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (event, sizeof event, format, args);
+    va_end (args);
+    sq_info ("%s #%llu %s %s", sq_side_name (conn->side),
+             (unsigned long long) conn->serial, conn->address, event);
+}
+
+//  -------------------------------------------------------------------------
+//  Sending, with bytes held when the engine would block
+
+static void
+s_count_out (sq_core_t *self, sq_conn_t *conn, size_t size, int64_t now)
+{
+    conn->bytes_out += size;
+    conn->last_out_ms = now;
+    self->stats.bytes_to [conn->side] += size;
+}
+
+//  Hands bytes to the engine, or holds them behind what is held already
+static void
+s_send (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t size, int64_t now)
+{
+    if (size == 0 || conn->state == SQ_CONN_DEAD)
+        return;
+    if (sq_buf_empty (&conn->outq)) {
+        sq_send_result_t result = self->engine.send (self->engine.handle, conn, data, size);
+        if (result == SQ_SEND_OK) {
+            s_count_out (self, conn, size, now);
+            return;
+        }
+        if (result == SQ_SEND_GONE) {
+            s_lost (self, conn, "gone when sent to", now);
+            return;
+        }
+    }
+    if (!sq_buf_append (&conn->outq, data, size)) {
+        sq_error ("out of memory holding %zu bytes", size);
+        s_close (self, conn, "out of memory", now);
+        return;
+    }
+    if (!sq_list_linked (&conn->blocked_node))
+        sq_list_append (&self->blocked, &conn->blocked_node);
+}
+
+//  Offers held bytes to the engine again, oldest first, until it blocks
+static void
+s_flush (sq_core_t *self, sq_conn_t *conn, int64_t now)
+{
+    const uint8_t *data;
+    size_t size;
+    while (sq_buf_peek (&conn->outq, &data, &size)) {
+        sq_send_result_t result = self->engine.send (self->engine.handle, conn, data, size);
+        if (result == SQ_SEND_AGAIN)
+            break;
+        if (result == SQ_SEND_GONE) {
+            s_lost (self, conn, "gone when sent to", now);
+            return;
+        }
+        s_count_out (self, conn, size, now);
+        sq_buf_pop (&conn->outq);
+    }
+    if (sq_buf_empty (&conn->outq))
+        sq_list_remove (&conn->blocked_node);
+    else
+    if (!sq_list_linked (&conn->blocked_node))
+        sq_list_append (&self->blocked, &conn->blocked_node);
+}
+
+static void
+s_flush_blocked (sq_core_t *self, int64_t now)
+{
+    sq_list_t pending;
+    sq_list_init (&pending);
+    sq_list_move_all (&pending, &self->blocked);
+    while (!sq_list_empty (&pending)) {
+        sq_conn_t *conn = sq_list_entry (pending.next, sq_conn_t, blocked_node);
+        sq_list_remove (&conn->blocked_node);
+        s_flush (self, conn, now);
+    }
+}
+
+//  -------------------------------------------------------------------------
+//  Leaving a state, closing, losing
+
+//  Takes the connection out of the structures of its current state and
+//  returns the partner it was paired with, if any (now unpaired)
+static sq_conn_t *
+s_leave_state (sq_core_t *self, sq_conn_t *conn)
+{
+    sq_conn_t *partner = NULL;
+    switch (conn->state) {
+        case SQ_CONN_QUEUED:
+            sq_balancer_queue_remove (self->balancer, conn);
+            break;
+        case SQ_CONN_IDLE:
+            sq_balancer_idle_remove (self->balancer, conn);
+            break;
+        case SQ_CONN_PAIRED:
+            partner = conn->partner;
+            if (partner) {
+                sq_conn_t *worker_conn = conn->side == SQ_BACKEND? conn: partner;
+                sq_balancer_pair_ended (self->balancer, worker_conn->worker);
+                self->active_pairs--;
+                partner->partner = NULL;
+                conn->partner = NULL;
+            }
+            break;
+        default:
+            sq_list_remove (&conn->state_node);
+            break;
+    }
+    return partner;
+}
+
+//  The connection is gone for good: out of every table, freed at reap
+static void
+s_kill (sq_core_t *self, sq_conn_t *conn, int64_t now)
+{
+    conn->state = SQ_CONN_DEAD;
+    sq_conn_table_remove (self->conns, conn);
+    sq_list_remove (&conn->blocked_node);
+    if (conn->worker) {
+        sq_balancer_worker_detach (self->balancer, conn->worker);
+        conn->worker = NULL;
+    }
+    sq_list_append (&self->dead, &conn->state_node);
+    s_log_conn (conn, "closed: %s (in %llu B, out %llu B, %lld ms)",
+                conn->close_reason? conn->close_reason: "unknown",
+                (unsigned long long) conn->bytes_in,
+                (unsigned long long) conn->bytes_out,
+                (long long) (now - conn->created_ms));
+}
+
+//  The peer left (or the engine lost it): drop it and close its partner
+static void
+s_lost (sq_core_t *self, sq_conn_t *conn, const char *reason, int64_t now)
+{
+    if (conn->state == SQ_CONN_DEAD)
+        return;
+    sq_conn_t *partner = s_leave_state (self, conn);
+    if (!conn->close_reason)
+        conn->close_reason = reason;
+    s_kill (self, conn, now);
+    if (partner)
+        s_close (self, partner, "partner disconnected", now);
+}
+
+//  libzmq drops what is still queued for a connection when it is closed,
+//  so a connection that was just written gets close_linger_ms to drain
+static int64_t
+s_close_due (sq_core_t *self, const sq_conn_t *conn)
+{
+    int64_t lingered = conn->last_out_ms + self->config.close_linger_ms;
+    return lingered > conn->close_at_ms? lingered: conn->close_at_ms;
+}
+
+//  Asks the engine to close a closing connection that is due
+static void
+s_finish (sq_core_t *self, sq_conn_t *conn, int64_t now)
+{
+    sq_send_result_t result = self->engine.close (self->engine.handle, conn);
+    if (result == SQ_SEND_AGAIN) {
+        conn->close_at_ms = now + 1;        //  Try again shortly
+        return;
+    }
+    sq_list_remove (&conn->state_node);
+    s_kill (self, conn, now);
+}
+
+//  The proxy closes a connection (and its partner): at once when nothing is
+//  held for it and nothing was just written, else once that has drained
+static void
+s_close (sq_core_t *self, sq_conn_t *conn, const char *reason, int64_t now)
+{
+    if (conn->state == SQ_CONN_DEAD || conn->state == SQ_CONN_CLOSING)
+        return;
+    sq_conn_t *partner = s_leave_state (self, conn);
+    conn->close_reason = reason;
+    conn->state = SQ_CONN_CLOSING;
+    conn->close_at_ms = now;
+    sq_list_append (&self->closing, &conn->state_node);
+    if (partner)
+        s_close (self, partner, "partner disconnected", now);
+    if (sq_buf_empty (&conn->outq) && s_close_due (self, conn) <= now)
+        s_finish (self, conn, now);
+}
+
+//  Gives each closing connection its chance to drain and close
+static void
+s_run_closing (sq_core_t *self, int64_t now)
+{
+    sq_list_t pending;
+    sq_list_init (&pending);
+    sq_list_move_all (&pending, &self->closing);
+    while (!sq_list_empty (&pending)) {
+        sq_conn_t *conn = sq_list_entry (pending.next, sq_conn_t, state_node);
+        sq_list_remove (&conn->state_node);
+        sq_list_append (&self->closing, &conn->state_node);
+        if (!sq_buf_empty (&conn->outq)) {
+            if (now < conn->close_at_ms + S_CLOSE_FLUSH_MS)
+                continue;
+            sq_warning ("%s #%llu %s: dropping %zu undelivered bytes at close",
+                        sq_side_name (conn->side), (unsigned long long) conn->serial,
+                        conn->address, conn->outq.size);
+            self->stats.closed_unflushed++;
+            sq_buf_clear (&conn->outq);
+            sq_list_remove (&conn->blocked_node);
+        }
+        if (s_close_due (self, conn) <= now)
+            s_finish (self, conn, now);
+    }
+}
+
+//  -------------------------------------------------------------------------
+//  Greeting and pairing
+
+sq_conn_t *
+sq_core_connected (sq_core_t *self, sq_side_t side, const uint8_t *id, size_t id_size,
+                   const char *host, const char *address, int64_t now)
+{
+    sq_conn_t *conn = sq_conn_new (side, id, id_size);
+    if (!conn) {
+        sq_error ("out of memory accepting a %s connection", sq_side_name (side));
+        sq_conn_t stub = { .side = side, .id_size = id_size };
+        memcpy (stub.id, id, id_size);
+        self->engine.close (self->engine.handle, &stub);
+        return NULL;
+    }
+    conn->serial = self->next_serial++;
+    snprintf (conn->host, sizeof conn->host, "%s", host);
+    snprintf (conn->address, sizeof conn->address, "%s", address);
+    conn->created_ms = now;
+    conn->last_out_ms = now;
+    sq_conn_table_insert (self->conns, conn);
+    sq_list_append (&self->greeting, &conn->state_node);
+    self->stats.accepted [side]++;
+    s_log_conn (conn, "accepted");
+    s_send (self, conn, sq_greeting_prefix, SQ_GREETING_PREFIX_SIZE, now);
+    s_reap (self);
+    return conn->state == SQ_CONN_DEAD? NULL: conn;
+}
+
+//  Keeps bytes a peer sends after its greeting, before it has a partner
+static void
+s_keep_early (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t size,
+              int64_t now)
+{
+    if (size == 0)
+        return;
+    if (conn->early.size + size > self->config.max_early) {
+        self->stats.closed_early_overflow++;
+        s_close (self, conn, "sent too much before pairing", now);
+        return;
+    }
+    if (!sq_buf_append (&conn->early, data, size))
+        s_close (self, conn, "out of memory", now);
+}
+
+//  Sends what `from` has said so far to its new partner `to`: the rest of
+//  its greeting, then what it sent before pairing
+static void
+s_hand_over (sq_core_t *self, sq_conn_t *from, sq_conn_t *to, int64_t now)
+{
+    s_send (self, to, sq_greeting_tail (&from->greeting), SQ_GREETING_TAIL_SIZE, now);
+    const uint8_t *data;
+    size_t size;
+    while (to->state == SQ_CONN_PAIRED && sq_buf_peek (&from->early, &data, &size)) {
+        s_send (self, to, data, size, now);
+        sq_buf_pop (&from->early);
+    }
+}
+
+static void
+s_pair (sq_core_t *self, sq_conn_t *client, sq_conn_t *worker_conn, int64_t now)
+{
+    client->state = worker_conn->state = SQ_CONN_PAIRED;
+    client->partner = worker_conn;
+    worker_conn->partner = client;
+    client->paired_ms = worker_conn->paired_ms = now;
+    sq_balancer_pair_started (self->balancer, worker_conn->worker, now);
+    self->active_pairs++;
+    self->stats.pairs_total++;
+    sq_info ("frontend #%llu %s paired with backend #%llu %s (worker %s, %s, waited %lld ms)",
+             (unsigned long long) client->serial, client->address,
+             (unsigned long long) worker_conn->serial, worker_conn->address,
+             worker_conn->worker->name, client->greeting.mechanism,
+             (long long) (now - client->created_ms));
+    s_hand_over (self, worker_conn, client, now);
+    if (client->state == SQ_CONN_PAIRED)
+        s_hand_over (self, client, worker_conn, now);
+}
+
+static void
+s_client_ready (sq_core_t *self, sq_conn_t *client, int64_t now)
+{
+    sq_conn_t *worker_conn = sq_balancer_choose_worker (self->balancer, client);
+    if (worker_conn) {
+        sq_balancer_idle_remove (self->balancer, worker_conn);
+        s_pair (self, client, worker_conn, now);
+    }
+    else
+    if (sq_balancer_queued_count (self->balancer) >= self->config.max_queue) {
+        self->stats.rejected_queue_full++;
+        s_close (self, client, "queue full", now);
+    }
+    else {
+        client->state = SQ_CONN_QUEUED;
+        sq_balancer_queue_add (self->balancer, client, now);
+        s_log_conn (client, "queued (%s, %zu waiting)", client->greeting.mechanism,
+                    sq_balancer_queued_count (self->balancer));
+    }
+}
+
+static void
+s_worker_ready (sq_core_t *self, sq_conn_t *worker_conn, int64_t now)
+{
+    worker_conn->worker = sq_balancer_worker_attach (self->balancer, worker_conn->host, now);
+    if (!worker_conn->worker) {
+        s_close (self, worker_conn, "out of memory", now);
+        return;
+    }
+    sq_conn_t *client = sq_balancer_first_client (self->balancer,
+                                                  worker_conn->greeting.mechanism);
+    if (client) {
+        sq_balancer_queue_remove (self->balancer, client);
+        s_pair (self, client, worker_conn, now);
+    }
+    else {
+        worker_conn->state = SQ_CONN_IDLE;
+        sq_balancer_idle_add (self->balancer, worker_conn, now);
+        s_log_conn (worker_conn, "idle (worker %s, %s)",
+                    worker_conn->worker->name, worker_conn->greeting.mechanism);
+    }
+}
+
+static void
+s_greet (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t size, int64_t now)
+{
+    size_t used = sq_greeting_feed (&conn->greeting, data, size);
+    sq_greeting_status_t status = conn->greeting.status;
+    if (status == SQ_GREETING_PARTIAL)
+        return;
+    if (status != SQ_GREETING_DONE) {
+        self->stats.rejected_greeting++;
+        s_log_conn (conn, "rejected: %s", sq_greeting_status_str (status));
+        s_close (self, conn, sq_greeting_status_str (status), now);
+        return;
+    }
+    sq_list_remove (&conn->state_node);     //  Off the greeting list
+    sq_debug ("%s #%llu greeting: ZMTP %d.%d %s", sq_side_name (conn->side),
+              (unsigned long long) conn->serial, sq_greeting_major (&conn->greeting),
+              sq_greeting_minor (&conn->greeting), conn->greeting.mechanism);
+    s_keep_early (self, conn, data + used, size - used, now);
+    if (conn->state != SQ_CONN_GREETING)
+        return;                             //  Closed by s_keep_early
+    if (conn->side == SQ_FRONTEND)
+        s_client_ready (self, conn, now);
+    else
+        s_worker_ready (self, conn, now);
+}
+
+//  -------------------------------------------------------------------------
+//  Events from the engine
+
+void
+sq_core_received (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t size,
+                  int64_t now)
+{
+    conn->bytes_in += size;
+    switch (conn->state) {
+        case SQ_CONN_GREETING:
+            s_greet (self, conn, data, size, now);
+            break;
+        case SQ_CONN_QUEUED:
+        case SQ_CONN_IDLE:
+            s_keep_early (self, conn, data, size, now);
+            break;
+        case SQ_CONN_PAIRED:
+            s_send (self, conn->partner, data, size, now);
+            break;
+        default:
+            break;      //  Closing: its pair is over, the bytes have no reader
+    }
+    s_reap (self);
+}
+
+void
+sq_core_disconnected (sq_core_t *self, sq_conn_t *conn, int64_t now)
+{
+    s_lost (self, conn, "peer disconnected", now);
+    s_reap (self);
+}
+
+static void
+s_expire_greetings (sq_core_t *self, int64_t now)
+{
+    int64_t deadline = now - self->config.greeting_timeout_ms;
+    sq_list_node_t *first;
+    while ((first = sq_list_first (&self->greeting))) {
+        sq_conn_t *conn = sq_list_entry (first, sq_conn_t, state_node);
+        if (conn->created_ms > deadline)
+            break;
+        self->stats.rejected_greeting++;
+        s_log_conn (conn, "rejected: greeting timeout");
+        s_close (self, conn, "greeting timeout", now);
+    }
+}
+
+static void
+s_expire_queue (sq_core_t *self, int64_t now)
+{
+    int64_t deadline = now - self->config.queue_timeout_ms;
+    sq_conn_t *client;
+    while ((client = sq_balancer_expired_client (self->balancer, deadline))) {
+        self->stats.rejected_queue_timeout++;
+        s_close (self, client, "queue timeout", now);
+    }
+}
+
+void
+sq_core_tick (sq_core_t *self, int64_t now)
+{
+    s_flush_blocked (self, now);
+    s_expire_greetings (self, now);
+    s_expire_queue (self, now);
+    s_run_closing (self, now);
+    s_reap (self);
+}
+
+static int64_t
+s_earliest_close (sq_core_t *self)
+{
+    int64_t earliest = INT64_MAX;
+    for (sq_list_node_t *node = self->closing.next; node != &self->closing; node = node->next) {
+        sq_conn_t *conn = sq_list_entry (node, sq_conn_t, state_node);
+        int64_t due = sq_buf_empty (&conn->outq)? s_close_due (self, conn)
+                                                : conn->close_at_ms + S_CLOSE_FLUSH_MS;
+        if (due < earliest)
+            earliest = due;
+    }
+    return earliest;
+}
+
+int64_t
+sq_core_next_timeout (sq_core_t *self, int64_t now)
+{
+    //  The engine gives no signal when a blocked peer drains: poll briefly
+    int64_t next = sq_list_empty (&self->blocked)? INT64_MAX: now + 1;
+    sq_list_node_t *first = sq_list_first (&self->greeting);
+    if (first) {
+        int64_t due = sq_list_entry (first, sq_conn_t, state_node)->created_ms
+                    + self->config.greeting_timeout_ms;
+        if (due < next)
+            next = due;
+    }
+    int64_t oldest = sq_balancer_oldest_wait (self->balancer);
+    if (oldest != INT64_MAX && oldest + self->config.queue_timeout_ms < next)
+        next = oldest + self->config.queue_timeout_ms;
+    int64_t closing = s_earliest_close (self);
+    if (closing < next)
+        next = closing;
+    if (next == INT64_MAX)
+        return -1;
+    return next > now? next - now: 0;
+}
+
+void
+sq_core_close_all (sq_core_t *self, int64_t now)
+{
+    sq_list_t *all = sq_conn_table_all (self->conns);
+    while (!sq_list_empty (all)) {
+        sq_conn_t *conn = sq_list_entry (all->next, sq_conn_t, all_node);
+        s_leave_state (self, conn);
+        if (!conn->close_reason)
+            conn->close_reason = "proxy shutting down";
+        self->engine.close (self->engine.handle, conn);
+        s_kill (self, conn, now);
+    }
+    s_reap (self);
+}
+
+//  -------------------------------------------------------------------------
+//  Steering and read access
+
+void
+sq_core_set_paused (sq_core_t *self, bool paused)
+{
+    self->paused = paused;
+}
+
+bool
+sq_core_paused (sq_core_t *self)
+{
+    return self->paused;
+}
+
+void
+sq_core_terminate (sq_core_t *self)
+{
+    self->terminating = true;
+}
+
+bool
+sq_core_terminating (sq_core_t *self)
+{
+    return self->terminating;
+}
+
+const sq_core_stats_t *
+sq_core_stats (sq_core_t *self)
+{
+    return &self->stats;
+}
+
+sq_conn_table_t *
+sq_core_conns (sq_core_t *self)
+{
+    return self->conns;
+}
+
+sq_balancer_t *
+sq_core_balancer (sq_core_t *self)
+{
+    return self->balancer;
+}
+
+size_t
+sq_core_active_pairs (sq_core_t *self)
+{
+    return self->active_pairs;
+}
+
+int64_t
+sq_core_started (sq_core_t *self)
+{
+    return self->started_ms;
+}

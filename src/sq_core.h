@@ -1,0 +1,110 @@
+/*  =========================================================================
+    sq_core - the proxy's decisions, free of I/O
+
+    The core keeps every connection, runs the greeting, pairs clients with
+    workers, forwards bytes, and runs the timers. It never touches a socket:
+    an engine reports events to it (a connection arrived, bytes arrived, a
+    connection went) and the core asks the engine to send bytes or close a
+    connection through the sq_engine_t table. Any engine (ZMQ_STREAM today,
+    epoll later) plugs in without changes here.
+
+    Guarantees: bytes for a peer are handed to the engine in the order they
+    arrived and never dropped while the peer lives; what the engine cannot
+    take now (would block) is held and offered again first. A connection
+    pointer stays valid until the core call that reported it returns.
+    =========================================================================
+*/
+#ifndef SQ_CORE_H_INCLUDED
+#define SQ_CORE_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include "sq_conn.h"
+#include "sq_balancer.h"
+
+typedef enum {
+    SQ_SEND_OK = 0,         //  The engine took all the bytes
+    SQ_SEND_AGAIN,          //  It took nothing; offer them again later
+    SQ_SEND_GONE            //  The connection no longer exists
+} sq_send_result_t;
+
+//  What the core asks of an engine
+typedef struct {
+    void *handle;
+    //  Sends size bytes (size > 0) to the peer, all or nothing
+    sq_send_result_t (*send) (void *handle, sq_conn_t *conn,
+                              const uint8_t *data, size_t size);
+    //  Closes the connection; no lost-connection event follows for it
+    sq_send_result_t (*close) (void *handle, sq_conn_t *conn);
+} sq_engine_t;
+
+typedef struct {
+    int64_t greeting_timeout_ms;    //  To receive the 64-byte greeting
+    int64_t queue_timeout_ms;       //  Longest wait of a client for a worker
+    int64_t close_linger_ms;        //  Grace before closing a just-written peer
+    size_t max_queue;               //  Clients waiting at once
+    size_t max_early;               //  Bytes kept per peer before pairing
+} sq_core_config_t;
+
+typedef struct {
+    uint64_t accepted [2];          //  Connections, per side
+    uint64_t pairs_total;
+    uint64_t bytes_to [2];          //  Bytes handed to the engine, per side
+    uint64_t rejected_greeting;
+    uint64_t rejected_queue_full;
+    uint64_t rejected_queue_timeout;
+    uint64_t closed_early_overflow; //  Sent too much before pairing
+    uint64_t closed_unflushed;      //  Closed with bytes still undelivered
+} sq_core_stats_t;
+
+typedef struct sq_core sq_core_t;
+
+//  The defaults the command line documents
+void sq_core_config_defaults (sq_core_config_t *config);
+
+sq_core_t *sq_core_new (const sq_core_config_t *config, const sq_engine_t *engine);
+
+//  Frees every connection without telling the engine (close them first)
+void sq_core_destroy (sq_core_t **self_p);
+
+//  The live connection with this side and routing id, or NULL
+sq_conn_t *sq_core_lookup (sq_core_t *self, sq_side_t side,
+                           const uint8_t *id, size_t id_size);
+
+//  A peer connected: the core greets it. host is its IP, address "ip:port".
+//  Returns the new connection, or NULL when out of memory (then it is closed)
+sq_conn_t *sq_core_connected (sq_core_t *self, sq_side_t side,
+                              const uint8_t *id, size_t id_size,
+                              const char *host, const char *address, int64_t now);
+
+//  Bytes arrived from a peer
+void sq_core_received (sq_core_t *self, sq_conn_t *conn,
+                       const uint8_t *data, size_t size, int64_t now);
+
+//  The peer's connection is gone
+void sq_core_disconnected (sq_core_t *self, sq_conn_t *conn, int64_t now);
+
+//  Runs what is due: held bytes, timeouts, delayed closes
+void sq_core_tick (sq_core_t *self, int64_t now);
+
+//  Milliseconds until sq_core_tick has work, or -1 when nothing is pending
+int64_t sq_core_next_timeout (sq_core_t *self, int64_t now);
+
+//  Closes every connection now (for shutdown)
+void sq_core_close_all (sq_core_t *self, int64_t now);
+
+//  Steering, as for zmq_proxy_steerable: the loop reads these flags
+void sq_core_set_paused (sq_core_t *self, bool paused);
+bool sq_core_paused (sq_core_t *self);
+void sq_core_terminate (sq_core_t *self);
+bool sq_core_terminating (sq_core_t *self);
+
+//  Read access for the control socket and tests
+const sq_core_stats_t *sq_core_stats (sq_core_t *self);
+sq_conn_table_t *sq_core_conns (sq_core_t *self);
+sq_balancer_t *sq_core_balancer (sq_core_t *self);
+size_t sq_core_active_pairs (sq_core_t *self);
+int64_t sq_core_started (sq_core_t *self);
+
+#endif

@@ -1,0 +1,239 @@
+/*  =========================================================================
+    sq_engine_stream - the ZMQ_STREAM engine
+    =========================================================================
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <zmq.h>
+#include "sq_engine_stream.h"
+#include "sq_log.h"
+
+#define S_ENDPOINT_MAX 256
+
+struct sq_engine_stream {
+    void *socket [2];
+    char endpoint [2][S_ENDPOINT_MAX];
+    sq_core_t *core;
+    //  Newest routing id seen per side, to tell a new connection from the
+    //  late lost-connection notice of one the proxy closed itself
+    uint32_t newest_id [2];
+    bool seen_id [2];
+};
+
+static void *
+s_socket_new (void *context, const char *endpoint, const char *name, char *bound,
+              char *error, size_t error_size)
+{
+    void *socket = zmq_socket (context, ZMQ_STREAM);
+    if (!socket) {
+        snprintf (error, error_size, "cannot create the %s socket: %s",
+                  name, zmq_strerror (zmq_errno ()));
+        return NULL;
+    }
+    int linger = 0;
+    zmq_setsockopt (socket, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_bind (socket, endpoint) != 0) {
+        snprintf (error, error_size, "cannot bind %s to %s: %s",
+                  name, endpoint, zmq_strerror (zmq_errno ()));
+        zmq_close (socket);
+        return NULL;
+    }
+    size_t size = S_ENDPOINT_MAX;
+    if (zmq_getsockopt (socket, ZMQ_LAST_ENDPOINT, bound, &size) != 0)
+        snprintf (bound, S_ENDPOINT_MAX, "%s", endpoint);
+    return socket;
+}
+
+sq_engine_stream_t *
+sq_engine_stream_new (void *context, const char *frontend, const char *backend,
+                      char *error, size_t error_size)
+{
+    sq_engine_stream_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        snprintf (error, error_size, "out of memory");
+        return NULL;
+    }
+    self->socket [SQ_FRONTEND] = s_socket_new (context, frontend, "frontend",
+        self->endpoint [SQ_FRONTEND], error, error_size);
+    if (self->socket [SQ_FRONTEND])
+        self->socket [SQ_BACKEND] = s_socket_new (context, backend, "backend",
+            self->endpoint [SQ_BACKEND], error, error_size);
+    if (!self->socket [SQ_BACKEND])
+        sq_engine_stream_destroy (&self);
+    return self;
+}
+
+void
+sq_engine_stream_destroy (sq_engine_stream_t **self_p)
+{
+    sq_engine_stream_t *self = *self_p;
+    if (!self)
+        return;
+    for (int side = 0; side < 2; side++)
+        if (self->socket [side])
+            zmq_close (self->socket [side]);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+sq_engine_stream_set_linger (sq_engine_stream_t *self, int linger_ms)
+{
+    for (int side = 0; side < 2; side++)
+        zmq_setsockopt (self->socket [side], ZMQ_LINGER, &linger_ms, sizeof linger_ms);
+}
+
+//  Sends [id][bytes]; libzmq refuses the id frame at once when the peer's
+//  pipe is full, so a message goes whole or not at all
+static sq_send_result_t
+s_send_frames (sq_engine_stream_t *self, sq_conn_t *conn, const void *data, size_t size)
+{
+    void *socket = self->socket [conn->side];
+    if (zmq_send (socket, conn->id, conn->id_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        if (zmq_errno () == EAGAIN)
+            return SQ_SEND_AGAIN;
+        if (zmq_errno () != EHOSTUNREACH)
+            sq_warning ("%s: send failed: %s", sq_side_name (conn->side),
+                        zmq_strerror (zmq_errno ()));
+        return SQ_SEND_GONE;
+    }
+    if (zmq_send (socket, data, size, ZMQ_DONTWAIT) < 0) {
+        sq_warning ("%s: send failed after routing id: %s", sq_side_name (conn->side),
+                    zmq_strerror (zmq_errno ()));
+        return SQ_SEND_GONE;
+    }
+    return SQ_SEND_OK;
+}
+
+static sq_send_result_t
+s_send (void *handle, sq_conn_t *conn, const uint8_t *data, size_t size)
+{
+    //  A zero-length frame would close the connection
+    if (size == 0)
+        return SQ_SEND_OK;
+    return s_send_frames (handle, conn, data, size);
+}
+
+static sq_send_result_t
+s_close (void *handle, sq_conn_t *conn)
+{
+    return s_send_frames (handle, conn, "", 0);
+}
+
+sq_engine_t
+sq_engine_stream_ops (sq_engine_stream_t *self)
+{
+    sq_engine_t engine = { .handle = self, .send = s_send, .close = s_close };
+    return engine;
+}
+
+void
+sq_engine_stream_attach (sq_engine_stream_t *self, sq_core_t *core)
+{
+    self->core = core;
+}
+
+void *
+sq_engine_stream_socket (sq_engine_stream_t *self, sq_side_t side)
+{
+    return self->socket [side];
+}
+
+const char *
+sq_engine_stream_endpoint (sq_engine_stream_t *self, sq_side_t side)
+{
+    return self->endpoint [side];
+}
+
+//  libzmq numbers ZMQ_STREAM peers 00 + a 32-bit counter that only grows
+//  (modulo 2^32), so an id older than the newest seen is not a new peer
+static bool
+s_id_is_new (sq_engine_stream_t *self, sq_side_t side, const uint8_t *id, size_t size)
+{
+    if (size != 5 || id [0] != 0)
+        return true;
+    uint32_t number = ((uint32_t) id [1] << 24) | ((uint32_t) id [2] << 16)
+                    | ((uint32_t) id [3] << 8) | id [4];
+    if (self->seen_id [side] && (int32_t) (number - self->newest_id [side]) <= 0)
+        return false;
+    self->seen_id [side] = true;
+    self->newest_id [side] = number;
+    return true;
+}
+
+//  Peer IP from the message metadata, port from the socket while it is open
+static void
+s_peer_address (zmq_msg_t *msg, char *host, size_t host_size,
+                char *address, size_t address_size)
+{
+    const char *ip = zmq_msg_gets (msg, "Peer-Address");
+    snprintf (host, host_size, "%s", ip? ip: "unknown");
+    int port = -1;
+    int fd = zmq_msg_get (msg, ZMQ_SRCFD);
+    struct sockaddr_storage peer;
+    socklen_t peer_size = sizeof peer;
+    if (fd >= 0 && getpeername (fd, (struct sockaddr *) &peer, &peer_size) == 0) {
+        if (peer.ss_family == AF_INET)
+            port = ntohs (((struct sockaddr_in *) &peer)->sin_port);
+        else
+        if (peer.ss_family == AF_INET6)
+            port = ntohs (((struct sockaddr_in6 *) &peer)->sin6_port);
+    }
+    bool v6 = strchr (host, ':') != NULL;
+    if (port < 0)
+        snprintf (address, address_size, "%s", host);
+    else
+        snprintf (address, address_size, v6? "[%s]:%d": "%s:%d", host, port);
+}
+
+//  A zero-length chunk: a connection arrived or left
+static void
+s_notice (sq_engine_stream_t *self, sq_side_t side, zmq_msg_t *id, zmq_msg_t *data,
+          sq_conn_t *conn, int64_t now)
+{
+    const uint8_t *id_data = zmq_msg_data (id);
+    size_t id_size = zmq_msg_size (id);
+    if (conn)
+        sq_core_disconnected (self->core, conn, now);
+    else
+    if (id_size <= SQ_ID_MAX && s_id_is_new (self, side, id_data, id_size)) {
+        char host [SQ_ADDRESS_MAX], address [SQ_ADDRESS_MAX];
+        s_peer_address (data, host, sizeof host, address, sizeof address);
+        sq_core_connected (self->core, side, id_data, id_size, host, address, now);
+    }
+}
+
+size_t
+sq_engine_stream_receive (sq_engine_stream_t *self, sq_side_t side, size_t limit,
+                          int64_t now)
+{
+    void *socket = self->socket [side];
+    size_t count = 0;
+    zmq_msg_t id, data;
+    zmq_msg_init (&id);
+    zmq_msg_init (&data);
+    while (count < limit && zmq_msg_recv (&id, socket, ZMQ_DONTWAIT) >= 0) {
+        //  The data frame is already there: ZMQ_STREAM delivers both at once
+        if (zmq_msg_recv (&data, socket, 0) < 0)
+            break;
+        count++;
+        sq_conn_t *conn = sq_core_lookup (self->core, side,
+                                          zmq_msg_data (&id), zmq_msg_size (&id));
+        if (zmq_msg_size (&data) == 0)
+            s_notice (self, side, &id, &data, conn, now);
+        else
+        if (conn)
+            sq_core_received (self->core, conn, zmq_msg_data (&data),
+                              zmq_msg_size (&data), now);
+        //  Else: bytes from a connection the proxy already closed
+    }
+    zmq_msg_close (&id);
+    zmq_msg_close (&data);
+    return count;
+}

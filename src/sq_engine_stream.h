@@ -1,0 +1,48 @@
+/*  =========================================================================
+    sq_engine_stream - the ZMQ_STREAM engine: two raw sockets feed the core
+
+    frontend and backend are ZMQ_STREAM sockets. Every chunk a peer sends
+    arrives as [routing id][bytes]; a zero-length chunk announces a new
+    connection (id not seen before) or a lost one (id known). This engine
+    turns those into sq_core events and carries out the core's sends and
+    closes. It is the only place that calls libzmq for peer traffic.
+    =========================================================================
+*/
+#ifndef SQ_ENGINE_STREAM_H_INCLUDED
+#define SQ_ENGINE_STREAM_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+#include "sq_core.h"
+
+typedef struct sq_engine_stream sq_engine_stream_t;
+
+//  Creates both sockets and binds them. On failure returns NULL with a
+//  reason in `error`.
+sq_engine_stream_t *sq_engine_stream_new (void *context, const char *frontend,
+                                          const char *backend,
+                                          char *error, size_t error_size);
+
+void sq_engine_stream_destroy (sq_engine_stream_t **self_p);
+
+//  The sq_engine_t the core calls
+sq_engine_t sq_engine_stream_ops (sq_engine_stream_t *self);
+
+//  Sets the core that receives events
+void sq_engine_stream_attach (sq_engine_stream_t *self, sq_core_t *core);
+
+//  The socket of one side, for zmq_poll
+void *sq_engine_stream_socket (sq_engine_stream_t *self, sq_side_t side);
+
+//  The endpoint a side is bound to (with the real port for "*")
+const char *sq_engine_stream_endpoint (sq_engine_stream_t *self, sq_side_t side);
+
+//  Reads up to `limit` chunks from one side without blocking and reports
+//  them to the core; returns how many were read
+size_t sq_engine_stream_receive (sq_engine_stream_t *self, sq_side_t side,
+                                 size_t limit, int64_t now);
+
+//  Sets how long closing the sockets may wait for queued bytes (ms)
+void sq_engine_stream_set_linger (sq_engine_stream_t *self, int linger_ms);
+
+#endif

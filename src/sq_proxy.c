@@ -1,0 +1,226 @@
+/*  =========================================================================
+    sq_proxy - the event loop
+    =========================================================================
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <signal.h>
+#include <zmq.h>
+#include "sq_proxy.h"
+#include "sq_engine_stream.h"
+#include "sq_control.h"
+#include "sq_clock.h"
+#include "sq_log.h"
+
+//  Chunks read from one side before looking at the others, for fairness
+#define S_BATCH 256
+//  Longest sleep, so a stop request is seen even without a signal wake-up
+#define S_POLL_MAX_MS 1000
+
+static volatile sig_atomic_t s_stop_requested = 0;
+
+void
+sq_proxy_config_defaults (sq_proxy_config_t *config)
+{
+    config->frontend = "tcp://*:5555";
+    config->backend = "tcp://127.0.0.1:5556";
+    config->control = "tcp://127.0.0.1:5557";
+    config->io_threads = 1;
+    sq_core_config_defaults (&config->core);
+}
+
+void
+sq_proxy_request_stop (void)
+{
+    s_stop_requested = 1;
+}
+
+typedef struct {
+    void *context;
+    void *control;
+    sq_engine_stream_t *engine;
+    sq_core_t *core;
+    char control_endpoint [256];
+} s_proxy_t;
+
+static void *
+s_control_new (void *context, const char *endpoint, char *bound)
+{
+    void *socket = zmq_socket (context, ZMQ_ROUTER);
+    if (!socket)
+        return NULL;
+    int linger = 0;
+    zmq_setsockopt (socket, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_bind (socket, endpoint) != 0) {
+        fprintf (stderr, "streamq-proxy: cannot bind control to %s: %s\n",
+                 endpoint, zmq_strerror (zmq_errno ()));
+        zmq_close (socket);
+        return NULL;
+    }
+    size_t size = 256;
+    if (zmq_getsockopt (socket, ZMQ_LAST_ENDPOINT, bound, &size) != 0)
+        snprintf (bound, 256, "%s", endpoint);
+    return socket;
+}
+
+//  Binds everything and logs the real endpoints; false if anything failed
+static bool
+s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
+{
+    proxy->context = zmq_ctx_new ();
+    if (!proxy->context)
+        return false;
+    zmq_ctx_set (proxy->context, ZMQ_IO_THREADS, config->io_threads);
+    char error [512];
+    proxy->engine = sq_engine_stream_new (proxy->context, config->frontend,
+                                          config->backend, error, sizeof error);
+    if (!proxy->engine) {
+        fprintf (stderr, "streamq-proxy: %s\n", error);
+        return false;
+    }
+    proxy->control = s_control_new (proxy->context, config->control,
+                                    proxy->control_endpoint);
+    if (!proxy->control)
+        return false;
+    sq_engine_t ops = sq_engine_stream_ops (proxy->engine);
+    proxy->core = sq_core_new (&config->core, &ops);
+    if (!proxy->core) {
+        fprintf (stderr, "streamq-proxy: out of memory\n");
+        return false;
+    }
+    sq_engine_stream_attach (proxy->engine, proxy->core);
+    sq_info ("listening: frontend %s", sq_engine_stream_endpoint (proxy->engine, SQ_FRONTEND));
+    sq_info ("listening: backend %s", sq_engine_stream_endpoint (proxy->engine, SQ_BACKEND));
+    sq_info ("listening: control %s", proxy->control_endpoint);
+    return true;
+}
+
+static void
+s_stop (s_proxy_t *proxy)
+{
+    sq_core_destroy (&proxy->core);
+    sq_engine_stream_destroy (&proxy->engine);
+    if (proxy->control)
+        zmq_close (proxy->control);
+    if (proxy->context)
+        zmq_ctx_term (proxy->context);
+}
+
+//  Sends the reply frames behind the request's envelope
+static void
+s_control_reply (void *socket, zmq_msg_t *envelope, size_t envelope_size,
+                 sq_reply_t *reply)
+{
+    for (size_t index = 0; index < envelope_size; index++)
+        zmq_msg_send (&envelope [index], socket, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    for (size_t index = 0; index < reply->count; index++)
+        zmq_send (socket, reply->frame [index], strlen (reply->frame [index]),
+                  (index + 1 < reply->count? ZMQ_SNDMORE: 0) | ZMQ_DONTWAIT);
+}
+
+//  Reads one whole request. The envelope is the routing id, plus the empty
+//  delimiter a REQ (or REQ-like DEALER) client puts before its frames.
+static void
+s_control_request (s_proxy_t *proxy, int64_t now)
+{
+    zmq_msg_t frames [SQ_CONTROL_FRAMES_MAX + 2];
+    size_t count = 0;
+    bool too_many = false;
+    int more = 1;
+    while (more) {
+        zmq_msg_t scratch;
+        zmq_msg_t *msg = count < SQ_CONTROL_FRAMES_MAX + 2? &frames [count]: &scratch;
+        zmq_msg_init (msg);
+        if (zmq_msg_recv (msg, proxy->control, 0) < 0) {
+            zmq_msg_close (msg);
+            break;
+        }
+        more = zmq_msg_more (msg);
+        if (msg == &scratch) {
+            too_many = true;
+            zmq_msg_close (msg);
+        }
+        else
+            count++;
+    }
+    size_t envelope = count > 1 && zmq_msg_size (&frames [1]) == 0? 2: 1;
+    sq_frames_t request = { .count = 0 };
+    for (size_t index = envelope; index < count && request.count < SQ_CONTROL_FRAMES_MAX; index++) {
+        request.data [request.count] = zmq_msg_data (&frames [index]);
+        request.size [request.count++] = zmq_msg_size (&frames [index]);
+    }
+    sq_reply_t reply = { .count = 0 };
+    if (too_many || count > SQ_CONTROL_FRAMES_MAX + envelope) {
+        reply.frame [reply.count++] = strdup ("ERROR");
+        reply.frame [reply.count++] = strdup ("too many frames");
+    }
+    else
+        sq_control_handle (proxy->core, &request, &reply, now);
+    if (count >= envelope)
+        s_control_reply (proxy->control, frames, envelope, &reply);
+    sq_reply_clear (&reply);
+    for (size_t index = 0; index < count; index++)
+        zmq_msg_close (&frames [index]);
+}
+
+static void
+s_control_drain (s_proxy_t *proxy, int64_t now)
+{
+    int events = 0;
+    size_t events_size = sizeof events;
+    while (zmq_getsockopt (proxy->control, ZMQ_EVENTS, &events, &events_size) == 0
+    &&    (events & ZMQ_POLLIN))
+        s_control_request (proxy, now);
+}
+
+//  One turn of the loop: wait for traffic or a timer, then serve it all
+static void
+s_turn (s_proxy_t *proxy)
+{
+    bool paused = sq_core_paused (proxy->core);
+    zmq_pollitem_t items [] = {
+        { proxy->control, 0, ZMQ_POLLIN, 0 },
+        { sq_engine_stream_socket (proxy->engine, SQ_FRONTEND), 0, ZMQ_POLLIN, 0 },
+        { sq_engine_stream_socket (proxy->engine, SQ_BACKEND), 0, ZMQ_POLLIN, 0 }
+    };
+    int64_t timeout = sq_core_next_timeout (proxy->core, sq_clock_now ());
+    if (timeout < 0 || timeout > S_POLL_MAX_MS)
+        timeout = S_POLL_MAX_MS;
+    if (zmq_poll (items, paused? 1: 3, (long) timeout) < 0 && zmq_errno () != EINTR)
+        sq_warning ("poll failed: %s", zmq_strerror (zmq_errno ()));
+    int64_t now = sq_clock_now ();
+    if (items [0].revents & ZMQ_POLLIN)
+        s_control_drain (proxy, now);
+    if (!paused) {
+        if (items [1].revents & ZMQ_POLLIN)
+            sq_engine_stream_receive (proxy->engine, SQ_FRONTEND, S_BATCH, now);
+        if (items [2].revents & ZMQ_POLLIN)
+            sq_engine_stream_receive (proxy->engine, SQ_BACKEND, S_BATCH, now);
+    }
+    sq_core_tick (proxy->core, now);
+}
+
+int
+sq_proxy_run (const sq_proxy_config_t *config)
+{
+    s_proxy_t proxy;
+    memset (&proxy, 0, sizeof proxy);
+    if (!s_start (&proxy, config)) {
+        s_stop (&proxy);
+        return 2;
+    }
+    sq_info ("ready");
+    while (!s_stop_requested && !sq_core_terminating (proxy.core))
+        s_turn (&proxy);
+    sq_info ("stopping: closing %zu frontend and %zu backend connections",
+             sq_conn_table_count (sq_core_conns (proxy.core), SQ_FRONTEND),
+             sq_conn_table_count (sq_core_conns (proxy.core), SQ_BACKEND));
+    sq_core_close_all (proxy.core, sq_clock_now ());
+    //  Give the close requests a moment to reach the I/O threads
+    sq_engine_stream_set_linger (proxy.engine, (int) config->core.close_linger_ms);
+    s_stop (&proxy);
+    sq_info ("stopped");
+    return 0;
+}

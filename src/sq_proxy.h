@@ -1,0 +1,29 @@
+/*  =========================================================================
+    sq_proxy - the event loop: polls the engine's sockets and the control
+    socket, feeds the core, runs its timers, and shuts down cleanly
+    =========================================================================
+*/
+#ifndef SQ_PROXY_H_INCLUDED
+#define SQ_PROXY_H_INCLUDED
+
+#include "sq_core.h"
+
+typedef struct {
+    const char *frontend;
+    const char *backend;
+    const char *control;
+    int io_threads;
+    sq_core_config_t core;
+} sq_proxy_config_t;
+
+//  Fills in the documented defaults
+void sq_proxy_config_defaults (sq_proxy_config_t *config);
+
+//  Asks a running loop to stop (safe from a signal handler)
+void sq_proxy_request_stop (void);
+
+//  Runs the proxy until SIGINT/SIGTERM or TERMINATE. Returns the process
+//  exit code: 0 after a clean stop, 2 when it could not start.
+int sq_proxy_run (const sq_proxy_config_t *config);
+
+#endif
