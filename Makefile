@@ -60,7 +60,7 @@ $(BUILD)/streamq-ctl: src/streamq_ctl.c
 $(BUILD)/%: examples/%.c
 	$(CC) $(CFLAGS) $(LDFLAGS) $< -o $@ $(LDLIBS)
 
-$(BUILD)/tests/test_%: tests/unit/test_%.c $(CORE_OBJ) tests/sq_test.h | $(BUILD)/tests
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(CORE_OBJ) tests/sq_test.h $(wildcard tests/unit/*.h) | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(LDFLAGS) $< $(CORE_OBJ) -o $@ $(LDLIBS)
 
 $(BUILD)/tests/test_%: tests/integration/test_%.c $(HARNESS_OBJ) tests/sq_test.h | $(BUILD)/tests

@@ -1,0 +1,379 @@
+/*  =========================================================================
+    Unit tests of the core: greeting, pairing, forwarding, held bytes,
+    closing, queue and timers, driven through its event functions with a
+    recording engine and a synthetic clock. No sockets.
+    =========================================================================
+*/
+#include "sq_test.h"
+#include "sq_core.h"
+#include "sq_fake_engine.h"
+#include "sq_log.h"
+
+SQ_TEST_DEFINE
+
+static fake_engine_t *engine;
+static sq_core_t *core;
+static int64_t now;
+
+static void
+s_setup (int64_t linger_ms, size_t max_queue)
+{
+    sq_log_set_level (SQ_LOG_ERROR);
+    engine = calloc (1, sizeof *engine);
+    sq_core_config_t config;
+    sq_core_config_defaults (&config);
+    config.close_linger_ms = linger_ms;
+    config.max_queue = max_queue;
+    config.greeting_timeout_ms = 1000;
+    config.queue_timeout_ms = 5000;
+    sq_engine_t ops = fake_engine_ops (engine);
+    core = sq_core_new (&config, &ops);
+    now = 1000000;
+}
+
+static void
+s_teardown (void)
+{
+    sq_core_close_all (core, now);
+    sq_core_destroy (&core);
+    free (engine);
+}
+
+static void
+s_greeting (uint8_t *bytes, const char *mechanism, uint8_t filler)
+{
+    memset (bytes, filler, SQ_GREETING_SIZE);
+    memcpy (bytes, "\xFF\0\0\0\0\0\0\0\0\x7F\x03\x01", 12);
+    memset (bytes + 12, 0, 21);
+    memcpy (bytes + 12, mechanism, strlen (mechanism));
+}
+
+//  Connects peer n on a side and sends its greeting; returns the connection
+static sq_conn_t *
+s_peer (sq_side_t side, unsigned n, const char *host, const char *mechanism)
+{
+    uint8_t id [5];
+    fake_id (n, id);
+    char address [64];
+    snprintf (address, sizeof address, "%s:%u", host, 40000 + n);
+    memset (&engine->peer [side][n % FAKE_PEERS], 0, sizeof (fake_peer_t));
+    sq_conn_t *conn = sq_core_connected (core, side, id, 5, host, address, now);
+    SQ_CHECK (conn);
+    fake_peer_t *peer = fake_peer_of (engine, conn);
+    SQ_CHECK_EQ (peer->size, SQ_GREETING_PREFIX_SIZE);
+    SQ_CHECK (memcmp (peer->received, sq_greeting_prefix, SQ_GREETING_PREFIX_SIZE) == 0);
+    if (mechanism) {
+        uint8_t greeting [SQ_GREETING_SIZE];
+        s_greeting (greeting, mechanism, (uint8_t) n);
+        sq_core_received (core, conn, greeting, sizeof greeting, now);
+    }
+    return conn;
+}
+
+static sq_conn_t *
+s_find (sq_side_t side, unsigned n)
+{
+    uint8_t id [5];
+    fake_id (n, id);
+    return sq_core_lookup (core, side, id, 5);
+}
+
+static fake_peer_t *
+s_fake (sq_side_t side, unsigned n)
+{
+    return &engine->peer [side][n % FAKE_PEERS];
+}
+
+static void
+test_pairing_hands_over_greetings (void)
+{
+    s_setup (0, 10);
+    sq_conn_t *client = s_peer (SQ_FRONTEND, 1, "10.0.0.1", "CURVE");
+    SQ_CHECK_EQ (client->state, SQ_CONN_QUEUED);
+    SQ_CHECK_EQ (sq_balancer_queued_count (sq_core_balancer (core)), 1);
+    //  Bytes sent before pairing are kept, then delivered in order
+    sq_core_received (core, client, (const uint8_t *) "early", 5, now);
+    sq_conn_t *worker = s_peer (SQ_BACKEND, 2, "10.0.0.2", "CURVE");
+    SQ_CHECK_EQ (client->state, SQ_CONN_PAIRED);
+    SQ_CHECK (client->partner == worker && worker->partner == client);
+    SQ_CHECK_EQ (sq_core_active_pairs (core), 1);
+    //  The client got the worker's greeting bytes 11..63, and the worker
+    //  got the client's, then the early bytes
+    fake_peer_t *to_client = s_fake (SQ_FRONTEND, 1);
+    fake_peer_t *to_worker = s_fake (SQ_BACKEND, 2);
+    SQ_CHECK_EQ (to_client->size, SQ_GREETING_SIZE);
+    SQ_CHECK_EQ (to_worker->size, SQ_GREETING_SIZE + 5);
+    SQ_CHECK (memcmp (to_client->received + 11, worker->greeting.bytes + 11, 53) == 0);
+    SQ_CHECK (memcmp (to_worker->received + 11, client->greeting.bytes + 11, 53) == 0);
+    SQ_CHECK (memcmp (to_worker->received + 64, "early", 5) == 0);
+    //  Then bytes flow both ways unchanged
+    sq_core_received (core, client, (const uint8_t *) "abc", 3, now);
+    sq_core_received (core, worker, (const uint8_t *) "xyz", 3, now);
+    SQ_CHECK (memcmp (to_worker->received + 69, "abc", 3) == 0);
+    SQ_CHECK (memcmp (to_client->received + 64, "xyz", 3) == 0);
+    s_teardown ();
+}
+
+//  A client only ever meets a worker of its own mechanism
+static void
+test_never_across_mechanisms (void)
+{
+    s_setup (0, 10);
+    sq_conn_t *worker = s_peer (SQ_BACKEND, 1, "10.0.0.2", "NULL");
+    SQ_CHECK_EQ (worker->state, SQ_CONN_IDLE);
+    sq_conn_t *client = s_peer (SQ_FRONTEND, 2, "10.0.0.1", "CURVE");
+    SQ_CHECK_EQ (client->state, SQ_CONN_QUEUED);
+    SQ_CHECK_EQ (worker->state, SQ_CONN_IDLE);
+    sq_conn_t *curve = s_peer (SQ_BACKEND, 3, "10.0.0.3", "CURVE");
+    SQ_CHECK_EQ (curve->state, SQ_CONN_PAIRED);
+    SQ_CHECK (client->partner == curve);
+    SQ_CHECK_EQ (worker->state, SQ_CONN_IDLE);
+    s_teardown ();
+}
+
+//  Queued clients of one mechanism are served first come, first served
+static void
+test_queue_is_fifo (void)
+{
+    s_setup (0, 10);
+    sq_conn_t *first = s_peer (SQ_FRONTEND, 1, "10.0.0.1", "NULL");
+    sq_conn_t *second = s_peer (SQ_FRONTEND, 2, "10.0.0.1", "NULL");
+    sq_conn_t *worker = s_peer (SQ_BACKEND, 3, "10.0.0.2", "NULL");
+    SQ_CHECK (worker->partner == first);
+    SQ_CHECK_EQ (second->state, SQ_CONN_QUEUED);
+    s_teardown ();
+}
+
+//  Bytes the engine cannot take are held, in order, and sent first later
+static void
+test_held_bytes_keep_order (void)
+{
+    s_setup (0, 10);
+    sq_conn_t *client = s_peer (SQ_FRONTEND, 1, "10.0.0.1", "NULL");
+    sq_conn_t *worker = s_peer (SQ_BACKEND, 2, "10.0.0.2", "NULL");
+    fake_peer_t *to_worker = s_fake (SQ_BACKEND, 2);
+    size_t base = to_worker->size;
+    to_worker->blocked = true;
+    uint8_t chunk [100];
+    for (int index = 0; index < 50; index++) {
+        memset (chunk, index, sizeof chunk);
+        sq_core_received (core, client, chunk, sizeof chunk, now);
+        if (index == 20) {
+            //  The engine takes bytes again, but only a tick delivers the
+            //  held ones; new bytes must queue behind them meanwhile
+            to_worker->blocked = false;
+        }
+    }
+    SQ_CHECK_EQ (to_worker->size, base);
+    SQ_CHECK_EQ (worker->outq.size, 5000);
+    SQ_CHECK (sq_core_next_timeout (core, now) >= 0);
+    now += 1;
+    sq_core_tick (core, now);
+    SQ_CHECK_EQ (worker->outq.size, 0);
+    SQ_CHECK_EQ (to_worker->size, base + 5000);
+    for (int index = 0; index < 50; index++)
+        for (int offset = 0; offset < 100; offset++)
+            SQ_CHECK_EQ (to_worker->received [base + index * 100 + offset], index);
+    SQ_CHECK_EQ (client->bytes_in, SQ_GREETING_SIZE + 5000);
+    SQ_CHECK_EQ (worker->bytes_out, base + 5000);
+    s_teardown ();
+}
+
+//  When one side leaves, the other is closed and both leave every table
+static void
+test_disconnect_closes_partner (void)
+{
+    s_setup (0, 10);
+    sq_conn_t *client = s_peer (SQ_FRONTEND, 1, "10.0.0.1", "NULL");
+    s_peer (SQ_BACKEND, 2, "10.0.0.2", "NULL");
+    sq_core_disconnected (core, client, now);
+    SQ_CHECK (s_find (SQ_FRONTEND, 1) == NULL);
+    SQ_CHECK (s_find (SQ_BACKEND, 2) == NULL);
+    SQ_CHECK (s_fake (SQ_BACKEND, 2)->closed);
+    SQ_CHECK (!s_fake (SQ_FRONTEND, 1)->closed);  //  Gone already: no close
+    SQ_CHECK_EQ (sq_core_active_pairs (core), 0);
+    SQ_CHECK_EQ (sq_balancer_worker_count (sq_core_balancer (core)), 0);
+    //  And the other way round
+    s_peer (SQ_FRONTEND, 3, "10.0.0.1", "NULL");
+    sq_conn_t *worker = s_peer (SQ_BACKEND, 4, "10.0.0.2", "NULL");
+    sq_core_disconnected (core, worker, now);
+    SQ_CHECK (s_find (SQ_FRONTEND, 3) == NULL);
+    SQ_CHECK (s_fake (SQ_FRONTEND, 3)->closed);
+    s_teardown ();
+}
+
+//  A partner that was just written gets the linger to drain before close
+static void
+test_close_lingers_after_write (void)
+{
+    s_setup (100, 10);
+    sq_conn_t *client = s_peer (SQ_FRONTEND, 1, "10.0.0.1", "NULL");
+    sq_conn_t *worker = s_peer (SQ_BACKEND, 2, "10.0.0.2", "NULL");
+    now += 1000;
+    sq_core_received (core, worker, (const uint8_t *) "last words", 10, now);
+    sq_core_disconnected (core, worker, now);
+    SQ_CHECK_EQ (client->state, SQ_CONN_CLOSING);
+    SQ_CHECK (!s_fake (SQ_FRONTEND, 1)->closed);
+    //  Bytes from a closing client have no reader and are dropped
+    sq_core_received (core, client, (const uint8_t *) "late", 4, now);
+    SQ_CHECK_EQ (sq_core_next_timeout (core, now), 100);
+    now += 99;
+    sq_core_tick (core, now);
+    SQ_CHECK (!s_fake (SQ_FRONTEND, 1)->closed);
+    now += 1;
+    sq_core_tick (core, now);
+    SQ_CHECK (s_fake (SQ_FRONTEND, 1)->closed);
+    SQ_CHECK (s_find (SQ_FRONTEND, 1) == NULL);
+    s_teardown ();
+}
+
+//  A closing connection first delivers what is held for it
+static void
+test_close_waits_for_held_bytes (void)
+{
+    s_setup (0, 10);
+    sq_conn_t *client = s_peer (SQ_FRONTEND, 1, "10.0.0.1", "NULL");
+    sq_conn_t *worker = s_peer (SQ_BACKEND, 2, "10.0.0.2", "NULL");
+    fake_peer_t *to_client = s_fake (SQ_FRONTEND, 1);
+    to_client->blocked = true;
+    sq_core_received (core, worker, (const uint8_t *) "reply", 5, now);
+    sq_core_disconnected (core, worker, now);
+    SQ_CHECK_EQ (client->state, SQ_CONN_CLOSING);
+    now += 10;
+    sq_core_tick (core, now);
+    SQ_CHECK (!to_client->closed);
+    to_client->blocked = false;
+    now += 1;
+    sq_core_tick (core, now);
+    SQ_CHECK (to_client->closed);
+    SQ_CHECK (memcmp (to_client->received + 64, "reply", 5) == 0);
+    s_teardown ();
+}
+
+//  An engine that reports a peer gone on send ends the pair
+static void
+test_gone_on_send (void)
+{
+    s_setup (0, 10);
+    sq_conn_t *client = s_peer (SQ_FRONTEND, 1, "10.0.0.1", "NULL");
+    s_peer (SQ_BACKEND, 2, "10.0.0.2", "NULL");
+    s_fake (SQ_BACKEND, 2)->gone = true;
+    sq_core_received (core, client, (const uint8_t *) "x", 1, now);
+    SQ_CHECK (s_find (SQ_BACKEND, 2) == NULL);
+    SQ_CHECK (s_find (SQ_FRONTEND, 1) == NULL);
+    SQ_CHECK (s_fake (SQ_FRONTEND, 1)->closed);
+    s_teardown ();
+}
+
+static void
+test_bad_greeting_rejected (void)
+{
+    s_setup (0, 10);
+    sq_conn_t *peer = s_peer (SQ_FRONTEND, 1, "10.0.0.1", NULL);
+    sq_core_received (core, peer, (const uint8_t *) "GET / HTTP/1.1\r\n", 16, now);
+    SQ_CHECK_EQ (sq_core_stats (core)->rejected_greeting, 1);
+    SQ_CHECK (s_fake (SQ_FRONTEND, 1)->closed);
+    SQ_CHECK (s_find (SQ_FRONTEND, 1) == NULL);
+    s_teardown ();
+}
+
+static void
+test_greeting_timeout (void)
+{
+    s_setup (0, 10);
+    sq_conn_t *slow = s_peer (SQ_BACKEND, 1, "10.0.0.2", NULL);
+    sq_core_received (core, slow, (const uint8_t *) "\xFF\0\0", 3, now);
+    SQ_CHECK_EQ (sq_core_next_timeout (core, now), 1000);
+    now += 999;
+    sq_core_tick (core, now);
+    SQ_CHECK (s_find (SQ_BACKEND, 1));
+    now += 1;
+    sq_core_tick (core, now);
+    SQ_CHECK (s_find (SQ_BACKEND, 1) == NULL);
+    SQ_CHECK_EQ (sq_core_stats (core)->rejected_greeting, 1);
+    s_teardown ();
+}
+
+static void
+test_queue_full_and_timeout (void)
+{
+    s_setup (0, 2);
+    s_peer (SQ_FRONTEND, 1, "10.0.0.1", "NULL");
+    now += 10;
+    s_peer (SQ_FRONTEND, 2, "10.0.0.1", "NULL");
+    s_peer (SQ_FRONTEND, 3, "10.0.0.1", "NULL");
+    SQ_CHECK_EQ (sq_core_stats (core)->rejected_queue_full, 1);
+    SQ_CHECK (s_find (SQ_FRONTEND, 3) == NULL);
+    now += 4990;
+    sq_core_tick (core, now);
+    SQ_CHECK (s_find (SQ_FRONTEND, 1) == NULL);
+    SQ_CHECK (s_find (SQ_FRONTEND, 2));
+    SQ_CHECK_EQ (sq_core_stats (core)->rejected_queue_timeout, 1);
+    SQ_CHECK_EQ (sq_core_next_timeout (core, now), 10);
+    s_teardown ();
+}
+
+//  A peer may not park unbounded bytes before it is paired
+static void
+test_early_bytes_bounded (void)
+{
+    s_setup (0, 10);
+    sq_conn_t *client = s_peer (SQ_FRONTEND, 1, "10.0.0.1", "NULL");
+    uint8_t chunk [8192] = { 0 };
+    for (int index = 0; index < 8; index++)
+        sq_core_received (core, client, chunk, sizeof chunk, now);
+    SQ_CHECK (s_find (SQ_FRONTEND, 1));
+    sq_core_received (core, client, chunk, 1, now);
+    SQ_CHECK (s_find (SQ_FRONTEND, 1) == NULL);
+    SQ_CHECK_EQ (sq_core_stats (core)->closed_early_overflow, 1);
+    s_teardown ();
+}
+
+//  Hundreds of connect/disconnect cycles leave no entry behind
+static void
+test_churn_leaves_nothing (void)
+{
+    s_setup (0, 1000);
+    unsigned n = 1;
+    for (int round = 0; round < 500; round++) {
+        sq_conn_t *client = s_peer (SQ_FRONTEND, n++, "10.0.0.1", "NULL");
+        sq_conn_t *worker = s_peer (SQ_BACKEND, n++, round % 2? "10.0.0.2": "10.0.0.3", "NULL");
+        sq_conn_t *idle = s_peer (SQ_BACKEND, n++, "10.0.0.4", "PLAIN");
+        sq_conn_t *greeting = s_peer (SQ_FRONTEND, n++, "10.0.0.5", NULL);
+        sq_core_received (core, client, (const uint8_t *) "ping", 4, now);
+        sq_core_disconnected (core, round % 3? client: worker, now);
+        sq_core_disconnected (core, idle, now);
+        sq_core_disconnected (core, greeting, now);
+        now += 1;
+        sq_core_tick (core, now);
+    }
+    SQ_CHECK_EQ (sq_conn_table_count (sq_core_conns (core), SQ_FRONTEND), 0);
+    SQ_CHECK_EQ (sq_conn_table_count (sq_core_conns (core), SQ_BACKEND), 0);
+    sq_balancer_t *balancer = sq_core_balancer (core);
+    SQ_CHECK_EQ (sq_balancer_idle_count (balancer), 0);
+    SQ_CHECK_EQ (sq_balancer_queued_count (balancer), 0);
+    SQ_CHECK_EQ (sq_balancer_worker_count (balancer), 0);
+    SQ_CHECK_EQ (sq_core_active_pairs (core), 0);
+    SQ_CHECK_EQ (sq_core_stats (core)->pairs_total, 500);
+    SQ_CHECK_EQ (sq_core_next_timeout (core, now), -1);
+    s_teardown ();
+}
+
+int
+main (void)
+{
+    SQ_RUN (test_pairing_hands_over_greetings);
+    SQ_RUN (test_never_across_mechanisms);
+    SQ_RUN (test_queue_is_fifo);
+    SQ_RUN (test_held_bytes_keep_order);
+    SQ_RUN (test_disconnect_closes_partner);
+    SQ_RUN (test_close_lingers_after_write);
+    SQ_RUN (test_close_waits_for_held_bytes);
+    SQ_RUN (test_gone_on_send);
+    SQ_RUN (test_bad_greeting_rejected);
+    SQ_RUN (test_greeting_timeout);
+    SQ_RUN (test_queue_full_and_timeout);
+    SQ_RUN (test_early_bytes_bounded);
+    SQ_RUN (test_churn_leaves_nothing);
+    return sq_test_summary ();
+}
