@@ -65,6 +65,19 @@ s_control_new (void *context, const char *endpoint, char *bound)
     return socket;
 }
 
+//  True for endpoints only this host can reach: ipc, inproc, loopback TCP
+static bool
+s_endpoint_is_local (const char *endpoint)
+{
+    const char *local [] = {
+        "ipc://", "inproc://", "tcp://127.", "tcp://localhost:", "tcp://[::1]:"
+    };
+    for (size_t index = 0; index < sizeof local / sizeof local [0]; index++)
+        if (strncmp (endpoint, local [index], strlen (local [index])) == 0)
+            return true;
+    return false;
+}
+
 //  Binds everything and logs the real endpoints; false if anything failed
 static bool
 s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
@@ -94,6 +107,9 @@ s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
     sq_info ("listening: frontend %s", sq_engine_stream_endpoint (proxy->engine, SQ_FRONTEND));
     sq_info ("listening: backend %s", sq_engine_stream_endpoint (proxy->engine, SQ_BACKEND));
     sq_info ("listening: control %s", proxy->control_endpoint);
+    if (!s_endpoint_is_local (proxy->control_endpoint))
+        sq_warning ("the control socket is reachable from other hosts: anyone "
+                    "who reaches %s can pause or stop the proxy", proxy->control_endpoint);
     return true;
 }
 
