@@ -48,16 +48,16 @@ $(BUILD)/obj/%.o: src/%.c src/*.h | $(BUILD)/obj
 $(BUILD)/obj/sq_harness.o: tests/integration/sq_harness.c tests/integration/sq_harness.h | $(BUILD)/obj
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/obj $(BUILD)/tests:
+$(BUILD) $(BUILD)/obj $(BUILD)/tests:
 	mkdir -p $@
 
-$(BUILD)/streamq-proxy: src/main.c $(CORE_OBJ) $(PROXY_OBJ)
-	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BUILD)/streamq-proxy: src/main.c $(CORE_OBJ) $(PROXY_OBJ) | $(BUILD)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(filter %.c %.o,$^) -o $@ $(LDLIBS)
 
-$(BUILD)/streamq-ctl: src/streamq_ctl.c
-	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BUILD)/streamq-ctl: src/streamq_ctl.c src/sq_version.h | $(BUILD)
+	$(CC) $(CFLAGS) $(LDFLAGS) $< -o $@ $(LDLIBS)
 
-$(BUILD)/%: examples/%.c
+$(BUILD)/%: examples/%.c | $(BUILD)
 	$(CC) $(CFLAGS) $(LDFLAGS) $< -o $@ $(LDLIBS)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(CORE_OBJ) tests/sq_test.h $(wildcard tests/unit/*.h) | $(BUILD)/tests
