@@ -15,14 +15,18 @@ typedef struct sq_offer {
     sq_worker_t *worker;
     struct sq_pool *pool;
     sq_list_t idle;             //  Connections (state_node), oldest first
-    sq_list_node_t pool_node;   //  In pool->offers
+    size_t heap_index;          //  Position in pool->heap
     sq_list_node_t worker_node; //  In worker->offers
 } sq_offer_t;
 
-//  Everything that speaks one mechanism
+//  Everything that speaks one mechanism. The offers form a binary heap with
+//  the worker that should get the next client on top, so a choice is O(1)
+//  and a change of load O(log workers).
 typedef struct sq_pool {
     char mechanism [SQ_MECHANISM_MAX + 1];
-    sq_list_t offers;           //  Offers with at least one idle connection
+    sq_offer_t **heap;          //  Offers with at least one idle connection
+    size_t heap_size;
+    size_t heap_capacity;
     sq_list_t queue;            //  Waiting clients (state_node), oldest first
     sq_list_node_t node;        //  In the balancer's list of pools
 } sq_pool_t;
@@ -44,10 +48,98 @@ sq_balancer_new (void)
     return self;
 }
 
+//  True when worker a should get the next client before worker b
+static bool
+s_better (const sq_worker_t *a, const sq_worker_t *b)
+{
+    if (a->active_pairs != b->active_pairs)
+        return a->active_pairs < b->active_pairs;
+    return a->last_paired_ms < b->last_paired_ms;
+}
+
+static void
+s_heap_set (sq_pool_t *pool, size_t index, sq_offer_t *offer)
+{
+    pool->heap [index] = offer;
+    offer->heap_index = index;
+}
+
+static void
+s_heap_up (sq_pool_t *pool, size_t index)
+{
+    sq_offer_t *offer = pool->heap [index];
+    while (index > 0) {
+        size_t parent = (index - 1) / 2;
+        if (!s_better (offer->worker, pool->heap [parent]->worker))
+            break;
+        s_heap_set (pool, index, pool->heap [parent]);
+        index = parent;
+    }
+    s_heap_set (pool, index, offer);
+}
+
+static void
+s_heap_down (sq_pool_t *pool, size_t index)
+{
+    sq_offer_t *offer = pool->heap [index];
+    while (true) {
+        size_t child = 2 * index + 1;
+        if (child >= pool->heap_size)
+            break;
+        if (child + 1 < pool->heap_size
+        &&  s_better (pool->heap [child + 1]->worker, pool->heap [child]->worker))
+            child++;
+        if (!s_better (pool->heap [child]->worker, offer->worker))
+            break;
+        s_heap_set (pool, index, pool->heap [child]);
+        index = child;
+    }
+    s_heap_set (pool, index, offer);
+}
+
+static bool
+s_heap_push (sq_pool_t *pool, sq_offer_t *offer)
+{
+    if (pool->heap_size == pool->heap_capacity) {
+        size_t capacity = pool->heap_capacity? pool->heap_capacity * 2: 16;
+        sq_offer_t **heap = realloc (pool->heap, capacity * sizeof *heap);
+        if (!heap)
+            return false;
+        pool->heap = heap;
+        pool->heap_capacity = capacity;
+    }
+    s_heap_set (pool, pool->heap_size++, offer);
+    s_heap_up (pool, offer->heap_index);
+    return true;
+}
+
+static void
+s_heap_remove (sq_pool_t *pool, sq_offer_t *offer)
+{
+    size_t index = offer->heap_index;
+    sq_offer_t *last = pool->heap [--pool->heap_size];
+    if (last == offer)
+        return;
+    s_heap_set (pool, index, last);
+    s_heap_up (pool, index);
+    s_heap_down (pool, last->heap_index);
+}
+
+//  Puts each offer of a worker back in order after its load changed
+static void
+s_worker_reorder (sq_worker_t *worker)
+{
+    for (sq_list_node_t *node = worker->offers.next; node != &worker->offers; node = node->next) {
+        sq_offer_t *offer = sq_list_entry (node, sq_offer_t, worker_node);
+        s_heap_up (offer->pool, offer->heap_index);
+        s_heap_down (offer->pool, offer->heap_index);
+    }
+}
+
 static void
 s_offer_free (sq_offer_t *offer)
 {
-    sq_list_remove (&offer->pool_node);
+    s_heap_remove (offer->pool, offer);
     sq_list_remove (&offer->worker_node);
     free (offer);
 }
@@ -70,6 +162,7 @@ sq_balancer_destroy (sq_balancer_t **self_p)
     while (!sq_list_empty (&self->pools)) {
         sq_pool_t *pool = sq_list_entry (self->pools.next, sq_pool_t, node);
         sq_list_remove (&pool->node);
+        free (pool->heap);
         free (pool);
     }
     free (self);
@@ -137,7 +230,6 @@ s_pool (sq_balancer_t *self, const char *mechanism, bool create)
     if (!pool)
         return NULL;
     snprintf (pool->mechanism, sizeof pool->mechanism, "%s", mechanism);
-    sq_list_init (&pool->offers);
     sq_list_init (&pool->queue);
     sq_list_append (&self->pools, &pool->node);
     return pool;
@@ -148,8 +240,9 @@ s_pool (sq_balancer_t *self, const char *mechanism, bool create)
 static void
 s_pool_release (sq_pool_t *pool)
 {
-    if (sq_list_empty (&pool->offers) && sq_list_empty (&pool->queue)) {
+    if (pool->heap_size == 0 && sq_list_empty (&pool->queue)) {
         sq_list_remove (&pool->node);
+        free (pool->heap);
         free (pool);
     }
 }
@@ -168,7 +261,10 @@ s_offer (sq_worker_t *worker, sq_pool_t *pool)
     offer->worker = worker;
     offer->pool = pool;
     sq_list_init (&offer->idle);
-    sq_list_append (&pool->offers, &offer->pool_node);
+    if (!s_heap_push (pool, offer)) {
+        free (offer);
+        return NULL;
+    }
     sq_list_append (&worker->offers, &offer->worker_node);
     return offer;
 }
@@ -233,29 +329,13 @@ sq_balancer_queue_remove (sq_balancer_t *self, sq_conn_t *conn)
         s_pool_release (pool);
 }
 
-//  True when worker a should get the next client before worker b
-static bool
-s_better (const sq_worker_t *a, const sq_worker_t *b)
-{
-    if (a->active_pairs != b->active_pairs)
-        return a->active_pairs < b->active_pairs;
-    return a->last_paired_ms < b->last_paired_ms;
-}
-
 sq_conn_t *
 sq_balancer_choose_worker (sq_balancer_t *self, const sq_conn_t *client)
 {
     sq_pool_t *pool = s_pool (self, client->greeting.mechanism, false);
-    if (!pool)
+    if (!pool || pool->heap_size == 0)
         return NULL;
-    sq_offer_t *best = NULL;
-    for (sq_list_node_t *node = pool->offers.next; node != &pool->offers; node = node->next) {
-        sq_offer_t *offer = sq_list_entry (node, sq_offer_t, pool_node);
-        if (!best || s_better (offer->worker, best->worker))
-            best = offer;
-    }
-    if (!best)
-        return NULL;
+    sq_offer_t *best = pool->heap [0];
     return sq_list_entry (best->idle.next, sq_conn_t, state_node);
 }
 
@@ -306,6 +386,7 @@ sq_balancer_pair_started (sq_balancer_t *self, sq_worker_t *worker, int64_t now)
     (void) self;
     worker->active_pairs++;
     worker->last_paired_ms = now;
+    s_worker_reorder (worker);
 }
 
 void
@@ -314,6 +395,7 @@ sq_balancer_pair_ended (sq_balancer_t *self, sq_worker_t *worker)
     (void) self;
     assert (worker->active_pairs > 0);
     worker->active_pairs--;
+    s_worker_reorder (worker);
 }
 
 size_t

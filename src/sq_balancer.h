@@ -3,8 +3,9 @@
 
     Workers are known by name (for now the peer IP: every backend connection
     from one IP belongs to one worker). Each mechanism has a pool holding the
-    idle worker connections that speak it (grouped by worker, as "offers") and
-    the FIFO of clients that wait for one. A client only ever meets a worker
+    idle worker connections that speak it (grouped by worker, as "offers",
+    kept in a heap with the worker due the next client on top) and the FIFO
+    of clients that wait for one. A client only ever meets a worker
     connection of exactly its own mechanism. The choice of worker is made in
     one place, sq_balancer_choose_worker, so that sticky routes and weights
     can join it later.
@@ -55,7 +56,7 @@ void sq_balancer_queue_remove (sq_balancer_t *self, sq_conn_t *conn);
 
 //  The idle worker connection a client should get, or NULL if none speaks
 //  its mechanism. Least active pairs wins, then the worker paired longest
-//  ago, then its oldest idle connection. Does not withdraw it.
+//  ago, then its oldest idle connection. O(1). Does not withdraw it.
 sq_conn_t *sq_balancer_choose_worker (sq_balancer_t *self, const sq_conn_t *client);
 
 //  The oldest queued client of this mechanism, or NULL

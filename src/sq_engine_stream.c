@@ -24,6 +24,9 @@ struct sq_engine_stream {
     //  late lost-connection notice of one the proxy closed itself
     uint32_t newest_id [2];
     bool seen_id [2];
+    //  The chunk being reported to the core: when the core forwards exactly
+    //  these bytes, the message itself is sent on, with no copy
+    zmq_msg_t *current;
 };
 
 static void *
@@ -111,13 +114,33 @@ s_send_frames (sq_engine_stream_t *self, sq_conn_t *conn, const void *data, size
     return SQ_SEND_OK;
 }
 
+//  Sends the chunk being reported on, moving the message: no copy
+static sq_send_result_t
+s_send_current (sq_engine_stream_t *self, sq_conn_t *conn)
+{
+    void *socket = self->socket [conn->side];
+    if (zmq_send (socket, conn->id, conn->id_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return zmq_errno () == EAGAIN? SQ_SEND_AGAIN: SQ_SEND_GONE;
+    if (zmq_msg_send (self->current, socket, ZMQ_DONTWAIT) < 0) {
+        sq_warning ("%s: send failed after routing id: %s", sq_side_name (conn->side),
+                    zmq_strerror (zmq_errno ()));
+        return SQ_SEND_GONE;
+    }
+    self->current = NULL;
+    return SQ_SEND_OK;
+}
+
 static sq_send_result_t
 s_send (void *handle, sq_conn_t *conn, const uint8_t *data, size_t size)
 {
+    sq_engine_stream_t *self = handle;
     //  A zero-length frame would close the connection
     if (size == 0)
         return SQ_SEND_OK;
-    return s_send_frames (handle, conn, data, size);
+    if (self->current && data == zmq_msg_data (self->current)
+    &&  size == zmq_msg_size (self->current))
+        return s_send_current (self, conn);
+    return s_send_frames (self, conn, data, size);
 }
 
 static sq_send_result_t
@@ -228,9 +251,12 @@ sq_engine_stream_receive (sq_engine_stream_t *self, sq_side_t side, size_t limit
         if (zmq_msg_size (&data) == 0)
             s_notice (self, side, &id, &data, conn, now);
         else
-        if (conn)
+        if (conn) {
+            self->current = &data;
             sq_core_received (self->core, conn, zmq_msg_data (&data),
                               zmq_msg_size (&data), now);
+            self->current = NULL;
+        }
         //  Else: bytes from a connection the proxy already closed
     }
     zmq_msg_close (&id);

@@ -173,6 +173,45 @@ test_mechanisms_kept_apart (void)
     sq_balancer_destroy (&balancer);
 }
 
+//  Under random loads the heap's choice is always the brute-force best
+static void
+test_choice_matches_brute_force (void)
+{
+    enum { WORKERS = 200, ROUNDS = 20000 };
+    sq_balancer_t *balancer = sq_balancer_new ();
+    static sq_conn_t *slots [WORKERS];
+    for (uint32_t n = 0; n < WORKERS; n++) {
+        char name [16];
+        snprintf (name, sizeof name, "W%u", n);
+        slots [n] = s_idle (balancer, n, name, "CURVE", 0);
+    }
+    sq_conn_t *client = s_client (WORKERS, "CURVE");
+    srand (11);
+    for (int64_t round = 1; round <= ROUNDS; round++) {
+        sq_worker_t *worker = slots [rand () % WORKERS]->worker;
+        if (rand () % 2 && worker->active_pairs > 0)
+            sq_balancer_pair_ended (balancer, worker);
+        else
+            sq_balancer_pair_started (balancer, worker, round);
+        sq_worker_t *best = slots [0]->worker;
+        for (uint32_t n = 1; n < WORKERS; n++) {
+            sq_worker_t *other = slots [n]->worker;
+            if (other->active_pairs < best->active_pairs
+            || (other->active_pairs == best->active_pairs
+            &&  other->last_paired_ms < best->last_paired_ms))
+                best = other;
+        }
+        //  Ties on both keys are equally right
+        sq_worker_t *chosen = sq_balancer_choose_worker (balancer, client)->worker;
+        SQ_CHECK_EQ (chosen->active_pairs, best->active_pairs);
+        SQ_CHECK_EQ (chosen->last_paired_ms, best->last_paired_ms);
+    }
+    sq_conn_destroy (&client);
+    sq_balancer_destroy (&balancer);
+    for (uint32_t n = 0; n < WORKERS; n++)
+        sq_conn_destroy (&slots [n]);
+}
+
 int
 main (void)
 {
@@ -180,5 +219,6 @@ main (void)
     SQ_RUN (test_table_all_in_order);
     SQ_RUN (test_least_loaded_wins);
     SQ_RUN (test_mechanisms_kept_apart);
+    SQ_RUN (test_choice_matches_brute_force);
     return sq_test_summary ();
 }
