@@ -164,7 +164,7 @@ sq_control_handle (sq_core_t *core, const sq_frames_t *request, sq_reply_t *repl
         bool paused = strcasecmp (name, "PAUSE") == 0;
         if (paused != sq_core_paused (core))
             sq_info ("control: %s", paused? "paused": "resumed");
-        sq_core_set_paused (core, paused);
+        sq_core_set_paused (core, paused, now);
         s_reply (reply, "OK");
     }
     else

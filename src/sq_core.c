@@ -35,6 +35,7 @@ struct sq_core {
     uint64_t next_serial;
     size_t active_pairs;
     bool paused;
+    int64_t resumed_ms;         //  Greeting clocks restart at a resume
     bool terminating;
     int64_t started_ms;
 };
@@ -511,14 +512,22 @@ sq_core_disconnected (sq_core_t *self, sq_conn_t *conn, int64_t now)
     s_reap (self);
 }
 
+//  When the peer at the head of the greeting list runs out of time. While
+//  paused the proxy reads nobody, so that time does not count against them.
+static int64_t
+s_greeting_due (sq_core_t *self, const sq_conn_t *conn)
+{
+    int64_t since = conn->created_ms > self->resumed_ms? conn->created_ms: self->resumed_ms;
+    return self->paused? INT64_MAX: since + self->config.greeting_timeout_ms;
+}
+
 static void
 s_expire_greetings (sq_core_t *self, int64_t now)
 {
-    int64_t deadline = now - self->config.greeting_timeout_ms;
     sq_list_node_t *first;
     while ((first = sq_list_first (&self->greeting))) {
         sq_conn_t *conn = sq_list_entry (first, sq_conn_t, state_node);
-        if (conn->created_ms > deadline)
+        if (s_greeting_due (self, conn) > now)
             break;
         self->stats.rejected_greeting++;
         s_log_conn (conn, "rejected: greeting timeout");
@@ -568,8 +577,7 @@ sq_core_next_timeout (sq_core_t *self, int64_t now)
     int64_t next = sq_list_empty (&self->blocked)? INT64_MAX: now + 1;
     sq_list_node_t *first = sq_list_first (&self->greeting);
     if (first) {
-        int64_t due = sq_list_entry (first, sq_conn_t, state_node)->created_ms
-                    + self->config.greeting_timeout_ms;
+        int64_t due = s_greeting_due (self, sq_list_entry (first, sq_conn_t, state_node));
         if (due < next)
             next = due;
     }
@@ -603,8 +611,10 @@ sq_core_close_all (sq_core_t *self, int64_t now)
 //  Steering and read access
 
 void
-sq_core_set_paused (sq_core_t *self, bool paused)
+sq_core_set_paused (sq_core_t *self, bool paused, int64_t now)
 {
+    if (self->paused && !paused)
+        self->resumed_ms = now;
     self->paused = paused;
 }
 

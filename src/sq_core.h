@@ -94,8 +94,9 @@ int64_t sq_core_next_timeout (sq_core_t *self, int64_t now);
 //  Closes every connection now (for shutdown)
 void sq_core_close_all (sq_core_t *self, int64_t now);
 
-//  Steering, as for zmq_proxy_steerable: the loop reads these flags
-void sq_core_set_paused (sq_core_t *self, bool paused);
+//  Steering, as for zmq_proxy_steerable: the loop reads these flags. While
+//  paused no greeting times out; at resume each gets its full time again.
+void sq_core_set_paused (sq_core_t *self, bool paused, int64_t now);
 bool sq_core_paused (sq_core_t *self);
 void sq_core_terminate (sq_core_t *self);
 bool sq_core_terminating (sq_core_t *self);

@@ -294,6 +294,25 @@ test_greeting_timeout (void)
     s_teardown ();
 }
 
+//  Time spent paused does not count against a peer's greeting
+static void
+test_pause_freezes_greeting_clock (void)
+{
+    s_setup (0, 10);
+    s_peer (SQ_FRONTEND, 1, "10.0.0.1", NULL);
+    sq_core_set_paused (core, true, now);
+    SQ_CHECK_EQ (sq_core_next_timeout (core, now), -1);
+    now += 5000;
+    sq_core_tick (core, now);
+    SQ_CHECK (s_find (SQ_FRONTEND, 1));
+    sq_core_set_paused (core, false, now);
+    SQ_CHECK_EQ (sq_core_next_timeout (core, now), 1000);
+    now += 1000;
+    sq_core_tick (core, now);
+    SQ_CHECK (s_find (SQ_FRONTEND, 1) == NULL);
+    s_teardown ();
+}
+
 static void
 test_queue_full_and_timeout (void)
 {
@@ -372,6 +391,7 @@ main (void)
     SQ_RUN (test_gone_on_send);
     SQ_RUN (test_bad_greeting_rejected);
     SQ_RUN (test_greeting_timeout);
+    SQ_RUN (test_pause_freezes_greeting_clock);
     SQ_RUN (test_queue_full_and_timeout);
     SQ_RUN (test_early_bytes_bounded);
     SQ_RUN (test_churn_leaves_nothing);
