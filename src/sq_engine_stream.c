@@ -20,10 +20,6 @@ struct sq_engine_stream {
     void *socket [2];
     char endpoint [2][S_ENDPOINT_MAX];
     sq_core_t *core;
-    //  Newest routing id seen per side, to tell a new connection from the
-    //  late lost-connection notice of one the proxy closed itself
-    uint32_t newest_id [2];
-    bool seen_id [2];
     //  The chunk being reported to the core: when the core forwards exactly
     //  these bytes, the message itself is sent on, with no copy
     zmq_msg_t *current;
@@ -174,22 +170,6 @@ sq_engine_stream_endpoint (sq_engine_stream_t *self, sq_side_t side)
     return self->endpoint [side];
 }
 
-//  libzmq numbers ZMQ_STREAM peers 00 + a 32-bit counter that only grows
-//  (modulo 2^32), so an id older than the newest seen is not a new peer
-static bool
-s_id_is_new (sq_engine_stream_t *self, sq_side_t side, const uint8_t *id, size_t size)
-{
-    if (size != 5 || id [0] != 0)
-        return true;
-    uint32_t number = ((uint32_t) id [1] << 24) | ((uint32_t) id [2] << 16)
-                    | ((uint32_t) id [3] << 8) | id [4];
-    if (self->seen_id [side] && (int32_t) (number - self->newest_id [side]) <= 0)
-        return false;
-    self->seen_id [side] = true;
-    self->newest_id [side] = number;
-    return true;
-}
-
 //  Peer IP from the message metadata, port from the socket while it is open
 static void
 s_peer_address (zmq_msg_t *msg, char *host, size_t host_size,
@@ -215,7 +195,12 @@ s_peer_address (zmq_msg_t *msg, char *host, size_t host_size,
         snprintf (address, address_size, v6? "[%s]:%d": "%s:%d", host, port);
 }
 
-//  A zero-length chunk: a connection arrived or left
+//  A zero-length chunk: a connection arrived (unknown id) or left (known).
+//  No notice can come for a connection the proxy closed or lost itself:
+//  libzmq stops reading a pipe once the proxy closes it, and a pipe its peer
+//  closed is read to the end, notice included, before its id goes away.
+//  Notices of different connections may come in any order (libzmq reads its
+//  pipes in turn), so ids carry no order to rely on.
 static void
 s_notice (sq_engine_stream_t *self, sq_side_t side, zmq_msg_t *id, zmq_msg_t *data,
           sq_conn_t *conn, int64_t now)
@@ -225,7 +210,7 @@ s_notice (sq_engine_stream_t *self, sq_side_t side, zmq_msg_t *id, zmq_msg_t *da
     if (conn)
         sq_core_disconnected (self->core, conn, now);
     else
-    if (id_size <= SQ_ID_MAX && s_id_is_new (self, side, id_data, id_size)) {
+    if (id_size <= SQ_ID_MAX) {
         char host [SQ_ADDRESS_MAX], address [SQ_ADDRESS_MAX];
         s_peer_address (data, host, sizeof host, address, sizeof address);
         sq_core_connected (self->core, side, id_data, id_size, host, address, now);
@@ -257,7 +242,8 @@ sq_engine_stream_receive (sq_engine_stream_t *self, sq_side_t side, size_t limit
                               zmq_msg_size (&data), now);
             self->current = NULL;
         }
-        //  Else: bytes from a connection the proxy already closed
+        //  Else: bytes from a connection the proxy already closed (see above:
+        //  not expected from libzmq, but harmless to ignore)
     }
     zmq_msg_close (&id);
     zmq_msg_close (&data);
