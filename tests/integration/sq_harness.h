@@ -1,0 +1,320 @@
+/*  =========================================================================
+    sq_harness - helpers shared by the integration tests
+
+    Starts and stops the real proxy binary as a child process, talks to its
+    control socket, reads its STATS JSON, and drives real libzmq peers
+    (clients, echo workers, a ZAP handler) and raw TCP peers against it.
+
+    Everything here is asynchronous: tests never assert timing, they poll
+    for an outcome with a generous bound (SQ_WAIT_MS) and, to conclude that
+    something does not happen, watch for a quiet period (SQ_QUIET_MS).
+    Harness functions never abort a test themselves: they return NULL,
+    false or -1 and print why on stderr, and the test checks the result.
+    =========================================================================
+*/
+#ifndef SQ_HARNESS_H_INCLUDED
+#define SQ_HARNESS_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <zmq.h>
+
+//  Bound for anything that must happen (the test machine is shared and slow)
+#define SQ_WAIT_MS  20000
+//  How long nothing must happen before a test concludes it does not happen
+#define SQ_QUIET_MS 2500
+
+//  ---------------------------------------------------------------------
+//  Time and files
+
+//  Monotonic clock in milliseconds
+int64_t sq_now_ms (void);
+
+//  Sleeps for the given number of milliseconds
+void sq_sleep_ms (int msecs);
+
+//  Directory holding the built binaries: $SQ_BUILD, or "build"
+const char *sq_build_dir (void);
+
+//  Writes "<build dir>/<name>" into buf
+void sq_build_path (const char *name, char *buf, size_t size);
+
+//  Reads a whole file into a NUL-terminated heap string; NULL on error
+char *sq_file_read (const char *path);
+
+//  Returns the TCP port of an endpoint "tcp://host:port", or -1
+int sq_endpoint_port (const char *endpoint);
+
+//  ---------------------------------------------------------------------
+//  The proxy process
+
+typedef struct {
+    pid_t pid;                  //  Child process id
+    char frontend [256];        //  Bound endpoints, from the log
+    char backend [256];
+    char control [256];
+    char log_path [512];        //  stdout + stderr of the proxy
+} sq_proxy_t;
+
+//  Starts $SQ_BUILD/streamq-proxy on three ephemeral 127.0.0.1 ports plus
+//  the NULL-terminated extra arguments (args may be NULL), waits for its
+//  "ready" line and parses the "listening:" lines. The log goes to
+//  $SQ_BUILD/tests/<name>-<n>.proxy.log. Returns NULL (after printing the
+//  log) if the proxy does not become ready within SQ_WAIT_MS.
+//  Call from the main thread: the child dies with the thread that forked.
+sq_proxy_t *sq_proxy_start (const char *name, const char **args);
+
+//  Sends SIGTERM, waits for the exit and destroys the object. Returns the
+//  exit code, 128 + N if killed by signal N, or -1 if it had to be killed
+//  with SIGKILL after SQ_WAIT_MS.
+int sq_proxy_stop (sq_proxy_t **self_p);
+
+//  Like sq_proxy_stop, with any signal; signum 0 sends nothing and only
+//  waits (e.g. after a TERMINATE command).
+int sq_proxy_stop_with (sq_proxy_t **self_p, int signum);
+
+//  Prints the last lines of the proxy log on stderr (for failure reports)
+void sq_proxy_print_log (sq_proxy_t *self, int lines);
+
+//  ---------------------------------------------------------------------
+//  Running a program to completion
+
+//  Runs argv (argv [0] is a path) with stdin from /dev/null, collects its
+//  stdout and stderr into heap strings (when out_p / err_p are not NULL,
+//  caller frees). Returns the exit code, 128 + N if killed by signal N,
+//  or -1 if it did not finish within timeout_ms (it is then killed).
+int sq_run (const char **argv, int timeout_ms, char **out_p, char **err_p);
+
+//  ---------------------------------------------------------------------
+//  Control socket
+
+//  Sends the NULL-terminated request frames with a REQ socket and returns
+//  the reply as a NULL-terminated array of NUL-terminated strings, or NULL
+//  if no reply came within timeout_ms. Free with sq_strv_destroy.
+char **sq_control (const char *endpoint, const char **frames, int timeout_ms);
+
+//  Sends a one-frame command and returns the first reply frame (heap
+//  string, caller frees), or NULL if no reply within SQ_WAIT_MS
+char *sq_control_str (const char *endpoint, const char *command);
+
+//  Number of strings in a NULL-terminated array
+size_t sq_strv_size (char **strv);
+
+//  Frees a NULL-terminated string array and nulls the pointer
+void sq_strv_destroy (char ***strv_p);
+
+//  ---------------------------------------------------------------------
+//  Tiny JSON reader: paths are dotted member names, and a number selects
+//  an array element, e.g. "pairs.active" or "0.side" or "" (the root).
+
+//  True if the text is exactly one well-formed JSON value
+bool sq_json_valid (const char *json);
+
+//  Returns a pointer to the value at path inside json, or NULL
+const char *sq_json_find (const char *json, const char *path);
+
+//  Reads an integer at path; false if absent or not a number
+bool sq_json_number (const char *json, const char *path, long long *value);
+
+//  Copies the (unescaped) string at path into buf; false if not a string
+bool sq_json_string (const char *json, const char *path, char *buf, size_t size);
+
+//  Reads true/false at path; false if absent or not a boolean
+bool sq_json_bool (const char *json, const char *path, bool *value);
+
+//  True if the value at path is the literal null
+bool sq_json_is_null (const char *json, const char *path);
+
+//  Number of elements of the array at path, or -1 if not an array
+int sq_json_count (const char *json, const char *path);
+
+//  ---------------------------------------------------------------------
+//  STATS polling
+
+//  Reads one STATS number now; false if no reply or no such path
+bool sq_stats (const char *control, const char *path, long long *value);
+
+//  Polls STATS until path == value; false (with the last value printed)
+//  if that did not happen within timeout_ms
+bool sq_stats_wait (const char *control, const char *path, long long value,
+                    int timeout_ms);
+
+//  Polls STATS until path >= value; false as above
+bool sq_stats_wait_min (const char *control, const char *path, long long value,
+                        int timeout_ms);
+
+//  ---------------------------------------------------------------------
+//  Multipart messages
+
+typedef struct {
+    size_t count;               //  Number of frames
+    size_t alloc;
+    uint8_t **data;             //  Frame bodies (each NUL-terminated too)
+    size_t *size;               //  Frame sizes
+} sq_msg_t;
+
+//  Creates an empty message
+sq_msg_t *sq_msg_new (void);
+
+//  Destroys a message and nulls the pointer
+void sq_msg_destroy (sq_msg_t **self_p);
+
+//  Appends a copy of a frame
+void sq_msg_add (sq_msg_t *self, const void *data, size_t size);
+
+//  Appends a string as a frame (without its NUL)
+void sq_msg_addstr (sq_msg_t *self, const char *text);
+
+//  Sends all frames (blocking up to the socket's ZMQ_SNDTIMEO); 0 or -1
+int sq_msg_send (sq_msg_t *self, void *socket);
+
+//  Receives one multipart message, waiting up to timeout_ms; NULL if none
+sq_msg_t *sq_msg_recv (void *socket, int timeout_ms);
+
+//  True if both messages have the same frames, byte for byte
+bool sq_msg_eq (sq_msg_t *self, sq_msg_t *other);
+
+//  Sends one string frame; 0 or -1
+int sq_send_str (void *socket, const char *text);
+
+//  Receives a message and returns its first frame as a heap string, or
+//  NULL if nothing arrived within timeout_ms
+char *sq_recv_str (void *socket, int timeout_ms);
+
+//  ---------------------------------------------------------------------
+//  libzmq peers
+
+typedef enum {
+    SQ_NULL,
+    SQ_PLAIN,
+    SQ_CURVE
+} sq_mechanism_t;
+
+typedef struct {
+    sq_mechanism_t mechanism;
+    bool as_server;             //  PLAIN / CURVE server (the workers)
+    const char *username;       //  PLAIN client
+    const char *password;
+    const char *server_key;     //  CURVE client: server public key (Z85)
+    const char *public_key;     //  CURVE: own public key (Z85)
+    const char *secret_key;     //  CURVE: own secret key (Z85)
+} sq_security_t;
+
+//  Creates a socket of the given type with test options (LINGER 0,
+//  HANDSHAKE_IVL 0, short RECONNECT_IVL, SNDTIMEO) and the security
+//  options (security may be NULL for NULL), and connects it to endpoint
+//  unless endpoint is NULL. Returns NULL on error.
+void *sq_peer_new (void *ctx, int type, const sq_security_t *security,
+                   const char *endpoint);
+
+//  ---------------------------------------------------------------------
+//  ZAP handler: a thread answering inproc://zeromq.zap.01 in one context
+
+typedef struct {
+    const char *username;       //  PLAIN: the only accepted user (NULL: any)
+    const char *password;       //  PLAIN: its password (NULL: any)
+    const uint8_t *client_key;  //  CURVE: the only accepted key, 32 bytes
+                                //  (NULL: any key)
+} sq_zap_rule_t;
+
+typedef struct {
+    int requests;               //  Requests seen so far
+    int accepted;
+    int refused;
+    char mechanism [32];        //  Of the last request
+    char username [256];        //  PLAIN, last request
+    char password [256];
+    uint8_t client_key [32];    //  CURVE, last request
+    size_t client_key_size;
+} sq_zap_seen_t;
+
+typedef struct sq_zap_s sq_zap_t;
+
+//  Binds the handler in ctx and starts its thread; NULL on error
+sq_zap_t *sq_zap_new (void *ctx, const sq_zap_rule_t *rule);
+
+//  Stops the thread, closes its socket, nulls the pointer
+void sq_zap_destroy (sq_zap_t **self_p);
+
+//  Copies what the handler has seen so far
+void sq_zap_seen (sq_zap_t *self, sq_zap_seen_t *seen);
+
+//  Waits until the handler has seen at least `requests` requests
+bool sq_zap_wait (sq_zap_t *self, int requests, int timeout_ms);
+
+//  ---------------------------------------------------------------------
+//  Workers: a thread with its own context, answering every message
+
+//  Turns a request into a reply (may return the request itself, or NULL
+//  for no reply). For a ROUTER worker frame 0 is the routing id. Runs in
+//  the worker thread.
+typedef sq_msg_t *(sq_handler_fn) (sq_msg_t *request, void *arg);
+
+typedef struct {
+    int type;                   //  ZMQ_DEALER or ZMQ_ROUTER
+    int connections;            //  zmq_connect calls (ROUTER: N clients)
+    const sq_security_t *security;  //  NULL: NULL mechanism
+    const sq_zap_rule_t *zap;   //  NULL: no ZAP handler
+    sq_handler_fn *handler;     //  NULL: echo
+    void *handler_arg;
+} sq_worker_config_t;
+
+typedef struct sq_worker_s sq_worker_t;
+
+//  Creates the worker's context (and ZAP handler), connects and starts
+//  the thread. Returns NULL on error.
+sq_worker_t *sq_worker_new (const char *endpoint, const sq_worker_config_t *config);
+
+//  A NULL-mechanism echo worker
+sq_worker_t *sq_echo_new (const char *endpoint, int type, int connections);
+
+//  Stops and joins the thread, terminates the context, nulls the pointer
+void sq_worker_destroy (sq_worker_t **self_p);
+
+//  Messages handled so far
+long sq_worker_handled (sq_worker_t *self);
+
+//  The worker's ZAP handler, or NULL
+sq_zap_t *sq_worker_zap (sq_worker_t *self);
+
+//  ---------------------------------------------------------------------
+//  Socket monitor
+
+typedef struct sq_monitor_s sq_monitor_t;
+
+//  Monitors every event of socket (which lives in ctx). Create it before
+//  the socket connects, destroy it before the socket is closed.
+sq_monitor_t *sq_monitor_new (void *ctx, void *socket);
+
+//  Waits for the next event of the given kind (earlier events of other
+//  kinds are consumed); stores its value (e.g. the fd) when value is not
+//  NULL. False if none within timeout_ms.
+bool sq_monitor_wait (sq_monitor_t *self, int event, int timeout_ms, int *value);
+
+//  Stops monitoring and closes the monitor socket
+void sq_monitor_destroy (sq_monitor_t **self_p);
+
+//  ---------------------------------------------------------------------
+//  Raw TCP peers
+
+//  Connects a plain TCP socket to the host:port of a tcp:// endpoint;
+//  returns the fd (close-on-exec) or -1
+int sq_tcp_connect (const char *endpoint);
+
+//  Writes all bytes; 0 or -1 (never raises SIGPIPE)
+int sq_tcp_send (int fd, const void *data, size_t size);
+
+//  Reads until size bytes arrived, EOF, an error or timeout_ms; returns
+//  the number of bytes read
+size_t sq_tcp_recv (int fd, void *buf, size_t size, int timeout_ms);
+
+//  Reads and discards until the peer closes (EOF or ECONNRESET); false if
+//  the connection is still open after timeout_ms
+bool sq_tcp_wait_closed (int fd, int timeout_ms);
+
+//  Local port of a connected socket fd, or -1
+int sq_fd_local_port (int fd);
+
+#endif
