@@ -32,6 +32,7 @@ sq_conn_new (sq_side_t side, const uint8_t *id, size_t id_size)
     sq_buf_init (&self->outq);
     sq_list_init (&self->state_node);
     sq_list_init (&self->blocked_node);
+    sq_list_init (&self->wait_node);
     sq_list_init (&self->all_node);
     return self;
 }
@@ -58,7 +59,7 @@ const char *
 sq_conn_state_name (sq_conn_state_t state)
 {
     static const char *names [] = {
-        "greeting", "queued", "idle", "paired", "closing", "dead"
+        "greeting", "naming", "queued", "idle", "paired", "closing", "dead"
     };
     return names [state];
 }

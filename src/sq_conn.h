@@ -29,6 +29,7 @@ typedef enum {
 
 typedef enum {
     SQ_CONN_GREETING = 0,   //  Collecting the peer's 64-byte greeting
+    SQ_CONN_NAMING,         //  Greeting done, waiting for a registration
     SQ_CONN_QUEUED,         //  Client waiting for a worker
     SQ_CONN_IDLE,           //  Worker connection waiting for a client
     SQ_CONN_PAIRED,         //  Bytes flow to and from the partner
@@ -47,13 +48,16 @@ typedef struct sq_conn {
     uint64_t serial;                    //  Unique number, for logs and LIST
     char address [SQ_ADDRESS_MAX];      //  Peer "ip:port"
     char host [SQ_ADDRESS_MAX];         //  Peer IP alone
+    char name [SQ_NAME_MAX];            //  Client or worker name (sq_identity)
     sq_greeting_t greeting;
     sq_buf_t early;                     //  Sent after greeting, before pairing
     sq_buf_t outq;                      //  For this peer, not yet taken by the engine
     struct sq_conn *partner;            //  When paired
     struct sq_worker *worker;           //  Backend only: who offers this slot
     struct sq_offer *offer;             //  Backend, while idle
+    bool identified;                    //  Named by a registration
     int64_t created_ms;
+    int64_t ready_ms;                   //  When the greeting was complete
     int64_t waiting_since_ms;           //  When it was queued or went idle
     int64_t paired_ms;
     int64_t last_out_ms;                //  Last time bytes were handed to the engine
@@ -63,6 +67,7 @@ typedef struct sq_conn {
     const char *close_reason;
     sq_list_node_t state_node;          //  In the list its state keeps it in
     sq_list_node_t blocked_node;        //  In the core's list while outq holds bytes
+    sq_list_node_t wait_node;           //  In the core's list of queued clients
     sq_list_node_t all_node;            //  In the table's list of every connection
     struct sq_conn *hash_next;
 } sq_conn_t;
@@ -78,7 +83,7 @@ void sq_conn_destroy (sq_conn_t **self_p);
 //  "frontend" or "backend"
 const char *sq_side_name (sq_side_t side);
 
-//  "greeting", "queued", "idle", "paired", "closing", "dead"
+//  "greeting", "naming", "queued", "idle", "paired", "closing", "dead"
 const char *sq_conn_state_name (sq_conn_state_t state);
 
 sq_conn_table_t *sq_conn_table_new (void);

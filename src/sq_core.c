@@ -15,32 +15,14 @@
 #include <stdarg.h>
 #include <string.h>
 #include <assert.h>
-#include "sq_core.h"
+#include "sq_core_private.h"
 #include "sq_log.h"
 #include "sq_clock.h"
 
 //  How long a closing connection may wait for its held bytes to drain
 #define S_CLOSE_FLUSH_MS 5000
 
-struct sq_core {
-    sq_core_config_t config;
-    sq_engine_t engine;
-    sq_core_stats_t stats;
-    sq_conn_table_t *conns;
-    sq_balancer_t *balancer;
-    sq_list_t greeting;         //  Connections in GREETING, oldest first
-    sq_list_t closing;          //  Connections in CLOSING
-    sq_list_t blocked;          //  Connections holding bytes (blocked_node)
-    sq_list_t dead;             //  To free when the current event is over
-    uint64_t next_serial;
-    size_t active_pairs;
-    bool paused;
-    int64_t resumed_ms;         //  Greeting clocks restart at a resume
-    bool terminating;
-    int64_t started_ms;
-};
 
-static void s_close (sq_core_t *self, sq_conn_t *conn, const char *reason, int64_t now);
 static void s_lost (sq_core_t *self, sq_conn_t *conn, const char *reason, int64_t now);
 
 void
@@ -51,6 +33,10 @@ sq_core_config_defaults (sq_core_config_t *config)
     config->close_linger_ms = 100;
     config->max_queue = 1000;
     config->max_early = 64 * 1024;
+    config->identify_wait_ms = 0;
+    config->identify_timeout_ms = 10000;
+    config->route_wait_ms = 500;
+    config->route_fallback_any = true;
 }
 
 sq_core_t *
@@ -63,11 +49,16 @@ sq_core_new (const sq_core_config_t *config, const sq_engine_t *engine)
     self->engine = *engine;
     self->conns = sq_conn_table_new ();
     self->balancer = sq_balancer_new ();
-    if (!self->conns || !self->balancer) {
+    self->identity = sq_identity_new ();
+    self->by_address = sq_dict_new ();
+    if (!self->conns || !self->balancer || !self->identity || !self->by_address) {
         sq_core_destroy (&self);
         return NULL;
     }
     sq_list_init (&self->greeting);
+    sq_list_init (&self->naming);
+    sq_list_init (&self->waiting);
+    self->next_widen_ms = INT64_MAX;
     sq_list_init (&self->closing);
     sq_list_init (&self->blocked);
     sq_list_init (&self->dead);
@@ -97,6 +88,9 @@ sq_core_destroy (sq_core_t **self_p)
     //  records, so the table goes after it
     sq_balancer_destroy (&self->balancer);
     sq_conn_table_destroy (&self->conns);
+    sq_identity_destroy (&self->identity);
+    if (self->by_address)
+        sq_dict_destroy (&self->by_address, NULL);
     free (self);
     *self_p = NULL;
 }
@@ -108,12 +102,8 @@ sq_core_lookup (sq_core_t *self, sq_side_t side, const uint8_t *id, size_t id_si
 }
 
 //  Logs one event of one connection, at info level, printf-style
-static void
-s_log_conn (const sq_conn_t *conn, const char *format, ...)
-    __attribute__ ((format (printf, 2, 3)));
-
-static void
-s_log_conn (const sq_conn_t *conn, const char *format, ...)
+void
+sq_core_log_conn (const sq_conn_t *conn, const char *format, ...)
 {
     if (!sq_log_enabled (SQ_LOG_INFO))
         return;
@@ -138,8 +128,8 @@ s_count_out (sq_core_t *self, sq_conn_t *conn, size_t size, int64_t now)
 }
 
 //  Hands bytes to the engine, or holds them behind what is held already
-static void
-s_send (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t size, int64_t now)
+void
+sq_core_send (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t size, int64_t now)
 {
     if (size == 0 || conn->state == SQ_CONN_DEAD)
         return;
@@ -156,7 +146,7 @@ s_send (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t size, int6
     }
     if (!sq_buf_append (&conn->outq, data, size)) {
         sq_error ("out of memory holding %zu bytes", size);
-        s_close (self, conn, "out of memory", now);
+        sq_core_close_conn (self, conn, "out of memory", now);
         return;
     }
     if (!sq_list_linked (&conn->blocked_node))
@@ -211,7 +201,7 @@ s_leave_state (sq_core_t *self, sq_conn_t *conn)
     sq_conn_t *partner = NULL;
     switch (conn->state) {
         case SQ_CONN_QUEUED:
-            sq_balancer_queue_remove (self->balancer, conn);
+            sq_pairing_unqueue (self, conn);
             break;
         case SQ_CONN_IDLE:
             sq_balancer_idle_remove (self->balancer, conn);
@@ -239,13 +229,17 @@ s_kill (sq_core_t *self, sq_conn_t *conn, int64_t now)
 {
     conn->state = SQ_CONN_DEAD;
     sq_conn_table_remove (self->conns, conn);
+    char key [SQ_ADDRESS_MAX + 2];
+    sq_core_address_key (conn->side, conn->address, key, sizeof key);
+    if (sq_dict_lookup (self->by_address, key) == conn)
+        sq_dict_delete (self->by_address, key);
     sq_list_remove (&conn->blocked_node);
     if (conn->worker) {
         sq_balancer_worker_detach (self->balancer, conn->worker);
         conn->worker = NULL;
     }
     sq_list_append (&self->dead, &conn->state_node);
-    s_log_conn (conn, "closed: %s (in %llu B, out %llu B, %lld ms)",
+    sq_core_log_conn (conn, "closed: %s (in %llu B, out %llu B, %lld ms)",
                 conn->close_reason? conn->close_reason: "unknown",
                 (unsigned long long) conn->bytes_in,
                 (unsigned long long) conn->bytes_out,
@@ -263,7 +257,7 @@ s_lost (sq_core_t *self, sq_conn_t *conn, const char *reason, int64_t now)
         conn->close_reason = reason;
     s_kill (self, conn, now);
     if (partner)
-        s_close (self, partner, "partner disconnected", now);
+        sq_core_close_conn (self, partner, "partner disconnected", now);
 }
 
 //  libzmq drops what is still queued for a connection when it is closed,
@@ -290,8 +284,8 @@ s_finish (sq_core_t *self, sq_conn_t *conn, int64_t now)
 
 //  The proxy closes a connection (and its partner): at once when nothing is
 //  held for it and nothing was just written, else once that has drained
-static void
-s_close (sq_core_t *self, sq_conn_t *conn, const char *reason, int64_t now)
+void
+sq_core_close_conn (sq_core_t *self, sq_conn_t *conn, const char *reason, int64_t now)
 {
     if (conn->state == SQ_CONN_DEAD || conn->state == SQ_CONN_CLOSING)
         return;
@@ -301,7 +295,7 @@ s_close (sq_core_t *self, sq_conn_t *conn, const char *reason, int64_t now)
     conn->close_at_ms = now;
     sq_list_append (&self->closing, &conn->state_node);
     if (partner)
-        s_close (self, partner, "partner disconnected", now);
+        sq_core_close_conn (self, partner, "partner disconnected", now);
     if (sq_buf_empty (&conn->outq) && s_close_due (self, conn) <= now)
         s_finish (self, conn, now);
 }
@@ -352,11 +346,18 @@ sq_core_connected (sq_core_t *self, sq_side_t side, const uint8_t *id, size_t id
     snprintf (conn->address, sizeof conn->address, "%s", address);
     conn->created_ms = now;
     conn->last_out_ms = now;
+    conn->identified = sq_identity_take (self->identity, side, address,
+                                         conn->name, sizeof conn->name);
+    if (!conn->identified)
+        sq_identity_resolve (self->identity, side, host, conn->name, sizeof conn->name);
+    char key [SQ_ADDRESS_MAX + 2];
+    sq_core_address_key (side, address, key, sizeof key);
+    sq_dict_insert (self->by_address, key, conn);
     sq_conn_table_insert (self->conns, conn);
     sq_list_append (&self->greeting, &conn->state_node);
     self->stats.accepted [side]++;
-    s_log_conn (conn, "accepted");
-    s_send (self, conn, sq_greeting_prefix, SQ_GREETING_PREFIX_SIZE, now);
+    sq_core_log_conn (conn, "accepted (%s)", conn->name);
+    sq_core_send (self, conn, sq_greeting_prefix, SQ_GREETING_PREFIX_SIZE, now);
     s_reap (self);
     return conn->state == SQ_CONN_DEAD? NULL: conn;
 }
@@ -370,88 +371,11 @@ s_keep_early (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t size
         return;
     if (conn->early.size + size > self->config.max_early) {
         self->stats.closed_early_overflow++;
-        s_close (self, conn, "sent too much before pairing", now);
+        sq_core_close_conn (self, conn, "sent too much before pairing", now);
         return;
     }
     if (!sq_buf_append (&conn->early, data, size))
-        s_close (self, conn, "out of memory", now);
-}
-
-//  Sends what `from` has said so far to its new partner `to`: the rest of
-//  its greeting, then what it sent before pairing
-static void
-s_hand_over (sq_core_t *self, sq_conn_t *from, sq_conn_t *to, int64_t now)
-{
-    s_send (self, to, sq_greeting_tail (&from->greeting), SQ_GREETING_TAIL_SIZE, now);
-    const uint8_t *data;
-    size_t size;
-    while (to->state == SQ_CONN_PAIRED && sq_buf_peek (&from->early, &data, &size)) {
-        s_send (self, to, data, size, now);
-        sq_buf_pop (&from->early);
-    }
-}
-
-static void
-s_pair (sq_core_t *self, sq_conn_t *client, sq_conn_t *worker_conn, int64_t now)
-{
-    client->state = worker_conn->state = SQ_CONN_PAIRED;
-    client->partner = worker_conn;
-    worker_conn->partner = client;
-    client->paired_ms = worker_conn->paired_ms = now;
-    sq_balancer_pair_started (self->balancer, worker_conn->worker, now);
-    self->active_pairs++;
-    self->stats.pairs_total++;
-    sq_info ("frontend #%llu %s paired with backend #%llu %s (worker %s, %s, waited %lld ms)",
-             (unsigned long long) client->serial, client->address,
-             (unsigned long long) worker_conn->serial, worker_conn->address,
-             worker_conn->worker->name, client->greeting.mechanism,
-             (long long) (now - client->created_ms));
-    s_hand_over (self, worker_conn, client, now);
-    if (client->state == SQ_CONN_PAIRED)
-        s_hand_over (self, client, worker_conn, now);
-}
-
-static void
-s_client_ready (sq_core_t *self, sq_conn_t *client, int64_t now)
-{
-    sq_conn_t *worker_conn = sq_balancer_choose_worker (self->balancer, client);
-    if (worker_conn) {
-        sq_balancer_idle_remove (self->balancer, worker_conn);
-        s_pair (self, client, worker_conn, now);
-    }
-    else
-    if (sq_balancer_queued_count (self->balancer) >= self->config.max_queue) {
-        self->stats.rejected_queue_full++;
-        s_close (self, client, "queue full", now);
-    }
-    else {
-        client->state = SQ_CONN_QUEUED;
-        sq_balancer_queue_add (self->balancer, client, now);
-        s_log_conn (client, "queued (%s, %zu waiting)", client->greeting.mechanism,
-                    sq_balancer_queued_count (self->balancer));
-    }
-}
-
-static void
-s_worker_ready (sq_core_t *self, sq_conn_t *worker_conn, int64_t now)
-{
-    worker_conn->worker = sq_balancer_worker_attach (self->balancer, worker_conn->host, now);
-    if (!worker_conn->worker) {
-        s_close (self, worker_conn, "out of memory", now);
-        return;
-    }
-    sq_conn_t *client = sq_balancer_first_client (self->balancer,
-                                                  worker_conn->greeting.mechanism);
-    if (client) {
-        sq_balancer_queue_remove (self->balancer, client);
-        s_pair (self, client, worker_conn, now);
-    }
-    else {
-        worker_conn->state = SQ_CONN_IDLE;
-        sq_balancer_idle_add (self->balancer, worker_conn, now);
-        s_log_conn (worker_conn, "idle (worker %s, %s)",
-                    worker_conn->worker->name, worker_conn->greeting.mechanism);
-    }
+        sq_core_close_conn (self, conn, "out of memory", now);
 }
 
 static void
@@ -463,8 +387,8 @@ s_greet (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t size, int
         return;
     if (status != SQ_GREETING_DONE) {
         self->stats.rejected_greeting++;
-        s_log_conn (conn, "rejected: %s", sq_greeting_status_str (status));
-        s_close (self, conn, sq_greeting_status_str (status), now);
+        sq_core_log_conn (conn, "rejected: %s", sq_greeting_status_str (status));
+        sq_core_close_conn (self, conn, sq_greeting_status_str (status), now);
         return;
     }
     sq_list_remove (&conn->state_node);     //  Off the greeting list
@@ -474,10 +398,7 @@ s_greet (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t size, int
     s_keep_early (self, conn, data + used, size - used, now);
     if (conn->state != SQ_CONN_GREETING)
         return;                             //  Closed by s_keep_early
-    if (conn->side == SQ_FRONTEND)
-        s_client_ready (self, conn, now);
-    else
-        s_worker_ready (self, conn, now);
+    sq_pairing_ready (self, conn, now);
 }
 
 //  -------------------------------------------------------------------------
@@ -497,7 +418,7 @@ sq_core_received (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t 
             s_keep_early (self, conn, data, size, now);
             break;
         case SQ_CONN_PAIRED:
-            s_send (self, conn->partner, data, size, now);
+            sq_core_send (self, conn->partner, data, size, now);
             break;
         default:
             break;      //  Closing: its pair is over, the bytes have no reader
@@ -530,8 +451,8 @@ s_expire_greetings (sq_core_t *self, int64_t now)
         if (s_greeting_due (self, conn) > now)
             break;
         self->stats.rejected_greeting++;
-        s_log_conn (conn, "rejected: greeting timeout");
-        s_close (self, conn, "greeting timeout", now);
+        sq_core_log_conn (conn, "rejected: greeting timeout");
+        sq_core_close_conn (self, conn, "greeting timeout", now);
     }
 }
 
@@ -542,7 +463,7 @@ s_expire_queue (sq_core_t *self, int64_t now)
     sq_conn_t *client;
     while ((client = sq_balancer_expired_client (self->balancer, deadline))) {
         self->stats.rejected_queue_timeout++;
-        s_close (self, client, "queue timeout", now);
+        sq_core_close_conn (self, client, "queue timeout", now);
     }
 }
 
@@ -552,6 +473,7 @@ sq_core_tick (sq_core_t *self, int64_t now)
     s_flush_blocked (self, now);
     s_expire_greetings (self, now);
     s_expire_queue (self, now);
+    sq_pairing_tick (self, now);
     s_run_closing (self, now);
     s_reap (self);
 }
@@ -587,6 +509,9 @@ sq_core_next_timeout (sq_core_t *self, int64_t now)
     int64_t closing = s_earliest_close (self);
     if (closing < next)
         next = closing;
+    int64_t pairing = sq_pairing_next_due (self);
+    if (pairing < next)
+        next = pairing;
     if (next == INT64_MAX)
         return -1;
     return next > now? next - now: 0;
@@ -605,6 +530,12 @@ sq_core_close_all (sq_core_t *self, int64_t now)
         s_kill (self, conn, now);
     }
     s_reap (self);
+}
+
+void
+sq_core_address_key (sq_side_t side, const char *address, char *key, size_t size)
+{
+    snprintf (key, size, "%c %s", side == SQ_FRONTEND? 'f': 'b', address);
 }
 
 //  -------------------------------------------------------------------------
@@ -652,6 +583,18 @@ sq_balancer_t *
 sq_core_balancer (sq_core_t *self)
 {
     return self->balancer;
+}
+
+sq_identity_t *
+sq_core_identity (sq_core_t *self)
+{
+    return self->identity;
+}
+
+const sq_core_config_t *
+sq_core_config (sq_core_t *self)
+{
+    return &self->config;
 }
 
 size_t

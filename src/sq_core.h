@@ -45,6 +45,10 @@ typedef struct {
     int64_t close_linger_ms;        //  Grace before closing a just-written peer
     size_t max_queue;               //  Clients waiting at once
     size_t max_early;               //  Bytes kept per peer before pairing
+    int64_t identify_wait_ms;       //  Wait for a registration before serving
+    int64_t identify_timeout_ms;    //  A registration waits this long for its connection
+    int64_t route_wait_ms;          //  Wait for each worker of a route in turn
+    bool route_fallback_any;        //  Route exhausted: any worker (else keep waiting)
 } sq_core_config_t;
 
 typedef struct {
@@ -94,6 +98,20 @@ int64_t sq_core_next_timeout (sq_core_t *self, int64_t now);
 //  Closes every connection now (for shutdown)
 void sq_core_close_all (sq_core_t *self, int64_t now);
 
+//  Names a connection: applied at once to a live connection with this side
+//  and address (true), else kept until it connects or the registration
+//  expires (false)
+bool sq_core_identify (sq_core_t *self, sq_side_t side, const char *address,
+                       const char *name, int64_t now);
+
+//  Routing changes that may let waiting clients pair: each tries again
+bool sq_core_route (sq_core_t *self, const char *client, const char **workers,
+                    size_t count, int64_t now);
+bool sq_core_unroute (sq_core_t *self, const char *client, int64_t now);
+bool sq_core_set_draining (sq_core_t *self, const char *worker, bool draining, int64_t now);
+bool sq_core_set_weight (sq_core_t *self, const char *worker, unsigned weight);
+bool sq_core_set_load (sq_core_t *self, const char *worker, double load);
+
 //  Steering, as for zmq_proxy_steerable: the loop reads these flags. While
 //  paused no greeting times out; at resume each gets its full time again.
 void sq_core_set_paused (sq_core_t *self, bool paused, int64_t now);
@@ -105,6 +123,8 @@ bool sq_core_terminating (sq_core_t *self);
 const sq_core_stats_t *sq_core_stats (sq_core_t *self);
 sq_conn_table_t *sq_core_conns (sq_core_t *self);
 sq_balancer_t *sq_core_balancer (sq_core_t *self);
+struct sq_identity *sq_core_identity (sq_core_t *self);
+const sq_core_config_t *sq_core_config (sq_core_t *self);
 size_t sq_core_active_pairs (sq_core_t *self);
 int64_t sq_core_started (sq_core_t *self);
 

@@ -93,6 +93,7 @@ s_client (uint32_t n, const char *mechanism)
     s_id (n, id);
     sq_conn_t *conn = sq_conn_new (SQ_FRONTEND, id, 5);
     snprintf (conn->greeting.mechanism, sizeof conn->greeting.mechanism, "%s", mechanism);
+    snprintf (conn->name, sizeof conn->name, "C%u", n);
     return conn;
 }
 
@@ -100,7 +101,7 @@ s_client (uint32_t n, const char *mechanism)
 static sq_worker_t *
 s_take (sq_balancer_t *balancer, sq_conn_t *client, int64_t now)
 {
-    sq_conn_t *chosen = sq_balancer_choose_worker (balancer, client);
+    sq_conn_t *chosen = sq_balancer_choose_worker (balancer, client, SQ_ROUTE_ANY);
     if (!chosen)
         return NULL;
     sq_balancer_idle_remove (balancer, chosen);
@@ -146,13 +147,14 @@ test_mechanisms_kept_apart (void)
     sq_balancer_t *balancer = sq_balancer_new ();
     sq_conn_t *null_slot = s_idle (balancer, 1, "W1", "NULL", 0);
     sq_conn_t *curve = s_client (2, "CURVE");
-    SQ_CHECK (sq_balancer_choose_worker (balancer, curve) == NULL);
+    SQ_CHECK (sq_balancer_choose_worker (balancer, curve, SQ_ROUTE_ANY) == NULL);
     sq_conn_t *curve_slot = s_idle (balancer, 3, "W1", "CURVE", 0);
-    SQ_CHECK (sq_balancer_choose_worker (balancer, curve) == curve_slot);
+    SQ_CHECK (sq_balancer_choose_worker (balancer, curve, SQ_ROUTE_ANY) == curve_slot);
     //  Queues are per mechanism
     sq_balancer_queue_add (balancer, curve, 10);
-    SQ_CHECK (sq_balancer_first_client (balancer, "NULL") == NULL);
-    SQ_CHECK (sq_balancer_first_client (balancer, "CURVE") == curve);
+    SQ_CHECK (sq_list_empty (sq_balancer_queue (balancer, "NULL")));
+    SQ_CHECK (sq_balancer_queue (balancer, "PLAIN") == NULL);
+    SQ_CHECK (sq_balancer_queue (balancer, "CURVE")->next == &curve->state_node);
     SQ_CHECK (sq_balancer_expired_client (balancer, 9) == NULL);
     SQ_CHECK (sq_balancer_expired_client (balancer, 10) == curve);
     SQ_CHECK_EQ (sq_balancer_oldest_wait (balancer), 10);
@@ -202,7 +204,7 @@ test_choice_matches_brute_force (void)
                 best = other;
         }
         //  Ties on both keys are equally right
-        sq_worker_t *chosen = sq_balancer_choose_worker (balancer, client)->worker;
+        sq_worker_t *chosen = sq_balancer_choose_worker (balancer, client, SQ_ROUTE_ANY)->worker;
         SQ_CHECK_EQ (chosen->active_pairs, best->active_pairs);
         SQ_CHECK_EQ (chosen->last_paired_ms, best->last_paired_ms);
     }

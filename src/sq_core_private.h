@@ -1,0 +1,66 @@
+/*  =========================================================================
+    sq_core_private - what sq_core.c and sq_pairing.c share; not an API
+    =========================================================================
+*/
+#ifndef SQ_CORE_PRIVATE_H_INCLUDED
+#define SQ_CORE_PRIVATE_H_INCLUDED
+
+#include "sq_core.h"
+#include "sq_identity.h"
+#include "sq_dict.h"
+
+struct sq_core {
+    sq_core_config_t config;
+    sq_engine_t engine;
+    sq_core_stats_t stats;
+    sq_conn_table_t *conns;
+    sq_balancer_t *balancer;
+    sq_identity_t *identity;    //  Registrations and address rules
+    sq_dict_t *by_address;      //  "f ip:port" / "b ip:port" -> live connection
+    sq_list_t greeting;         //  Connections in GREETING, oldest first
+    sq_list_t naming;           //  Connections in NAMING, oldest first
+    sq_list_t waiting;          //  Queued clients, all mechanisms (wait_node)
+    int64_t next_widen_ms;      //  When a routed client may accept more workers
+    sq_list_t closing;          //  Connections in CLOSING
+    sq_list_t blocked;          //  Connections holding bytes (blocked_node)
+    sq_list_t dead;             //  To free when the current event is over
+    uint64_t next_serial;
+    size_t active_pairs;
+    bool paused;
+    int64_t resumed_ms;         //  Greeting clocks restart at a resume
+    bool terminating;
+    int64_t started_ms;
+};
+
+//  Hands bytes to the engine for a peer, or holds them (sq_core.c)
+void sq_core_send (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t size,
+                   int64_t now);
+
+//  The proxy closes a connection and its partner (sq_core.c)
+void sq_core_close_conn (sq_core_t *self, sq_conn_t *conn, const char *reason, int64_t now);
+
+//  Logs one event of one connection at info level, printf-style (sq_core.c)
+void sq_core_log_conn (const sq_conn_t *conn, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
+//  The key of a connection in by_address and in registrations
+void sq_core_address_key (sq_side_t side, const char *address, char *key, size_t size);
+
+//  A connection's greeting is done: name it, then pair, queue or offer it
+//  (sq_pairing.c)
+void sq_pairing_ready (sq_core_t *self, sq_conn_t *conn, int64_t now);
+
+//  Takes a queued client out of every waiting structure (sq_pairing.c)
+void sq_pairing_unqueue (sq_core_t *self, sq_conn_t *client);
+
+//  Timers of naming and routing: waits that end, routes that widen
+void sq_pairing_tick (sq_core_t *self, int64_t now);
+
+//  When sq_pairing_tick next has work, or INT64_MAX
+int64_t sq_pairing_next_due (sq_core_t *self);
+
+//  Tries again to pair every queued client, after a change that may allow
+//  it (a worker no longer draining, a route changed, a connection renamed)
+void sq_pairing_rematch (sq_core_t *self, int64_t now);
+
+#endif
