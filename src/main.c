@@ -34,14 +34,29 @@ s_usage (FILE *out)
 "  --close-linger MS      grace to deliver the last bytes before closing\n"
 "                         a connection whose partner left (default 100)\n"
 "  --io-threads N         libzmq I/O threads             (default 1)\n"
+"\n"
+"Names and routes (see README, \"Identities and routes\"):\n"
+"  --routes FILE          address rules, routes and weights to load at start;\n"
+"                         SIGHUP loads the file again (a bad file is refused,\n"
+"                         with its line number, and the tables in force stay)\n"
+"  --route-wait MS        how long a routed client waits for each worker of\n"
+"                         its route before trying the next  (default 500)\n"
+"  --route-fallback MODE  when a route is exhausted: 'any' worker, or 'wait'\n"
+"                         for one of the route              (default any)\n"
+"  --identify-wait MS     how long a connection waits for its IDENTIFY before\n"
+"                         it is served under its default name (default 0)\n"
+"  --identify-timeout MS  how long an IDENTIFY waits for its connection\n"
+"                                                        (default 10000)\n"
 "  --help                 show this help and exit\n"
 "  --version              show the version and exit\n"
 "\n"
 "Endpoints take any libzmq form, e.g. tcp://0.0.0.0:5555, tcp://[::]:5555,\n"
 "ipc:///run/streamq/frontend; a port of * picks a free one, which is logged.\n"
-"Control commands: PING, STATS, LIST, PAUSE, RESUME, TERMINATE (see streamq-ctl).\n"
+"Control commands: PING, STATS, LIST, WORKERS, CLIENTS, ROUTES, PAUSE, RESUME,\n"
+"TERMINATE, IDENTIFY, ALIAS, UNALIAS, ROUTE, UNROUTE, DRAIN, UNDRAIN, WEIGHT,\n"
+"LOAD (see streamq-ctl --help).\n"
 "Peers must speak ZMTP 3.0 or later (libzmq 4.x, JeroMQ 0.4+, pyzmq, CZMQ ...).\n"
-"SIGINT or SIGTERM closes every connection and exits 0.\n"
+"SIGINT or SIGTERM closes every connection and exits 0; SIGHUP reloads --routes.\n"
 "Exit status: 0 after a clean stop, 2 on a bad option or an endpoint that\n"
 "cannot be bound.\n");
 }
@@ -62,8 +77,10 @@ s_parse_number (const char *text, long long min, long long max, long long *value
 static void
 s_on_signal (int signal_number)
 {
-    (void) signal_number;
-    sq_proxy_request_stop ();
+    if (signal_number == SIGHUP)
+        sq_proxy_request_reload ();
+    else
+        sq_proxy_request_stop ();
 }
 
 static void
@@ -75,12 +92,14 @@ s_install_signals (void)
     sigemptyset (&action.sa_mask);
     sigaction (SIGINT, &action, NULL);
     sigaction (SIGTERM, &action, NULL);
+    sigaction (SIGHUP, &action, NULL);
     signal (SIGPIPE, SIG_IGN);
 }
 
 enum {
     OPT_FRONTEND = 256, OPT_BACKEND, OPT_CONTROL, OPT_LOG_LEVEL, OPT_MAX_QUEUE,
     OPT_QUEUE_TIMEOUT, OPT_GREETING_TIMEOUT, OPT_CLOSE_LINGER, OPT_IO_THREADS,
+    OPT_ROUTE_WAIT, OPT_IDENTIFY_WAIT, OPT_IDENTIFY_TIMEOUT, OPT_ROUTES, OPT_ROUTE_FALLBACK,
     OPT_HELP, OPT_VERSION
 };
 
@@ -94,6 +113,11 @@ static const struct option s_options [] = {
     { "greeting-timeout", required_argument, NULL, OPT_GREETING_TIMEOUT },
     { "close-linger",     required_argument, NULL, OPT_CLOSE_LINGER },
     { "io-threads",       required_argument, NULL, OPT_IO_THREADS },
+    { "route-wait",       required_argument, NULL, OPT_ROUTE_WAIT },
+    { "identify-wait",    required_argument, NULL, OPT_IDENTIFY_WAIT },
+    { "identify-timeout", required_argument, NULL, OPT_IDENTIFY_TIMEOUT },
+    { "routes",           required_argument, NULL, OPT_ROUTES },
+    { "route-fallback",   required_argument, NULL, OPT_ROUTE_FALLBACK },
     { "help",             no_argument,       NULL, OPT_HELP },
     { "version",          no_argument,       NULL, OPT_VERSION },
     { NULL, 0, NULL, 0 }
@@ -115,7 +139,9 @@ s_number_option (int option, const char *value, sq_proxy_config_t *config)
     long long number;
     const char *name = s_options [option - OPT_FRONTEND].name;
     bool milliseconds = option != OPT_MAX_QUEUE && option != OPT_IO_THREADS;
-    long long min = option == OPT_CLOSE_LINGER? 0: 1;
+    bool zero_ok = option == OPT_CLOSE_LINGER || option == OPT_ROUTE_WAIT
+                || option == OPT_IDENTIFY_WAIT;
+    long long min = zero_ok? 0: 1;
     long long max = option == OPT_IO_THREADS? 64: milliseconds? 86400000LL: 100000000LL;
     if (!s_parse_number (value, min, max, &number)) {
         char expected [80];
@@ -129,6 +155,9 @@ s_number_option (int option, const char *value, sq_proxy_config_t *config)
         case OPT_GREETING_TIMEOUT: config->core.greeting_timeout_ms = number; break;
         case OPT_CLOSE_LINGER:     config->core.close_linger_ms = number; break;
         case OPT_IO_THREADS:       config->io_threads = (int) number; break;
+        case OPT_ROUTE_WAIT:       config->core.route_wait_ms = number; break;
+        case OPT_IDENTIFY_WAIT:    config->core.identify_wait_ms = number; break;
+        case OPT_IDENTIFY_TIMEOUT: config->core.identify_timeout_ms = number; break;
     }
     return 0;
 }
@@ -146,6 +175,12 @@ s_parse_args (int argc, char *argv [], sq_proxy_config_t *config)
             case OPT_FRONTEND: config->frontend = optarg; break;
             case OPT_BACKEND:  config->backend = optarg; break;
             case OPT_CONTROL:  config->control = optarg; break;
+            case OPT_ROUTES:   config->routes = optarg; break;
+            case OPT_ROUTE_FALLBACK:
+                if (strcmp (optarg, "any") != 0 && strcmp (optarg, "wait") != 0)
+                    return s_bad_value ("route-fallback", optarg, "'any' or 'wait'");
+                config->core.route_fallback_any = strcmp (optarg, "any") == 0;
+                break;
             case OPT_LOG_LEVEL:
                 if (!sq_log_level_parse (optarg, &level))
                     return s_bad_value ("log-level", optarg, "error, warning, info or debug");

@@ -688,3 +688,9 @@ sq_balancer_worker_count (sq_balancer_t *self)
 {
     return self->connected_workers;
 }
+
+size_t
+sq_balancer_record_count (sq_balancer_t *self)
+{
+    return sq_dict_size (self->workers);
+}

@@ -139,4 +139,7 @@ size_t sq_balancer_idle_count (sq_balancer_t *self);
 size_t sq_balancer_queued_count (sq_balancer_t *self);
 size_t sq_balancer_worker_count (sq_balancer_t *self);
 
+//  Worker records, connected or kept for their settings
+size_t sq_balancer_record_count (sq_balancer_t *self);
+
 #endif

@@ -6,9 +6,26 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <arpa/inet.h>
 #include "sq_control.h"
-#include "sq_json.h"
+#include "sq_report.h"
+#include "sq_identity.h"
 #include "sq_log.h"
+
+#define S_ARG_MAX 256
+
+typedef struct {
+    sq_core_t *core;
+    char **args;                //  After the command
+    size_t count;
+    sq_reply_t *reply;
+    int64_t now;
+} s_request_t;
+
+//  -------------------------------------------------------------------------
+//  Replies
 
 //  Adds a frame the reply now owns; a NULL text (out of memory) is dropped
 static void
@@ -27,10 +44,17 @@ s_reply (sq_reply_t *reply, const char *text)
 }
 
 static void
-s_reply_error (sq_reply_t *reply, const char *format, const char *argument)
+s_error (sq_reply_t *reply, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
+static void
+s_error (sq_reply_t *reply, const char *format, ...)
 {
-    char reason [256];
-    snprintf (reason, sizeof reason, format, argument);
+    char reason [512];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (reason, sizeof reason, format, args);
+    va_end (args);
     s_reply (reply, "ERROR");
     s_reply (reply, reason);
 }
@@ -43,97 +67,317 @@ sq_reply_clear (sq_reply_t *reply)
     reply->count = 0;
 }
 
-char *
-sq_control_stats_json (sq_core_t *core, int64_t now)
+//  -------------------------------------------------------------------------
+//  Checks of arguments
+
+bool
+sq_control_name_ok (const char *name)
 {
-    const sq_core_stats_t *stats = sq_core_stats (core);
-    sq_conn_table_t *conns = sq_core_conns (core);
-    sq_balancer_t *balancer = sq_core_balancer (core);
-    sq_json_t json;
-    sq_json_init (&json);
-    sq_json_object_open (&json, NULL);
-    sq_json_object_open (&json, "frontend");
-    sq_json_uint (&json, "connections", sq_conn_table_count (conns, SQ_FRONTEND));
-    sq_json_uint (&json, "accepted", stats->accepted [SQ_FRONTEND]);
-    sq_json_object_close (&json);
-    sq_json_object_open (&json, "backend");
-    sq_json_uint (&json, "connections", sq_conn_table_count (conns, SQ_BACKEND));
-    sq_json_uint (&json, "accepted", stats->accepted [SQ_BACKEND]);
-    sq_json_object_close (&json);
-    sq_json_object_open (&json, "workers");
-    sq_json_uint (&json, "idle", sq_balancer_idle_count (balancer));
-    sq_json_uint (&json, "known", sq_balancer_worker_count (balancer));
-    sq_json_object_close (&json);
-    sq_json_object_open (&json, "clients");
-    sq_json_uint (&json, "queued", sq_balancer_queued_count (balancer));
-    sq_json_object_close (&json);
-    sq_json_object_open (&json, "pairs");
-    sq_json_uint (&json, "active", sq_core_active_pairs (core));
-    sq_json_uint (&json, "total", stats->pairs_total);
-    sq_json_object_close (&json);
-    sq_json_object_open (&json, "bytes");
-    sq_json_uint (&json, "to_backend", stats->bytes_to [SQ_BACKEND]);
-    sq_json_uint (&json, "to_frontend", stats->bytes_to [SQ_FRONTEND]);
-    sq_json_object_close (&json);
-    sq_json_object_open (&json, "rejected");
-    sq_json_uint (&json, "greeting", stats->rejected_greeting);
-    sq_json_uint (&json, "queue", stats->rejected_queue_full + stats->rejected_queue_timeout);
-    sq_json_uint (&json, "queue_full", stats->rejected_queue_full);
-    sq_json_uint (&json, "queue_timeout", stats->rejected_queue_timeout);
-    sq_json_object_close (&json);
-    sq_json_object_open (&json, "closed");
-    sq_json_uint (&json, "early_overflow", stats->closed_early_overflow);
-    sq_json_uint (&json, "unflushed", stats->closed_unflushed);
-    sq_json_object_close (&json);
-    sq_json_bool (&json, "paused", sq_core_paused (core));
-    sq_json_uint (&json, "uptime_ms", (uint64_t) (now - sq_core_started (core)));
-    sq_json_object_close (&json);
-    return sq_json_take (&json);
+    size_t length = strlen (name);
+    if (length == 0 || length >= SQ_NAME_MAX)
+        return false;
+    for (; *name; name++)
+        if (*name < 0x21 || *name > 0x7E)
+            return false;
+    return true;
+}
+
+bool
+sq_control_weight_parse (const char *text, unsigned *weight)
+{
+    char *end;
+    errno = 0;
+    long value = strtol (text, &end, 10);
+    if (errno || end == text || *end || value < 1 || value > SQ_WEIGHT_MAX)
+        return false;
+    *weight = (unsigned) value;
+    return true;
+}
+
+//  Checks names among the arguments, from `first` on; replies if one is bad
+static bool
+s_names_ok (s_request_t *request, size_t first)
+{
+    for (size_t index = first; index < request->count; index++)
+        if (!sq_control_name_ok (request->args [index])) {
+            s_error (request->reply, "'%s' is not a valid name (1 to %d printable "
+                     "characters, no space)", request->args [index], SQ_NAME_MAX - 1);
+            return false;
+        }
+    return true;
+}
+
+static bool
+s_side_ok (s_request_t *request, sq_side_t *side)
+{
+    if (sq_side_parse (request->args [0], side))
+        return true;
+    s_error (request->reply, "side must be 'frontend' or 'backend', not '%s'",
+             request->args [0]);
+    return false;
+}
+
+//  "ip:port" or "[ipv6]:port", as the proxy shows peer addresses
+static bool
+s_address_ok (const char *address)
+{
+    const char *colon = strrchr (address, ':');
+    if (!colon || colon == address)
+        return false;
+    char *end;
+    long port = strtol (colon + 1, &end, 10);
+    if (*end || end == colon + 1 || port < 1 || port > 65535)
+        return false;
+    char ip [SQ_ADDRESS_MAX];
+    size_t length = (size_t) (colon - address);
+    if (length >= sizeof ip)
+        return false;
+    memcpy (ip, address, length);
+    ip [length] = 0;
+    uint8_t binary [16];
+    if (ip [0] == '[' && ip [length - 1] == ']') {
+        ip [length - 1] = 0;
+        return inet_pton (AF_INET6, ip + 1, binary) == 1;
+    }
+    return inet_pton (AF_INET, ip, binary) == 1;
+}
+
+//  -------------------------------------------------------------------------
+//  Commands
+
+static void
+s_ping (s_request_t *request)
+{
+    s_reply (request->reply, "PONG");
 }
 
 static void
-s_list_conn (sq_json_t *json, const sq_conn_t *conn)
+s_stats (s_request_t *request)
 {
-    sq_json_object_open (json, NULL);
-    sq_json_uint (json, "id", conn->serial);
-    sq_json_string (json, "side", sq_side_name (conn->side));
-    sq_json_string (json, "address", conn->address);
-    sq_json_string (json, "mechanism", conn->greeting.mechanism);
-    sq_json_string (json, "state", sq_conn_state_name (conn->state));
-    if (conn->side == SQ_BACKEND)
-        sq_json_string (json, "worker", conn->host);
-    if (conn->partner)
-        sq_json_uint (json, "paired_with", conn->partner->serial);
+    s_reply_take (request->reply, sq_report_stats (request->core, request->now));
+}
+
+static void
+s_list (s_request_t *request)
+{
+    s_reply_take (request->reply, sq_report_list (request->core));
+}
+
+static void
+s_workers (s_request_t *request)
+{
+    s_reply_take (request->reply, sq_report_workers (request->core));
+}
+
+static void
+s_clients (s_request_t *request)
+{
+    s_reply_take (request->reply, sq_report_clients (request->core));
+}
+
+static void
+s_routes (s_request_t *request)
+{
+    s_reply_take (request->reply, sq_report_routes (request->core));
+}
+
+static void
+s_pause (s_request_t *request)
+{
+    if (!sq_core_paused (request->core))
+        sq_info ("control: paused");
+    sq_core_set_paused (request->core, true, request->now);
+    s_reply (request->reply, "OK");
+}
+
+static void
+s_resume (s_request_t *request)
+{
+    if (sq_core_paused (request->core))
+        sq_info ("control: resumed");
+    sq_core_set_paused (request->core, false, request->now);
+    s_reply (request->reply, "OK");
+}
+
+static void
+s_terminate (s_request_t *request)
+{
+    sq_info ("control: terminate requested");
+    sq_core_terminate (request->core);
+    s_reply (request->reply, "OK");
+}
+
+static void
+s_identify (s_request_t *request)
+{
+    sq_side_t side;
+    if (!s_side_ok (request, &side) || !s_names_ok (request, 2))
+        return;
+    if (!s_address_ok (request->args [1])) {
+        s_error (request->reply, "'%s' is not an address: expected ip:port or [ipv6]:port",
+                 request->args [1]);
+        return;
+    }
+    bool applied = sq_core_identify (request->core, side, request->args [1],
+                                     request->args [2], request->now);
+    sq_debug ("control: %s %s named %s (%s)", sq_side_name (side), request->args [1],
+              request->args [2], applied? "connected": "waiting for it");
+    s_reply (request->reply, "OK");
+}
+
+static void
+s_alias (s_request_t *request)
+{
+    sq_side_t side;
+    char reason [256];
+    if (!s_side_ok (request, &side) || !s_names_ok (request, 2))
+        return;
+    if (sq_identity_alias (sq_core_identity (request->core), side, request->args [1],
+                           request->args [2], reason, sizeof reason))
+        s_reply (request->reply, "OK");
     else
-        sq_json_null (json, "paired_with");
-    sq_json_uint (json, "bytes_in", conn->bytes_in);
-    sq_json_uint (json, "bytes_out", conn->bytes_out);
-    sq_json_object_close (json);
+        s_error (request->reply, "%s", reason);
 }
 
-char *
-sq_control_list_json (sq_core_t *core)
+static void
+s_unalias (s_request_t *request)
 {
-    sq_json_t json;
-    sq_json_init (&json);
-    sq_json_array_open (&json, NULL);
-    sq_list_t *all = sq_conn_table_all (sq_core_conns (core));
-    for (sq_list_node_t *node = all->next; node != all; node = node->next)
-        s_list_conn (&json, sq_list_entry (node, sq_conn_t, all_node));
-    sq_json_array_close (&json);
-    return sq_json_take (&json);
+    sq_side_t side;
+    if (!s_side_ok (request, &side))
+        return;
+    if (sq_identity_unalias (sq_core_identity (request->core), side, request->args [1]))
+        s_reply (request->reply, "OK");
+    else
+        s_error (request->reply, "no %s rule for '%s'", sq_side_name (side), request->args [1]);
 }
 
-//  The command frame as a short C string, or NULL if it cannot be a command
+static void
+s_route (s_request_t *request)
+{
+    if (!s_names_ok (request, 0))
+        return;
+    if (sq_core_route (request->core, request->args [0], (const char **) request->args + 1,
+                       request->count - 1, request->now))
+        s_reply (request->reply, "OK");
+    else
+        s_error (request->reply, "%s", "out of memory");
+}
+
+static void
+s_unroute (s_request_t *request)
+{
+    if (sq_core_unroute (request->core, request->args [0], request->now))
+        s_reply (request->reply, "OK");
+    else
+        s_error (request->reply, "no route for '%s'", request->args [0]);
+}
+
+static void
+s_set_draining (s_request_t *request, bool draining)
+{
+    if (!s_names_ok (request, 0))
+        return;
+    if (sq_core_set_draining (request->core, request->args [0], draining, request->now))
+        s_reply (request->reply, "OK");
+    else
+        s_error (request->reply, "%s", "out of memory");
+}
+
+static void
+s_drain (s_request_t *request)
+{
+    s_set_draining (request, true);
+}
+
+static void
+s_undrain (s_request_t *request)
+{
+    s_set_draining (request, false);
+}
+
+static void
+s_weight (s_request_t *request)
+{
+    unsigned weight;
+    if (!s_names_ok (request, 0))
+        return;
+    if (!sq_control_weight_parse (request->args [1], &weight))
+        s_error (request->reply, "weight must be a whole number from 1 to %d, not '%s'",
+                 SQ_WEIGHT_MAX, request->args [1]);
+    else
+    if (sq_core_set_weight (request->core, request->args [0], weight))
+        s_reply (request->reply, "OK");
+    else
+        s_error (request->reply, "%s", "out of memory");
+}
+
+static void
+s_load (s_request_t *request)
+{
+    if (!s_names_ok (request, 0))
+        return;
+    char *end;
+    double load = strtod (request->args [1], &end);
+    if (end == request->args [1] || *end || !(load >= 0 && load <= 1))
+        s_error (request->reply, "load must be a number from 0 to 1, not '%s'",
+                 request->args [1]);
+    else
+    if (sq_core_set_load (request->core, request->args [0], load))
+        s_reply (request->reply, "OK");
+    else
+        s_error (request->reply, "%s", "out of memory");
+}
+
+typedef struct {
+    const char *name;
+    size_t min_args;
+    size_t max_args;
+    const char *usage;
+    void (*run) (s_request_t *request);
+} s_command_t;
+
+static const s_command_t s_commands [] = {
+    { "PING",      0, 0,  "PING",                             s_ping },
+    { "STATS",     0, 0,  "STATS",                            s_stats },
+    { "LIST",      0, 0,  "LIST",                             s_list },
+    { "WORKERS",   0, 0,  "WORKERS",                          s_workers },
+    { "CLIENTS",   0, 0,  "CLIENTS",                          s_clients },
+    { "ROUTES",    0, 0,  "ROUTES",                           s_routes },
+    { "PAUSE",     0, 0,  "PAUSE",                            s_pause },
+    { "RESUME",    0, 0,  "RESUME",                           s_resume },
+    { "TERMINATE", 0, 0,  "TERMINATE",                        s_terminate },
+    { "IDENTIFY",  3, 3,  "IDENTIFY <frontend|backend> <ip:port> <name>", s_identify },
+    { "ALIAS",     3, 3,  "ALIAS <frontend|backend> <ip|cidr> <name>",    s_alias },
+    { "UNALIAS",   2, 2,  "UNALIAS <frontend|backend> <ip|cidr>",         s_unalias },
+    { "ROUTE",     2, 1 + SQ_ROUTE_MAX, "ROUTE <client> <worker> [<fallback>...]", s_route },
+    { "UNROUTE",   1, 1,  "UNROUTE <client>",                 s_unroute },
+    { "DRAIN",     1, 1,  "DRAIN <worker>",                   s_drain },
+    { "UNDRAIN",   1, 1,  "UNDRAIN <worker>",                 s_undrain },
+    { "WEIGHT",    2, 2,  "WEIGHT <worker> <1..1000000>",     s_weight },
+    { "LOAD",      2, 2,  "LOAD <worker> <0..1>",             s_load },
+};
+
+static const s_command_t *
+s_command_find (const char *name)
+{
+    for (size_t index = 0; index < sizeof s_commands / sizeof s_commands [0]; index++)
+        if (strcasecmp (name, s_commands [index].name) == 0)
+            return &s_commands [index];
+    return NULL;
+}
+
+//  Copies frame `index` into a C string; false when it is empty, too long,
+//  or holds anything but printable characters
 static bool
-s_command_name (const sq_frames_t *request, char *name, size_t name_size)
+s_frame_text (const sq_frames_t *request, size_t index, char *text)
 {
-    if (request->count == 0 || request->size [0] == 0 || request->size [0] >= name_size)
+    size_t size = request->size [index];
+    if (size == 0 || size >= S_ARG_MAX)
         return false;
-    memcpy (name, request->data [0], request->size [0]);
-    name [request->size [0]] = 0;
-    for (size_t index = 0; index < request->size [0]; index++)
-        if (name [index] < 0x21 || name [index] > 0x7E)
+    memcpy (text, request->data [index], size);
+    text [size] = 0;
+    for (size_t at = 0; at < size; at++)
+        if (text [at] < 0x20 || text [at] > 0x7E)
             return false;
     return true;
 }
@@ -142,39 +386,34 @@ void
 sq_control_handle (sq_core_t *core, const sq_frames_t *request, sq_reply_t *reply,
                    int64_t now)
 {
-    char name [32];
-    if (!s_command_name (request, name, sizeof name)) {
-        s_reply_error (reply, "%s", "expected a command name as the first frame");
+    char texts [SQ_CONTROL_FRAMES_MAX][S_ARG_MAX];
+    char *args [SQ_CONTROL_FRAMES_MAX];
+    for (size_t index = 0; index < request->count; index++) {
+        if (!s_frame_text (request, index, texts [index])) {
+            s_error (reply, "frame %zu is empty, too long, or not printable text", index + 1);
+            return;
+        }
+        args [index] = texts [index];
+    }
+    if (request->count == 0) {
+        s_error (reply, "%s", "expected a command name as the first frame");
         return;
     }
-    if (request->count > 1) {
-        s_reply_error (reply, "%s takes no arguments", name);
+    const s_command_t *command = s_command_find (args [0]);
+    if (!command) {
+        s_error (reply, "unknown command '%s'", args [0]);
         return;
     }
-    if (strcasecmp (name, "PING") == 0)
-        s_reply (reply, "PONG");
-    else
-    if (strcasecmp (name, "STATS") == 0)
-        s_reply_take (reply, sq_control_stats_json (core, now));
-    else
-    if (strcasecmp (name, "LIST") == 0)
-        s_reply_take (reply, sq_control_list_json (core));
-    else
-    if (strcasecmp (name, "PAUSE") == 0 || strcasecmp (name, "RESUME") == 0) {
-        bool paused = strcasecmp (name, "PAUSE") == 0;
-        if (paused != sq_core_paused (core))
-            sq_info ("control: %s", paused? "paused": "resumed");
-        sq_core_set_paused (core, paused, now);
-        s_reply (reply, "OK");
+    size_t count = request->count - 1;
+    if (count < command->min_args || count > command->max_args) {
+        if (command->max_args == 0)
+            s_error (reply, "%s takes no arguments", command->name);
+        else
+            s_error (reply, "usage: %s", command->usage);
+        return;
     }
-    else
-    if (strcasecmp (name, "TERMINATE") == 0) {
-        sq_info ("control: terminate requested");
-        sq_core_terminate (core);
-        s_reply (reply, "OK");
-    }
-    else
-        s_reply_error (reply, "unknown command '%s'", name);
+    s_request_t call = { core, args + 1, count, reply, now };
+    command->run (&call);
     if (reply->count == 0)
-        s_reply_error (reply, "%s", "out of memory");
+        s_error (reply, "%s", "out of memory");
 }

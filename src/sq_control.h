@@ -1,15 +1,18 @@
 /*  =========================================================================
     sq_control - control commands: parse, dispatch, reply; no I/O
 
-    A request is a list of frames, command first; the reply is a list of
-    frames. The loop moves frames between the control socket and here.
-    Commands (case does not matter):
-        PING                    -> PONG
-        STATS                   -> one JSON object of counters
-        LIST                    -> one JSON array, every connection
-        PAUSE / RESUME          -> OK  (stop / restart reading peers)
-        TERMINATE               -> OK  (the proxy then shuts down)
-        anything else           -> ERROR, reason
+    A request is a list of frames, command first (case does not matter);
+    the reply is a list of frames: a result, or "ERROR" and a reason.
+        PING                          -> PONG
+        STATS | LIST | WORKERS | CLIENTS | ROUTES  -> one JSON frame
+        PAUSE | RESUME | TERMINATE    -> OK
+        IDENTIFY <side> <ip:port> <name>           -> OK
+        ALIAS <side> <ip|cidr> <name> | UNALIAS <side> <ip|cidr>  -> OK
+        ROUTE <client> <worker> [<fallback>...] | UNROUTE <client> -> OK
+        DRAIN <worker> | UNDRAIN <worker>          -> OK
+        WEIGHT <worker> <1..1000000>               -> OK
+        LOAD <worker> <0..1>                       -> OK
+    where side is "frontend" or "backend".
     =========================================================================
 */
 #ifndef SQ_CONTROL_H_INCLUDED
@@ -17,9 +20,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdbool.h>
 #include "sq_core.h"
 
-#define SQ_CONTROL_FRAMES_MAX 16
+//  A command, up to 16 workers in a route, and room to spare
+#define SQ_CONTROL_FRAMES_MAX 24
 
 typedef struct {
     size_t count;
@@ -40,8 +45,10 @@ void sq_control_handle (sq_core_t *core, const sq_frames_t *request,
 //  Frees the reply's frames; it is empty afterwards
 void sq_reply_clear (sq_reply_t *reply);
 
-//  The STATS object and the LIST array, as text owned by the caller
-char *sq_control_stats_json (sq_core_t *core, int64_t now);
-char *sq_control_list_json (sq_core_t *core);
+//  A valid client or worker name: 1 to 63 printable characters, no space
+bool sq_control_name_ok (const char *name);
+
+//  Parses a weight, 1 to SQ_WEIGHT_MAX
+bool sq_control_weight_parse (const char *text, unsigned *weight);
 
 #endif

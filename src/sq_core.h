@@ -112,6 +112,10 @@ bool sq_core_set_draining (sq_core_t *self, const char *worker, bool draining, i
 bool sq_core_set_weight (sq_core_t *self, const char *worker, unsigned weight);
 bool sq_core_set_load (sq_core_t *self, const char *worker, double load);
 
+//  Routes or rules were changed in the balancer or identity directly (a
+//  route file was loaded): waiting clients try again
+void sq_core_routing_changed (sq_core_t *self, int64_t now);
+
 //  Steering, as for zmq_proxy_steerable: the loop reads these flags. While
 //  paused no greeting times out; at resume each gets its full time again.
 void sq_core_set_paused (sq_core_t *self, bool paused, int64_t now);

@@ -129,6 +129,15 @@ sq_json_uint (sq_json_t *self, const char *key, uint64_t value)
 }
 
 void
+sq_json_double (sq_json_t *self, const char *key, double value)
+{
+    char text [32];
+    int size = snprintf (text, sizeof text, "%.6g", value);
+    s_prefix (self, key);
+    s_append (self, text, (size_t) size);
+}
+
+void
 sq_json_string (sq_json_t *self, const char *key, const char *value)
 {
     s_prefix (self, key);

@@ -31,6 +31,7 @@ void sq_json_object_close (sq_json_t *self);
 void sq_json_array_open (sq_json_t *self, const char *key);
 void sq_json_array_close (sq_json_t *self);
 void sq_json_uint (sq_json_t *self, const char *key, uint64_t value);
+void sq_json_double (sq_json_t *self, const char *key, double value);
 void sq_json_string (sq_json_t *self, const char *key, const char *value);
 void sq_json_bool (sq_json_t *self, const char *key, bool value);
 void sq_json_null (sq_json_t *self, const char *key);

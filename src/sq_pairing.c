@@ -369,6 +369,12 @@ sq_core_set_draining (sq_core_t *self, const char *worker, bool draining, int64_
     return true;
 }
 
+void
+sq_core_routing_changed (sq_core_t *self, int64_t now)
+{
+    sq_pairing_rematch (self, now);
+}
+
 bool
 sq_core_set_weight (sq_core_t *self, const char *worker, unsigned weight)
 {

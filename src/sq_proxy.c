@@ -11,6 +11,7 @@
 #include "sq_proxy.h"
 #include "sq_engine_stream.h"
 #include "sq_control.h"
+#include "sq_routes.h"
 #include "sq_clock.h"
 #include "sq_log.h"
 
@@ -20,6 +21,7 @@
 #define S_POLL_MAX_MS 1000
 
 static volatile sig_atomic_t s_stop_requested = 0;
+static volatile sig_atomic_t s_reload_requested = 0;
 
 void
 sq_proxy_config_defaults (sq_proxy_config_t *config)
@@ -35,6 +37,59 @@ void
 sq_proxy_request_stop (void)
 {
     s_stop_requested = 1;
+}
+
+void
+sq_proxy_request_reload (void)
+{
+    s_reload_requested = 1;
+}
+
+//  Reads a whole file into a NUL-terminated buffer the caller frees
+static char *
+s_read_file (const char *path, char *error, size_t error_size)
+{
+    FILE *file = fopen (path, "r");
+    if (!file) {
+        snprintf (error, error_size, "cannot open %s: %s", path, strerror (errno));
+        return NULL;
+    }
+    size_t size = 0, capacity = 4096;
+    char *text = malloc (capacity);
+    size_t got;
+    while (text && (got = fread (text + size, 1, capacity - size - 1, file)) > 0) {
+        size += got;
+        if (size + 1 == capacity) {
+            char *bigger = realloc (text, capacity * 2);
+            if (!bigger) {
+                free (text);
+                text = NULL;
+            }
+            text = bigger;
+            capacity *= 2;
+        }
+    }
+    fclose (file);
+    if (!text)
+        snprintf (error, error_size, "out of memory reading %s", path);
+    else
+        text [size] = 0;
+    return text;
+}
+
+//  Loads the route file into the core; false with a reason when refused
+static bool
+s_load_routes (sq_core_t *core, const char *path)
+{
+    char error [512];
+    char *text = s_read_file (path, error, sizeof error);
+    bool loaded = text && sq_routes_load (core, text, error, sizeof error, sq_clock_now ());
+    free (text);
+    if (loaded)
+        sq_info ("routes loaded from %s", path);
+    else
+        sq_error ("routes file %s refused: %s", path, error);
+    return loaded;
 }
 
 typedef struct {
@@ -104,6 +159,8 @@ s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
         return false;
     }
     sq_engine_stream_attach (proxy->engine, proxy->core);
+    if (config->routes && !s_load_routes (proxy->core, config->routes))
+        return false;
     sq_info ("listening: frontend %s", sq_engine_stream_endpoint (proxy->engine, SQ_FRONTEND));
     sq_info ("listening: backend %s", sq_engine_stream_endpoint (proxy->engine, SQ_BACKEND));
     sq_info ("listening: control %s", proxy->control_endpoint);
@@ -228,8 +285,17 @@ sq_proxy_run (const sq_proxy_config_t *config)
         return 2;
     }
     sq_info ("ready");
-    while (!s_stop_requested && !sq_core_terminating (proxy.core))
+    while (!s_stop_requested && !sq_core_terminating (proxy.core)) {
         s_turn (&proxy);
+        if (s_reload_requested) {
+            s_reload_requested = 0;
+            if (config->routes && !s_load_routes (proxy.core, config->routes))
+                sq_warning ("keeping the address rules, routes and weights in force");
+            else
+            if (!config->routes)
+                sq_warning ("SIGHUP: no --routes file to load");
+        }
+    }
     sq_info ("stopping: closing %zu frontend and %zu backend connections",
              sq_conn_table_count (sq_core_conns (proxy.core), SQ_FRONTEND),
              sq_conn_table_count (sq_core_conns (proxy.core), SQ_BACKEND));

@@ -12,6 +12,7 @@ typedef struct {
     const char *frontend;
     const char *backend;
     const char *control;
+    const char *routes;         //  Route file, or NULL
     int io_threads;
     sq_core_config_t core;
 } sq_proxy_config_t;
@@ -21,6 +22,10 @@ void sq_proxy_config_defaults (sq_proxy_config_t *config);
 
 //  Asks a running loop to stop (safe from a signal handler)
 void sq_proxy_request_stop (void);
+
+//  Asks a running loop to load its route file again (safe from a signal
+//  handler)
+void sq_proxy_request_reload (void);
 
 //  Runs the proxy until SIGINT/SIGTERM or TERMINATE. Returns the process
 //  exit code: 0 after a clean stop, 2 when it could not start.

@@ -109,7 +109,8 @@ test_stats_and_list_reflect_core (void)
     sq_reply_clear (&reply);
     s_request (&reply, 1, (const char *[]) { "LIST" });
     SQ_CHECK_STR (reply.frame [0],
-        "[{\"id\":1,\"side\":\"frontend\",\"address\":\"10.0.0.1:5000\",\"mechanism\":\"\","
+        "[{\"id\":1,\"side\":\"frontend\",\"address\":\"10.0.0.1:5000\",\"name\":\"10.0.0.1\","
+        "\"mechanism\":\"\","
         "\"state\":\"greeting\",\"paired_with\":null,\"bytes_in\":0,\"bytes_out\":11}]");
     sq_reply_clear (&reply);
     s_teardown ();
