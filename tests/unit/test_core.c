@@ -8,6 +8,7 @@
 #include "sq_core.h"
 #include "sq_fake_engine.h"
 #include "sq_log.h"
+#include "sq_identity.h"
 
 SQ_TEST_DEFINE
 
@@ -15,20 +16,33 @@ static fake_engine_t *engine;
 static sq_core_t *core;
 static int64_t now;
 
-static void
-s_setup (int64_t linger_ms, size_t max_queue)
+static sq_core_config_t
+s_config (int64_t linger_ms, size_t max_queue)
 {
-    sq_log_set_level (SQ_LOG_ERROR);
-    engine = calloc (1, sizeof *engine);
     sq_core_config_t config;
     sq_core_config_defaults (&config);
     config.close_linger_ms = linger_ms;
     config.max_queue = max_queue;
     config.greeting_timeout_ms = 1000;
     config.queue_timeout_ms = 5000;
+    return config;
+}
+
+static void
+s_start (const sq_core_config_t *config)
+{
+    sq_log_set_level (SQ_LOG_ERROR);
+    engine = calloc (1, sizeof *engine);
     sq_engine_t ops = fake_engine_ops (engine);
-    core = sq_core_new (&config, &ops);
+    core = sq_core_new (config, &ops);
     now = 1000000;
+}
+
+static void
+s_setup (int64_t linger_ms, size_t max_queue)
+{
+    sq_core_config_t config = s_config (linger_ms, max_queue);
+    s_start (&config);
 }
 
 static void
@@ -378,6 +392,164 @@ test_churn_leaves_nothing (void)
     s_teardown ();
 }
 
+//  -------------------------------------------------------------------------
+//  Names and routes. Peers on hosts that are not IPs ("W1") get the host as
+//  their name, which keeps these tests short.
+
+//  The worker name a client was paired with
+static const char *
+s_worker_of (const sq_conn_t *client)
+{
+    return client->state == SQ_CONN_PAIRED? client->partner->worker->name: "(none)";
+}
+
+static void
+test_route_sticky_then_fallback (void)
+{
+    s_setup (0, 100);
+    const char *route [] = { "W2", "W1" };
+    SQ_CHECK (sq_core_route (core, "C", route, 2, now));
+    s_peer (SQ_BACKEND, 1, "W1", "NULL");
+    s_peer (SQ_BACKEND, 2, "W2", "NULL");
+    s_peer (SQ_BACKEND, 3, "W2", "NULL");
+    //  Both idle: C takes its first choice, twice
+    SQ_CHECK_STR (s_worker_of (s_peer (SQ_FRONTEND, 10, "C", "NULL")), "W2");
+    SQ_CHECK_STR (s_worker_of (s_peer (SQ_FRONTEND, 11, "C", "NULL")), "W2");
+    //  W2 full: C waits one route-wait for it, then takes W1
+    sq_conn_t *client = s_peer (SQ_FRONTEND, 12, "C", "NULL");
+    SQ_CHECK_EQ (client->state, SQ_CONN_QUEUED);
+    SQ_CHECK_EQ (sq_core_next_timeout (core, now), 500);
+    now += 499;
+    sq_core_tick (core, now);
+    SQ_CHECK_EQ (client->state, SQ_CONN_QUEUED);
+    now += 1;
+    sq_core_tick (core, now);
+    SQ_CHECK_STR (s_worker_of (client), "W1");
+    //  An unrouted client takes any worker at once
+    s_peer (SQ_BACKEND, 4, "W2", "NULL");
+    SQ_CHECK_STR (s_worker_of (s_peer (SQ_FRONTEND, 13, "U", "NULL")), "W2");
+    s_teardown ();
+}
+
+static void
+test_route_exhausted_any_or_wait (void)
+{
+    for (int policy = 0; policy < 2; policy++) {
+        sq_core_config_t config = s_config (0, 100);
+        config.route_fallback_any = policy == 0;
+        s_start (&config);
+        const char *route [] = { "W2" };
+        sq_core_route (core, "C", route, 1, now);
+        s_peer (SQ_BACKEND, 1, "W3", "NULL");
+        sq_conn_t *client = s_peer (SQ_FRONTEND, 2, "C", "NULL");
+        SQ_CHECK_EQ (client->state, SQ_CONN_QUEUED);
+        now += 500;
+        sq_core_tick (core, now);
+        if (config.route_fallback_any)
+            SQ_CHECK_STR (s_worker_of (client), "W3");
+        else {
+            SQ_CHECK_EQ (client->state, SQ_CONN_QUEUED);
+            SQ_CHECK_EQ (sq_core_next_timeout (core, now), 4500);   //  Queue timeout
+            s_peer (SQ_BACKEND, 3, "W2", "NULL");
+            SQ_CHECK_STR (s_worker_of (client), "W2");
+        }
+        s_teardown ();
+    }
+}
+
+//  A slot goes first to a waiting client whose route names its worker
+static void
+test_new_slot_prefers_routed_client (void)
+{
+    s_setup (0, 100);
+    const char *route [] = { "W2" };
+    sq_core_route (core, "C", route, 1, now);
+    sq_conn_t *unrouted = s_peer (SQ_FRONTEND, 1, "U", "NULL");
+    sq_conn_t *routed = s_peer (SQ_FRONTEND, 2, "C", "NULL");
+    s_peer (SQ_BACKEND, 3, "W2", "NULL");
+    SQ_CHECK_STR (s_worker_of (routed), "W2");
+    SQ_CHECK_EQ (unrouted->state, SQ_CONN_QUEUED);
+    s_peer (SQ_BACKEND, 4, "W1", "NULL");
+    SQ_CHECK_STR (s_worker_of (unrouted), "W1");
+    s_teardown ();
+}
+
+static void
+test_drain_and_undrain (void)
+{
+    s_setup (0, 100);
+    s_peer (SQ_BACKEND, 1, "W1", "NULL");
+    s_peer (SQ_BACKEND, 2, "W1", "NULL");
+    sq_conn_t *before = s_peer (SQ_FRONTEND, 3, "A", "NULL");
+    SQ_CHECK_STR (s_worker_of (before), "W1");
+    SQ_CHECK (sq_core_set_draining (core, "W1", true, now));
+    sq_conn_t *waiting = s_peer (SQ_FRONTEND, 4, "B", "NULL");
+    SQ_CHECK_EQ (waiting->state, SQ_CONN_QUEUED);
+    SQ_CHECK_EQ (before->state, SQ_CONN_PAIRED);       //  Existing pair lives on
+    s_peer (SQ_BACKEND, 5, "W2", "NULL");
+    SQ_CHECK_STR (s_worker_of (waiting), "W2");
+    sq_conn_t *third = s_peer (SQ_FRONTEND, 6, "C", "NULL");
+    SQ_CHECK_EQ (third->state, SQ_CONN_QUEUED);
+    SQ_CHECK (sq_core_set_draining (core, "W1", false, now));
+    SQ_CHECK_STR (s_worker_of (third), "W1");
+    s_teardown ();
+}
+
+//  Registration before the connection, after it, and held with identify-wait
+static void
+test_identify_before_after_and_wait (void)
+{
+    sq_core_config_t config = s_config (0, 100);
+    config.identify_wait_ms = 200;
+    s_start (&config);
+    const char *route [] = { "W2" };
+    sq_core_route (core, "C", route, 1, now);
+    sq_conn_t *w1 = s_peer (SQ_BACKEND, 1, "W1", "NULL");
+    s_peer (SQ_BACKEND, 2, "W2", "NULL");
+    //  Workers wait for a registration too, then serve under their own names
+    SQ_CHECK_EQ (w1->state, SQ_CONN_NAMING);
+    now += 200;
+    sq_core_tick (core, now);
+    SQ_CHECK_EQ (w1->state, SQ_CONN_IDLE);
+    //  Before: the address is known in advance (s_peer uses host:40000+n)
+    SQ_CHECK (!sq_core_identify (core, SQ_FRONTEND, "10.0.0.9:40003", "C", now));
+    sq_conn_t *early = s_peer (SQ_FRONTEND, 3, "10.0.0.9", "NULL");
+    SQ_CHECK_STR (early->name, "C");
+    SQ_CHECK_STR (s_worker_of (early), "W2");
+    //  After, within identify-wait: the connection waits in NAMING for it
+    sq_conn_t *late = s_peer (SQ_FRONTEND, 4, "10.0.0.8", "NULL");
+    SQ_CHECK_EQ (late->state, SQ_CONN_NAMING);
+    s_peer (SQ_BACKEND, 5, "10.0.0.2", "NULL");
+    SQ_CHECK (sq_core_identify (core, SQ_BACKEND, "10.0.0.2:40005", "W2", now));
+    SQ_CHECK (sq_core_identify (core, SQ_FRONTEND, "10.0.0.8:40004", "C", now));
+    SQ_CHECK_STR (s_worker_of (late), "W2");
+    //  Nobody registers: served under its own name when the wait is over
+    sq_conn_t *plain = s_peer (SQ_FRONTEND, 6, "10.0.0.7", "NULL");
+    now += 200;
+    sq_core_tick (core, now);
+    SQ_CHECK_STR (plain->name, "10.0.0.7");
+    SQ_CHECK_STR (s_worker_of (plain), "W1");
+    //  The registration was consumed by its connection
+    SQ_CHECK_EQ (sq_identity_pending (sq_core_identity (core)), 0);
+    s_teardown ();
+}
+
+//  Renaming a worker connection moves it between workers, load included
+static void
+test_rename_moves_worker_load (void)
+{
+    s_setup (0, 100);
+    s_peer (SQ_BACKEND, 1, "10.0.0.2", "NULL");
+    sq_conn_t *client = s_peer (SQ_FRONTEND, 2, "10.0.0.1", "NULL");
+    sq_balancer_t *balancer = sq_core_balancer (core);
+    SQ_CHECK_EQ (sq_balancer_worker (balancer, "10.0.0.2")->active_pairs, 1);
+    SQ_CHECK (sq_core_identify (core, SQ_BACKEND, "10.0.0.2:40001", "W7", now));
+    SQ_CHECK (sq_balancer_worker (balancer, "10.0.0.2") == NULL);
+    SQ_CHECK_EQ (sq_balancer_worker (balancer, "W7")->active_pairs, 1);
+    SQ_CHECK_STR (s_worker_of (client), "W7");
+    s_teardown ();
+}
+
 int
 main (void)
 {
@@ -395,5 +567,11 @@ main (void)
     SQ_RUN (test_queue_full_and_timeout);
     SQ_RUN (test_early_bytes_bounded);
     SQ_RUN (test_churn_leaves_nothing);
+    SQ_RUN (test_route_sticky_then_fallback);
+    SQ_RUN (test_route_exhausted_any_or_wait);
+    SQ_RUN (test_new_slot_prefers_routed_client);
+    SQ_RUN (test_drain_and_undrain);
+    SQ_RUN (test_identify_before_after_and_wait);
+    SQ_RUN (test_rename_moves_worker_load);
     return sq_test_summary ();
 }
