@@ -30,7 +30,10 @@ INTEG_BIN := $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/%)
 HARNESS_OBJ := $(BUILD)/obj/sq_harness.o
 EXAMPLES  := $(BUILD)/curve_worker $(BUILD)/curve_client
 
-.PHONY: all deps run test test-unit test-integration test-asan clean
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+
+.PHONY: all deps run test test-unit test-integration test-asan install clean
 
 all: $(BUILD)/streamq-proxy $(BUILD)/streamq-ctl $(EXAMPLES)
 
@@ -82,5 +85,18 @@ test: deps
 test-asan:
 	@$(MAKE) --no-print-directory SANITIZE=1 test
 
+#  Programs, the peer library, its header and pkg-config file
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	    $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(BUILD)/streamq-proxy $(BUILD)/streamq-ctl $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(BUILD)/libstreamq.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libstreamq.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/streamq.h $(DESTDIR)$(PREFIX)/include/
+	sed 's|@PREFIX@|$(PREFIX)|g' lib/libstreamq.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libstreamq.pc
+
 clean:
 	rm -rf build build-asan
+
+#  libstreamq, the peer library, and its test
+include lib/lib.mk

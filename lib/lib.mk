@@ -1,0 +1,49 @@
+#  libstreamq, the peer library: a make fragment for the top Makefile
+#  (`include lib/lib.mk`, best at its end). Uses its CC, CFLAGS, LDFLAGS,
+#  LDLIBS, BUILD and HARNESS_OBJ, so `make SANITIZE=1` builds the library
+#  with the sanitizers into build-asan/ like everything else.
+#
+#    $(BUILD)/libstreamq.a    static library
+#    $(BUILD)/libstreamq.so   shared library
+#    $(BUILD)/libstreamq.pc   pkg-config file for PREFIX (default /usr/local)
+#    $(BUILD)/tests/test_libstreamq   its integration test
+#    make lib                 the three library files
+
+#  Rules defined here must not become the default goal if this file is
+#  included before the first rule of the Makefile
+LIB_SAVED_GOAL := $(.DEFAULT_GOAL)
+
+PREFIX      ?= /usr/local
+LIB_SRC     := lib/streamq.c
+LIB_OBJ     := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)
+LIB_HEADER  := include/streamq.h
+LIB_CFLAGS  := -fPIC -Iinclude
+LIB_FILES   := $(BUILD)/libstreamq.a $(BUILD)/libstreamq.so $(BUILD)/libstreamq.pc
+
+.PHONY: lib
+lib: $(LIB_FILES)
+all: $(LIB_FILES)
+
+$(BUILD)/lib:
+	mkdir -p $@
+
+$(BUILD)/lib/%.o: lib/%.c $(LIB_HEADER) | $(BUILD)/lib
+	$(CC) $(CFLAGS) $(LIB_CFLAGS) -c $< -o $@
+
+$(BUILD)/libstreamq.a: $(LIB_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/libstreamq.so: $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/libstreamq.pc: lib/libstreamq.pc.in | $(BUILD)
+	sed 's|@PREFIX@|$(PREFIX)|g' $< > $@
+
+#  Overrides the generic integration test rule: this test links the library
+$(BUILD)/tests/test_libstreamq: tests/integration/test_libstreamq.c $(HARNESS_OBJ) \
+        $(BUILD)/libstreamq.a $(LIB_HEADER) tests/sq_test.h | $(BUILD)/tests
+	$(CC) $(CFLAGS) -Iinclude $(LDFLAGS) $< $(HARNESS_OBJ) $(BUILD)/libstreamq.a \
+	    -o $@ $(LDLIBS)
+
+.DEFAULT_GOAL := $(LIB_SAVED_GOAL)

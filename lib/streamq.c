@@ -1,0 +1,574 @@
+/*  =========================================================================
+    streamq - the peer library of StreamQ-Proxy
+
+    See include/streamq.h for the API and what it guarantees.
+
+    How it works. streamq_peer_new starts a libzmq socket monitor on the
+    application's socket, and a background thread that owns two sockets:
+    a PAIR that receives the monitor events, and a DEALER to the proxy's
+    control socket. For each ZMQ_EVENT_CONNECTED (its value is the fd of
+    the new TCP connection) the thread reads the connection's local
+    address with getsockname, which is the address the proxy sees, and
+    sends IDENTIFY without waiting. Replies are read as they come, in the
+    same loop. The loop is built around zmq_poll with a timeout so that
+    periodic work (heartbeats) can join it later.
+
+    Stopping: destroy stops the monitor (libzmq then sends a last
+    MONITOR_STOPPED event and closes its end), wakes the thread through a
+    pipe, and joins it. The thread closes its own sockets with ZMQ_LINGER
+    0, so nothing waits for an absent proxy.
+    =========================================================================
+*/
+//  pipe2 is a GNU extension (the top Makefile defines this already)
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "streamq.h"
+
+#include <zmq.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+//  The loop wakes at least this often, even with nothing to do
+#define S_TICK_MS           1000
+//  Frames longer than this are truncated when read (replies, endpoints)
+#define S_FRAME_MAX         256
+//  Distinct ERROR reasons logged per peer; later new ones are not logged
+#define S_REASONS_MAX       8
+//  "[" + IPv6 text + "]:" + port + NUL
+#define S_ADDRESS_MAX       (INET6_ADDRSTRLEN + 9)
+//  Events the monitor reports. DISCONNECTED is not used yet: it is there
+//  for the heartbeats and deregistration that will join this loop.
+#define S_EVENTS            (ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED \
+                             | ZMQ_EVENT_MONITOR_STOPPED)
+
+struct streamq_peer {
+    void *socket;               //  The application's socket, monitored
+    void *monitor;              //  PAIR receiving the events (thread's)
+    void *control;              //  DEALER to the control socket (thread's)
+    int wake [2];               //  Pipe: destroy writes, the thread stops
+    pthread_t thread;
+    bool monitoring;            //  The socket monitor is running
+    bool running;               //  The thread was started
+    atomic_bool stopping;       //  Set by destroy before it stops the monitor
+    atomic_size_t registered;   //  Replies "OK"
+    atomic_size_t refused;      //  Replies "ERROR"
+    char side [16];             //  "frontend" or "backend"
+    char name [STREAMQ_NAME_MAX + 1];
+    char *endpoint;             //  The control endpoint, for log lines
+    //  Owned by the thread
+    char logged [S_REASONS_MAX][S_FRAME_MAX];   //  ERROR reasons logged
+    size_t logged_count;
+    bool full_logged;           //  "control socket full" was logged
+};
+
+//  One received frame, NUL-terminated (truncated to S_FRAME_MAX - 1)
+typedef struct {
+    char data [S_FRAME_MAX];
+    size_t size;
+} s_frame_t;
+
+//  What one turn of the loop asks for next
+typedef enum {
+    S_RUNNING,                  //  Carry on
+    S_STOPPED,                  //  destroy asked to stop
+    S_CONTEXT_ENDED             //  The context is shutting down (ETERM)
+} s_status_t;
+
+
+//  --------------------------------------------------------------------------
+//  Arguments
+
+static bool
+s_side_valid (const char *side)
+{
+    return side && (strcmp (side, "frontend") == 0 || strcmp (side, "backend") == 0);
+}
+
+//  A name is 1..STREAMQ_NAME_MAX bytes. Anything else (characters the
+//  proxy accepts) is the proxy's to judge: its ERROR reply is logged.
+static bool
+s_name_valid (const char *name)
+{
+    return name && *name && strlen (name) <= STREAMQ_NAME_MAX;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Addresses
+
+//  Port of an IPv4 or IPv6 socket address, or -1
+static int
+s_sockaddr_port (const struct sockaddr_storage *address)
+{
+    if (address->ss_family == AF_INET) {
+        struct sockaddr_in in4;
+        memcpy (&in4, address, sizeof in4);
+        return ntohs (in4.sin_port);
+    }
+    if (address->ss_family == AF_INET6) {
+        struct sockaddr_in6 in6;
+        memcpy (&in6, address, sizeof in6);
+        return ntohs (in6.sin6_port);
+    }
+    return -1;
+}
+
+//  Writes the host part of an IPv6 address. An IPv4-mapped address
+//  (::ffff:a.b.c.d, from a dual-stack socket) is written as a.b.c.d and
+//  *v6 is set false: an IPv4 proxy sees the peer's IPv4 address. The
+//  scope id of a link-local address is left out: it names an interface
+//  of this host, which the proxy cannot share.
+static bool
+s_host6_format (const struct sockaddr_in6 *in6, char *host, size_t size, bool *v6)
+{
+    *v6 = !IN6_IS_ADDR_V4MAPPED (&in6->sin6_addr);
+    if (*v6)
+        return inet_ntop (AF_INET6, &in6->sin6_addr, host, (socklen_t) size) != NULL;
+    return inet_ntop (AF_INET, &in6->sin6_addr.s6_addr [12], host, (socklen_t) size) != NULL;
+}
+
+//  Writes "a.b.c.d:port" or "[v6]:port", the form the proxy uses for
+//  its connections. False for a family other than IPv4 and IPv6.
+static bool
+s_address_format (const struct sockaddr_storage *address, char *buf, size_t size)
+{
+    char host [INET6_ADDRSTRLEN];
+    bool v6 = false;
+    bool valid = false;
+    if (address->ss_family == AF_INET) {
+        struct sockaddr_in in4;
+        memcpy (&in4, address, sizeof in4);
+        valid = inet_ntop (AF_INET, &in4.sin_addr, host, sizeof host) != NULL;
+    }
+    else
+    if (address->ss_family == AF_INET6) {
+        struct sockaddr_in6 in6;
+        memcpy (&in6, address, sizeof in6);
+        valid = s_host6_format (&in6, host, sizeof host, &v6);
+    }
+    if (valid)
+        snprintf (buf, size, v6? "[%s]:%d": "%s:%d", host, s_sockaddr_port (address));
+    return valid;
+}
+
+//  Guards against a stale event. The fd of a connection that closed at
+//  once may belong to another socket by the time the event is read, so
+//  the fd's remote port must be the port the event's endpoint names.
+//  Endpoints without a numeric port are not checked.
+static bool
+s_remote_port_matches (int fd, const char *endpoint)
+{
+    const char *colon = strrchr (endpoint, ':');
+    if (!colon || colon [1] < '0' || colon [1] > '9')
+        return true;
+    char *end;
+    long port = strtol (colon + 1, &end, 10);
+    if (*end)
+        return true;
+    struct sockaddr_storage remote;
+    socklen_t length = sizeof remote;
+    if (getpeername (fd, (struct sockaddr *) &remote, &length) == -1)
+        return false;
+    return s_sockaddr_port (&remote) == port;
+}
+
+//  Writes the local address of a connected TCP fd, as the proxy sees it
+static bool
+s_local_address (int fd, char *buf, size_t size)
+{
+    struct sockaddr_storage local;
+    socklen_t length = sizeof local;
+    if (getsockname (fd, (struct sockaddr *) &local, &length) == -1)
+        return false;
+    return s_address_format (&local, buf, size);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Messages
+
+//  Receives one whole message if one is waiting (never blocks: the other
+//  frames of a message arrive with its first). Keeps the first `max`
+//  frames in frames [] and returns the number of frames the message had,
+//  or -1 with errno set (EAGAIN: nothing waiting; ETERM: context ended).
+static int
+s_recv_frames (void *socket, s_frame_t *frames, int max)
+{
+    int count = 0;
+    bool more = true;
+    while (more) {
+        zmq_msg_t frame;
+        zmq_msg_init (&frame);
+        if (zmq_msg_recv (&frame, socket, count == 0? ZMQ_DONTWAIT: 0) == -1) {
+            int error = errno;
+            zmq_msg_close (&frame);
+            errno = error;
+            return -1;
+        }
+        more = zmq_msg_more (&frame);
+        if (count < max) {
+            size_t size = zmq_msg_size (&frame);
+            frames [count].size = size < S_FRAME_MAX? size: S_FRAME_MAX - 1;
+            memcpy (frames [count].data, zmq_msg_data (&frame), frames [count].size);
+            frames [count].data [frames [count].size] = '\0';
+        }
+        zmq_msg_close (&frame);
+        count++;
+    }
+    return count;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Registration (runs in the thread)
+
+//  Logs that the control socket's queue is full, once per peer. This
+//  happens only when the proxy has been away for a long time while the
+//  socket kept connecting.
+static void
+s_log_full (streamq_peer_t *self)
+{
+    if (self->full_logged)
+        return;
+    self->full_logged = true;
+    fprintf (stderr, "libstreamq: cannot queue IDENTIFY for %s (%s): the proxy "
+             "at %s is not reading; registrations are dropped until it is\n",
+             self->name, self->side, self->endpoint);
+}
+
+//  Queues IDENTIFY <side> <address> <name>, after the empty delimiter a
+//  DEALER sends to a ROUTER that answers REQ clients. Never waits: once
+//  the first frame is queued, libzmq queues the rest of the message.
+static void
+s_identify (streamq_peer_t *self, const char *address)
+{
+    const char *frames [] = { "", "IDENTIFY", self->side, address, self->name };
+    size_t count = sizeof frames / sizeof frames [0];
+    for (size_t index = 0; index < count; index++) {
+        int flags = ZMQ_DONTWAIT | (index + 1 < count? ZMQ_SNDMORE: 0);
+        if (zmq_send (self->control, frames [index], strlen (frames [index]), flags) == -1) {
+            if (errno == EAGAIN)
+                s_log_full (self);
+            return;
+        }
+    }
+}
+
+//  A new connection: registers its address. Only tcp:// connections
+//  have an address the proxy can match.
+static void
+s_connected (streamq_peer_t *self, int fd, const char *endpoint)
+{
+    char address [S_ADDRESS_MAX];
+    if (strncmp (endpoint, "tcp://", 6) != 0)
+        return;
+    //  A connection already gone is not worth registering: it will not
+    //  reach the proxy, or did and left
+    if (!s_remote_port_matches (fd, endpoint)
+    ||  !s_local_address (fd, address, sizeof address))
+        return;
+    s_identify (self, address);
+}
+
+//  Handles one monitor event: frame 0 holds a 16-bit event and a 32-bit
+//  value (host byte order), frame 1 the endpoint (libzmq's v1 format)
+static void
+s_event_handle (streamq_peer_t *self, s_frame_t *frames, int count)
+{
+    if (count < 2 || frames [0].size != 6)
+        return;
+    uint16_t event;
+    uint32_t value;
+    memcpy (&event, frames [0].data, sizeof event);
+    memcpy (&value, frames [0].data + 2, sizeof value);
+    if (event == ZMQ_EVENT_CONNECTED)
+        s_connected (self, (int) value, frames [1].data);
+    else
+    if (event == ZMQ_EVENT_MONITOR_STOPPED && !atomic_load (&self->stopping))
+        fprintf (stderr, "libstreamq: the monitor of the %s socket stopped before "
+                 "streamq_peer_destroy (socket closed, or zmq_socket_monitor "
+                 "called on it again): new connections are no longer registered\n",
+                 self->name);
+}
+
+//  Logs an ERROR reason the first time this peer gets it
+static void
+s_log_refusal (streamq_peer_t *self, const char *reason)
+{
+    for (size_t index = 0; index < self->logged_count; index++)
+        if (strcmp (self->logged [index], reason) == 0)
+            return;
+    if (self->logged_count == S_REASONS_MAX)
+        return;
+    snprintf (self->logged [self->logged_count++], S_FRAME_MAX, "%s", reason);
+    fprintf (stderr, "libstreamq: the proxy at %s refused IDENTIFY %s %s: %s\n",
+             self->endpoint, self->side, self->name, reason);
+}
+
+//  Handles one reply: ["", ] "OK" | "ERROR" "<reason>". Replies carry
+//  no request id, so a refusal is logged with the peer's name only.
+static void
+s_reply_handle (streamq_peer_t *self, s_frame_t *frames, int count)
+{
+    int first = count > 0 && frames [0].size == 0? 1: 0;
+    if (count <= first)
+        return;
+    if (strcmp (frames [first].data, "OK") == 0) {
+        atomic_fetch_add (&self->registered, 1);
+        return;
+    }
+    atomic_fetch_add (&self->refused, 1);
+    s_log_refusal (self, count > first + 1? frames [first + 1].data: frames [first].data);
+}
+
+
+//  --------------------------------------------------------------------------
+//  The thread
+
+//  Handles every message waiting on socket with handler. Returns false
+//  if the context is shutting down.
+static bool
+s_drain (streamq_peer_t *self, void *socket,
+         void (*handler) (streamq_peer_t *, s_frame_t *, int))
+{
+    s_frame_t frames [4];
+    int count;
+    while ((count = s_recv_frames (socket, frames, 4)) != -1)
+        handler (self, frames, count < 4? count: 4);
+    return errno != ETERM;
+}
+
+//  Waits for events, replies or the stop signal, up to S_TICK_MS
+static s_status_t
+s_poll_once (streamq_peer_t *self)
+{
+    zmq_pollitem_t items [] = {
+        { self->monitor, 0, ZMQ_POLLIN, 0 },
+        { self->control, 0, ZMQ_POLLIN, 0 },
+        { NULL, self->wake [0], ZMQ_POLLIN, 0 }
+    };
+    if (zmq_poll (items, 3, S_TICK_MS) == -1)
+        return errno == EINTR? S_RUNNING: S_CONTEXT_ENDED;
+    if (items [2].revents & ZMQ_POLLIN)
+        return S_STOPPED;
+    if ((items [0].revents & ZMQ_POLLIN)
+    &&  !s_drain (self, self->monitor, s_event_handle))
+        return S_CONTEXT_ENDED;
+    if ((items [1].revents & ZMQ_POLLIN)
+    &&  !s_drain (self, self->control, s_reply_handle))
+        return S_CONTEXT_ENDED;
+    return S_RUNNING;
+}
+
+//  Closes the thread's sockets (LINGER 0: nothing is waited for)
+static void
+s_sockets_close (streamq_peer_t *self)
+{
+    if (self->monitor)
+        zmq_close (self->monitor);
+    if (self->control)
+        zmq_close (self->control);
+    self->monitor = self->control = NULL;
+}
+
+//  Blocks until destroy writes to the wake pipe
+static void
+s_wait_wake (streamq_peer_t *self)
+{
+    struct pollfd item = { self->wake [0], POLLIN, 0 };
+    while (poll (&item, 1, -1) == -1 && errno == EINTR)
+        ;
+}
+
+//  Runs until destroy. If the application shuts the context down first,
+//  the sockets are closed at once (so zmq_ctx_term can finish) and the
+//  thread waits for destroy.
+static void *
+s_thread (void *args)
+{
+    streamq_peer_t *self = args;
+    s_status_t status;
+    while ((status = s_poll_once (self)) == S_RUNNING)
+        ;
+    s_sockets_close (self);
+    if (status == S_CONTEXT_ENDED)
+        s_wait_wake (self);
+    return NULL;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Set-up and tear-down
+
+//  Creates a socket of the given type with ZMQ_LINGER 0, connected to
+//  endpoint; NULL with errno set on error
+static void *
+s_socket_new (void *context, int type, const char *endpoint)
+{
+    void *socket = zmq_socket (context, type);
+    int linger = 0;
+    if (socket
+    && (zmq_setsockopt (socket, ZMQ_LINGER, &linger, sizeof linger) == -1
+    ||  zmq_connect (socket, endpoint) == -1)) {
+        int error = errno;
+        zmq_close (socket);
+        errno = error;
+        socket = NULL;
+    }
+    return socket;
+}
+
+//  Starts monitoring the application's socket. The PAIR connects before
+//  the monitor binds (inproc allows that), so it is attached the moment
+//  the monitor exists: libzmq sends events with a blocking send, and a
+//  monitor without a reader could stall the socket's I/O thread.
+static int
+s_monitor_start (streamq_peer_t *self, void *context)
+{
+    static atomic_uint counter = 0;
+    char endpoint [64];
+    snprintf (endpoint, sizeof endpoint, "inproc://streamq-monitor-%u",
+              atomic_fetch_add (&counter, 1));
+    self->monitor = s_socket_new (context, ZMQ_PAIR, endpoint);
+    if (!self->monitor)
+        return -1;
+    if (zmq_socket_monitor (self->socket, endpoint, S_EVENTS) == -1)
+        return -1;
+    self->monitoring = true;
+    return 0;
+}
+
+//  Starts the thread with every signal blocked, so the application's
+//  signal handlers run in its own threads and interrupt its own calls
+static int
+s_thread_start (streamq_peer_t *self)
+{
+    sigset_t all, previous;
+    sigfillset (&all);
+    pthread_sigmask (SIG_SETMASK, &all, &previous);
+    int rc = pthread_create (&self->thread, NULL, s_thread, self);
+    pthread_sigmask (SIG_SETMASK, &previous, NULL);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    self->running = true;
+    return 0;
+}
+
+//  Stops the thread: wakes it through the pipe and joins it
+static void
+s_thread_stop (streamq_peer_t *self)
+{
+    char byte = 0;
+    while (write (self->wake [1], &byte, 1) == -1 && errno == EINTR)
+        ;
+    pthread_join (self->thread, NULL);
+    self->running = false;
+}
+
+//  Frees a peer in any state: after destroy, or a half-made one from new
+static void
+s_peer_free (streamq_peer_t *self)
+{
+    int error = errno;
+    if (self->monitoring)
+        zmq_socket_monitor (self->socket, NULL, 0);
+    if (self->running)
+        s_thread_stop (self);
+    s_sockets_close (self);
+    for (int index = 0; index < 2; index++)
+        if (self->wake [index] >= 0)
+            close (self->wake [index]);
+    free (self->endpoint);
+    free (self);
+    errno = error;
+}
+
+//  Allocates a peer and copies its arguments; NULL with errno set
+static streamq_peer_t *
+s_peer_alloc (void *socket, const char *control_endpoint, const char *side,
+              const char *name)
+{
+    streamq_peer_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->socket = socket;
+    self->wake [0] = self->wake [1] = -1;
+    atomic_init (&self->stopping, false);
+    atomic_init (&self->registered, 0);
+    atomic_init (&self->refused, 0);
+    snprintf (self->side, sizeof self->side, "%s", side);
+    snprintf (self->name, sizeof self->name, "%s", name);
+    self->endpoint = strdup (control_endpoint);
+    if (!self->endpoint || pipe2 (self->wake, O_CLOEXEC) == -1) {
+        s_peer_free (self);
+        return NULL;
+    }
+    return self;
+}
+
+
+//  --------------------------------------------------------------------------
+//  API
+
+streamq_peer_t *
+streamq_peer_new (void *context, void *socket, const char *control_endpoint,
+                  const char *side, const char *name)
+{
+    if (!context || !socket || !control_endpoint
+    ||  !s_side_valid (side) || !s_name_valid (name)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    streamq_peer_t *self = s_peer_alloc (socket, control_endpoint, side, name);
+    if (!self)
+        return NULL;
+    self->control = s_socket_new (context, ZMQ_DEALER, control_endpoint);
+    if (!self->control
+    ||  s_monitor_start (self, context) == -1
+    ||  s_thread_start (self) == -1) {
+        s_peer_free (self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+streamq_peer_destroy (streamq_peer_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    streamq_peer_t *self = *self_p;
+    //  Set first, so the thread takes the MONITOR_STOPPED event that
+    //  follows as the expected end, not as a lost monitor
+    atomic_store (&self->stopping, true);
+    s_peer_free (self);
+    *self_p = NULL;
+}
+
+size_t
+streamq_peer_registered (streamq_peer_t *self)
+{
+    return self? atomic_load (&self->registered): 0;
+}
+
+size_t
+streamq_peer_refused (streamq_peer_t *self)
+{
+    return self? atomic_load (&self->refused): 0;
+}

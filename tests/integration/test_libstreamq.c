@@ -1,0 +1,628 @@
+/*  =========================================================================
+    test_libstreamq - the peer library registers every connection by name
+
+    First against a fake control socket played by the test (so the exact
+    IDENTIFY frames, the address format and the reply handling are
+    checked with any proxy): a raw TCP listener stands in for the proxy's
+    backend and shows the address the far end really sees.
+    Then through the real proxy: a CURVE worker (a ROUTER connected three
+    times) and a CURVE client name themselves, LIST shows the names, the
+    echo crosses the proxy end to end, and a worker slot that the proxy
+    closes comes back registered again. Last, destroy with no proxy and
+    with the context already shut down returns and leaves nothing behind.
+    =========================================================================
+*/
+#include "sq_test.h"
+#include "sq_harness.h"
+#include "streamq.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+SQ_TEST_DEFINE
+
+//  Bound for calls that must return at once (destroy, zmq_ctx_term)
+#define S_PROMPT_MS  (SQ_WAIT_MS / 4)
+//  Connections the worker makes: three clients at once
+#define S_SLOTS      3
+
+//  ---------------------------------------------------------------------
+//  Waiting
+
+typedef size_t (s_counter_fn) (streamq_peer_t *self);
+
+//  Polls counter (peer) until it reaches at least value
+static bool
+s_counter_wait (s_counter_fn *counter, streamq_peer_t *peer, size_t value)
+{
+    int64_t deadline = sq_now_ms () + SQ_WAIT_MS;
+    while (counter (peer) < value && sq_now_ms () < deadline)
+        sq_sleep_ms (20);
+    return counter (peer) >= value;
+}
+
+//  ---------------------------------------------------------------------
+//  A raw TCP listener standing in for the proxy's backend
+
+typedef struct {
+    int fd;
+    char endpoint [128];        //  tcp://127.0.0.1:PORT or tcp://[::1]:PORT
+} s_listener_t;
+
+//  Listens on the loopback address of family on an ephemeral port; false
+//  if that family has no loopback here
+static bool
+s_listener_open (s_listener_t *self, int family)
+{
+    struct sockaddr_storage address = { .ss_family = (sa_family_t) family };
+    socklen_t size = family == AF_INET6? sizeof (struct sockaddr_in6): sizeof (struct sockaddr_in);
+    if (family == AF_INET6)
+        ((struct sockaddr_in6 *) &address)->sin6_addr = in6addr_loopback;
+    else
+        ((struct sockaddr_in *) &address)->sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    self->fd = socket (family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (self->fd == -1 || bind (self->fd, (struct sockaddr *) &address, size) == -1
+    ||  listen (self->fd, 16) == -1
+    ||  getsockname (self->fd, (struct sockaddr *) &address, &size) == -1) {
+        if (self->fd != -1)
+            close (self->fd);
+        return false;
+    }
+    int port = ntohs (((struct sockaddr_in *) &address)->sin_port);
+    snprintf (self->endpoint, sizeof self->endpoint,
+              family == AF_INET6? "tcp://[::1]:%d": "tcp://127.0.0.1:%d", port);
+    return true;
+}
+
+//  Accepts one connection and writes its remote address, as the proxy
+//  would name it (getnameinfo, as libzmq does for Peer-Address), into
+//  address; returns the fd or -1
+static int
+s_listener_accept (s_listener_t *self, char *address, size_t size)
+{
+    struct pollfd item = { self->fd, POLLIN, 0 };
+    if (poll (&item, 1, SQ_WAIT_MS) != 1)
+        return -1;
+    struct sockaddr_storage remote;
+    socklen_t length = sizeof remote;
+    int fd = accept4 (self->fd, (struct sockaddr *) &remote, &length, SOCK_CLOEXEC);
+    char host [NI_MAXHOST], port [NI_MAXSERV];
+    if (fd == -1 || getnameinfo ((struct sockaddr *) &remote, length, host, sizeof host,
+                                 port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+        return -1;
+    snprintf (address, size, remote.ss_family == AF_INET6? "[%s]:%s": "%s:%s", host, port);
+    return fd;
+}
+
+//  ---------------------------------------------------------------------
+//  A fake control socket: the test answers IDENTIFY itself
+
+typedef struct {
+    void *ctx;
+    void *router;
+    char endpoint [128];
+} s_control_t;
+
+static void
+s_control_open (s_control_t *self)
+{
+    self->ctx = zmq_ctx_new ();
+    self->router = sq_peer_new (self->ctx, ZMQ_ROUTER, NULL, NULL);
+    SQ_CHECK (self->router);
+    SQ_CHECK_EQ (zmq_bind (self->router, "tcp://127.0.0.1:*"), 0);
+    size_t size = sizeof self->endpoint;
+    SQ_CHECK_EQ (zmq_getsockopt (self->router, ZMQ_LAST_ENDPOINT, self->endpoint, &size), 0);
+}
+
+static void
+s_control_close (s_control_t *self)
+{
+    zmq_close (self->router);
+    zmq_ctx_term (self->ctx);
+}
+
+//  Receives one request and checks it is IDENTIFY side <address> name,
+//  sent as a DEALER that mimics REQ (routing id, empty delimiter, then
+//  the command), for one of the `count` addresses. Stores which in *which.
+static sq_msg_t *
+s_control_expect (s_control_t *self, const char *side, const char *name,
+                  char addresses [][256], int count, int *which)
+{
+    sq_msg_t *request = sq_msg_recv (self->router, SQ_WAIT_MS);
+    SQ_CHECK_MSG (request, "no IDENTIFY within %d ms", SQ_WAIT_MS);
+    SQ_CHECK_EQ (request->count, 6);
+    SQ_CHECK_EQ (request->size [1], 0);
+    SQ_CHECK_STR ((char *) request->data [2], "IDENTIFY");
+    SQ_CHECK_STR ((char *) request->data [3], side);
+    SQ_CHECK_STR ((char *) request->data [5], name);
+    *which = -1;
+    for (int index = 0; index < count; index++)
+        if (strcmp ((char *) request->data [4], addresses [index]) == 0)
+            *which = index;
+    SQ_CHECK_MSG (*which != -1, "IDENTIFY for %s, but the listener saw %s%s%s",
+                  (char *) request->data [4], addresses [0],
+                  count > 1? " and ": "", count > 1? addresses [1]: "");
+    return request;
+}
+
+//  Answers request (and destroys it) with the frames after the delimiter
+static void
+s_control_reply (s_control_t *self, sq_msg_t **request_p, const char *status,
+                 const char *reason)
+{
+    sq_msg_t *reply = sq_msg_new ();
+    sq_msg_add (reply, (*request_p)->data [0], (*request_p)->size [0]);
+    sq_msg_addstr (reply, "");
+    sq_msg_addstr (reply, status);
+    if (reason)
+        sq_msg_addstr (reply, reason);
+    SQ_CHECK_EQ (sq_msg_send (reply, self->router), 0);
+    sq_msg_destroy (&reply);
+    sq_msg_destroy (request_p);
+}
+
+//  ---------------------------------------------------------------------
+//  Against the fake control socket
+
+static void
+test_bad_arguments (void)
+{
+    void *ctx = zmq_ctx_new ();
+    void *socket = sq_peer_new (ctx, ZMQ_DEALER, NULL, NULL);
+    SQ_CHECK (socket);
+    const char *control = "tcp://127.0.0.1:1";
+    char long_name [STREAMQ_NAME_MAX + 2];
+    memset (long_name, 'x', sizeof long_name - 1);
+    long_name [sizeof long_name - 1] = '\0';
+
+    SQ_CHECK (!streamq_peer_new (NULL, socket, control, "backend", "W"));
+    SQ_CHECK (!streamq_peer_new (ctx, NULL, control, "backend", "W"));
+    SQ_CHECK (!streamq_peer_new (ctx, socket, NULL, "backend", "W"));
+    SQ_CHECK (!streamq_peer_new (ctx, socket, control, "worker", "W"));
+    SQ_CHECK (!streamq_peer_new (ctx, socket, control, "backend", ""));
+    SQ_CHECK (!streamq_peer_new (ctx, socket, control, "backend", long_name));
+    SQ_CHECK_EQ (errno, EINVAL);
+    SQ_CHECK (!streamq_peer_new (ctx, socket, "nonsense", "backend", "W"));
+
+    //  A name of exactly STREAMQ_NAME_MAX bytes is fine
+    long_name [STREAMQ_NAME_MAX] = '\0';
+    streamq_peer_t *peer = streamq_peer_new (ctx, socket, control, "frontend", long_name);
+    SQ_CHECK (peer);
+    SQ_CHECK_EQ (streamq_peer_registered (peer), 0);
+    streamq_peer_destroy (&peer);
+    SQ_CHECK (peer == NULL);
+    streamq_peer_destroy (&peer);
+    streamq_peer_destroy (NULL);
+    SQ_CHECK_EQ (streamq_peer_registered (NULL), 0);
+    zmq_close (socket);
+    SQ_CHECK_EQ (zmq_ctx_term (ctx), 0);
+}
+
+//  Accepts `count` connections into fds [] and their addresses
+static void
+s_accept_all (s_listener_t *listener, int *fds, char addresses [][256], int count)
+{
+    for (int index = 0; index < count; index++) {
+        fds [index] = s_listener_accept (listener, addresses [index], 256);
+        SQ_CHECK_MSG (fds [index] != -1, "no connection to %s", listener->endpoint);
+    }
+}
+
+//  A socket with ZMQ_IPV6 = ipv6 connects to a listener of the given
+//  family twice, and once more after the listener drops a connection;
+//  every connection is registered with the address the listener sees,
+//  and both kinds of reply are counted
+static void
+s_check_registrations (int family, int ipv6)
+{
+    s_listener_t listener;
+    if (!s_listener_open (&listener, family)) {
+        printf ("# no loopback for address family %d here: skipped\n", family);
+        return;
+    }
+    s_control_t control;
+    s_control_open (&control);
+    void *ctx = zmq_ctx_new ();
+    void *socket = sq_peer_new (ctx, ZMQ_ROUTER, NULL, NULL);
+    SQ_CHECK (socket);
+    SQ_CHECK_EQ (zmq_setsockopt (socket, ZMQ_IPV6, &ipv6, sizeof ipv6), 0);
+    streamq_peer_t *peer = streamq_peer_new (ctx, socket, control.endpoint, "backend", "W-fake");
+    SQ_CHECK (peer);
+    SQ_CHECK_EQ (zmq_connect (socket, listener.endpoint), 0);
+    SQ_CHECK_EQ (zmq_connect (socket, listener.endpoint), 0);
+
+    int fds [3], which;
+    char addresses [3][256];
+    s_accept_all (&listener, fds, addresses, 2);
+    sq_msg_t *request = s_control_expect (&control, "backend", "W-fake", addresses, 2, &which);
+    s_control_reply (&control, &request, "OK", NULL);
+    request = s_control_expect (&control, "backend", "W-fake", addresses, 2, &which);
+    s_control_reply (&control, &request, "ERROR", "no such thing");
+    SQ_CHECK (s_counter_wait (streamq_peer_registered, peer, 1));
+    SQ_CHECK (s_counter_wait (streamq_peer_refused, peer, 1));
+
+    //  The far end drops a connection: libzmq redials, and the new
+    //  connection is registered too
+    close (fds [0]);
+    s_accept_all (&listener, fds + 2, addresses + 2, 1);
+    request = s_control_expect (&control, "backend", "W-fake", addresses + 2, 1, &which);
+    s_control_reply (&control, &request, "OK", NULL);
+    SQ_CHECK (s_counter_wait (streamq_peer_registered, peer, 2));
+    SQ_CHECK_EQ (streamq_peer_refused (peer), 1);
+
+    streamq_peer_destroy (&peer);
+    zmq_close (socket);
+    SQ_CHECK_EQ (zmq_ctx_term (ctx), 0);
+    close (fds [1]);
+    close (fds [2]);
+    close (listener.fd);
+    s_control_close (&control);
+}
+
+static void
+test_identify_ipv4 (void)
+{
+    s_check_registrations (AF_INET, 0);
+}
+
+static void
+test_identify_ipv6 (void)
+{
+    s_check_registrations (AF_INET6, 1);
+}
+
+//  A dual-stack socket reaching an IPv4 address has a local address
+//  ::ffff:a.b.c.d; the IPv4 far end sees a.b.c.d, and so must IDENTIFY
+static void
+test_identify_ipv4_mapped (void)
+{
+    s_check_registrations (AF_INET, 1);
+}
+
+//  ---------------------------------------------------------------------
+//  Through the real proxy
+
+typedef struct {
+    char public_key [41];
+    char secret_key [41];
+} s_keypair_t;
+
+typedef struct {
+    sq_proxy_t *proxy;
+    s_keypair_t server_keys, client_keys;
+    void *worker_ctx;
+    sq_zap_t *zap;              //  The worker's ZAP handler: sees each client
+    void *worker;               //  ROUTER, CURVE server, S_SLOTS connections
+    streamq_peer_t *worker_peer;
+    void *client_ctx;
+    void *client;               //  DEALER, CURVE client
+    streamq_peer_t *client_peer;
+} s_fixture_t;
+
+//  The open (not closing) connections of one side in a LIST reply
+typedef struct {
+    int count;
+    int named;                  //  How many show the expected name
+    long long id [64];
+} s_side_t;
+
+//  Summarises the open connections of side in the JSON array list: how
+//  many, how many have field == name, and their ids
+static void
+s_side_read (const char *list, const char *side, const char *field, const char *name,
+             s_side_t *view)
+{
+    memset (view, 0, sizeof *view);
+    int count = sq_json_count (list, "");
+    for (int index = 0; index < count; index++) {
+        char path [64], text [300];
+        snprintf (path, sizeof path, "%d.side", index);
+        if (!sq_json_string (list, path, text, sizeof text) || strcmp (text, side))
+            continue;
+        snprintf (path, sizeof path, "%d.state", index);
+        if (!sq_json_string (list, path, text, sizeof text) || !strcmp (text, "closing"))
+            continue;
+        snprintf (path, sizeof path, "%d.%s", index, field);
+        if (sq_json_string (list, path, text, sizeof text) && !strcmp (text, name))
+            view->named++;
+        snprintf (path, sizeof path, "%d.id", index);
+        if (view->count < 64)
+            sq_json_number (list, path, &view->id [view->count]);
+        view->count++;
+    }
+}
+
+//  True if view holds an id that old does not
+static bool
+s_side_has_new_id (const s_side_t *view, const s_side_t *old)
+{
+    for (int index = 0; index < view->count && index < 64; index++) {
+        bool seen = false;
+        for (int other = 0; other < old->count && other < 64; other++)
+            seen = seen || view->id [index] == old->id [other];
+        if (!seen)
+            return true;
+    }
+    return false;
+}
+
+//  Polls LIST until exactly `backends` open backend connections show
+//  "worker":"W-lib" (and, if old is not NULL, one of them is new) and
+//  `frontends` open frontend connections show "name":"C-lib". Fills
+//  backend with the last view; prints the last LIST on failure.
+static bool
+s_list_wait (sq_proxy_t *proxy, int backends, int frontends, const s_side_t *old,
+             s_side_t *backend)
+{
+    int64_t deadline = sq_now_ms () + SQ_WAIT_MS;
+    char *list = NULL;
+    while (true) {
+        free (list);
+        list = sq_control_str (proxy->control, "LIST");
+        s_side_t frontend;
+        s_side_read (list? list: "[]", "backend", "worker", "W-lib", backend);
+        s_side_read (list? list: "[]", "frontend", "name", "C-lib", &frontend);
+        bool done = backend->count == backends && backend->named == backends
+                 && frontend.count == frontends && frontend.named == frontends
+                 && (!old || s_side_has_new_id (backend, old));
+        if (done || sq_now_ms () >= deadline) {
+            if (!done)
+                fprintf (stderr, "last LIST: %s\n", list? list: "(no reply)");
+            free (list);
+            return done;
+        }
+        sq_sleep_ms (100);
+    }
+}
+
+//  A proxy, a CURVE ROUTER worker registered as W-lib with S_SLOTS idle
+//  connections, and a CURVE DEALER client registered as C-lib
+static void
+s_setup (s_fixture_t *self)
+{
+    memset (self, 0, sizeof *self);
+    self->proxy = sq_proxy_start ("test_libstreamq", NULL);
+    SQ_CHECK (self->proxy);
+    SQ_CHECK_EQ (zmq_curve_keypair (self->server_keys.public_key, self->server_keys.secret_key), 0);
+    SQ_CHECK_EQ (zmq_curve_keypair (self->client_keys.public_key, self->client_keys.secret_key), 0);
+
+    self->worker_ctx = zmq_ctx_new ();
+    sq_zap_rule_t any_key = { .client_key = NULL };
+    self->zap = sq_zap_new (self->worker_ctx, &any_key);
+    SQ_CHECK (self->zap);
+    sq_security_t server = {
+        .mechanism = SQ_CURVE, .as_server = true,
+        .public_key = self->server_keys.public_key, .secret_key = self->server_keys.secret_key
+    };
+    //  sq_peer_new sets ZMQ_HANDSHAKE_IVL 0: idle slots do not churn
+    self->worker = sq_peer_new (self->worker_ctx, ZMQ_ROUTER, &server, NULL);
+    SQ_CHECK (self->worker);
+    self->worker_peer = streamq_peer_new (self->worker_ctx, self->worker,
+                                          self->proxy->control, "backend", "W-lib");
+    SQ_CHECK (self->worker_peer);
+    for (int slot = 0; slot < S_SLOTS; slot++)
+        SQ_CHECK_EQ (zmq_connect (self->worker, self->proxy->backend), 0);
+    SQ_CHECK (sq_stats_wait (self->proxy->control, "workers.idle", S_SLOTS, SQ_WAIT_MS));
+
+    self->client_ctx = zmq_ctx_new ();
+    sq_security_t client = {
+        .mechanism = SQ_CURVE, .server_key = self->server_keys.public_key,
+        .public_key = self->client_keys.public_key, .secret_key = self->client_keys.secret_key
+    };
+    self->client = sq_peer_new (self->client_ctx, ZMQ_DEALER, &client, NULL);
+    SQ_CHECK (self->client);
+    self->client_peer = streamq_peer_new (self->client_ctx, self->client,
+                                          self->proxy->control, "frontend", "C-lib");
+    SQ_CHECK (self->client_peer);
+    SQ_CHECK_EQ (zmq_connect (self->client, self->proxy->frontend), 0);
+}
+
+//  The client leaves: its peer first, then its socket and context
+static void
+s_client_close (s_fixture_t *self)
+{
+    streamq_peer_destroy (&self->client_peer);
+    if (self->client)
+        zmq_close (self->client);
+    if (self->client_ctx)
+        zmq_ctx_term (self->client_ctx);
+    self->client = self->client_ctx = NULL;
+}
+
+static void
+s_teardown (s_fixture_t *self)
+{
+    s_client_close (self);
+    streamq_peer_destroy (&self->worker_peer);
+    zmq_close (self->worker);
+    sq_zap_destroy (&self->zap);
+    zmq_ctx_term (self->worker_ctx);
+    SQ_CHECK_EQ (sq_proxy_stop (&self->proxy), 0);
+}
+
+//  The client sends text; the worker, serving its ROUTER here, echoes it
+//  back by routing id; the client gets it, all over CURVE
+static void
+s_echo (s_fixture_t *self, const char *text)
+{
+    SQ_CHECK_EQ (sq_send_str (self->client, text), 0);
+    sq_msg_t *request = sq_msg_recv (self->worker, SQ_WAIT_MS);
+    SQ_CHECK_MSG (request, "the worker got nothing within %d ms", SQ_WAIT_MS);
+    SQ_CHECK_EQ (request->count, 2);
+    SQ_CHECK_STR ((char *) request->data [1], text);
+    SQ_CHECK_EQ (sq_msg_send (request, self->worker), 0);
+    sq_msg_destroy (&request);
+    char *echo = sq_recv_str (self->client, SQ_WAIT_MS);
+    SQ_CHECK_MSG (echo, "no echo within %d ms", SQ_WAIT_MS);
+    SQ_CHECK_STR (echo, text);
+    free (echo);
+}
+
+//  Checks registration counts, printing both peers' refusals on failure
+static void
+s_check_registered (s_fixture_t *self, size_t worker, size_t client)
+{
+    bool done = s_counter_wait (streamq_peer_registered, self->worker_peer, worker)
+             && (!self->client_peer
+             ||  s_counter_wait (streamq_peer_registered, self->client_peer, client));
+    SQ_CHECK_MSG (done, "registered: worker %zu (refused %zu), client %zu (refused %zu)",
+                  streamq_peer_registered (self->worker_peer),
+                  streamq_peer_refused (self->worker_peer),
+                  streamq_peer_registered (self->client_peer),
+                  streamq_peer_refused (self->client_peer));
+    SQ_CHECK_EQ (streamq_peer_registered (self->worker_peer), worker);
+    SQ_CHECK_EQ (streamq_peer_refused (self->worker_peer), 0);
+    if (self->client_peer) {
+        SQ_CHECK_EQ (streamq_peer_registered (self->client_peer), client);
+        SQ_CHECK_EQ (streamq_peer_refused (self->client_peer), 0);
+    }
+}
+
+static void
+test_curve_names (void)
+{
+    s_fixture_t fixture;
+    s_setup (&fixture);
+    s_echo (&fixture, "hello through libstreamq");
+    s_check_registered (&fixture, S_SLOTS, 1);
+    s_side_t backend;
+    SQ_CHECK (s_list_wait (fixture.proxy, S_SLOTS, 1, NULL, &backend));
+    s_echo (&fixture, "and again");
+
+    //  The handshake ran in the worker: its ZAP handler saw the client key
+    sq_zap_seen_t seen;
+    sq_zap_seen (fixture.zap, &seen);
+    SQ_CHECK_EQ (seen.accepted, 1);
+    SQ_CHECK_STR (seen.mechanism, "CURVE");
+    s_teardown (&fixture);
+}
+
+static void
+test_reconnect_registered (void)
+{
+    s_fixture_t fixture;
+    s_setup (&fixture);
+    s_echo (&fixture, "before the client leaves");
+    s_check_registered (&fixture, S_SLOTS, 1);
+    s_side_t before, after;
+    SQ_CHECK (s_list_wait (fixture.proxy, S_SLOTS, 1, NULL, &before));
+
+    //  The proxy closes the slot the client held; the ROUTER redials it,
+    //  and the new connection is named again
+    s_client_close (&fixture);
+    s_check_registered (&fixture, S_SLOTS + 1, 0);
+    SQ_CHECK (s_list_wait (fixture.proxy, S_SLOTS, 0, &before, &after));
+    s_teardown (&fixture);
+}
+
+//  ---------------------------------------------------------------------
+//  Stopping
+
+typedef struct {
+    void *ctx;
+    int rc;
+} s_term_t;
+
+static void *
+s_term_thread (void *args)
+{
+    s_term_t *term = args;
+    term->rc = zmq_ctx_term (term->ctx);
+    return NULL;
+}
+
+//  zmq_ctx_term returns promptly: nothing of the library is left in ctx
+static void
+s_check_ctx_term (void *ctx)
+{
+    s_term_t term = { ctx, -1 };
+    pthread_t thread;
+    SQ_CHECK_EQ (pthread_create (&thread, NULL, s_term_thread, &term), 0);
+    struct timespec deadline;
+    clock_gettime (CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += S_PROMPT_MS / 1000;
+    SQ_CHECK_MSG (pthread_timedjoin_np (thread, NULL, &deadline) == 0,
+                  "zmq_ctx_term still blocked after %d ms", S_PROMPT_MS);
+    SQ_CHECK_EQ (term.rc, 0);
+}
+
+//  The proxy goes away; the worker keeps connecting (to a stand-in
+//  listener), so IDENTIFY requests queue up for nobody. destroy must
+//  still return at once, and the context terminate.
+static void
+test_destroy_without_proxy (void)
+{
+    sq_proxy_t *proxy = sq_proxy_start ("test_libstreamq", NULL);
+    SQ_CHECK (proxy);
+    char control [256];
+    snprintf (control, sizeof control, "%s", proxy->control);
+    void *ctx = zmq_ctx_new ();
+    void *worker = sq_peer_new (ctx, ZMQ_DEALER, NULL, NULL);
+    SQ_CHECK (worker);
+    streamq_peer_t *peer = streamq_peer_new (ctx, worker, control, "backend", "W-gone");
+    SQ_CHECK (peer);
+    SQ_CHECK_EQ (zmq_connect (worker, proxy->backend), 0);
+    SQ_CHECK (sq_stats_wait (proxy->control, "workers.idle", 1, SQ_WAIT_MS));
+    SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
+
+    s_listener_t listener;
+    SQ_CHECK (s_listener_open (&listener, AF_INET));
+    SQ_CHECK_EQ (zmq_connect (worker, listener.endpoint), 0);
+    char address [256];
+    int fd = s_listener_accept (&listener, address, sizeof address);
+    SQ_CHECK (fd != -1);
+    sq_sleep_ms (200);          //  Lets the thread queue its IDENTIFY
+
+    int64_t start = sq_now_ms ();
+    streamq_peer_destroy (&peer);
+    int64_t elapsed = sq_now_ms () - start;
+    SQ_CHECK_MSG (elapsed < S_PROMPT_MS, "destroy took %lld ms", (long long) elapsed);
+    SQ_CHECK (peer == NULL);
+    zmq_close (worker);
+    s_check_ctx_term (ctx);
+    close (fd);
+    close (listener.fd);
+}
+
+//  The application shuts its context down while the peer runs (as to
+//  wake its own threads): the peer's thread lets go of its sockets, and
+//  destroy, then zmq_close and zmq_ctx_term, still finish at once
+static void
+test_context_shutdown_first (void)
+{
+    void *ctx = zmq_ctx_new ();
+    void *socket = sq_peer_new (ctx, ZMQ_DEALER, NULL, NULL);
+    SQ_CHECK (socket);
+    streamq_peer_t *peer = streamq_peer_new (ctx, socket, "tcp://127.0.0.1:1",
+                                             "frontend", "C-early");
+    SQ_CHECK (peer);
+    SQ_CHECK_EQ (zmq_ctx_shutdown (ctx), 0);
+    sq_sleep_ms (200);          //  Lets the thread see ETERM before destroy
+    int64_t start = sq_now_ms ();
+    streamq_peer_destroy (&peer);
+    int64_t elapsed = sq_now_ms () - start;
+    SQ_CHECK_MSG (elapsed < S_PROMPT_MS, "destroy took %lld ms", (long long) elapsed);
+    zmq_close (socket);
+    s_check_ctx_term (ctx);
+}
+
+int
+main (void)
+{
+    setvbuf (stdout, NULL, _IOLBF, 0);
+    SQ_RUN (test_bad_arguments);
+    SQ_RUN (test_identify_ipv4);
+    SQ_RUN (test_identify_ipv6);
+    SQ_RUN (test_identify_ipv4_mapped);
+    SQ_RUN (test_curve_names);
+    SQ_RUN (test_reconnect_registered);
+    SQ_RUN (test_destroy_without_proxy);
+    SQ_RUN (test_context_shutdown_first);
+    return sq_test_summary ();
+}
