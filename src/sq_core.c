@@ -413,6 +413,7 @@ sq_core_received (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t 
         case SQ_CONN_GREETING:
             s_greet (self, conn, data, size, now);
             break;
+        case SQ_CONN_NAMING:
         case SQ_CONN_QUEUED:
         case SQ_CONN_IDLE:
             s_keep_early (self, conn, data, size, now);
@@ -420,8 +421,9 @@ sq_core_received (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t 
         case SQ_CONN_PAIRED:
             sq_core_send (self, conn->partner, data, size, now);
             break;
-        default:
-            break;      //  Closing: its pair is over, the bytes have no reader
+        case SQ_CONN_CLOSING:
+        case SQ_CONN_DEAD:
+            break;      //  Its pair is over: the bytes have no reader
     }
     s_reap (self);
 }

@@ -86,6 +86,33 @@ sq_endpoint_port (const char *endpoint)
     return atoi (colon + 1);
 }
 
+bool
+sq_endpoint_from (const char *endpoint, const char *source_ip, int source_port,
+                  char *buf, size_t size)
+{
+    if (!endpoint || strncmp (endpoint, "tcp://", 6) != 0)
+        return false;
+    int length = snprintf (buf, size, "tcp://%s:%d;%s", source_ip, source_port,
+                           endpoint + 6);
+    return length > 0 && (size_t) length < size;
+}
+
+int
+sq_free_port (const char *ip)
+{
+    struct sockaddr_in address = { .sin_family = AF_INET };
+    if (inet_pton (AF_INET, ip, &address.sin_addr) != 1)
+        return -1;
+    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd == -1)
+        return -1;
+    int port = -1;
+    if (bind (fd, (struct sockaddr *) &address, sizeof address) == 0)
+        port = sq_fd_local_port (fd);
+    close (fd);
+    return port;
+}
+
 //  =====================================================================
 //  Child processes: a registry so no proxy outlives the test binary
 

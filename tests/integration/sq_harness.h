@@ -47,6 +47,18 @@ char *sq_file_read (const char *path);
 //  Returns the TCP port of an endpoint "tcp://host:port", or -1
 int sq_endpoint_port (const char *endpoint);
 
+//  Writes into buf a libzmq endpoint that connects to the tcp:// endpoint
+//  from a chosen local address: "tcp://<source_ip>:<source_port>;<host:port>"
+//  (source_port 0: any). Linux routes all of 127.0.0.0/8 to loopback, so
+//  peers on one host can look like distinct hosts (127.0.0.2, 127.0.0.3...).
+//  False if endpoint is not tcp:// or buf is too small.
+bool sq_endpoint_from (const char *endpoint, const char *source_ip, int source_port,
+                       char *buf, size_t size);
+
+//  A TCP port that is free on the IPv4 address ip right now (bound, then
+//  released), or -1
+int sq_free_port (const char *ip);
+
 //  ---------------------------------------------------------------------
 //  The proxy process
 

@@ -519,6 +519,9 @@ test_identify_before_after_and_wait (void)
     //  After, within identify-wait: the connection waits in NAMING for it
     sq_conn_t *late = s_peer (SQ_FRONTEND, 4, "10.0.0.8", "NULL");
     SQ_CHECK_EQ (late->state, SQ_CONN_NAMING);
+    //  What it sends meanwhile is kept, as before any pairing
+    sq_core_received (core, late, (const uint8_t *) "early", 5, now);
+    SQ_CHECK_EQ (late->early.size, 5);
     s_peer (SQ_BACKEND, 5, "10.0.0.2", "NULL");
     SQ_CHECK (sq_core_identify (core, SQ_BACKEND, "10.0.0.2:40005", "W2", now));
     SQ_CHECK (sq_core_identify (core, SQ_FRONTEND, "10.0.0.8:40004", "C", now));
