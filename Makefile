@@ -100,3 +100,6 @@ clean:
 
 #  libstreamq, the peer library, and its test
 include lib/lib.mk
+
+#  Benchmarks (not part of `make test`): make bench, bench-quick, bench-scale, bench-core
+include bench/bench.mk

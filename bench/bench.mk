@@ -1,0 +1,47 @@
+#  Benchmarks, included by the top Makefile; none of them runs with `make test`.
+#
+#  make bench         the whole matrix, the scale runs and the core (~12 min)
+#  make bench-quick   one run each, fewer sizes, a small scale run (~1.5 min)
+#  make bench-scale   10 000 idle pairs and the pairing rate only
+#  make bench-core    the I/O-free core alone, at 100 .. 100 000 connections
+#
+#  Uses BUILD, CC, CFLAGS, LDFLAGS, LDLIBS and CORE_OBJ from the top Makefile.
+
+BENCH_BIN      := $(BUILD)/bench/sq_bench
+BENCH_CORE_BIN := $(BUILD)/bench/sq_bench_core
+BENCH_SRC      := bench/sq_bench.c bench/sq_bench_client.c bench/sq_bench_scale.c \
+                  bench/sq_bench_util.c
+BENCH_NEEDS    := $(BUILD)/streamq-proxy $(BUILD)/streamq-ctl $(BENCH_BIN)
+
+.PHONY: bench bench-quick bench-scale bench-core bench-deps
+
+#  Built with everything else, so they keep compiling; run only on demand
+all: $(BENCH_BIN) $(BENCH_CORE_BIN)
+
+$(BUILD)/bench:
+	mkdir -p $@
+
+$(BENCH_BIN): $(BENCH_SRC) bench/sq_bench.h | $(BUILD)/bench
+	$(CC) $(CFLAGS) $(LDFLAGS) $(BENCH_SRC) -o $@ $(LDLIBS)
+
+$(BENCH_CORE_BIN): bench/sq_bench_core.c $(CORE_OBJ) | $(BUILD)/bench
+	$(CC) $(CFLAGS) $(LDFLAGS) $< $(CORE_OBJ) -o $@ $(LDLIBS)
+
+#  HAProxy, socat and gnuplot, from apt when they are missing and it can;
+#  a contender that stays missing is skipped with a note
+bench-deps:
+	@bench/deps.sh
+
+#  Prerequisites build left to right: the build dependencies (the top
+#  Makefile's deps), the contenders, then the programs
+bench: deps bench-deps $(BENCH_NEEDS) $(BENCH_CORE_BIN)
+	@BUILD=$(BUILD) bench/run.sh full
+
+bench-quick: deps bench-deps $(BENCH_NEEDS) $(BENCH_CORE_BIN)
+	@BUILD=$(BUILD) bench/run.sh quick
+
+bench-scale: deps $(BENCH_NEEDS)
+	@BUILD=$(BUILD) bench/run.sh scale
+
+bench-core: deps $(BENCH_CORE_BIN)
+	@BUILD=$(BUILD) bench/run.sh core

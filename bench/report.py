@@ -1,0 +1,376 @@
+#!/usr/bin/env python3
+"""Turns the raw lines of bench/run.sh into the report: a markdown table on
+stdout (also results/latest.md), results/latest.csv, results/scale.csv,
+results/core.csv and the chart results/throughput_ratio.png.
+
+Each figure is the median of the runs; each contender's figure is also
+given as a ratio to the direct figure of the same run of the script.
+Standard library only."""
+
+import argparse
+import csv
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+
+CONTENDERS = ["direct", "streamq", "broker", "haproxy", "socat"]
+NAMES = {
+    "direct": "direct",
+    "streamq": "StreamQ-Proxy",
+    "broker": "zmq_proxy broker",
+    "haproxy": "HAProxy (TCP)",
+    "socat": "socat",
+}
+MECHANISMS = ["NULL", "CURVE"]
+
+
+def size_label(size):
+    if size >= 1 << 20 and size % (1 << 20) == 0:
+        return "%d MiB" % (size >> 20)
+    if size >= 1024 and size % 1024 == 0:
+        return "%d KiB" % (size >> 10)
+    return "%d B" % size
+
+
+def median(values):
+    return statistics.median(values) if values else None
+
+
+def read_raw(path):
+    """cells[(contender, mech, pairs, size)] = {lat: [...], tput: [...], ...}"""
+    cells, scale = {}, {}
+    with open(path) as raw:
+        for line in raw:
+            fields = line.strip().split(",")
+            if fields[0] == "scale" and len(fields) == 3:
+                scale[fields[1]] = float(fields[2])
+                continue
+            if len(fields) < 5 or fields[0] not in CONTENDERS:
+                continue
+            key = (fields[0], fields[1], int(fields[2]), int(fields[3]))
+            cell = cells.setdefault(key, {"lat": [], "tput": [], "mem": [], "fail": []})
+            kind, values = fields[4], fields[5:]
+            if kind == "lat":
+                cell["lat"].append((float(values[1]), float(values[2])))
+            elif kind == "tput":
+                cell["tput"].append(tuple(float(v) for v in values[1:5]))
+            elif kind == "mem":
+                cell["mem"].append(float(values[0]))
+            elif kind == "fail":
+                cell["fail"].append(values[0])
+    return cells, scale
+
+
+def summarise(cell):
+    """Medians of one cell, or None when it failed"""
+    if cell["fail"] or not cell["tput"] or not cell["lat"]:
+        return None
+    per_gb = [cpu / (size_bytes / 1e9) for (_, _, cpu, size_bytes) in cell["tput"]
+              if cpu >= 0 and size_bytes > 0]
+    return {
+        "runs": len(cell["tput"]),
+        "msgs": median([t[0] for t in cell["tput"]]),
+        "mbps": median([t[1] for t in cell["tput"]]),
+        "p50": median([l[0] for l in cell["lat"]]),
+        "p99": median([l[1] for l in cell["lat"]]),
+        "cpu_gb": median(per_gb),
+        "rss_kib": max(cell["mem"]) if cell["mem"] else None,
+    }
+
+
+def build_rows(cells):
+    """One row per cell, with its ratios to direct of the same mech/pairs/size"""
+    rows = []
+    keys = sorted({(m, p, s) for (_, m, p, s) in cells},
+                  key=lambda k: (MECHANISMS.index(k[0]), k[1], k[2]))
+    for mech, pairs, size in keys:
+        direct_cell = cells.get(("direct", mech, pairs, size))
+        direct = summarise(direct_cell) if direct_cell else None
+        for contender in CONTENDERS:
+            cell = cells.get((contender, mech, pairs, size))
+            if cell is None:
+                continue
+            stats = summarise(cell)
+            row = {"mech": mech, "pairs": pairs, "size": size, "contender": contender,
+                   "stats": stats, "ratio": None, "lat_ratio": None, "added": None}
+            if stats and direct:
+                row["ratio"] = stats["msgs"] / direct["msgs"]
+                row["lat_ratio"] = stats["p50"] / direct["p50"]
+                row["added"] = stats["p50"] - direct["p50"]
+            rows.append(row)
+    return rows
+
+
+def fmt(value, pattern="%.0f", missing="-"):
+    return missing if value is None else pattern % value
+
+
+def matrix_markdown(rows):
+    out = []
+    groups = sorted({(r["mech"], r["pairs"]) for r in rows},
+                    key=lambda k: (MECHANISMS.index(k[0]), k[1]))
+    for mech, pairs in groups:
+        out.append("\n### %s, %d pair%s\n" % (mech, pairs, "" if pairs == 1 else "s"))
+        out.append("| size | contender | msg/s | MB/s | x direct | p50 us | p99 us "
+                   "| p50 x direct | CPU s/GB | peak RSS MiB |")
+        out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for row in rows:
+            if (row["mech"], row["pairs"]) != (mech, pairs):
+                continue
+            stats = row["stats"]
+            label = size_label(row["size"])
+            name = NAMES[row["contender"]]
+            if stats is None:
+                out.append("| %s | %s | failed | | | | | | | |" % (label, name))
+                continue
+            out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                label, name, fmt(stats["msgs"]), fmt(stats["mbps"], "%.1f"),
+                fmt(row["ratio"], "%.2f"), fmt(stats["p50"], "%.1f"),
+                fmt(stats["p99"], "%.1f"), fmt(row["lat_ratio"], "%.2f"),
+                fmt(stats["cpu_gb"], "%.2f"),
+                fmt(stats["rss_kib"] / 1024 if stats["rss_kib"] else None, "%.1f")))
+    return out
+
+
+def find(rows, contender, mech, pairs, size):
+    for row in rows:
+        if (row["contender"], row["mech"], row["pairs"], row["size"]) == \
+                (contender, mech, pairs, size):
+            return row
+    return None
+
+
+def targets(rows, scale):
+    """(target, figure text, PASS/MISS/n.a.) for each goal of the proxy"""
+    results = []
+
+    def ratio_target(mech, pairs, goal):
+        row = find(rows, "streamq", mech, pairs, 1024)
+        value = row["ratio"] if row else None
+        results.append(("throughput ratio to direct, %s, %d pair%s, 1 KiB >= %.2f"
+                        % (mech, pairs, "" if pairs == 1 else "s", goal),
+                        fmt(value, "%.2f", "n/a"), verdict(value, goal, True)))
+
+    ratio_target("CURVE", 1, 0.85)
+    ratio_target("NULL", 1, 0.75)
+    ratio_target("CURVE", 100, 0.85)
+    for pairs in (1, 100):
+        row = find(rows, "streamq", "NULL", pairs, 65536)
+        value = row["stats"]["cpu_gb"] if row and row["stats"] else None
+        results.append(("proxy CPU per GB forwarded, NULL, 64 KiB, %d pair%s <= 0.8 s"
+                        % (pairs, "" if pairs == 1 else "s"),
+                        fmt(value, "%.2f s", "n/a"), verdict(value, 0.8, False)))
+    for mech in MECHANISMS:
+        row = find(rows, "streamq", mech, 1, 64)
+        value = row["added"] if row else None
+        results.append(("latency added to a round trip, p50, %s, 64 B, 1 pair <= 60 us" % mech,
+                        fmt(value, "%.1f us", "n/a"), verdict(value, 60, False)))
+    value = scale.get("rss_per_conn_kib")
+    conns = int(2 * scale.get("pairs", 0))
+    results.append(("proxy RSS per idle connection <= 32 KiB (at %d connections)" % conns,
+                    fmt(value, "%.1f KiB", "n/a"), verdict(value, 32, False)))
+    return results
+
+
+def verdict(value, goal, at_least):
+    if value is None:
+        return "n/a"
+    return "PASS" if (value >= goal if at_least else value <= goal) else "MISS"
+
+
+def scale_markdown(scale):
+    if not scale:
+        return []
+    if scale.get("failed"):
+        return ["\n### Scale\n", "The scale run failed (see the messages above)."]
+    pairs = int(scale.get("pairs", 0))
+    lines = [
+        "\n### Scale: %d idle pairs (%d connections), then the pairing rate\n"
+        % (pairs, 2 * pairs),
+        "| figure | value |", "|---|---:|",
+        "| time to establish every pair | %.2f s |" % scale.get("establish_s", 0),
+        "| of which: worker slots dialled and idle | %.2f s |" % scale.get("workers_idle_s", 0),
+        "| of which: clients dialled and paired | %.2f s |" % scale.get("clients_paired_s", 0),
+        "| connections established per second | %.0f |" % scale.get("connections_per_s", 0),
+        "| connections the proxy never greeted (dialled again) | %d |" % scale.get("redials", 0),
+        "| proxy RSS at start | %.1f MiB |" % (scale.get("rss_start_kib", 0) / 1024),
+        "| proxy RSS with every pair | %.1f MiB |" % (scale.get("rss_pairs_kib", 0) / 1024),
+        "| proxy RSS per connection | %.1f KiB |" % scale.get("rss_per_conn_kib", 0),
+        "| proxy CPU while idle (%.0f s) | %.3f s (%.2f %% of a core) |"
+        % (scale.get("idle_s", 0), scale.get("idle_cpu_s", 0), scale.get("idle_cpu_pct", 0)),
+        "| closing every connection | %.2f s |" % scale.get("teardown_s", 0),
+        "| pairing rate (%d clients and %d worker slots re-dialling) | %.0f pairs/s |"
+        % (scale.get("churn_slots", 0), scale.get("churn_slots", 0),
+           scale.get("pairing_rate", 0)),
+        "| proxy CPU per pairing | %.1f us |" % scale.get("cpu_us_per_pairing", 0),
+        "| connections the proxy never greeted during that (dialled again) | %d |"
+        % scale.get("churn_redials", 0),
+        "| unexpected closes | %d |" % scale.get("failures", 0),
+    ]
+    return lines
+
+
+def core_markdown(path):
+    if not path or not os.path.exists(path) or os.path.getsize(path) == 0:
+        return []
+    lines = ["\n### The core alone (no I/O)\n",
+             "| connections | workers | lookups/s | ns/lookup | pairings/s | ns/pairing "
+             "| cycles/s | ns/loop turn |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    with open(path) as data:
+        for row in csv.DictReader(data):
+            lines.append("| %s | %s | %.0f | %.1f | %.0f | %.1f | %.0f | %.1f |" % (
+                row["connections"], row["workers"], float(row["lookups_per_s"]),
+                float(row["lookup_ns"]), float(row["pairings_per_s"]),
+                float(row["pairing_ns"]), float(row["cycles_per_s"]), float(row["turn_ns"])))
+    return lines
+
+
+def write_csv(rows, path):
+    with open(path, "w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["mechanism", "pairs", "size", "contender", "runs", "msgs_per_s",
+                         "mb_per_s", "tput_ratio", "lat_p50_us", "lat_p99_us",
+                         "lat_p50_ratio", "lat_added_p50_us", "cpu_s_per_gb",
+                         "peak_rss_kib", "status"])
+        for row in rows:
+            s = row["stats"] or {}
+            writer.writerow([row["mech"], row["pairs"], row["size"], row["contender"],
+                             s.get("runs", 0), fmt(s.get("msgs"), "%.1f", ""),
+                             fmt(s.get("mbps"), "%.3f", ""), fmt(row["ratio"], "%.4f", ""),
+                             fmt(s.get("p50"), "%.2f", ""), fmt(s.get("p99"), "%.2f", ""),
+                             fmt(row["lat_ratio"], "%.4f", ""), fmt(row["added"], "%.2f", ""),
+                             fmt(s.get("cpu_gb"), "%.4f", ""), fmt(s.get("rss_kib"), "%.0f", ""),
+                             "ok" if row["stats"] else "failed"])
+
+
+def write_chart(rows, results):
+    """A 2x2 grid (NULL/CURVE x 1/100 pairs) of throughput ratio by size"""
+    gnuplot = shutil.which("gnuplot")
+    if not gnuplot:
+        return "gnuplot not installed: no chart"
+    sizes = sorted({r["size"] for r in rows})
+    others = [c for c in CONTENDERS[1:] if any(r["contender"] == c for r in rows)]
+    data_path = os.path.join(results, "throughput_ratio.dat")
+    panels = []
+    ratios = [r["ratio"] for r in rows if r["ratio"] is not None]
+    #  Room above the highest line (and above 1) for the key
+    ymax = max([1.0] + ratios) + 0.6
+    with open(data_path, "w") as data:
+        for mech in MECHANISMS:
+            for pairs in sorted({r["pairs"] for r in rows}):
+                panels.append((mech, pairs))
+                data.write("# %s %d\n" % (mech, pairs))
+                for index, size in enumerate(sizes):
+                    values = []
+                    for contender in others:
+                        row = find(rows, contender, mech, pairs, size)
+                        values.append(fmt(row["ratio"] if row else None, "%.4f", "?"))
+                    data.write("%d \"%s\" %s\n" % (index, size_label(size), " ".join(values)))
+                data.write("\n\n")
+    script = [
+        "set terminal pngcairo size 1400,1000 font 'Sans,11' noenhanced",
+        "set output 'throughput_ratio.png'",
+        "set datafile missing '?'",
+        "set multiplot layout 2,%d title 'Throughput as a fraction of direct "
+        "(echo, messages/s; higher is better)' font 'Sans,14'" % (len(panels) // 2),
+        "set yrange [0:%.1f]" % ymax, "set grid ytics",
+        "set xrange [-0.3:%f]" % (len(sizes) - 0.7),
+        "set key top center horizontal maxrows 2 width -2",
+        "set ylabel 'ratio to direct'", "set xlabel 'message size'",
+    ]
+    styles = ["lw 3 pt 7 ps 1.5 lc rgb '#d62728'", "lw 2 pt 5 lc rgb '#1f77b4'",
+              "lw 2 pt 9 lc rgb '#2ca02c'", "lw 2 pt 11 lc rgb '#9467bd'"]
+    for block, (mech, pairs) in enumerate(panels):
+        script.append("set title '%s, %d pair%s'" % (mech, pairs, "" if pairs == 1 else "s"))
+        plots = ["1 with lines dt 2 lw 2 lc rgb 'black' title 'direct = 1'"]
+        for column, contender in enumerate(others):
+            plots.append("'throughput_ratio.dat' index %d using 1:%d:xtic(2) "
+                         "with linespoints %s title '%s'"
+                         % (block, column + 3, styles[column % len(styles)],
+                            NAMES[contender]))
+        script.append("plot " + ", \\\n     ".join(plots))
+    script.append("unset multiplot")
+    script_path = os.path.join(results, "throughput_ratio.gp")
+    with open(script_path, "w") as out:
+        out.write("\n".join(script) + "\n")
+    #  Run where the files are, so the script names them without a path
+    done = subprocess.run([gnuplot, "throughput_ratio.gp"], cwd=results,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        return "gnuplot failed: " + done.stderr.strip()[-300:]
+    return None
+
+
+def machine_lines(path):
+    info = {}
+    if os.path.exists(path):
+        with open(path) as source:
+            for line in source:
+                if "=" in line:
+                    key, value = line.rstrip("\n").split("=", 1)
+                    info[key] = value
+    lines = ["Measured %s (%s run) on %s CPU%s (%s), Linux %s, libzmq %s, %s"
+             % (info.get("date", "?"), info.get("mode", "?"), info.get("nproc", "?"),
+                "" if info.get("nproc") == "1" else "s", info.get("cpu", "?"),
+                info.get("kernel", "?"), info.get("libzmq", "?"), info.get("proxy", "?"))]
+    extra = []
+    if info.get("haproxy"):
+        extra.append("HAProxy " + info["haproxy"])
+    if info.get("socat"):
+        extra.append("socat " + info["socat"])
+    if info.get("runs"):
+        extra.append("median of %s run(s), %s ms latency and %s ms throughput intervals"
+                     % (info["runs"], info.get("lat_ms"), info.get("tput_ms")))
+    if info.get("load_start"):
+        extra.append("load average %s before, %s after"
+                     % (info["load_start"], info.get("load_end", "?")))
+    if extra:
+        lines[0] += "; " + "; ".join(extra) + "."
+    return lines
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mode", required=True)
+    parser.add_argument("--raw", required=True)
+    parser.add_argument("--machine", required=True)
+    parser.add_argument("--notes", default="")
+    parser.add_argument("--core", default="")
+    parser.add_argument("--results", required=True)
+    args = parser.parse_args()
+
+    cells, scale = read_raw(args.raw)
+    rows = build_rows(cells)
+    out = ["## StreamQ-Proxy benchmark", ""] + machine_lines(args.machine)
+    if args.notes and os.path.exists(args.notes):
+        with open(args.notes) as notes:
+            out += ["", *["Note: " + n.split(",", 1)[1].strip() for n in notes if "," in n]]
+    if rows:
+        out += ["\n### Targets\n", "| target | figure | verdict |", "|---|---:|---|"]
+        out += ["| %s | %s | %s |" % t for t in targets(rows, scale)]
+        out += matrix_markdown(rows)
+        write_csv(rows, os.path.join(args.results, "latest.csv"))
+        problem = write_chart(rows, args.results)
+        if problem:
+            out += ["", "Note: " + problem]
+    out += scale_markdown(scale)
+    if scale:
+        with open(os.path.join(args.results, "scale.csv"), "w") as data:
+            data.write("figure,value\n")
+            data.writelines("%s,%g\n" % item for item in sorted(scale.items()))
+    out += core_markdown(args.core)
+    if args.core and os.path.exists(args.core) and os.path.getsize(args.core):
+        shutil.copyfile(args.core, os.path.join(args.results, "core.csv"))
+    text = "\n".join(out) + "\n"
+    sys.stdout.write(text)
+    name = "latest.md" if rows else "%s.md" % args.mode
+    with open(os.path.join(args.results, name), "w") as report:
+        report.write(text)
+    failed = [r for r in rows if r["stats"] is None] or scale.get("failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,368 @@
+#!/usr/bin/env bash
+#  StreamQ-Proxy benchmarks. Usage: bench/run.sh full | quick | scale | core
+#
+#  full   the matrix (5 contenders x NULL/CURVE x 4 sizes x 1/100 pairs,
+#         3 runs each), then the scale runs and the core benchmark
+#  quick  1 run each, 3 sizes, shorter intervals, a 1 000-pair scale run
+#  scale  10 000 idle pairs and the pairing rate
+#  core   the I/O-free core alone
+#
+#  Everything listens on 127.0.0.1 only. Every process started here is
+#  stopped on exit. Results go to bench/results/ (see bench/README.md).
+#  Environment: BUILD (default build), SQ_BENCH_PORT (first port, 25500).
+set -u
+
+MODE=${1:-quick}
+BUILD=${BUILD:-build}
+HERE=$(cd "$(dirname "$0")" && pwd)
+RESULTS=$HERE/results
+BIN=$BUILD/bench/sq_bench
+CORE_BIN=$BUILD/bench/sq_bench_core
+PROXY=$BUILD/streamq-proxy
+CTL=$BUILD/streamq-ctl
+PORT_BASE=${SQ_BENCH_PORT:-25500}
+CONTENDERS="direct streamq broker haproxy socat"
+
+case "$MODE" in
+    full)  RUNS=3; SIZES="64 1024 65536 1048576"; PAIRS="1 100"
+           LAT_MS=1000; TPUT_MS=1500
+           SCALE_PAIRS=10000; IDLE_MS=10000; CHURN_MS=3000 ;;
+    quick) RUNS=1; SIZES="64 1024 65536"; PAIRS="1 100"
+           LAT_MS=500; TPUT_MS=700
+           SCALE_PAIRS=1000; IDLE_MS=2000; CHURN_MS=1000 ;;
+    scale) SCALE_PAIRS=10000; IDLE_MS=10000; CHURN_MS=3000 ;;
+    core)  ;;
+    *)     echo "usage: bench/run.sh full | quick | scale | core" >&2; exit 2 ;;
+esac
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/sq_bench.XXXXXX")
+RAW=$WORK/raw.csv
+PIDS=()
+
+#  --------------------------------------------------------------------------
+#  Processes
+
+#  Stops every process this script started: TERM, then KILL after 2 s
+stop_all () {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 20); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
+    PIDS=()
+}
+
+on_exit () {
+    stop_all
+    if [ "${KEEP_WORK:-0}" = 1 ]; then
+        echo "bench: logs kept in $WORK" >&2
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap on_exit EXIT
+trap 'exit 130' INT TERM
+
+#  start NAME COMMAND...: runs it in the background, logs to $WORK/NAME.log,
+#  and sets STARTED to its pid. The open-files limit is raised first
+#  (20 000 connections in the scale run).
+start () {
+    local name=$1; shift
+    ( ulimit -n 65536 2>/dev/null; exec "$@" ) >"$WORK/$name.log" 2>&1 &
+    STARTED=$!
+    PIDS+=("$STARTED")
+}
+
+#  True once something listens on 127.0.0.1:PORT (within 5 s). Asks the
+#  kernel rather than connecting, which would count as a client.
+wait_listen () {
+    for _ in $(seq 100); do
+        ss -Hltn "sport = :$1" 2>/dev/null | grep -q . && return 0
+        sleep 0.05
+    done
+    echo "bench: nothing listens on port $1" >&2
+    return 1
+}
+
+#  stats GROUP KEY CONTROL_EP: one integer of the proxy's STATS, or nothing
+stats () {
+    "$CTL" --control "$3" --timeout 1000 STATS 2>/dev/null \
+        | sed -n "s/.*\"$1\":{[^}]*\"$2\":\([0-9]*\).*/\1/p"
+}
+
+#  wait_stats GROUP KEY WANT CONTROL_EP: polls up to 10 s
+wait_stats () {
+    for _ in $(seq 200); do
+        [ "$(stats "$1" "$2" "$4")" = "$3" ] && return 0
+        sleep 0.05
+    done
+    echo "bench: STATS $1.$2 never reached $3 (now $(stats "$1" "$2" "$4"))" >&2
+    return 1
+}
+
+#  Starts the proxy on the given ports (extra options after them) and
+#  waits until its control socket answers
+start_proxy () {
+    local front=$1 back=$2 control=$3; shift 3
+    start proxy "$PROXY" --frontend "tcp://127.0.0.1:$front" \
+        --backend "tcp://127.0.0.1:$back" --control "tcp://127.0.0.1:$control" "$@"
+    PROXY_PID=$STARTED
+    for _ in $(seq 100); do
+        "$CTL" --control "tcp://127.0.0.1:$control" --timeout 200 PING >/dev/null 2>&1 \
+            && return 0
+        kill -0 "$PROXY_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    echo "bench: the proxy did not start:" >&2
+    tail -5 "$WORK/proxy.log" >&2
+    return 1
+}
+
+have () {
+    command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]
+}
+
+#  --------------------------------------------------------------------------
+#  One cell of the matrix: a contender, a mechanism, a size, a pair count
+
+#  Starts the contender and its worker. Sets ENDPOINT (where clients
+#  connect) and WATCH (the pid whose CPU and memory are measured, or "").
+start_contender () {
+    local contender=$1 mech=$2 pairs=$3 port=$4
+    local secret=() key=()
+    if [ "$mech" = CURVE ]; then
+        secret=(--secret "$SECRET")
+    fi
+    local front=$port back=$((port + 1)) control=$((port + 2))
+    ENDPOINT=tcp://127.0.0.1:$front
+    WATCH=""
+    case "$contender" in
+        direct)
+            start worker "$BIN" worker --bind "$ENDPOINT" "${secret[@]}"
+            wait_listen "$front" ;;
+        streamq)
+            start_proxy "$front" "$back" "$control" || return 1
+            WATCH=$PROXY_PID
+            start worker "$BIN" worker --connect "tcp://127.0.0.1:$back" \
+                --slots "$pairs" "${secret[@]}"
+            wait_stats workers idle "$pairs" "tcp://127.0.0.1:$control" ;;
+        broker)
+            #  Security ends at the broker: CURVE in front, NULL behind
+            start broker "$BIN" broker --frontend "$ENDPOINT" \
+                --backend "tcp://127.0.0.1:$back" "${secret[@]}"
+            WATCH=$STARTED
+            wait_listen "$back" || return 1
+            start worker "$BIN" worker --connect "tcp://127.0.0.1:$back" --dealer
+            wait_listen "$front" ;;
+        haproxy)
+            start worker "$BIN" worker --bind "tcp://127.0.0.1:$back" "${secret[@]}"
+            wait_listen "$back" || return 1
+            haproxy_config "$front" "$back" >"$WORK/haproxy.cfg"
+            start haproxy "$(command -v haproxy || echo /usr/sbin/haproxy)" -db -f "$WORK/haproxy.cfg"
+            WATCH=$STARTED
+            wait_listen "$front" ;;
+        socat)
+            start worker "$BIN" worker --bind "tcp://127.0.0.1:$back" "${secret[@]}"
+            wait_listen "$back" || return 1
+            #  nodelay as libzmq sets it: without it, Nagle and delayed ACKs
+            #  add 40 ms steps to large messages
+            start socat socat "TCP-LISTEN:$front,bind=127.0.0.1,reuseaddr,fork,backlog=256,nodelay" \
+                "TCP:127.0.0.1:$back,nodelay"
+            WATCH=$STARTED
+            wait_listen "$front" ;;
+    esac
+}
+
+#  A plain TCP relay, HAProxy's defaults otherwise (one thread per CPU)
+haproxy_config () {
+    cat <<EOF
+global
+    maxconn 4000
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+frontend bench_in
+    bind 127.0.0.1:$1
+    default_backend bench_out
+backend bench_out
+    server worker 127.0.0.1:$2
+EOF
+}
+
+#  One attempt at a cell: its lines go to $WORK/client.out. False on a
+#  failure, with the reason in $WORK/client.err
+try_cell () {
+    local contender=$1 mech=$2 pairs=$3 size=$4 port=$5
+    local key=() watch=()
+    [ "$mech" = CURVE ] && key=(--server-key "$PUBLIC")
+    : >"$WORK/client.out"
+    if ! start_contender "$contender" "$mech" "$pairs" "$port" 2>"$WORK/client.err"; then
+        stop_all
+        return 1
+    fi
+    [ -n "$WATCH" ] && watch=(--watch-pid "$WATCH")
+    "$BIN" client --connect "$ENDPOINT" --size "$size" --pairs "$pairs" \
+        --runs "$RUNS" --lat-ms "$LAT_MS" --tput-ms "$TPUT_MS" \
+        "${key[@]}" "${watch[@]}" >"$WORK/client.out" 2>"$WORK/client.err"
+    local status=$?
+    stop_all
+    return $status
+}
+
+#  Runs one cell and appends its lines to $RAW as
+#  contender,mech,pairs,size,KIND,FIELDS... (KIND: lat, tput, mem, warmup,
+#  or fail). A failed cell is tried once more, and the failure noted: the
+#  figures stay complete and the failure stays visible.
+run_cell () {
+    local prefix="$1,$2,$3,$4"
+    local attempt reason
+    for attempt in 1 2; do
+        if try_cell "$@"; then
+            sed "s/^/$prefix,/" "$WORK/client.out" >>"$RAW"
+            return
+        fi
+        reason=$(tail -1 "$WORK/client.err")
+        echo "bench: $prefix failed (attempt $attempt): $reason" >&2
+        if [ $attempt = 1 ]; then
+            echo "note,$1 $2 $3 pairs $4 B failed ($reason) and was run again" >>"$WORK/notes"
+        else
+            echo "note,$1 $2 $3 pairs $4 B failed again ($reason): no figures" >>"$WORK/notes"
+        fi
+    done
+    echo "$prefix,fail,client" >>"$RAW"
+}
+
+run_matrix () {
+    local cell=0 mech pairs size contender todo=()
+    for contender in $CONTENDERS; do
+        if [ "$contender" = haproxy ] || [ "$contender" = socat ]; then
+            if ! have "$contender"; then
+                echo "note,$contender not installed: skipped" >>"$WORK/notes"
+                continue
+            fi
+        fi
+        todo+=("$contender")
+    done
+    local total=$(( $(echo $SIZES | wc -w) * $(echo $PAIRS | wc -w) * 2 * ${#todo[@]} ))
+    for mech in NULL CURVE; do
+        for pairs in $PAIRS; do
+            for size in $SIZES; do
+                for contender in "${todo[@]}"; do
+                    cell=$((cell + 1))
+                    printf 'bench: [%d/%d] %-8s %-5s %3s pairs %7s B\n' \
+                        "$cell" "$total" "$contender" "$mech" "$pairs" "$size" >&2
+                    #  Fresh ports per cell: nothing of the last cell lingers
+                    run_cell "$contender" "$mech" "$pairs" "$size" \
+                        $((PORT_BASE + (cell % 40) * 5))
+                done
+            done
+        done
+    done
+}
+
+#  --------------------------------------------------------------------------
+#  Scale runs and the core
+
+run_scale () {
+    local front=$((PORT_BASE + 400)) back=$((PORT_BASE + 401)) control=$((PORT_BASE + 402))
+    #  The proxy and the peers each hold every connection: both need an
+    #  open-file limit above 2 x pairs. Where the hard limit cannot be
+    #  raised, run as many pairs as it allows, and say so.
+    local hard
+    hard=$( (ulimit -n 65536 2>/dev/null; ulimit -n) )
+    if [ "$hard" != unlimited ] && [ $((2 * SCALE_PAIRS + 100)) -gt "$hard" ]; then
+        echo "note,the open-file limit here is $hard and cannot be raised: the scale run used $(( (hard - 100) / 2 )) pairs instead of $SCALE_PAIRS" >>"$WORK/notes"
+        SCALE_PAIRS=$(( (hard - 100) / 2 ))
+    fi
+    echo "bench: scale: $SCALE_PAIRS idle pairs, then the pairing rate" >&2
+    #  A large queue, and no linger: the pairing rate must measure the
+    #  proxy, not the 100 ms grace it gives a closing connection
+    if ! start_proxy "$front" "$back" "$control" --log-level warning \
+            --max-queue 100000 --close-linger 0; then
+        echo "scale,failed,1" >>"$RAW"
+        return
+    fi
+    ( ulimit -n 65536 2>/dev/null
+      exec "$BIN" scale --frontend "tcp://127.0.0.1:$front" --backend "tcp://127.0.0.1:$back" \
+        --control "tcp://127.0.0.1:$control" --pid "$PROXY_PID" --pairs "$SCALE_PAIRS" \
+        --idle-ms "$IDLE_MS" --churn-ms "$CHURN_MS" ) >"$WORK/scale.out" 2>"$WORK/scale.err"
+    local status=$?
+    cat "$WORK/scale.out" >>"$RAW"
+    if [ $status -ne 0 ]; then
+        echo "scale,failed,1" >>"$RAW"
+        echo "bench: scale run failed: $(tail -3 "$WORK/scale.err")" >&2
+    fi
+    stop_all
+}
+
+run_core () {
+    local quick=()
+    [ "$MODE" = quick ] && quick=(--quick)
+    echo "bench: core benchmark" >&2
+    "$CORE_BIN" "${quick[@]}" --csv "$WORK/core.csv" >"$WORK/core.md" \
+        || echo "bench: the core benchmark failed" >&2
+}
+
+#  What the figures came from
+write_machine () {
+    {
+        echo "mode=$MODE"
+        echo "date=$(date -u +%Y-%m-%dT%H:%MZ)"
+        echo "nproc=$(nproc)"
+        echo "cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+        echo "kernel=$(uname -r)"
+        echo "libzmq=$("$BIN" version 2>/dev/null)"
+        echo "proxy=$("$PROXY" --version 2>/dev/null)"
+        have haproxy && echo "haproxy=$(haproxy -v 2>/dev/null | head -1 | cut -d' ' -f3)"
+        have socat && echo "socat=$(socat -V 2>/dev/null | sed -n 's/^socat version \([^ ]*\).*/\1/p')"
+        echo "load_start=$(cut -d' ' -f1-3 /proc/loadavg)"
+        echo "runs=${RUNS:-}"
+        echo "lat_ms=${LAT_MS:-}"
+        echo "tput_ms=${TPUT_MS:-}"
+    } >"$WORK/machine"
+}
+
+#  --------------------------------------------------------------------------
+
+for needed in "$BIN" "$PROXY" "$CTL"; do
+    [ "$MODE" = core ] && break
+    [ -x "$needed" ] || { echo "bench: $needed is missing (make builds it)" >&2; exit 1; }
+done
+mkdir -p "$RESULTS"
+#  The proxy measured is the one built now, even if it is rebuilt meanwhile
+if [ "$MODE" != core ]; then
+    cp "$PROXY" "$WORK/streamq-proxy" && PROXY=$WORK/streamq-proxy
+fi
+: >"$RAW"
+: >"$WORK/notes"
+if [ "$MODE" != core ]; then
+    KEYS=$("$BIN" keygen) || exit 1
+    PUBLIC=$(echo "$KEYS" | sed -n 's/^public=//p')
+    SECRET=$(echo "$KEYS" | sed -n 's/^secret=//p')
+    write_machine
+fi
+START=$(date +%s)
+case "$MODE" in
+    full|quick) run_matrix; run_scale; run_core ;;
+    scale)      run_scale ;;
+    core)       run_core ;;
+esac
+echo "bench: measured in $(( $(date +%s) - START )) s" >&2
+[ -f "$WORK/machine" ] && echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$WORK/machine"
+
+if [ "$MODE" = core ]; then
+    cat "$WORK/core.md"
+    cp "$WORK/core.csv" "$RESULTS/core.csv"
+    exit 0
+fi
+python3 "$HERE/report.py" --mode "$MODE" --raw "$RAW" --machine "$WORK/machine" \
+    --notes "$WORK/notes" --core "$WORK/core.csv" --results "$RESULTS"
