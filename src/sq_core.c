@@ -21,6 +21,8 @@
 
 //  How long a closing connection may wait for its held bytes to drain
 #define S_CLOSE_FLUSH_MS 5000
+//  How often held bytes are offered again without news from the engine
+#define S_BLOCKED_RETRY_MS 10
 
 
 static void s_lost (sq_core_t *self, sq_conn_t *conn, const char *reason, int64_t now);
@@ -497,8 +499,9 @@ s_earliest_close (sq_core_t *self)
 int64_t
 sq_core_next_timeout (sq_core_t *self, int64_t now)
 {
-    //  The engine gives no signal when a blocked peer drains: poll briefly
-    int64_t next = sq_list_empty (&self->blocked)? INT64_MAX: now + 1;
+    //  The engine wakes the loop when a full peer drains; this retry only
+    //  covers an engine that cannot tell
+    int64_t next = sq_list_empty (&self->blocked)? INT64_MAX: now + S_BLOCKED_RETRY_MS;
     sq_list_node_t *first = sq_list_first (&self->greeting);
     if (first) {
         int64_t due = s_greeting_due (self, sq_list_entry (first, sq_conn_t, state_node));

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <errno.h>
 #include <signal.h>
+#include <poll.h>
 #include <zmq.h>
 #include "sq_proxy.h"
 #include "sq_engine_stream.h"
@@ -19,6 +20,8 @@
 #define S_BATCH 256
 //  Longest sleep, so a stop request is seen even without a signal wake-up
 #define S_POLL_MAX_MS 1000
+//  Under a steady load, how often the control socket is looked at
+#define S_CONTROL_EVERY_MS 10
 
 static volatile sig_atomic_t s_stop_requested = 0;
 static volatile sig_atomic_t s_reload_requested = 0;
@@ -98,6 +101,7 @@ typedef struct {
     sq_engine_stream_t *engine;
     sq_core_t *core;
     char control_endpoint [256];
+    int64_t control_due_ms;     //  Look at the control socket by then
 } s_proxy_t;
 
 static void *
@@ -248,31 +252,77 @@ s_control_drain (s_proxy_t *proxy, int64_t now)
         s_control_request (proxy, now);
 }
 
-//  One turn of the loop: wait for traffic or a timer, then serve it all
-static void
-s_turn (s_proxy_t *proxy)
+//  True when the socket has a message to read. Reading ZMQ_EVENTS also
+//  runs the socket's pending commands, which re-arms its ZMQ_FD.
+static bool
+s_readable (void *socket)
 {
-    bool paused = sq_core_paused (proxy->core);
-    zmq_pollitem_t items [] = {
-        { proxy->control, 0, ZMQ_POLLIN, 0 },
-        { sq_engine_stream_socket (proxy->engine, SQ_FRONTEND), 0, ZMQ_POLLIN, 0 },
-        { sq_engine_stream_socket (proxy->engine, SQ_BACKEND), 0, ZMQ_POLLIN, 0 }
-    };
-    int64_t timeout = sq_core_next_timeout (proxy->core, sq_clock_now ());
-    if (timeout < 0 || timeout > S_POLL_MAX_MS)
-        timeout = S_POLL_MAX_MS;
-    if (zmq_poll (items, paused? 1: 3, (long) timeout) < 0 && zmq_errno () != EINTR)
-        sq_warning ("poll failed: %s", zmq_strerror (zmq_errno ()));
+    int events = 0;
+    size_t size = sizeof events;
+    return zmq_getsockopt (socket, ZMQ_EVENTS, &events, &size) == 0
+        && (events & ZMQ_POLLIN);
+}
+
+//  Serves what is ready now; returns true when a side had more than one
+//  batch waiting, so the loop should come back at once. A read that finds
+//  nothing costs what a readiness check would, so the peers' sockets are
+//  simply read. The control socket is looked at when the peers' sockets
+//  are drained, and at least every S_CONTROL_EVERY_MS under load.
+static bool
+s_serve (s_proxy_t *proxy)
+{
     int64_t now = sq_clock_now ();
-    if (items [0].revents & ZMQ_POLLIN)
-        s_control_drain (proxy, now);
-    if (!paused) {
-        if (items [1].revents & ZMQ_POLLIN)
-            sq_engine_stream_receive (proxy->engine, SQ_FRONTEND, S_BATCH, now);
-        if (items [2].revents & ZMQ_POLLIN)
-            sq_engine_stream_receive (proxy->engine, SQ_BACKEND, S_BATCH, now);
+    bool more = false;
+    if (!sq_core_paused (proxy->core))
+        for (int side = SQ_FRONTEND; side <= SQ_BACKEND; side++)
+            if (sq_engine_stream_receive (proxy->engine, side, S_BATCH, now) == S_BATCH)
+                more = true;
+    if (!more || now >= proxy->control_due_ms) {
+        if (s_readable (proxy->control))
+            s_control_drain (proxy, now);
+        proxy->control_due_ms = now + S_CONTROL_EVERY_MS;
     }
     sq_core_tick (proxy->core, now);
+    return more;
+}
+
+//  Sleeps until a socket has news or a timer is due. The sockets' ZMQ_FDs
+//  are watched directly, not through zmq_poll: besides arriving messages,
+//  they wake us when libzmq reports that a full pipe has drained, which is
+//  when held bytes can go. zmq_poll hides that, as a stream socket always
+//  counts as writable.
+static void
+s_wait (s_proxy_t *proxy)
+{
+    struct pollfd fds [3];
+    void *sockets [3] = {
+        proxy->control,
+        sq_engine_stream_socket (proxy->engine, SQ_FRONTEND),
+        sq_engine_stream_socket (proxy->engine, SQ_BACKEND)
+    };
+    for (int index = 0; index < 3; index++) {
+        size_t size = sizeof fds [index].fd;
+        zmq_getsockopt (sockets [index], ZMQ_FD, &fds [index].fd, &size);
+        fds [index].events = POLLIN;
+        fds [index].revents = 0;
+    }
+    //  Edge-triggered: a send on a socket may have taken in the wake-up of
+    //  a message that arrived meanwhile, so check the peers' sockets once
+    //  more before sleeping. The control socket was just drained by
+    //  s_serve, which ends on such a check. While paused the peers'
+    //  sockets are neither read nor watched.
+    int watched = sq_core_paused (proxy->core)? 1: 3;
+    for (int index = 1; index < watched; index++)
+        if (s_readable (sockets [index]))
+            return;
+    //  Those checks may have taken in a drained-pipe notice: act on it now
+    int64_t now = sq_clock_now ();
+    sq_core_tick (proxy->core, now);
+    int64_t timeout = sq_core_next_timeout (proxy->core, now);
+    if (timeout < 0 || timeout > S_POLL_MAX_MS)
+        timeout = S_POLL_MAX_MS;
+    if (poll (fds, (nfds_t) watched, (int) timeout) < 0 && errno != EINTR)
+        sq_warning ("poll failed: %s", strerror (errno));
 }
 
 int
@@ -286,7 +336,8 @@ sq_proxy_run (const sq_proxy_config_t *config)
     }
     sq_info ("ready");
     while (!s_stop_requested && !sq_core_terminating (proxy.core)) {
-        s_turn (&proxy);
+        if (!s_serve (&proxy))
+            s_wait (&proxy);
         if (s_reload_requested) {
             s_reload_requested = 0;
             if (config->routes && !s_load_routes (proxy.core, config->routes))
