@@ -2,11 +2,16 @@
     curve_client - sends CURVE-encrypted requests through StreamQ-Proxy
 
         curve_client [--frontend EP] --server-key Z85 [--count N]
+                     [--name NAME [--control EP]]
 
     Connects to the proxy's frontend as a CURVE client. The server key is
     the worker's public key (the "public=" line of the worker's key file):
     the client encrypts its handshake to that key, so only the worker can
     complete it. The proxy only forwards bytes it cannot read.
+
+    With --name, the client names its connection to the proxy with
+    libstreamq (the proxy's peer library): the proxy then shows it, and
+    can route it, as client NAME instead of by its IP address.
 
     Sends "hello 1" .. "hello N" one at a time and prints each reply.
     Exits 0 when every reply came back as expected, 1 when a reply took more
@@ -14,6 +19,7 @@
     =========================================================================
 */
 
+#include <streamq.h>
 #include <zmq.h>
 #include <errno.h>
 #include <getopt.h>
@@ -24,6 +30,7 @@
 #include <string.h>
 
 #define DEFAULT_FRONTEND    "tcp://127.0.0.1:5555"
+#define DEFAULT_CONTROL     "tcp://127.0.0.1:5557"
 #define DEFAULT_COUNT       3
 #define REPLY_TIMEOUT_MS    5000
 #define Z85_KEY_LEN         40          //  a 32-byte key in z85 text
@@ -33,6 +40,8 @@ typedef struct {
     const char *frontend;
     const char *server_key;             //  z85
     int count;
+    const char *control;                //  The proxy's control socket
+    const char *name;                   //  The client's name, or NULL
 } s_options_t;
 
 
@@ -44,9 +53,14 @@ s_usage (FILE *out)
 {
     fprintf (out,
         "Usage: curve_client [--frontend EP] --server-key Z85 [--count N]\n"
+        "                    [--name NAME [--control EP]]\n"
         "  --frontend EP      proxy frontend (default " DEFAULT_FRONTEND ")\n"
         "  --server-key Z85   the worker's public key (40 z85 characters)\n"
-        "  --count N          requests to send (default %d)\n",
+        "  --count N          requests to send (default %d)\n"
+        "  --name NAME        name the connection in the proxy (default: unnamed,\n"
+        "                     the proxy knows it by its IP address)\n"
+        "  --control EP       proxy control socket, with --name (default "
+        DEFAULT_CONTROL ")\n",
         DEFAULT_COUNT);
 }
 
@@ -67,19 +81,25 @@ s_parse_args (int argc, char *argv [], s_options_t *options)
         { "frontend",   required_argument, NULL, 'f' },
         { "server-key", required_argument, NULL, 'k' },
         { "count",      required_argument, NULL, 'n' },
+        { "control",    required_argument, NULL, 'c' },
+        { "name",       required_argument, NULL, 'N' },
         { "help",       no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     options->frontend = DEFAULT_FRONTEND;
     options->server_key = NULL;
     options->count = DEFAULT_COUNT;
+    options->control = DEFAULT_CONTROL;
+    options->name = NULL;
 
     int code;
-    while ((code = getopt_long (argc, argv, "f:k:n:h", long_options, NULL)) != -1) {
+    while ((code = getopt_long (argc, argv, "f:k:n:c:N:h", long_options, NULL)) != -1) {
         char *end;
         switch (code) {
             case 'f': options->frontend = optarg; break;
             case 'k': options->server_key = optarg; break;
+            case 'c': options->control = optarg; break;
+            case 'N': options->name = optarg; break;
             case 'n':
                 options->count = (int) strtol (optarg, &end, 10);
                 if (*end || options->count < 1 || options->count > 1000000) {
@@ -97,6 +117,14 @@ s_parse_args (int argc, char *argv [], s_options_t *options)
         s_usage (stderr);
         return false;
     }
+    if (options->name && (!*options->name || strlen (options->name) > STREAMQ_NAME_MAX)) {
+        fprintf (stderr, "curve_client: --name must be 1..%d bytes\n", STREAMQ_NAME_MAX);
+        return false;
+    }
+    if (optind < argc) {
+        fprintf (stderr, "curve_client: unexpected argument '%s'\n", argv [optind]);
+        return false;
+    }
     return true;
 }
 
@@ -107,8 +135,10 @@ s_parse_args (int argc, char *argv [], s_options_t *options)
 //  Creates a DEALER with a fresh key pair of its own and connects it.
 //  A new key pair per run is fine here because the worker accepts every
 //  key; with an allow-list the client would load a fixed key pair instead.
+//  With --name, *peer_p names the connection (NULL otherwise); destroy
+//  it before closing the socket.
 static void *
-s_client_new (void *context, const s_options_t *options)
+s_client_new (void *context, const s_options_t *options, streamq_peer_t **peer_p)
 {
     char public_key [Z85_KEY_LEN + 1], secret_key [Z85_KEY_LEN + 1];
     if (zmq_curve_keypair (public_key, secret_key) == -1)
@@ -122,9 +152,22 @@ s_client_new (void *context, const s_options_t *options)
     zmq_setsockopt (client, ZMQ_CURVE_SERVERKEY, options->server_key, Z85_KEY_LEN + 1);
     zmq_setsockopt (client, ZMQ_CURVE_PUBLICKEY, public_key, Z85_KEY_LEN + 1);
     zmq_setsockopt (client, ZMQ_CURVE_SECRETKEY, secret_key, Z85_KEY_LEN + 1);
+    //  Before zmq_connect: libstreamq only sees connections made after it
+    *peer_p = NULL;
+    if (options->name) {
+        *peer_p = streamq_peer_new (context, client, options->control,
+                                    "frontend", options->name);
+        if (!*peer_p) {
+            fprintf (stderr, "curve_client: cannot name the connection via %s: %s\n",
+                     options->control, zmq_strerror (errno));
+            zmq_close (client);
+            return NULL;
+        }
+    }
     if (zmq_connect (client, options->frontend) == -1) {
         fprintf (stderr, "curve_client: cannot connect to %s: %s\n",
                  options->frontend, zmq_strerror (errno));
+        streamq_peer_destroy (peer_p);
         zmq_close (client);
         return NULL;
     }
@@ -187,11 +230,13 @@ main (int argc, char *argv [])
         return 1;
     }
     void *context = zmq_ctx_new ();
-    void *client = s_client_new (context, &options);
+    streamq_peer_t *peer = NULL;
+    void *client = s_client_new (context, &options, &peer);
     int received = 0;
     if (client) {
         while (received < options.count && s_exchange (client, received + 1))
             received++;
+        streamq_peer_destroy (&peer);       //  before zmq_close
         zmq_close (client);
     }
     zmq_ctx_term (context);

@@ -1,7 +1,8 @@
 /*  =========================================================================
     curve_worker - an echo worker that speaks CURVE through StreamQ-Proxy
 
-        curve_worker [--backend EP] [--secret-file F] [--slots N]
+        curve_worker [--backend EP] [--control EP] [--name NAME]
+                     [--secret-file F] [--slots N]
 
     The worker dials in to the proxy's backend and is the CURVE server: it
     holds the only secret key. The proxy splices each client's TCP stream to
@@ -10,12 +11,18 @@
     a key. The ZAP handler below sees each client's public key, which shows
     the handshake really happened here and not in the proxy.
 
+    The worker names its connections with libstreamq (the proxy's peer
+    library): the proxy shows them as one worker called NAME, and
+    libstreamq also tells the worker when a failed handshake has cost it
+    a connection, which the worker then dials again (see "Lost slots").
+
     Key file (default worker.key), created with mode 0600 when missing:
         public=<40 z85 characters>
         secret=<40 z85 characters>
     =========================================================================
 */
 
+#include <streamq.h>
 #include <zmq.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,13 +30,14 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define DEFAULT_BACKEND     "tcp://127.0.0.1:5556"
+#define DEFAULT_CONTROL     "tcp://127.0.0.1:5557"
+#define DEFAULT_NAME        "curve-worker"
 #define DEFAULT_KEY_FILE    "worker.key"
 #define DEFAULT_SLOTS       4
 #define MAX_SLOTS           1000
@@ -39,6 +47,8 @@
 
 typedef struct {
     const char *backend;
+    const char *control;                //  The proxy's control socket
+    const char *name;                   //  The worker's name in the proxy
     const char *key_file;
     int slots;
 } s_options_t;
@@ -59,8 +69,13 @@ static void
 s_usage (FILE *out)
 {
     fprintf (out,
-        "Usage: curve_worker [--backend EP] [--secret-file F] [--slots N]\n"
+        "Usage: curve_worker [--backend EP] [--control EP] [--name NAME]\n"
+        "                    [--secret-file F] [--slots N]\n"
         "  --backend EP       proxy backend to dial (default " DEFAULT_BACKEND ")\n"
+        "  --control EP       proxy control socket, to name the connections\n"
+        "                     (default " DEFAULT_CONTROL ")\n"
+        "  --name NAME        the worker's name in the proxy (default "
+        DEFAULT_NAME ")\n"
         "  --secret-file F    key pair file, created if missing (default "
         DEFAULT_KEY_FILE ")\n"
         "  --slots N          clients served at once (default %d)\n",
@@ -73,20 +88,26 @@ s_parse_args (int argc, char *argv [], s_options_t *options)
 {
     static const struct option long_options [] = {
         { "backend",     required_argument, NULL, 'b' },
+        { "control",     required_argument, NULL, 'c' },
+        { "name",        required_argument, NULL, 'n' },
         { "secret-file", required_argument, NULL, 'f' },
         { "slots",       required_argument, NULL, 's' },
         { "help",        no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     options->backend = DEFAULT_BACKEND;
+    options->control = DEFAULT_CONTROL;
+    options->name = DEFAULT_NAME;
     options->key_file = DEFAULT_KEY_FILE;
     options->slots = DEFAULT_SLOTS;
 
     int code;
-    while ((code = getopt_long (argc, argv, "b:f:s:h", long_options, NULL)) != -1) {
+    while ((code = getopt_long (argc, argv, "b:c:n:f:s:h", long_options, NULL)) != -1) {
         char *end;
         switch (code) {
             case 'b': options->backend = optarg; break;
+            case 'c': options->control = optarg; break;
+            case 'n': options->name = optarg; break;
             case 'f': options->key_file = optarg; break;
             case 's':
                 options->slots = (int) strtol (optarg, &end, 10);
@@ -102,6 +123,10 @@ s_parse_args (int argc, char *argv [], s_options_t *options)
     }
     if (optind < argc) {
         fprintf (stderr, "curve_worker: unexpected argument '%s'\n", argv [optind]);
+        return false;
+    }
+    if (!*options->name || strlen (options->name) > STREAMQ_NAME_MAX) {
+        fprintf (stderr, "curve_worker: --name must be 1..%d bytes\n", STREAMQ_NAME_MAX);
         return false;
     }
     return true;
@@ -268,7 +293,8 @@ s_zap_thread (void *args)
             //  A real deployment would look the key up in an allow-list
             //  here and answer "400" for an unknown client (libzmq then
             //  sends the client an ERROR; the client hangs up, and the
-            //  slot redials as after any disconnect). This example
+            //  slot redials as after any disconnect: no slot is lost,
+            //  and libstreamq does not count it). This example
             //  accepts every key
             s_zap_reply (handler, &frames [1], "200");
         }
@@ -312,15 +338,9 @@ s_zap_start (void *context, pthread_t *thread)
 //  --------------------------------------------------------------------------
 //  The worker socket
 
-//  Creates the CURVE server ROUTER and dials the backend once per slot.
-//  Why several connections: the proxy splices one client to one backend
-//  TCP connection, and one TCP connection carries one ZMTP session, so
-//  each connection serves exactly one client at a time. A ROUTER that
-//  connects N times holds N sessions and tells the clients apart by
-//  routing id. When a client leaves, the proxy closes its connection and
-//  libzmq redials by itself, offering a fresh slot.
+//  Creates the CURVE server ROUTER; s_worker_connect dials it
 static void *
-s_worker_new (void *context, const s_options_t *options, const s_keypair_t *keys)
+s_worker_new (void *context, const s_keypair_t *keys)
 {
     void *worker = zmq_socket (context, ZMQ_ROUTER);
     int as_server = 1;
@@ -334,16 +354,41 @@ s_worker_new (void *context, const s_options_t *options, const s_keypair_t *keys
     zmq_setsockopt (worker, ZMQ_HANDSHAKE_IVL, &handshake_ivl, sizeof handshake_ivl);
     zmq_setsockopt (worker, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt (worker, ZMQ_ZAP_DOMAIN, "curve_worker", strlen ("curve_worker"));
+    return worker;
+}
 
+//  Starts naming the worker's connections to the proxy. Before any
+//  zmq_connect: libstreamq only sees the connections made after it.
+//  The proxy need not be up yet; requests go out when it is.
+static streamq_peer_t *
+s_peer_new (void *context, void *worker, const s_options_t *options)
+{
+    streamq_peer_t *peer = streamq_peer_new (context, worker, options->control,
+                                             "backend", options->name);
+    if (!peer)
+        fprintf (stderr, "curve_worker: cannot watch the worker socket for %s: %s\n",
+                 options->control, zmq_strerror (errno));
+    return peer;
+}
+
+//  Dials the backend once per slot. Why several connections: the proxy
+//  splices one client to one backend TCP connection, and one TCP
+//  connection carries one ZMTP session, so each connection serves
+//  exactly one client at a time. A ROUTER that connects N times holds N
+//  sessions and tells the clients apart by routing id. When a client
+//  leaves, the proxy closes its connection and libzmq redials by itself,
+//  offering a fresh slot.
+static bool
+s_worker_connect (void *worker, const s_options_t *options)
+{
     for (int slot = 0; slot < options->slots; slot++) {
         if (zmq_connect (worker, options->backend) == -1) {
             fprintf (stderr, "curve_worker: cannot connect to %s: %s\n",
                      options->backend, zmq_strerror (errno));
-            zmq_close (worker);
-            return NULL;
+            return false;
         }
     }
-    return worker;
+    return true;
 }
 
 //  Sends one content frame back with the echo prefix
@@ -401,61 +446,37 @@ s_echo_once (void *worker)
 //  connection as it does after a plain disconnect: it gives the connection
 //  up for good (libzmq 4.3, session_base.cpp, engine_error). Behind the
 //  proxy any client can cause this, so each such client would silently
-//  cost the worker one slot. A socket monitor reports these failures, and
-//  the worker dials one new slot for each. (A ZAP refusal is not one of
-//  them: the slot comes back by itself once the refused client hangs up.)
+//  cost the worker one slot. libstreamq watches for these failures (it
+//  holds the socket's only monitor) and streamq_peer_redial dials one new
+//  slot for each, here in the thread that owns the socket. (A ZAP refusal
+//  is not one of them: the slot comes back by itself once the refused
+//  client hangs up.)
 
-#define MONITOR_ENDPOINT    "inproc://curve_worker.monitor"
-
-static void *
-s_monitor_new (void *context, void *worker)
-{
-    void *monitor = NULL;
-    if (zmq_socket_monitor (worker, MONITOR_ENDPOINT,
-                            ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) == 0)
-        monitor = zmq_socket (context, ZMQ_PAIR);
-    if (monitor && zmq_connect (monitor, MONITOR_ENDPOINT) == -1) {
-        zmq_close (monitor);
-        monitor = NULL;
-    }
-    if (!monitor) {
-        fprintf (stderr, "curve_worker: cannot monitor the worker socket: %s\n",
-                 zmq_strerror (errno));
-        return NULL;
-    }
-    int linger = 0;
-    zmq_setsockopt (monitor, ZMQ_LINGER, &linger, sizeof linger);
-    return monitor;
-}
-
-//  Reads one monitor event (a 6-byte frame: 16-bit event, 32-bit value,
-//  here the protocol error code; then a frame with the endpoint) and
-//  dials a replacement slot
+//  Dials again the slots lost since the last call; cheap when none were
 static void
-s_slot_lost (void *monitor, void *worker, const char *backend)
+s_slots_redial (streamq_peer_t *peer, const char *backend)
 {
-    uint8_t header [6];
-    char endpoint [256];
-    if (zmq_recv (monitor, header, sizeof header, 0) != sizeof header
-    ||  zmq_recv (monitor, endpoint, sizeof endpoint, 0) == -1)
-        return;
-    uint32_t value;
-    memcpy (&value, header + 2, sizeof value);
-    printf ("curve_worker: a handshake failed (protocol error 0x%x; a client "
-            "with the wrong server key?); dialling a new slot\n", value);
-    if (zmq_connect (worker, backend) == -1)
-        fprintf (stderr, "curve_worker: cannot connect to %s: %s\n",
+    int redialled = streamq_peer_redial (peer);
+    if (redialled == -1)
+        fprintf (stderr, "curve_worker: cannot redial %s: %s (will retry)\n",
                  backend, zmq_strerror (errno));
+    else
+    if (redialled > 0)
+        printf ("curve_worker: %d handshake%s failed (a client with the wrong "
+                "server key?); dialled %d new slot%s, %zu lost so far\n",
+                redialled, redialled == 1? "": "s", redialled,
+                redialled == 1? "": "s", streamq_peer_lost (peer));
 }
 
 //  Serves requests and replaces lost slots until SIGINT or SIGTERM
 static void
-s_worker_run (void *worker, void *monitor, const char *backend)
+s_worker_run (void *worker, streamq_peer_t *peer, const char *backend)
 {
     while (!s_interrupted) {
+        //  The second item wakes the loop as soon as a slot is lost
         zmq_pollitem_t items [] = {
-            { worker,  0, ZMQ_POLLIN, 0 },
-            { monitor, 0, ZMQ_POLLIN, 0 }
+            { worker, 0, ZMQ_POLLIN, 0 },
+            { NULL, streamq_peer_redial_fd (peer), ZMQ_POLLIN, 0 }
         };
         //  The timeout is only a backstop: a signal interrupts zmq_poll
         int rc = zmq_poll (items, 2, 1000);
@@ -464,8 +485,7 @@ s_worker_run (void *worker, void *monitor, const char *backend)
         if (rc > 0 && (items [0].revents & ZMQ_POLLIN)
         &&  s_echo_once (worker) == -1)
             break;
-        if (rc > 0 && (items [1].revents & ZMQ_POLLIN))
-            s_slot_lost (monitor, worker, backend);
+        s_slots_redial (peer, backend);
     }
 }
 
@@ -516,17 +536,18 @@ main (int argc, char *argv [])
         return 1;
     }
     int exit_code = 1;
-    void *worker = s_worker_new (context, &options, &keys);
-    void *monitor = worker? s_monitor_new (context, worker): NULL;
-    if (monitor) {
-        printf ("curve_worker: %d slots dialling %s\n", options.slots, options.backend);
-        s_worker_run (worker, monitor, options.backend);
+    void *worker = s_worker_new (context, &keys);
+    streamq_peer_t *peer = worker? s_peer_new (context, worker, &options): NULL;
+    if (peer && s_worker_connect (worker, &options)) {
+        printf ("curve_worker: %d slots dialling %s, named %s via %s\n", options.slots,
+                options.backend, options.name, options.control);
+        s_worker_run (worker, peer, options.backend);
         exit_code = 0;
     }
+    //  The peer first: it stops watching the socket before it closes
+    streamq_peer_destroy (&peer);
     if (worker)
         zmq_close (worker);
-    if (monitor)
-        zmq_close (monitor);
     //  Shutdown wakes the ZAP thread's blocking receive with ETERM; it then
     //  closes its socket, and only then can the context terminate
     zmq_ctx_shutdown (context);

@@ -26,10 +26,31 @@
     waiting, answers are read in the background, and an ERROR answer is
     logged on stderr (prefixed "libstreamq:") once per distinct reason.
 
+    Lost slots. When a handshake fails with a protocol error (behind the
+    proxy, any client holding the wrong CURVE server key causes one),
+    libzmq 4.3 closes that connection and never redials it: a worker
+    loses one slot for good. libzmq allows one monitor per socket, and
+    the peer holds it, so the peer also watches for these failures and
+    remembers where each happened. libzmq sockets are not thread-safe,
+    so it does not redial itself: the thread that owns the socket calls
+    streamq_peer_redial in its loop.
+
+        while (running) {
+            zmq_pollitem_t items [] = {
+                { worker, 0, ZMQ_POLLIN, 0 },
+                { NULL, streamq_peer_redial_fd (peer), ZMQ_POLLIN, 0 }
+            };
+            zmq_poll (items, 2, 1000);
+            if (items [0].revents & ZMQ_POLLIN)
+                ...serve one request...
+            streamq_peer_redial (peer);                 //  cheap if nothing lost
+        }
+
     Limits (libzmq 4.3): a socket has at most one monitor, so do not call
     zmq_socket_monitor on the socket while a peer watches it (that would
-    silently stop the registration). Only tcp:// connections over IPv4 or
-    IPv6 are registered; other transports are skipped.
+    silently stop the registration, and the redial of lost slots). Only
+    tcp:// connections over IPv4 or IPv6 are registered; other transports
+    are skipped.
 
     StreamQ-Proxy is free software under the GNU Lesser General Public
     License, version 3 or later.
@@ -94,6 +115,49 @@ size_t
 //  streamq_peer_registered.
 size_t
     streamq_peer_refused (streamq_peer_t *self);
+
+//  Calls zmq_connect on the socket once for each connection it lost to a
+//  failed handshake (ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) since the last
+//  call, on the endpoint where that connection was lost. Returns how many
+//  connections it dialled (0 when nothing was lost: that case takes no
+//  lock and no system call, so calling it once per loop turn, or every
+//  100 ms, costs nothing), or -1 with errno set: EINVAL for a NULL self,
+//  or the error of zmq_connect. After an error the slots not yet dialled
+//  stay due, and the next call tries them again.
+//
+//  Only failures on connections the socket made with zmq_connect count:
+//  a connection it accepted on a bound endpoint is not its to redial. A
+//  refusal by the socket's ZAP handler (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+//  costs no slot (libzmq redials after the refused client hangs up) and
+//  does not count either.
+//
+//  The endpoint is the one libzmq reports: the address it resolved at
+//  zmq_connect ("tcp://localhost:5556" comes back as
+//  "tcp://127.0.0.1:5556"), without a source address ("tcp://src;dst"
+//  is redialled as "tcp://dst"). Protocol errors after a finished
+//  handshake (a message over ZMQ_MAXMSGSIZE, a malformed frame) also
+//  end a connection for good in libzmq 4.3, but raise no event: they are
+//  not seen.
+//
+//  Thread safety: call it only from the thread that uses the socket (it
+//  calls zmq_connect on it), between new and destroy.
+int
+    streamq_peer_redial (streamq_peer_t *self);
+
+//  Returns how many connections the socket has lost to failed handshakes
+//  so far, redialled or not. Thread safety: any thread, any time between
+//  new and destroy.
+size_t
+    streamq_peer_lost (streamq_peer_t *self);
+
+//  Returns a file descriptor that is readable while some lost connection
+//  waits for streamq_peer_redial, for a poll loop: add it to zmq_poll as
+//  { NULL, fd, ZMQ_POLLIN, 0 } and the loop wakes as soon as a slot is
+//  lost. Only poll it: never read, write or close it (streamq_peer_redial
+//  empties it, destroy closes it). -1 for a NULL self. Thread safety: any
+//  thread, any time between new and destroy.
+int
+    streamq_peer_redial_fd (streamq_peer_t *self);
 
 #ifdef __cplusplus
 }

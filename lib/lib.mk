@@ -7,6 +7,7 @@
 #    $(BUILD)/libstreamq.so   shared library
 #    $(BUILD)/libstreamq.pc   pkg-config file for PREFIX (default /usr/local)
 #    $(BUILD)/tests/test_libstreamq   its integration test
+#    $(BUILD)/curve_worker, $(BUILD)/curve_client   the examples, which use it
 #    make lib                 the three library files
 
 #  Rules defined here must not become the default goal if this file is
@@ -45,5 +46,12 @@ $(BUILD)/tests/test_libstreamq: tests/integration/test_libstreamq.c $(HARNESS_OB
         $(BUILD)/libstreamq.a $(LIB_HEADER) tests/sq_test.h | $(BUILD)/tests
 	$(CC) $(CFLAGS) -Iinclude $(LDFLAGS) $< $(HARNESS_OBJ) $(BUILD)/libstreamq.a \
 	    -o $@ $(LDLIBS)
+
+#  Override the generic example rule: these examples link the library
+$(BUILD)/curve_worker: examples/curve_worker.c $(BUILD)/libstreamq.a $(LIB_HEADER) | $(BUILD)
+	$(CC) $(CFLAGS) -Iinclude $(LDFLAGS) $< $(BUILD)/libstreamq.a -o $@ $(LDLIBS)
+
+$(BUILD)/curve_client: examples/curve_client.c $(BUILD)/libstreamq.a $(LIB_HEADER) | $(BUILD)
+	$(CC) $(CFLAGS) -Iinclude $(LDFLAGS) $< $(BUILD)/libstreamq.a -o $@ $(LDLIBS)
 
 .DEFAULT_GOAL := $(LIB_SAVED_GOAL)

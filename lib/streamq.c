@@ -13,6 +13,16 @@
     same loop. The loop is built around zmq_poll with a timeout so that
     periodic work (heartbeats) can join it later.
 
+    Lost slots: the monitor also reports ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL.
+    libzmq 4.3 never redials a connection that failed that way, and only
+    the application's thread may call zmq_connect on its socket. So the
+    thread records where each slot was lost, in a list guarded by a mutex,
+    and makes a pipe readable; streamq_peer_redial, in the application's
+    thread, takes the list, empties the pipe and dials. The thread counts
+    only failures on endpoints the socket connected to (seen in a
+    CONNECTED event): a failure on an accepted connection names the
+    socket's own bound address, which must never be dialled.
+
     Stopping: destroy stops the monitor (libzmq then sends a last
     MONITOR_STOPPED event and closes its end), wakes the thread through a
     pipe, and joins it. The thread closes its own sockets with ZMQ_LINGER
@@ -50,10 +60,20 @@
 #define S_REASONS_MAX       8
 //  "[" + IPv6 text + "]:" + port + NUL
 #define S_ADDRESS_MAX       (INET6_ADDRSTRLEN + 9)
+//  Distinct endpoints remembered as connected to; past this many, the
+//  oldest is forgotten
+#define S_DIALLED_MAX       64
 //  Events the monitor reports. DISCONNECTED is not used yet: it is there
 //  for the heartbeats and deregistration that will join this loop.
 #define S_EVENTS            (ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED \
+                             | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL \
                              | ZMQ_EVENT_MONITOR_STOPPED)
+
+//  Slots lost on one endpoint, waiting for streamq_peer_redial
+typedef struct {
+    char endpoint [S_FRAME_MAX];
+    size_t count;
+} s_lost_t;
 
 struct streamq_peer {
     void *socket;               //  The application's socket, monitored
@@ -69,16 +89,30 @@ struct streamq_peer {
     char side [16];             //  "frontend" or "backend"
     char name [STREAMQ_NAME_MAX + 1];
     char *endpoint;             //  The control endpoint, for log lines
+    //  Lost slots: the thread adds, streamq_peer_redial takes
+    pthread_mutex_t lost_lock;  //  Guards lost_list, lost_size, due
+    bool lock_made;             //  lost_lock was initialised
+    s_lost_t *lost_list;        //  Due for redial, one entry per endpoint
+    size_t lost_size;           //  Entries in use
+    size_t lost_alloc;          //  Entries allocated
+    atomic_size_t lost_due;     //  Slots in lost_list (read without the lock)
+    atomic_size_t lost;         //  Slots lost since new
+    int due [2];                //  Pipe: readable while lost_list is not empty
     //  Owned by the thread
     char logged [S_REASONS_MAX][S_FRAME_MAX];   //  ERROR reasons logged
     size_t logged_count;
     bool full_logged;           //  "control socket full" was logged
+    bool memory_logged;         //  "cannot remember a lost slot" was logged
+    char dialled [S_DIALLED_MAX][S_FRAME_MAX];  //  Endpoints connected to
+    size_t dialled_count;
+    size_t dialled_next;        //  Slot the next new endpoint takes
 };
 
 //  One received frame, NUL-terminated (truncated to S_FRAME_MAX - 1)
 typedef struct {
     char data [S_FRAME_MAX];
     size_t size;
+    bool truncated;             //  The frame was longer than data holds
 } s_frame_t;
 
 //  What one turn of the loop asks for next
@@ -223,6 +257,7 @@ s_recv_frames (void *socket, s_frame_t *frames, int max)
         if (count < max) {
             size_t size = zmq_msg_size (&frame);
             frames [count].size = size < S_FRAME_MAX? size: S_FRAME_MAX - 1;
+            frames [count].truncated = size >= S_FRAME_MAX;
             memcpy (frames [count].data, zmq_msg_data (&frame), frames [count].size);
             frames [count].data [frames [count].size] = '\0';
         }
@@ -268,6 +303,120 @@ s_identify (streamq_peer_t *self, const char *address)
     }
 }
 
+//  --------------------------------------------------------------------------
+//  Lost slots
+
+//  True if the socket made a connection to endpoint (thread only)
+static bool
+s_dialled_known (streamq_peer_t *self, const char *endpoint)
+{
+    for (size_t index = 0; index < self->dialled_count; index++)
+        if (strcmp (self->dialled [index], endpoint) == 0)
+            return true;
+    return false;
+}
+
+//  Remembers that the socket connected to endpoint (thread only)
+static void
+s_dialled_add (streamq_peer_t *self, const s_frame_t *endpoint)
+{
+    if (endpoint->truncated || s_dialled_known (self, endpoint->data))
+        return;
+    snprintf (self->dialled [self->dialled_next], S_FRAME_MAX, "%s", endpoint->data);
+    self->dialled_next = (self->dialled_next + 1) % S_DIALLED_MAX;
+    if (self->dialled_count < S_DIALLED_MAX)
+        self->dialled_count++;
+}
+
+//  Empties the due pipe (non-blocking). Caller holds lost_lock.
+static void
+s_due_clear (streamq_peer_t *self)
+{
+    char bytes [16];
+    while (read (self->due [0], bytes, sizeof bytes) > 0)
+        ;
+}
+
+//  Makes the due pipe readable. One byte is enough: it is written only
+//  when the list stops being empty. Caller holds lost_lock.
+static void
+s_due_signal (streamq_peer_t *self)
+{
+    char byte = 0;
+    while (write (self->due [1], &byte, 1) == -1 && errno == EINTR)
+        ;
+}
+
+//  Adds count slots due on endpoint to the list, and makes the due pipe
+//  readable. False if there was no memory for a new entry.
+static bool
+s_lost_add (streamq_peer_t *self, const char *endpoint, size_t count)
+{
+    pthread_mutex_lock (&self->lost_lock);
+    size_t index = 0;
+    while (index < self->lost_size && strcmp (self->lost_list [index].endpoint, endpoint))
+        index++;
+    bool added = true;
+    if (index == self->lost_size && self->lost_size == self->lost_alloc) {
+        size_t alloc = self->lost_alloc? self->lost_alloc * 2: 4;
+        s_lost_t *list = realloc (self->lost_list, alloc * sizeof *list);
+        if (list) {
+            self->lost_list = list;
+            self->lost_alloc = alloc;
+        }
+        added = list != NULL;
+    }
+    if (added) {
+        if (index == self->lost_size) {
+            snprintf (self->lost_list [index].endpoint, S_FRAME_MAX, "%s", endpoint);
+            self->lost_list [index].count = 0;
+            self->lost_size++;
+        }
+        self->lost_list [index].count += count;
+        if (atomic_fetch_add (&self->lost_due, count) == 0)
+            s_due_signal (self);
+    }
+    pthread_mutex_unlock (&self->lost_lock);
+    return added;
+}
+
+//  Takes the whole list (caller frees it) and stores its size in *size;
+//  NULL if nothing is due
+static s_lost_t *
+s_lost_take (streamq_peer_t *self, size_t *size)
+{
+    pthread_mutex_lock (&self->lost_lock);
+    s_lost_t *list = self->lost_list;
+    *size = self->lost_size;
+    self->lost_list = NULL;
+    self->lost_size = self->lost_alloc = 0;
+    atomic_store (&self->lost_due, 0);
+    s_due_clear (self);
+    pthread_mutex_unlock (&self->lost_lock);
+    return list;
+}
+
+//  A handshake failed with a protocol error on endpoint: libzmq has
+//  dropped that connection for good. Counted only if the socket had
+//  connected to endpoint (see the top of this file).
+static void
+s_handshake_failed (streamq_peer_t *self, const s_frame_t *endpoint)
+{
+    if (endpoint->truncated || !s_dialled_known (self, endpoint->data))
+        return;
+    atomic_fetch_add (&self->lost, 1);
+    if (!s_lost_add (self, endpoint->data, 1) && !self->memory_logged) {
+        self->memory_logged = true;
+        fprintf (stderr, "libstreamq: out of memory: a connection of %s lost to a "
+                 "failed handshake on %s will not be redialled\n",
+                 self->name, endpoint->data);
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  Events (run in the thread)
+
 //  A new connection: registers its address. Only tcp:// connections
 //  have an address the proxy can match.
 static void
@@ -295,8 +444,13 @@ s_event_handle (streamq_peer_t *self, s_frame_t *frames, int count)
     uint32_t value;
     memcpy (&event, frames [0].data, sizeof event);
     memcpy (&value, frames [0].data + 2, sizeof value);
-    if (event == ZMQ_EVENT_CONNECTED)
+    if (event == ZMQ_EVENT_CONNECTED) {
+        s_dialled_add (self, &frames [1]);
         s_connected (self, (int) value, frames [1].data);
+    }
+    else
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+        s_handshake_failed (self, &frames [1]);
     else
     if (event == ZMQ_EVENT_MONITOR_STOPPED && !atomic_load (&self->stopping))
         fprintf (stderr, "libstreamq: the monitor of the %s socket stopped before "
@@ -491,9 +645,15 @@ s_peer_free (streamq_peer_t *self)
     if (self->running)
         s_thread_stop (self);
     s_sockets_close (self);
-    for (int index = 0; index < 2; index++)
+    for (int index = 0; index < 2; index++) {
         if (self->wake [index] >= 0)
             close (self->wake [index]);
+        if (self->due [index] >= 0)
+            close (self->due [index]);
+    }
+    if (self->lock_made)
+        pthread_mutex_destroy (&self->lost_lock);
+    free (self->lost_list);
     free (self->endpoint);
     free (self);
     errno = error;
@@ -509,13 +669,23 @@ s_peer_alloc (void *socket, const char *control_endpoint, const char *side,
         return NULL;
     self->socket = socket;
     self->wake [0] = self->wake [1] = -1;
+    self->due [0] = self->due [1] = -1;
     atomic_init (&self->stopping, false);
     atomic_init (&self->registered, 0);
     atomic_init (&self->refused, 0);
+    atomic_init (&self->lost_due, 0);
+    atomic_init (&self->lost, 0);
     snprintf (self->side, sizeof self->side, "%s", side);
     snprintf (self->name, sizeof self->name, "%s", name);
     self->endpoint = strdup (control_endpoint);
-    if (!self->endpoint || pipe2 (self->wake, O_CLOEXEC) == -1) {
+    int rc = self->endpoint? pthread_mutex_init (&self->lost_lock, NULL): ENOMEM;
+    self->lock_made = rc == 0;
+    if (rc != 0)
+        errno = rc;
+    //  The due pipe never blocks: redial empties it whatever it holds
+    if (rc != 0
+    ||  pipe2 (self->wake, O_CLOEXEC) == -1
+    ||  pipe2 (self->due, O_CLOEXEC | O_NONBLOCK) == -1) {
         s_peer_free (self);
         return NULL;
     }
@@ -571,4 +741,51 @@ size_t
 streamq_peer_refused (streamq_peer_t *self)
 {
     return self? atomic_load (&self->refused): 0;
+}
+
+int
+streamq_peer_redial (streamq_peer_t *self)
+{
+    if (!self) {
+        errno = EINVAL;
+        return -1;
+    }
+    //  The common case, nothing lost, takes no lock
+    if (atomic_load (&self->lost_due) == 0)
+        return 0;
+    size_t size;
+    s_lost_t *list = s_lost_take (self, &size);
+    int redialled = 0;
+    int error = 0;
+    for (size_t index = 0; index < size; index++) {
+        //  After an error, what is left goes back on the list
+        while (!error && list [index].count > 0) {
+            if (zmq_connect (self->socket, list [index].endpoint) == -1)
+                error = errno;
+            else {
+                list [index].count--;
+                redialled++;
+            }
+        }
+        if (error && list [index].count > 0)
+            s_lost_add (self, list [index].endpoint, list [index].count);
+    }
+    free (list);
+    if (error) {
+        errno = error;
+        return -1;
+    }
+    return redialled;
+}
+
+size_t
+streamq_peer_lost (streamq_peer_t *self)
+{
+    return self? atomic_load (&self->lost): 0;
+}
+
+int
+streamq_peer_redial_fd (streamq_peer_t *self)
+{
+    return self? self->due [0]: -1;
 }

@@ -8,8 +8,13 @@
     Then through the real proxy: a CURVE worker (a ROUTER connected three
     times) and a CURVE client name themselves, LIST shows the names, the
     echo crosses the proxy end to end, and a worker slot that the proxy
-    closes comes back registered again. Last, destroy with no proxy and
-    with the context already shut down returns and leaves nothing behind.
+    closes comes back registered again. Then lost slots: a client with the
+    wrong server key costs a CURVE worker a connection for good (libzmq
+    does not redial it), the peer counts it and streamq_peer_redial, in
+    the worker's loop, brings it back; a ZAP refusal costs nothing and is
+    not counted, nor is a failure on a connection the socket accepted.
+    Last, destroy with no proxy and with the context already shut down
+    returns and leaves nothing behind.
     =========================================================================
 */
 #include "sq_test.h"
@@ -20,6 +25,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -522,6 +528,334 @@ test_reconnect_registered (void)
 }
 
 //  ---------------------------------------------------------------------
+//  Lost slots
+
+//  Connections of the redialling worker
+#define S_REDIAL_SLOTS  2
+
+//  A CURVE ROUTER worker named W-redial, served by its own thread: the
+//  thread polls the socket and the peer's redial fd, echoes every
+//  request, and (if redial is set) calls streamq_peer_redial each turn.
+//  The socket and peer are made and destroyed in the test's thread,
+//  before the worker thread starts and after it is joined.
+typedef struct {
+    void *ctx;
+    sq_zap_t *zap;              //  Accepts only the good client's key
+    void *socket;
+    streamq_peer_t *peer;
+    bool redial;
+    pthread_t thread;
+    atomic_bool stop;
+    atomic_size_t redialled;    //  Sum of what streamq_peer_redial returned
+    atomic_size_t failures;     //  Times it returned -1
+    atomic_size_t woken;        //  Turns where the redial fd was readable
+} s_redialer_t;
+
+typedef struct {
+    sq_proxy_t *proxy;
+    s_keypair_t server_keys;
+    s_keypair_t good_keys;      //  The client the worker's ZAP handler knows
+    uint8_t good_key [32];      //  Its public key, binary
+    s_redialer_t worker;
+} s_redial_fixture_t;
+
+static void *
+s_redialer_thread (void *args)
+{
+    s_redialer_t *self = args;
+    while (!atomic_load (&self->stop)) {
+        zmq_pollitem_t items [] = {
+            { self->socket, 0, ZMQ_POLLIN, 0 },
+            { NULL, streamq_peer_redial_fd (self->peer), ZMQ_POLLIN, 0 }
+        };
+        //  Without redial the fd stays readable once a slot is lost:
+        //  seeing it once is enough, and polling it on would spin
+        int count = self->redial || atomic_load (&self->woken) == 0? 2: 1;
+        if (zmq_poll (items, count, 50) == -1 && errno != EINTR)
+            break;
+        if (items [0].revents & ZMQ_POLLIN) {
+            sq_msg_t *request = sq_msg_recv (self->socket, 0);
+            if (request)
+                sq_msg_send (request, self->socket);
+            sq_msg_destroy (&request);
+        }
+        if (count == 2 && (items [1].revents & ZMQ_POLLIN))
+            atomic_fetch_add (&self->woken, 1);
+        if (!self->redial)
+            continue;
+        int redialled = streamq_peer_redial (self->peer);
+        if (redialled == -1)
+            atomic_fetch_add (&self->failures, 1);
+        else
+            atomic_fetch_add (&self->redialled, (size_t) redialled);
+    }
+    return NULL;
+}
+
+//  A proxy and the worker, with S_REDIAL_SLOTS idle connections. On the
+//  heap, and left there if a check fails: the worker's thread then runs
+//  on, and must not be left pointing into a stack frame that is gone.
+static s_redial_fixture_t *
+s_redial_setup (bool redial)
+{
+    s_redial_fixture_t *self = calloc (1, sizeof *self);
+    SQ_CHECK (self);
+    self->proxy = sq_proxy_start ("test_libstreamq", NULL);
+    SQ_CHECK (self->proxy);
+    SQ_CHECK_EQ (zmq_curve_keypair (self->server_keys.public_key, self->server_keys.secret_key), 0);
+    SQ_CHECK_EQ (zmq_curve_keypair (self->good_keys.public_key, self->good_keys.secret_key), 0);
+    SQ_CHECK (zmq_z85_decode (self->good_key, self->good_keys.public_key));
+
+    s_redialer_t *worker = &self->worker;
+    worker->redial = redial;
+    atomic_init (&worker->stop, false);
+    atomic_init (&worker->redialled, 0);
+    atomic_init (&worker->failures, 0);
+    atomic_init (&worker->woken, 0);
+    worker->ctx = zmq_ctx_new ();
+    sq_zap_rule_t only_good = { .client_key = self->good_key };
+    worker->zap = sq_zap_new (worker->ctx, &only_good);
+    SQ_CHECK (worker->zap);
+    sq_security_t server = {
+        .mechanism = SQ_CURVE, .as_server = true,
+        .public_key = self->server_keys.public_key, .secret_key = self->server_keys.secret_key
+    };
+    worker->socket = sq_peer_new (worker->ctx, ZMQ_ROUTER, &server, NULL);
+    SQ_CHECK (worker->socket);
+    worker->peer = streamq_peer_new (worker->ctx, worker->socket, self->proxy->control,
+                                     "backend", "W-redial");
+    SQ_CHECK (worker->peer);
+    SQ_CHECK (streamq_peer_redial_fd (worker->peer) >= 0);
+    for (int slot = 0; slot < S_REDIAL_SLOTS; slot++)
+        SQ_CHECK_EQ (zmq_connect (worker->socket, self->proxy->backend), 0);
+    SQ_CHECK_EQ (pthread_create (&worker->thread, NULL, s_redialer_thread, worker), 0);
+    SQ_CHECK (sq_stats_wait (self->proxy->control, "workers.idle", S_REDIAL_SLOTS, SQ_WAIT_MS));
+    return self;
+}
+
+static void
+s_redial_teardown (s_redial_fixture_t **self_p)
+{
+    s_redial_fixture_t *self = *self_p;
+    s_redialer_t *worker = &self->worker;
+    atomic_store (&worker->stop, true);
+    pthread_join (worker->thread, NULL);
+    streamq_peer_destroy (&worker->peer);
+    zmq_close (worker->socket);
+    sq_zap_destroy (&worker->zap);
+    zmq_ctx_term (worker->ctx);
+    int rc = sq_proxy_stop (&self->proxy);
+    free (self);
+    *self_p = NULL;
+    SQ_CHECK_EQ (rc, 0);
+}
+
+//  A CURVE client of the worker's proxy, in its own context, holding
+//  server_key as the worker's key and the given key pair (or a fresh one)
+static void *
+s_curve_client_new (s_redial_fixture_t *self, void **ctx_p, const char *server_key,
+                    const s_keypair_t *keys)
+{
+    s_keypair_t fresh;
+    if (!keys) {
+        SQ_CHECK_EQ (zmq_curve_keypair (fresh.public_key, fresh.secret_key), 0);
+        keys = &fresh;
+    }
+    sq_security_t client = {
+        .mechanism = SQ_CURVE, .server_key = server_key,
+        .public_key = keys->public_key, .secret_key = keys->secret_key
+    };
+    *ctx_p = zmq_ctx_new ();
+    void *socket = sq_peer_new (*ctx_p, ZMQ_DEALER, &client, self->proxy->frontend);
+    SQ_CHECK (socket);
+    return socket;
+}
+
+static void
+s_curve_client_close (void **socket_p, void **ctx_p)
+{
+    zmq_close (*socket_p);
+    zmq_ctx_term (*ctx_p);
+    *socket_p = *ctx_p = NULL;
+}
+
+//  Polls LIST until exactly `count` open backend connections show, all
+//  named W-redial; prints the last LIST on failure
+static bool
+s_backend_wait (sq_proxy_t *proxy, int count)
+{
+    int64_t deadline = sq_now_ms () + SQ_WAIT_MS;
+    char *list = NULL;
+    while (true) {
+        free (list);
+        list = sq_control_str (proxy->control, "LIST");
+        s_side_t backend;
+        s_side_read (list? list: "[]", "backend", "worker", "W-redial", &backend);
+        bool done = backend.count == count && backend.named == count;
+        if (done || sq_now_ms () >= deadline) {
+            if (!done)
+                fprintf (stderr, "last LIST: %s\n", list? list: "(no reply)");
+            free (list);
+            return done;
+        }
+        sq_sleep_ms (100);
+    }
+}
+
+//  A client with the wrong server key reaches the worker until it has
+//  cost it at least one connection; then it leaves
+static void
+s_wrong_key_client (s_redial_fixture_t *self)
+{
+    s_keypair_t stranger;
+    SQ_CHECK_EQ (zmq_curve_keypair (stranger.public_key, stranger.secret_key), 0);
+    void *ctx;
+    void *client = s_curve_client_new (self, &ctx, stranger.public_key, NULL);
+    bool lost = s_counter_wait (streamq_peer_lost, self->worker.peer, 1);
+    s_curve_client_close (&client, &ctx);
+    SQ_CHECK_MSG (lost, "no slot lost within %d ms", SQ_WAIT_MS);
+}
+
+//  The good client gets its echo through the proxy
+static void
+s_good_client_echo (s_redial_fixture_t *self, const char *text)
+{
+    void *ctx;
+    void *client = s_curve_client_new (self, &ctx, self->server_keys.public_key,
+                                       &self->good_keys);
+    SQ_CHECK_EQ (sq_send_str (client, text), 0);
+    char *echo = sq_recv_str (client, SQ_WAIT_MS);
+    bool same = echo && strcmp (echo, text) == 0;
+    free (echo);
+    s_curve_client_close (&client, &ctx);
+    SQ_CHECK_MSG (same, "no echo of '%s' within %d ms", text, SQ_WAIT_MS);
+}
+
+//  Redialled == lost, once the worker's thread has caught up
+static bool
+s_redialled_wait (s_redialer_t *worker)
+{
+    int64_t deadline = sq_now_ms () + SQ_WAIT_MS;
+    while (atomic_load (&worker->redialled) < streamq_peer_lost (worker->peer)
+    &&     sq_now_ms () < deadline)
+        sq_sleep_ms (20);
+    return atomic_load (&worker->redialled) == streamq_peer_lost (worker->peer);
+}
+
+//  The premise: without redial, a wrong key costs the worker a slot for
+//  good. (Should a later libzmq redial such connections by itself, this
+//  test fails, and streamq_peer_redial would then dial one slot too many.)
+static void
+test_lost_without_redial (void)
+{
+    s_redial_fixture_t *fixture = s_redial_setup (false);
+    s_wrong_key_client (fixture);
+    SQ_CHECK (streamq_peer_lost (fixture->worker.peer) <= S_REDIAL_SLOTS);
+    //  The slots do not come back: wait out a quiet period, then look
+    sq_sleep_ms (SQ_QUIET_MS);
+    long long idle = -1;
+    SQ_CHECK (sq_stats (fixture->proxy->control, "workers.idle", &idle));
+    SQ_CHECK_EQ (idle, S_REDIAL_SLOTS - (long long) streamq_peer_lost (fixture->worker.peer));
+    SQ_CHECK (atomic_load (&fixture->worker.woken) >= 1);
+    s_redial_teardown (&fixture);
+}
+
+//  With redial in the worker's loop, every lost slot comes back, named,
+//  and the worker still serves the right client
+static void
+test_redial_lost_slots (void)
+{
+    s_redial_fixture_t *fixture = s_redial_setup (true);
+    s_wrong_key_client (fixture);
+    SQ_CHECK (s_redialled_wait (&fixture->worker));
+    SQ_CHECK (streamq_peer_lost (fixture->worker.peer) >= 1);
+    SQ_CHECK_EQ (atomic_load (&fixture->worker.failures), 0);
+    SQ_CHECK (atomic_load (&fixture->worker.woken) >= 1);
+    SQ_CHECK (sq_stats_wait (fixture->proxy->control, "workers.idle", S_REDIAL_SLOTS, SQ_WAIT_MS));
+    SQ_CHECK (s_backend_wait (fixture->proxy, S_REDIAL_SLOTS));
+
+    s_good_client_echo (fixture, "served after a wrong key");
+    //  The good client's slot redials as after any disconnect, by
+    //  libzmq: nothing more was lost, and no slot was dialled twice
+    SQ_CHECK (sq_stats_wait (fixture->proxy->control, "workers.idle", S_REDIAL_SLOTS, SQ_WAIT_MS));
+    SQ_CHECK (s_backend_wait (fixture->proxy, S_REDIAL_SLOTS));
+    SQ_CHECK_EQ (atomic_load (&fixture->worker.redialled), streamq_peer_lost (fixture->worker.peer));
+    s_redial_teardown (&fixture);
+}
+
+//  A client the worker's ZAP handler refuses costs no slot, and the peer
+//  does not count it as lost
+static void
+test_zap_refusal_not_lost (void)
+{
+    s_redial_fixture_t *fixture = s_redial_setup (true);
+    void *ctx;
+    void *client = s_curve_client_new (fixture, &ctx, fixture->server_keys.public_key, NULL);
+    bool refused = false;
+    int64_t deadline = sq_now_ms () + SQ_WAIT_MS;
+    while (!refused && sq_now_ms () < deadline) {
+        sq_zap_seen_t seen;
+        sq_zap_seen (fixture->worker.zap, &seen);
+        refused = seen.refused >= 1;
+        sq_sleep_ms (20);
+    }
+    s_curve_client_close (&client, &ctx);
+    SQ_CHECK_MSG (refused, "no ZAP refusal within %d ms", SQ_WAIT_MS);
+
+    //  libzmq redials the refused slot itself
+    SQ_CHECK (sq_stats_wait (fixture->proxy->control, "workers.idle", S_REDIAL_SLOTS, SQ_WAIT_MS));
+    SQ_CHECK (s_backend_wait (fixture->proxy, S_REDIAL_SLOTS));
+    sq_sleep_ms (200);          //  Lets the peer's thread read every event
+    SQ_CHECK_EQ (streamq_peer_lost (fixture->worker.peer), 0);
+    SQ_CHECK_EQ (atomic_load (&fixture->worker.redialled), 0);
+    s_good_client_echo (fixture, "served after a refusal");
+    s_redial_teardown (&fixture);
+}
+
+//  A failed handshake on a connection the socket accepted (it binds as
+//  well) loses nothing: the listener accepts again. The peer must not
+//  count it, or redial would dial the socket's own bound address.
+static void
+test_accepted_failure_not_lost (void)
+{
+    s_keypair_t server_keys, stranger;
+    SQ_CHECK_EQ (zmq_curve_keypair (server_keys.public_key, server_keys.secret_key), 0);
+    SQ_CHECK_EQ (zmq_curve_keypair (stranger.public_key, stranger.secret_key), 0);
+    void *ctx = zmq_ctx_new ();
+    sq_security_t server = {
+        .mechanism = SQ_CURVE, .as_server = true,
+        .public_key = server_keys.public_key, .secret_key = server_keys.secret_key
+    };
+    void *worker = sq_peer_new (ctx, ZMQ_ROUTER, &server, NULL);
+    SQ_CHECK (worker);
+    streamq_peer_t *peer = streamq_peer_new (ctx, worker, "tcp://127.0.0.1:1",
+                                             "backend", "W-bound");
+    SQ_CHECK (peer);
+    SQ_CHECK_EQ (zmq_bind (worker, "tcp://127.0.0.1:*"), 0);
+    char endpoint [256];
+    size_t size = sizeof endpoint;
+    SQ_CHECK_EQ (zmq_getsockopt (worker, ZMQ_LAST_ENDPOINT, endpoint, &size), 0);
+
+    //  A client with the wrong key, straight to the bound endpoint: its
+    //  every attempt (one each 50 ms) fails the worker's handshake
+    void *client_ctx = zmq_ctx_new ();
+    sq_security_t client = {
+        .mechanism = SQ_CURVE, .server_key = stranger.public_key,
+        .public_key = stranger.public_key, .secret_key = stranger.secret_key
+    };
+    void *socket = sq_peer_new (client_ctx, ZMQ_DEALER, &client, endpoint);
+    SQ_CHECK (socket);
+    sq_sleep_ms (1000);
+    SQ_CHECK_EQ (streamq_peer_lost (peer), 0);
+    SQ_CHECK_EQ (streamq_peer_redial (peer), 0);
+    zmq_close (socket);
+    zmq_ctx_term (client_ctx);
+    streamq_peer_destroy (&peer);
+    zmq_close (worker);
+    SQ_CHECK_EQ (zmq_ctx_term (ctx), 0);
+}
+
+//  ---------------------------------------------------------------------
 //  Stopping
 
 typedef struct {
@@ -622,6 +956,10 @@ main (void)
     SQ_RUN (test_identify_ipv4_mapped);
     SQ_RUN (test_curve_names);
     SQ_RUN (test_reconnect_registered);
+    SQ_RUN (test_lost_without_redial);
+    SQ_RUN (test_redial_lost_slots);
+    SQ_RUN (test_zap_refusal_not_lost);
+    SQ_RUN (test_accepted_failure_not_lost);
     SQ_RUN (test_destroy_without_proxy);
     SQ_RUN (test_context_shutdown_first);
     return sq_test_summary ();
