@@ -2,6 +2,7 @@
     sq_conn - connections and the O(1) connection table
     =========================================================================
 */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <assert.h>
@@ -53,6 +54,12 @@ const char *
 sq_side_name (sq_side_t side)
 {
     return side == SQ_FRONTEND? "frontend": "backend";
+}
+
+void
+sq_conn_address_key (sq_side_t side, const char *address, char *key, size_t size)
+{
+    snprintf (key, size, "%c %s", side == SQ_FRONTEND? 'f': 'b', address);
 }
 
 const char *

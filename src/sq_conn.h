@@ -83,6 +83,13 @@ void sq_conn_destroy (sq_conn_t **self_p);
 //  "frontend" or "backend"
 const char *sq_side_name (sq_side_t side);
 
+//  Room for a key made by sq_conn_address_key
+#define SQ_ADDRESS_KEY_MAX (SQ_ADDRESS_MAX + 2)
+
+//  The key that finds a connection by side and peer address ("f ip:port"
+//  or "b ip:port"): registrations and the live connections share it
+void sq_conn_address_key (sq_side_t side, const char *address, char *key, size_t size);
+
 //  "greeting", "naming", "queued", "idle", "paired", "closing", "dead"
 const char *sq_conn_state_name (sq_conn_state_t state);
 

@@ -231,8 +231,8 @@ s_kill (sq_core_t *self, sq_conn_t *conn, int64_t now)
 {
     conn->state = SQ_CONN_DEAD;
     sq_conn_table_remove (self->conns, conn);
-    char key [SQ_ADDRESS_MAX + 2];
-    sq_core_address_key (conn->side, conn->address, key, sizeof key);
+    char key [SQ_ADDRESS_KEY_MAX];
+    sq_conn_address_key (conn->side, conn->address, key, sizeof key);
     if (sq_dict_lookup (self->by_address, key) == conn)
         sq_dict_delete (self->by_address, key);
     sq_list_remove (&conn->blocked_node);
@@ -352,8 +352,8 @@ sq_core_connected (sq_core_t *self, sq_side_t side, const uint8_t *id, size_t id
                                          conn->name, sizeof conn->name);
     if (!conn->identified)
         sq_identity_resolve (self->identity, side, host, conn->name, sizeof conn->name);
-    char key [SQ_ADDRESS_MAX + 2];
-    sq_core_address_key (side, address, key, sizeof key);
+    char key [SQ_ADDRESS_KEY_MAX];
+    sq_conn_address_key (side, address, key, sizeof key);
     sq_dict_insert (self->by_address, key, conn);
     sq_conn_table_insert (self->conns, conn);
     sq_list_append (&self->greeting, &conn->state_node);
@@ -537,11 +537,6 @@ sq_core_close_all (sq_core_t *self, int64_t now)
     s_reap (self);
 }
 
-void
-sq_core_address_key (sq_side_t side, const char *address, char *key, size_t size)
-{
-    snprintf (key, size, "%c %s", side == SQ_FRONTEND? 'f': 'b', address);
-}
 
 //  -------------------------------------------------------------------------
 //  Steering and read access

@@ -43,9 +43,6 @@ void sq_core_close_conn (sq_core_t *self, sq_conn_t *conn, const char *reason, i
 void sq_core_log_conn (const sq_conn_t *conn, const char *format, ...)
     __attribute__ ((format (printf, 2, 3)));
 
-//  The key of a connection in by_address and in registrations
-void sq_core_address_key (sq_side_t side, const char *address, char *key, size_t size);
-
 //  A connection's greeting is done: name it, then pair, queue or offer it
 //  (sq_pairing.c)
 void sq_pairing_ready (sq_core_t *self, sq_conn_t *conn, int64_t now);

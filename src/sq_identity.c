@@ -13,7 +13,7 @@
 #define S_ALIASES_MAX 4096
 
 typedef struct {
-    char key [SQ_ADDRESS_MAX + 2];
+    char key [SQ_ADDRESS_KEY_MAX];
     char name [SQ_NAME_MAX];
     int64_t expires_ms;
     sq_list_node_t node;        //  In the expiry list, oldest first
@@ -67,12 +67,6 @@ sq_side_parse (const char *text, sq_side_t *side)
 }
 
 static void
-s_key (sq_side_t side, const char *address, char *key, size_t key_size)
-{
-    snprintf (key, key_size, "%c %s", side == SQ_FRONTEND? 'f': 'b', address);
-}
-
-static void
 s_registration_drop (sq_identity_t *self, s_registration_t *registration)
 {
     sq_dict_delete (self->registrations, registration->key);
@@ -84,8 +78,8 @@ bool
 sq_identity_register (sq_identity_t *self, sq_side_t side, const char *address,
                       const char *name, int64_t expires_ms)
 {
-    char key [SQ_ADDRESS_MAX + 2];
-    s_key (side, address, key, sizeof key);
+    char key [SQ_ADDRESS_KEY_MAX];
+    sq_conn_address_key (side, address, key, sizeof key);
     s_registration_t *old = sq_dict_lookup (self->registrations, key);
     if (old)
         s_registration_drop (self, old);
@@ -108,8 +102,8 @@ bool
 sq_identity_take (sq_identity_t *self, sq_side_t side, const char *address,
                   char *name, size_t name_size)
 {
-    char key [SQ_ADDRESS_MAX + 2];
-    s_key (side, address, key, sizeof key);
+    char key [SQ_ADDRESS_KEY_MAX];
+    sq_conn_address_key (side, address, key, sizeof key);
     s_registration_t *registration = sq_dict_lookup (self->registrations, key);
     if (!registration)
         return false;

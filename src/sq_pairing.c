@@ -288,8 +288,8 @@ bool
 sq_core_identify (sq_core_t *self, sq_side_t side, const char *address,
                   const char *name, int64_t now)
 {
-    char key [SQ_ADDRESS_MAX + 2];
-    sq_core_address_key (side, address, key, sizeof key);
+    char key [SQ_ADDRESS_KEY_MAX];
+    sq_conn_address_key (side, address, key, sizeof key);
     sq_conn_t *conn = sq_dict_lookup (self->by_address, key);
     if (!conn || conn->state == SQ_CONN_DEAD) {
         sq_identity_register (self->identity, side, address, name,
