@@ -17,7 +17,7 @@ endif
 #  The core: pure logic, no libzmq socket calls
 CORE_SRC := src/sq_log.c src/sq_clock.c src/sq_buf.c src/sq_greeting.c \
             src/sq_conn.c src/sq_balancer.c src/sq_core.c src/sq_json.c \
-            src/sq_control.c src/sq_dict.c src/sq_identity.c src/sq_pairing.c src/sq_report.c src/sq_routes.c
+            src/sq_control.c src/sq_dict.c src/sq_identity.c src/sq_pairing.c src/sq_report.c src/sq_routes.c src/sq_heartbeat.c
 #  The ZMQ_STREAM engine and the event loop
 PROXY_SRC := src/sq_engine_stream.c src/sq_proxy.c
 CORE_OBJ  := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)

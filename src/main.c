@@ -47,6 +47,16 @@ s_usage (FILE *out)
 "                         it is served under its default name (default 0)\n"
 "  --identify-timeout MS  how long an IDENTIFY waits for its connection\n"
 "                                                        (default 10000)\n"
+"\n"
+"Disconnections (see README, \"Disconnections and liveness\"):\n"
+"  --heartbeat-interval MS   interval for a HEARTBEAT that names none (default 1000)\n"
+"  --heartbeat-liveness N    intervals a name may miss before all of its\n"
+"                            connections are closed              (default 3)\n"
+"  --pair-idle-timeout MS    close a pair silent that long both ways (default 0: never)\n"
+"  --pair-max-lifetime MS    close a pair that old               (default 0: never)\n"
+"  --tcp-keepalive SPEC      TCP keepalive on both sides: off, on (kernel\n"
+"                            defaults) or IDLE:INTERVAL:COUNT in seconds (default off)\n"
+"  --frontend-tcp-keepalive SPEC, --backend-tcp-keepalive SPEC   the same, one side\n"
 "  --help                 show this help and exit\n"
 "  --version              show the version and exit\n"
 "\n"
@@ -54,7 +64,7 @@ s_usage (FILE *out)
 "ipc:///run/streamq/frontend; a port of * picks a free one, which is logged.\n"
 "Control commands: PING, STATS, LIST, WORKERS, CLIENTS, ROUTES, PAUSE, RESUME,\n"
 "TERMINATE, IDENTIFY, ALIAS, UNALIAS, ROUTE, UNROUTE, DRAIN, UNDRAIN, WEIGHT,\n"
-"LOAD (see streamq-ctl --help).\n"
+"LOAD, HEARTBEAT (see streamq-ctl --help).\n"
 "Peers must speak ZMTP 3.0 or later (libzmq 4.x, JeroMQ 0.4+, pyzmq, CZMQ ...).\n"
 "SIGINT or SIGTERM closes every connection and exits 0; SIGHUP reloads --routes.\n"
 "Exit status: 0 after a clean stop, 2 on a bad option or an endpoint that\n"
@@ -99,7 +109,10 @@ s_install_signals (void)
 enum {
     OPT_FRONTEND = 256, OPT_BACKEND, OPT_CONTROL, OPT_LOG_LEVEL, OPT_MAX_QUEUE,
     OPT_QUEUE_TIMEOUT, OPT_GREETING_TIMEOUT, OPT_CLOSE_LINGER, OPT_IO_THREADS,
-    OPT_ROUTE_WAIT, OPT_IDENTIFY_WAIT, OPT_IDENTIFY_TIMEOUT, OPT_ROUTES, OPT_ROUTE_FALLBACK,
+    OPT_ROUTE_WAIT, OPT_IDENTIFY_WAIT, OPT_IDENTIFY_TIMEOUT, OPT_HEARTBEAT_INTERVAL,
+    OPT_HEARTBEAT_LIVENESS, OPT_PAIR_IDLE_TIMEOUT, OPT_PAIR_MAX_LIFETIME,
+    OPT_ROUTES, OPT_ROUTE_FALLBACK, OPT_TCP_KEEPALIVE, OPT_FRONTEND_KEEPALIVE,
+    OPT_BACKEND_KEEPALIVE,
     OPT_HELP, OPT_VERSION
 };
 
@@ -116,12 +129,29 @@ static const struct option s_options [] = {
     { "route-wait",       required_argument, NULL, OPT_ROUTE_WAIT },
     { "identify-wait",    required_argument, NULL, OPT_IDENTIFY_WAIT },
     { "identify-timeout", required_argument, NULL, OPT_IDENTIFY_TIMEOUT },
+    { "heartbeat-interval", required_argument, NULL, OPT_HEARTBEAT_INTERVAL },
+    { "heartbeat-liveness", required_argument, NULL, OPT_HEARTBEAT_LIVENESS },
+    { "pair-idle-timeout", required_argument, NULL, OPT_PAIR_IDLE_TIMEOUT },
+    { "pair-max-lifetime", required_argument, NULL, OPT_PAIR_MAX_LIFETIME },
     { "routes",           required_argument, NULL, OPT_ROUTES },
     { "route-fallback",   required_argument, NULL, OPT_ROUTE_FALLBACK },
+    { "tcp-keepalive",    required_argument, NULL, OPT_TCP_KEEPALIVE },
+    { "frontend-tcp-keepalive", required_argument, NULL, OPT_FRONTEND_KEEPALIVE },
+    { "backend-tcp-keepalive", required_argument, NULL, OPT_BACKEND_KEEPALIVE },
     { "help",             no_argument,       NULL, OPT_HELP },
     { "version",          no_argument,       NULL, OPT_VERSION },
     { NULL, 0, NULL, 0 }
 };
+
+//  The long name of an option, from the table
+static const char *
+s_option_name (int option)
+{
+    for (const struct option *entry = s_options; entry->name; entry++)
+        if (entry->val == option)
+            return entry->name;
+    return "?";
+}
 
 static int
 s_bad_value (const char *option, const char *value, const char *expected)
@@ -137,12 +167,15 @@ static int
 s_number_option (int option, const char *value, sq_proxy_config_t *config)
 {
     long long number;
-    const char *name = s_options [option - OPT_FRONTEND].name;
-    bool milliseconds = option != OPT_MAX_QUEUE && option != OPT_IO_THREADS;
+    const char *name = s_option_name (option);
+    bool milliseconds = option != OPT_MAX_QUEUE && option != OPT_IO_THREADS
+                     && option != OPT_HEARTBEAT_LIVENESS;
     bool zero_ok = option == OPT_CLOSE_LINGER || option == OPT_ROUTE_WAIT
-                || option == OPT_IDENTIFY_WAIT;
+                || option == OPT_IDENTIFY_WAIT || option == OPT_PAIR_IDLE_TIMEOUT
+                || option == OPT_PAIR_MAX_LIFETIME;
     long long min = zero_ok? 0: 1;
-    long long max = option == OPT_IO_THREADS? 64: milliseconds? 86400000LL: 100000000LL;
+    long long max = option == OPT_IO_THREADS? 64: option == OPT_HEARTBEAT_LIVENESS? 1000:
+                    milliseconds? 86400000LL: 100000000LL;
     if (!s_parse_number (value, min, max, &number)) {
         char expected [80];
         snprintf (expected, sizeof expected, "a whole number from %lld to %lld%s",
@@ -158,6 +191,47 @@ s_number_option (int option, const char *value, sq_proxy_config_t *config)
         case OPT_ROUTE_WAIT:       config->core.route_wait_ms = number; break;
         case OPT_IDENTIFY_WAIT:    config->core.identify_wait_ms = number; break;
         case OPT_IDENTIFY_TIMEOUT: config->core.identify_timeout_ms = number; break;
+        case OPT_HEARTBEAT_INTERVAL: config->core.heartbeat_interval_ms = number; break;
+        case OPT_HEARTBEAT_LIVENESS: config->core.heartbeat_liveness = number; break;
+        case OPT_PAIR_IDLE_TIMEOUT: config->core.pair_idle_timeout_ms = number; break;
+        case OPT_PAIR_MAX_LIFETIME: config->core.pair_max_lifetime_ms = number; break;
+    }
+    return 0;
+}
+
+//  Parses "off", "on" or "IDLE:INTERVAL:COUNT" (seconds, counts >= 1)
+static bool
+s_parse_keepalive (const char *text, sq_keepalive_t *keepalive)
+{
+    if (strcmp (text, "off") == 0 || strcmp (text, "on") == 0) {
+        *keepalive = (sq_keepalive_t) { strcmp (text, "on") == 0, -1, -1, -1 };
+        return true;
+    }
+    int idle, interval, count, used = 0;
+    if (sscanf (text, "%d:%d:%d%n", &idle, &interval, &count, &used) != 3
+    ||  text [used] || idle < 1 || interval < 1 || count < 1
+    ||  idle > 86400 || interval > 86400 || count > 1000)
+        return false;
+    *keepalive = (sq_keepalive_t) { true, idle, interval, count };
+    return true;
+}
+
+//  Keepalive options: the side-specific ones win over --tcp-keepalive,
+//  whatever their order on the command line
+static int
+s_keepalive_option (int option, const char *value, sq_keepalive_t *both,
+                    bool *given, sq_keepalive_t *side)
+{
+    sq_keepalive_t parsed;
+    if (!s_parse_keepalive (value, &parsed))
+        return s_bad_value (s_option_name (option), value,
+                            "off, on, or IDLE:INTERVAL:COUNT (seconds)");
+    if (option == OPT_TCP_KEEPALIVE)
+        *both = parsed;
+    else {
+        int index = option == OPT_FRONTEND_KEEPALIVE? SQ_FRONTEND: SQ_BACKEND;
+        side [index] = parsed;
+        given [index] = true;
     }
     return 0;
 }
@@ -167,6 +241,8 @@ static int
 s_parse_args (int argc, char *argv [], sq_proxy_config_t *config)
 {
     int option;
+    sq_keepalive_t both = config->keepalive [SQ_FRONTEND];
+    bool given [2] = { false, false };
     opterr = 0;
     while ((option = getopt_long (argc, argv, "", s_options, NULL)) != -1) {
         int code = 0;
@@ -186,6 +262,13 @@ s_parse_args (int argc, char *argv [], sq_proxy_config_t *config)
                     return s_bad_value ("log-level", optarg, "error, warning, info or debug");
                 sq_log_set_level (level);
                 break;
+            case OPT_TCP_KEEPALIVE:
+            case OPT_FRONTEND_KEEPALIVE:
+            case OPT_BACKEND_KEEPALIVE:
+                code = s_keepalive_option (option, optarg, &both, given, config->keepalive);
+                if (code)
+                    return code;
+                break;
             case OPT_HELP:     s_usage (stdout); return 0;
             case OPT_VERSION:  printf ("streamq-proxy " SQ_VERSION "\n"); return 0;
             case '?':
@@ -203,6 +286,9 @@ s_parse_args (int argc, char *argv [], sq_proxy_config_t *config)
         fprintf (stderr, "streamq-proxy: unexpected argument '%s'\n", argv [optind]);
         return 2;
     }
+    for (int side = 0; side < 2; side++)
+        if (!given [side])
+            config->keepalive [side] = both;
     return -1;
 }
 

@@ -34,6 +34,8 @@ sq_conn_new (sq_side_t side, const uint8_t *id, size_t id_size)
     sq_list_init (&self->state_node);
     sq_list_init (&self->blocked_node);
     sq_list_init (&self->wait_node);
+    sq_list_init (&self->age_node);
+    sq_list_init (&self->activity_node);
     sq_list_init (&self->all_node);
     return self;
 }
@@ -54,6 +56,16 @@ const char *
 sq_side_name (sq_side_t side)
 {
     return side == SQ_FRONTEND? "frontend": "backend";
+}
+
+const char *
+sq_closed_name (sq_closed_t code)
+{
+    static const char *names [SQ_CLOSED_COUNT] = {
+        "peer", "partner", "heartbeat", "idle_timeout", "lifetime", "greeting",
+        "queue", "shutdown", "other"
+    };
+    return code < SQ_CLOSED_COUNT? names [code]: "other";
 }
 
 void

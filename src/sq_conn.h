@@ -37,6 +37,20 @@ typedef enum {
     SQ_CONN_DEAD            //  Gone; freed once the current event is over
 } sq_conn_state_t;
 
+//  Why a connection was closed, counted in STATS as closed.<name>
+typedef enum {
+    SQ_CLOSED_PEER = 0,     //  The peer disconnected
+    SQ_CLOSED_PARTNER,      //  Its partner left or was closed
+    SQ_CLOSED_HEARTBEAT,    //  Its name stopped sending heartbeats
+    SQ_CLOSED_IDLE,         //  No byte through its pair for too long
+    SQ_CLOSED_LIFETIME,     //  Its pair grew too old
+    SQ_CLOSED_GREETING,     //  Bad or late greeting
+    SQ_CLOSED_QUEUE,        //  Queue full or queue timeout
+    SQ_CLOSED_SHUTDOWN,     //  The proxy stopped
+    SQ_CLOSED_OTHER,        //  Anything else (too many early bytes, memory)
+    SQ_CLOSED_COUNT
+} sq_closed_t;
+
 struct sq_worker;
 struct sq_offer;
 
@@ -64,10 +78,14 @@ typedef struct sq_conn {
     int64_t close_at_ms;                //  When closing, the earliest close
     uint64_t bytes_in;                  //  Received from the peer
     uint64_t bytes_out;                 //  Handed to the engine for the peer
-    const char *close_reason;
+    const char *close_reason;           //  For the log
+    sq_closed_t close_code;             //  For the counters
     sq_list_node_t state_node;          //  In the list its state keeps it in
     sq_list_node_t blocked_node;        //  In the core's list while outq holds bytes
     sq_list_node_t wait_node;           //  In the core's list of queued clients
+    sq_list_node_t age_node;            //  Client of a pair: pairs by age
+    sq_list_node_t activity_node;       //  Client of a pair: pairs by last activity
+    int64_t last_activity_ms;           //  Client of a pair: last byte either way
     sq_list_node_t all_node;            //  In the table's list of every connection
     struct sq_conn *hash_next;
 } sq_conn_t;
@@ -82,6 +100,10 @@ void sq_conn_destroy (sq_conn_t **self_p);
 
 //  "frontend" or "backend"
 const char *sq_side_name (sq_side_t side);
+
+//  "peer", "partner", "heartbeat", "idle_timeout", "lifetime", "greeting",
+//  "queue", "shutdown", "other"
+const char *sq_closed_name (sq_closed_t code);
 
 //  Room for a key made by sq_conn_address_key
 #define SQ_ADDRESS_KEY_MAX (SQ_ADDRESS_MAX + 2)

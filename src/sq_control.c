@@ -328,6 +328,27 @@ s_load (s_request_t *request)
         s_error (request->reply, "%s", "out of memory");
 }
 
+static void
+s_heartbeat (s_request_t *request)
+{
+    if (!s_names_ok (request, 0))
+        return;
+    long long interval = 0;
+    if (request->count == 2) {
+        char *end;
+        interval = strtoll (request->args [1], &end, 10);
+        if (end == request->args [1] || *end || interval < 1 || interval > 86400000) {
+            s_error (request->reply, "interval must be a whole number of milliseconds "
+                     "from 1 to 86400000, not '%s'", request->args [1]);
+            return;
+        }
+    }
+    if (sq_core_heartbeat (request->core, request->args [0], interval, request->now))
+        s_reply (request->reply, "OK");
+    else
+        s_error (request->reply, "%s", "out of memory");
+}
+
 typedef struct {
     const char *name;
     size_t min_args;
@@ -355,6 +376,7 @@ static const s_command_t s_commands [] = {
     { "UNDRAIN",   1, 1,  "UNDRAIN <worker>",                 s_undrain },
     { "WEIGHT",    2, 2,  "WEIGHT <worker> <1..1000000>",     s_weight },
     { "LOAD",      2, 2,  "LOAD <worker> <0..1>",             s_load },
+    { "HEARTBEAT", 1, 2,  "HEARTBEAT <name> [<interval-ms>]", s_heartbeat },
 };
 
 static const s_command_t *

@@ -12,6 +12,7 @@
         DRAIN <worker> | UNDRAIN <worker>          -> OK
         WEIGHT <worker> <1..1000000>               -> OK
         LOAD <worker> <0..1>                       -> OK
+        HEARTBEAT <name> [<interval-ms>]           -> OK
     where side is "frontend" or "backend".
     =========================================================================
 */

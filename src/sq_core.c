@@ -39,6 +39,10 @@ sq_core_config_defaults (sq_core_config_t *config)
     config->identify_timeout_ms = 10000;
     config->route_wait_ms = 500;
     config->route_fallback_any = true;
+    config->heartbeat_interval_ms = 1000;
+    config->heartbeat_liveness = 3;
+    config->pair_idle_timeout_ms = 0;
+    config->pair_max_lifetime_ms = 0;
 }
 
 sq_core_t *
@@ -53,13 +57,17 @@ sq_core_new (const sq_core_config_t *config, const sq_engine_t *engine)
     self->balancer = sq_balancer_new ();
     self->identity = sq_identity_new ();
     self->by_address = sq_dict_new ();
-    if (!self->conns || !self->balancer || !self->identity || !self->by_address) {
+    self->heartbeat = sq_heartbeat_new ();
+    if (!self->conns || !self->balancer || !self->identity || !self->by_address
+    ||  !self->heartbeat) {
         sq_core_destroy (&self);
         return NULL;
     }
     sq_list_init (&self->greeting);
     sq_list_init (&self->naming);
     sq_list_init (&self->waiting);
+    sq_list_init (&self->pairs_by_age);
+    sq_list_init (&self->pairs_by_activity);
     self->next_widen_ms = INT64_MAX;
     sq_list_init (&self->closing);
     sq_list_init (&self->blocked);
@@ -91,6 +99,7 @@ sq_core_destroy (sq_core_t **self_p)
     sq_balancer_destroy (&self->balancer);
     sq_conn_table_destroy (&self->conns);
     sq_identity_destroy (&self->identity);
+    sq_heartbeat_destroy (&self->heartbeat);
     if (self->by_address)
         sq_dict_destroy (&self->by_address, NULL);
     free (self);
@@ -148,7 +157,7 @@ sq_core_send (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t size
     }
     if (!sq_buf_append (&conn->outq, data, size)) {
         sq_error ("out of memory holding %zu bytes", size);
-        sq_core_close_conn (self, conn, "out of memory", now);
+        sq_core_close_conn (self, conn, SQ_CLOSED_OTHER, "out of memory", now);
         return;
     }
     if (!sq_list_linked (&conn->blocked_node))
@@ -212,6 +221,9 @@ s_leave_state (sq_core_t *self, sq_conn_t *conn)
             partner = conn->partner;
             if (partner) {
                 sq_conn_t *worker_conn = conn->side == SQ_BACKEND? conn: partner;
+                sq_conn_t *client = conn->side == SQ_FRONTEND? conn: partner;
+                sq_list_remove (&client->age_node);
+                sq_list_remove (&client->activity_node);
                 sq_balancer_pair_ended (self->balancer, worker_conn->worker);
                 self->active_pairs--;
                 partner->partner = NULL;
@@ -230,6 +242,7 @@ static void
 s_kill (sq_core_t *self, sq_conn_t *conn, int64_t now)
 {
     conn->state = SQ_CONN_DEAD;
+    self->stats.closed [conn->close_code]++;
     sq_conn_table_remove (self->conns, conn);
     char key [SQ_ADDRESS_KEY_MAX];
     sq_conn_address_key (conn->side, conn->address, key, sizeof key);
@@ -255,11 +268,13 @@ s_lost (sq_core_t *self, sq_conn_t *conn, const char *reason, int64_t now)
     if (conn->state == SQ_CONN_DEAD)
         return;
     sq_conn_t *partner = s_leave_state (self, conn);
-    if (!conn->close_reason)
+    if (!conn->close_reason) {
         conn->close_reason = reason;
+        conn->close_code = SQ_CLOSED_PEER;
+    }
     s_kill (self, conn, now);
     if (partner)
-        sq_core_close_conn (self, partner, "partner disconnected", now);
+        sq_core_close_conn (self, partner, SQ_CLOSED_PARTNER, "partner disconnected", now);
 }
 
 //  libzmq drops what is still queued for a connection when it is closed,
@@ -287,17 +302,19 @@ s_finish (sq_core_t *self, sq_conn_t *conn, int64_t now)
 //  The proxy closes a connection (and its partner): at once when nothing is
 //  held for it and nothing was just written, else once that has drained
 void
-sq_core_close_conn (sq_core_t *self, sq_conn_t *conn, const char *reason, int64_t now)
+sq_core_close_conn (sq_core_t *self, sq_conn_t *conn, sq_closed_t code, const char *reason,
+                    int64_t now)
 {
     if (conn->state == SQ_CONN_DEAD || conn->state == SQ_CONN_CLOSING)
         return;
     sq_conn_t *partner = s_leave_state (self, conn);
     conn->close_reason = reason;
+    conn->close_code = code;
     conn->state = SQ_CONN_CLOSING;
     conn->close_at_ms = now;
     sq_list_append (&self->closing, &conn->state_node);
     if (partner)
-        sq_core_close_conn (self, partner, "partner disconnected", now);
+        sq_core_close_conn (self, partner, SQ_CLOSED_PARTNER, "partner disconnected", now);
     if (sq_buf_empty (&conn->outq) && s_close_due (self, conn) <= now)
         s_finish (self, conn, now);
 }
@@ -373,11 +390,11 @@ s_keep_early (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t size
         return;
     if (conn->early.size + size > self->config.max_early) {
         self->stats.closed_early_overflow++;
-        sq_core_close_conn (self, conn, "sent too much before pairing", now);
+        sq_core_close_conn (self, conn, SQ_CLOSED_OTHER, "sent too much before pairing", now);
         return;
     }
     if (!sq_buf_append (&conn->early, data, size))
-        sq_core_close_conn (self, conn, "out of memory", now);
+        sq_core_close_conn (self, conn, SQ_CLOSED_OTHER, "out of memory", now);
 }
 
 static void
@@ -390,7 +407,7 @@ s_greet (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t size, int
     if (status != SQ_GREETING_DONE) {
         self->stats.rejected_greeting++;
         sq_core_log_conn (conn, "rejected: %s", sq_greeting_status_str (status));
-        sq_core_close_conn (self, conn, sq_greeting_status_str (status), now);
+        sq_core_close_conn (self, conn, SQ_CLOSED_GREETING, sq_greeting_status_str (status), now);
         return;
     }
     sq_list_remove (&conn->state_node);     //  Off the greeting list
@@ -401,6 +418,109 @@ s_greet (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t size, int
     if (conn->state != SQ_CONN_GREETING)
         return;                             //  Closed by s_keep_early
     sq_pairing_ready (self, conn, now);
+}
+
+//  -------------------------------------------------------------------------
+//  Liveness: pair idle timeout, pair lifetime, heartbeats
+
+//  A byte passed through a pair: it moves to the back of the idle line
+static void
+s_pair_active (sq_core_t *self, sq_conn_t *conn, int64_t now)
+{
+    if (self->config.pair_idle_timeout_ms <= 0)
+        return;
+    sq_conn_t *client = conn->side == SQ_FRONTEND? conn: conn->partner;
+    client->last_activity_ms = now;
+    sq_list_remove (&client->activity_node);
+    sq_list_append (&self->pairs_by_activity, &client->activity_node);
+}
+
+//  Both lists are in order of their clock (pairing time, last activity),
+//  so only their heads can be due
+static void
+s_expire_pairs (sq_core_t *self, int64_t now)
+{
+    int64_t lifetime = self->config.pair_max_lifetime_ms;
+    int64_t idle = self->config.pair_idle_timeout_ms;
+    sq_list_node_t *first;
+    while (lifetime > 0 && (first = sq_list_first (&self->pairs_by_age))) {
+        sq_conn_t *client = sq_list_entry (first, sq_conn_t, age_node);
+        if (client->paired_ms + lifetime > now)
+            break;
+        sq_core_close_conn (self, client, SQ_CLOSED_LIFETIME, "pair lifetime", now);
+    }
+    while (idle > 0 && (first = sq_list_first (&self->pairs_by_activity))) {
+        sq_conn_t *client = sq_list_entry (first, sq_conn_t, activity_node);
+        if (client->last_activity_ms + idle > now)
+            break;
+        sq_core_close_conn (self, client, SQ_CLOSED_IDLE, "pair idle timeout", now);
+    }
+}
+
+//  Closes every connection of a name whose heartbeats stopped. Rare, so a
+//  pass over the connections is fine here.
+static void
+s_close_name (sq_core_t *self, const char *name, int64_t now)
+{
+    sq_warning ("%s sent no heartbeat in %lld intervals: closing its connections",
+                name, (long long) self->config.heartbeat_liveness);
+    size_t count = sq_conn_table_count (self->conns, SQ_FRONTEND)
+                 + sq_conn_table_count (self->conns, SQ_BACKEND);
+    sq_conn_t **named = calloc (count + 1, sizeof (sq_conn_t *));
+    if (!named)
+        return;
+    size_t found = 0;
+    sq_list_t *all = sq_conn_table_all (self->conns);
+    for (sq_list_node_t *node = all->next; node != all && found < count; node = node->next) {
+        sq_conn_t *conn = sq_list_entry (node, sq_conn_t, all_node);
+        if (strcmp (conn->name, name) == 0)
+            named [found++] = conn;
+    }
+    for (size_t index = 0; index < found; index++)
+        sq_core_close_conn (self, named [index], SQ_CLOSED_HEARTBEAT, "heartbeat lost", now);
+    free (named);
+}
+
+static void
+s_expire_heartbeats (sq_core_t *self, int64_t now)
+{
+    char name [SQ_NAME_MAX];
+    while (sq_heartbeat_take_late (self->heartbeat, now, name, sizeof name))
+        s_close_name (self, name, now);
+}
+
+bool
+sq_core_heartbeat (sq_core_t *self, const char *name, int64_t interval_ms, int64_t now)
+{
+    int64_t interval = interval_ms > 0? interval_ms: self->config.heartbeat_interval_ms;
+    return sq_heartbeat_beat (self->heartbeat, name,
+                              interval * self->config.heartbeat_liveness, now);
+}
+
+size_t
+sq_core_heartbeat_count (sq_core_t *self)
+{
+    return sq_heartbeat_count (self->heartbeat);
+}
+
+//  When the next pair times out, or INT64_MAX
+static int64_t
+s_pairs_next_due (sq_core_t *self)
+{
+    int64_t next = INT64_MAX;
+    sq_list_node_t *first = sq_list_first (&self->pairs_by_age);
+    if (first && self->config.pair_max_lifetime_ms > 0)
+        next = sq_list_entry (first, sq_conn_t, age_node)->paired_ms
+             + self->config.pair_max_lifetime_ms;
+    first = sq_list_first (&self->pairs_by_activity);
+    if (first && self->config.pair_idle_timeout_ms > 0) {
+        int64_t due = sq_list_entry (first, sq_conn_t, activity_node)->last_activity_ms
+                    + self->config.pair_idle_timeout_ms;
+        if (due < next)
+            next = due;
+    }
+    int64_t beat = sq_heartbeat_next_due (self->heartbeat);
+    return beat < next? beat: next;
 }
 
 //  -------------------------------------------------------------------------
@@ -421,6 +541,7 @@ sq_core_received (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t 
             s_keep_early (self, conn, data, size, now);
             break;
         case SQ_CONN_PAIRED:
+            s_pair_active (self, conn, now);
             sq_core_send (self, conn->partner, data, size, now);
             break;
         case SQ_CONN_CLOSING:
@@ -456,7 +577,7 @@ s_expire_greetings (sq_core_t *self, int64_t now)
             break;
         self->stats.rejected_greeting++;
         sq_core_log_conn (conn, "rejected: greeting timeout");
-        sq_core_close_conn (self, conn, "greeting timeout", now);
+        sq_core_close_conn (self, conn, SQ_CLOSED_GREETING, "greeting timeout", now);
     }
 }
 
@@ -467,7 +588,7 @@ s_expire_queue (sq_core_t *self, int64_t now)
     sq_conn_t *client;
     while ((client = sq_balancer_expired_client (self->balancer, deadline))) {
         self->stats.rejected_queue_timeout++;
-        sq_core_close_conn (self, client, "queue timeout", now);
+        sq_core_close_conn (self, client, SQ_CLOSED_QUEUE, "queue timeout", now);
     }
 }
 
@@ -478,6 +599,8 @@ sq_core_tick (sq_core_t *self, int64_t now)
     s_expire_greetings (self, now);
     s_expire_queue (self, now);
     sq_pairing_tick (self, now);
+    s_expire_pairs (self, now);
+    s_expire_heartbeats (self, now);
     s_run_closing (self, now);
     s_reap (self);
 }
@@ -517,6 +640,9 @@ sq_core_next_timeout (sq_core_t *self, int64_t now)
     int64_t pairing = sq_pairing_next_due (self);
     if (pairing < next)
         next = pairing;
+    int64_t pairs = s_pairs_next_due (self);
+    if (pairs < next)
+        next = pairs;
     if (next == INT64_MAX)
         return -1;
     return next > now? next - now: 0;
@@ -529,8 +655,10 @@ sq_core_close_all (sq_core_t *self, int64_t now)
     while (!sq_list_empty (all)) {
         sq_conn_t *conn = sq_list_entry (all->next, sq_conn_t, all_node);
         s_leave_state (self, conn);
-        if (!conn->close_reason)
+        if (!conn->close_reason) {
             conn->close_reason = "proxy shutting down";
+            conn->close_code = SQ_CLOSED_SHUTDOWN;
+        }
         self->engine.close (self->engine.handle, conn);
         s_kill (self, conn, now);
     }

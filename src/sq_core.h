@@ -49,6 +49,10 @@ typedef struct {
     int64_t identify_timeout_ms;    //  A registration waits this long for its connection
     int64_t route_wait_ms;          //  Wait for each worker of a route in turn
     bool route_fallback_any;        //  Route exhausted: any worker (else keep waiting)
+    int64_t heartbeat_interval_ms;  //  For a HEARTBEAT that names no interval
+    int64_t heartbeat_liveness;     //  Intervals missed before a name is dead
+    int64_t pair_idle_timeout_ms;   //  Close a pair silent this long (0: never)
+    int64_t pair_max_lifetime_ms;   //  Close a pair this old (0: never)
 } sq_core_config_t;
 
 typedef struct {
@@ -60,6 +64,7 @@ typedef struct {
     uint64_t rejected_queue_timeout;
     uint64_t closed_early_overflow; //  Sent too much before pairing
     uint64_t closed_unflushed;      //  Closed with bytes still undelivered
+    uint64_t closed [SQ_CLOSED_COUNT];  //  Connections closed, by reason
 } sq_core_stats_t;
 
 typedef struct sq_core sq_core_t;
@@ -111,6 +116,16 @@ bool sq_core_unroute (sq_core_t *self, const char *client, int64_t now);
 bool sq_core_set_draining (sq_core_t *self, const char *worker, bool draining, int64_t now);
 bool sq_core_set_weight (sq_core_t *self, const char *worker, unsigned weight);
 bool sq_core_set_load (sq_core_t *self, const char *worker, double load);
+
+//  A heartbeat from a name; interval_ms 0 means the configured interval.
+//  Once a name has sent one, missing heartbeat_liveness intervals closes
+//  every connection of that name and their partners. False when out of
+//  memory.
+bool sq_core_heartbeat (sq_core_t *self, const char *name, int64_t interval_ms,
+                        int64_t now);
+
+//  Names watched for heartbeats
+size_t sq_core_heartbeat_count (sq_core_t *self);
 
 //  Routes or rules were changed in the balancer or identity directly (a
 //  route file was loaded): waiting clients try again

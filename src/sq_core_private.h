@@ -8,6 +8,7 @@
 #include "sq_core.h"
 #include "sq_identity.h"
 #include "sq_dict.h"
+#include "sq_heartbeat.h"
 
 struct sq_core {
     sq_core_config_t config;
@@ -21,6 +22,9 @@ struct sq_core {
     sq_list_t naming;           //  Connections in NAMING, oldest first
     sq_list_t waiting;          //  Queued clients, all mechanisms (wait_node)
     int64_t next_widen_ms;      //  When a routed client may accept more workers
+    sq_heartbeat_t *heartbeat;  //  Names that send heartbeats
+    sq_list_t pairs_by_age;     //  Clients of pairs, oldest pair first
+    sq_list_t pairs_by_activity;    //  Clients of pairs, least recently active first
     sq_list_t closing;          //  Connections in CLOSING
     sq_list_t blocked;          //  Connections holding bytes (blocked_node)
     sq_list_t dead;             //  To free when the current event is over
@@ -37,7 +41,8 @@ void sq_core_send (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t
                    int64_t now);
 
 //  The proxy closes a connection and its partner (sq_core.c)
-void sq_core_close_conn (sq_core_t *self, sq_conn_t *conn, const char *reason, int64_t now);
+void sq_core_close_conn (sq_core_t *self, sq_conn_t *conn, sq_closed_t code,
+                         const char *reason, int64_t now);
 
 //  Logs one event of one connection at info level, printf-style (sq_core.c)
 void sq_core_log_conn (const sq_conn_t *conn, const char *format, ...)

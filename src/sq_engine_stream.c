@@ -25,9 +25,22 @@ struct sq_engine_stream {
     zmq_msg_t *current;
 };
 
+//  Keepalive is a socket option libzmq applies to each TCP connection
+static void
+s_set_keepalive (void *socket, const sq_keepalive_t *keepalive)
+{
+    int on = keepalive->on? 1: 0;
+    zmq_setsockopt (socket, ZMQ_TCP_KEEPALIVE, &on, sizeof on);
+    if (!keepalive->on)
+        return;
+    zmq_setsockopt (socket, ZMQ_TCP_KEEPALIVE_IDLE, &keepalive->idle_s, sizeof (int));
+    zmq_setsockopt (socket, ZMQ_TCP_KEEPALIVE_INTVL, &keepalive->interval_s, sizeof (int));
+    zmq_setsockopt (socket, ZMQ_TCP_KEEPALIVE_CNT, &keepalive->count, sizeof (int));
+}
+
 static void *
-s_socket_new (void *context, const char *endpoint, const char *name, char *bound,
-              char *error, size_t error_size)
+s_socket_new (void *context, const char *endpoint, const char *name,
+              const sq_keepalive_t *keepalive, char *bound, char *error, size_t error_size)
 {
     void *socket = zmq_socket (context, ZMQ_STREAM);
     if (!socket) {
@@ -37,6 +50,7 @@ s_socket_new (void *context, const char *endpoint, const char *name, char *bound
     }
     int linger = 0;
     zmq_setsockopt (socket, ZMQ_LINGER, &linger, sizeof linger);
+    s_set_keepalive (socket, keepalive);
     if (zmq_bind (socket, endpoint) != 0) {
         snprintf (error, error_size, "cannot bind %s to %s: %s",
                   name, endpoint, zmq_strerror (zmq_errno ()));
@@ -51,7 +65,7 @@ s_socket_new (void *context, const char *endpoint, const char *name, char *bound
 
 sq_engine_stream_t *
 sq_engine_stream_new (void *context, const char *frontend, const char *backend,
-                      char *error, size_t error_size)
+                      const sq_keepalive_t *keepalive, char *error, size_t error_size)
 {
     sq_engine_stream_t *self = calloc (1, sizeof *self);
     if (!self) {
@@ -59,10 +73,10 @@ sq_engine_stream_new (void *context, const char *frontend, const char *backend,
         return NULL;
     }
     self->socket [SQ_FRONTEND] = s_socket_new (context, frontend, "frontend",
-        self->endpoint [SQ_FRONTEND], error, error_size);
+        &keepalive [SQ_FRONTEND], self->endpoint [SQ_FRONTEND], error, error_size);
     if (self->socket [SQ_FRONTEND])
         self->socket [SQ_BACKEND] = s_socket_new (context, backend, "backend",
-            self->endpoint [SQ_BACKEND], error, error_size);
+            &keepalive [SQ_BACKEND], self->endpoint [SQ_BACKEND], error, error_size);
     if (!self->socket [SQ_BACKEND])
         sq_engine_stream_destroy (&self);
     return self;

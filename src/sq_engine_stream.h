@@ -17,10 +17,20 @@
 
 typedef struct sq_engine_stream sq_engine_stream_t;
 
-//  Creates both sockets and binds them. On failure returns NULL with a
-//  reason in `error`.
+//  TCP keepalive on one side's connections. Numbers of -1 keep the
+//  kernel's defaults (net.ipv4.tcp_keepalive_*).
+typedef struct {
+    bool on;
+    int idle_s;                 //  Silence before the first probe
+    int interval_s;             //  Between probes
+    int count;                  //  Unanswered probes before the connection drops
+} sq_keepalive_t;
+
+//  Creates both sockets, with keepalive [side] for each, and binds them. On
+//  failure returns NULL with a reason in `error`.
 sq_engine_stream_t *sq_engine_stream_new (void *context, const char *frontend,
                                           const char *backend,
+                                          const sq_keepalive_t *keepalive,
                                           char *error, size_t error_size);
 
 void sq_engine_stream_destroy (sq_engine_stream_t **self_p);

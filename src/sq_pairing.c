@@ -42,6 +42,9 @@ s_pair (sq_core_t *self, sq_conn_t *client, sq_conn_t *worker_conn, int64_t now)
     client->partner = worker_conn;
     worker_conn->partner = client;
     client->paired_ms = worker_conn->paired_ms = now;
+    client->last_activity_ms = now;
+    sq_list_append (&self->pairs_by_age, &client->age_node);
+    sq_list_append (&self->pairs_by_activity, &client->activity_node);
     sq_balancer_pair_started (self->balancer, worker_conn->worker, now);
     self->active_pairs++;
     self->stats.pairs_total++;
@@ -109,7 +112,7 @@ s_client_serve (sq_core_t *self, sq_conn_t *client, int64_t now)
         return;
     if (sq_balancer_queued_count (self->balancer) >= self->config.max_queue) {
         self->stats.rejected_queue_full++;
-        sq_core_close_conn (self, client, "queue full", now);
+        sq_core_close_conn (self, client, SQ_CLOSED_QUEUE, "queue full", now);
         return;
     }
     client->state = SQ_CONN_QUEUED;
@@ -209,7 +212,7 @@ s_worker_attach (sq_core_t *self, sq_conn_t *worker_conn, int64_t now)
     worker_conn->worker = sq_balancer_worker_attach (self->balancer, worker_conn->name, now);
     if (worker_conn->worker)
         return true;
-    sq_core_close_conn (self, worker_conn, "out of memory", now);
+    sq_core_close_conn (self, worker_conn, SQ_CLOSED_OTHER, "out of memory", now);
     return false;
 }
 

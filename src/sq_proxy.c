@@ -33,6 +33,8 @@ sq_proxy_config_defaults (sq_proxy_config_t *config)
     config->backend = "tcp://127.0.0.1:5556";
     config->control = "tcp://127.0.0.1:5557";
     config->io_threads = 1;
+    for (int side = 0; side < 2; side++)
+        config->keepalive [side] = (sq_keepalive_t) { false, -1, -1, -1 };
     sq_core_config_defaults (&config->core);
 }
 
@@ -147,7 +149,8 @@ s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
     zmq_ctx_set (proxy->context, ZMQ_IO_THREADS, config->io_threads);
     char error [512];
     proxy->engine = sq_engine_stream_new (proxy->context, config->frontend,
-                                          config->backend, error, sizeof error);
+                                          config->backend, config->keepalive,
+                                          error, sizeof error);
     if (!proxy->engine) {
         fprintf (stderr, "streamq-proxy: %s\n", error);
         return false;

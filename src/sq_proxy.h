@@ -7,6 +7,7 @@
 #define SQ_PROXY_H_INCLUDED
 
 #include "sq_core.h"
+#include "sq_engine_stream.h"
 
 typedef struct {
     const char *frontend;
@@ -14,6 +15,7 @@ typedef struct {
     const char *control;
     const char *routes;         //  Route file, or NULL
     int io_threads;
+    sq_keepalive_t keepalive [2];   //  Per side
     sq_core_config_t core;
 } sq_proxy_config_t;
 

@@ -153,8 +153,13 @@ sq_report_stats (sq_core_t *core, int64_t now)
     sq_json_uint (&json, "queue_timeout", stats->rejected_queue_timeout);
     sq_json_object_close (&json);
     sq_json_object_open (&json, "closed");
+    for (int code = 0; code < SQ_CLOSED_COUNT; code++)
+        sq_json_uint (&json, sq_closed_name ((sq_closed_t) code), stats->closed [code]);
     sq_json_uint (&json, "early_overflow", stats->closed_early_overflow);
     sq_json_uint (&json, "unflushed", stats->closed_unflushed);
+    sq_json_object_close (&json);
+    sq_json_object_open (&json, "heartbeats");
+    sq_json_uint (&json, "watched", sq_core_heartbeat_count (core));
     sq_json_object_close (&json);
     sq_json_object_open (&json, "registrations");
     sq_json_uint (&json, "pending", sq_identity_pending (sq_core_identity (core)));

@@ -553,6 +553,104 @@ test_rename_moves_worker_load (void)
     s_teardown ();
 }
 
+//  -------------------------------------------------------------------------
+//  Liveness
+
+static void
+test_pair_idle_timeout (void)
+{
+    sq_core_config_t config = s_config (0, 100);
+    config.pair_idle_timeout_ms = 1000;
+    s_start (&config);
+    sq_conn_t *quiet = s_peer (SQ_FRONTEND, 1, "10.0.0.1", "NULL");
+    s_peer (SQ_BACKEND, 2, "10.0.0.2", "NULL");
+    now += 500;
+    sq_conn_t *busy = s_peer (SQ_FRONTEND, 3, "10.0.0.1", "NULL");
+    s_peer (SQ_BACKEND, 4, "10.0.0.2", "NULL");
+    SQ_CHECK_EQ (sq_core_next_timeout (core, now), 500);
+    //  Traffic either way keeps a pair alive: here, from the worker side
+    for (int step = 0; step < 4; step++) {
+        now += 400;
+        sq_core_received (core, busy->partner, (const uint8_t *) "x", 1, now);
+        sq_core_tick (core, now);
+    }
+    SQ_CHECK (s_find (SQ_FRONTEND, 1) == NULL);         //  Quiet pair closed
+    SQ_CHECK (s_find (SQ_BACKEND, 2) == NULL);
+    SQ_CHECK_EQ (busy->state, SQ_CONN_PAIRED);
+    (void) quiet;
+    const sq_core_stats_t *stats = sq_core_stats (core);
+    SQ_CHECK_EQ (stats->closed [SQ_CLOSED_IDLE], 1);
+    SQ_CHECK_EQ (stats->closed [SQ_CLOSED_PARTNER], 1);
+    now += 1000;
+    sq_core_tick (core, now);
+    SQ_CHECK (s_find (SQ_FRONTEND, 3) == NULL);
+    SQ_CHECK_EQ (stats->closed [SQ_CLOSED_IDLE], 2);
+    s_teardown ();
+}
+
+static void
+test_pair_max_lifetime (void)
+{
+    sq_core_config_t config = s_config (0, 100);
+    config.pair_max_lifetime_ms = 2000;
+    s_start (&config);
+    sq_conn_t *client = s_peer (SQ_FRONTEND, 1, "10.0.0.1", "NULL");
+    s_peer (SQ_BACKEND, 2, "10.0.0.2", "NULL");
+    for (int step = 0; step < 19; step++) {
+        now += 100;
+        sq_core_received (core, client, (const uint8_t *) "busy", 4, now);
+        sq_core_tick (core, now);
+    }
+    SQ_CHECK_EQ (client->state, SQ_CONN_PAIRED);
+    SQ_CHECK_EQ (sq_core_next_timeout (core, now), 100);
+    now += 100;
+    sq_core_tick (core, now);
+    SQ_CHECK (s_find (SQ_FRONTEND, 1) == NULL);
+    SQ_CHECK_EQ (sq_core_stats (core)->closed [SQ_CLOSED_LIFETIME], 1);
+    s_teardown ();
+}
+
+//  A name that stops its heartbeats loses every connection, both sides
+static void
+test_heartbeat_lost (void)
+{
+    sq_core_config_t config = s_config (0, 100);
+    config.heartbeat_liveness = 3;
+    s_start (&config);
+    s_peer (SQ_BACKEND, 1, "W1", "NULL");
+    s_peer (SQ_BACKEND, 2, "W1", "NULL");
+    s_peer (SQ_BACKEND, 3, "W2", "NULL");
+    sq_conn_t *client = s_peer (SQ_FRONTEND, 4, "C", "NULL");
+    SQ_CHECK_STR (s_worker_of (client), "W1");
+    SQ_CHECK (sq_core_heartbeat (core, "W1", 100, now));
+    SQ_CHECK (sq_core_heartbeat (core, "W2", 0, now));     //  Default: 1000 ms
+    SQ_CHECK_EQ (sq_core_heartbeat_count (core), 2);
+    now += 299;
+    sq_core_tick (core, now);
+    SQ_CHECK (s_find (SQ_BACKEND, 1) && s_find (SQ_BACKEND, 2));
+    SQ_CHECK (sq_core_heartbeat (core, "W1", 100, now));   //  Just in time
+    now += 299;
+    sq_core_tick (core, now);
+    SQ_CHECK (s_find (SQ_BACKEND, 1));
+    now += 1;
+    sq_core_tick (core, now);
+    //  W1 is gone: its idle and paired connections, and the client with it
+    SQ_CHECK (s_find (SQ_BACKEND, 1) == NULL);
+    SQ_CHECK (s_find (SQ_BACKEND, 2) == NULL);
+    SQ_CHECK (s_find (SQ_FRONTEND, 4) == NULL);
+    SQ_CHECK (s_find (SQ_BACKEND, 3));
+    const sq_core_stats_t *stats = sq_core_stats (core);
+    SQ_CHECK_EQ (stats->closed [SQ_CLOSED_HEARTBEAT], 2);
+    SQ_CHECK_EQ (stats->closed [SQ_CLOSED_PARTNER], 1);
+    SQ_CHECK_EQ (sq_core_heartbeat_count (core), 1);       //  W1 forgotten
+    now += 3000;
+    sq_core_tick (core, now);
+    SQ_CHECK (s_find (SQ_BACKEND, 3) == NULL);
+    SQ_CHECK_EQ (sq_core_heartbeat_count (core), 0);
+    SQ_CHECK_EQ (sq_core_next_timeout (core, now), -1);
+    s_teardown ();
+}
+
 int
 main (void)
 {
@@ -576,5 +674,8 @@ main (void)
     SQ_RUN (test_drain_and_undrain);
     SQ_RUN (test_identify_before_after_and_wait);
     SQ_RUN (test_rename_moves_worker_load);
+    SQ_RUN (test_pair_idle_timeout);
+    SQ_RUN (test_pair_max_lifetime);
+    SQ_RUN (test_heartbeat_lost);
     return sq_test_summary ();
 }
