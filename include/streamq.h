@@ -46,6 +46,20 @@
             streamq_peer_redial (peer);                 //  cheap if nothing lost
         }
 
+    Heartbeats. The background thread also sends the proxy
+
+        HEARTBEAT  <name>  <interval-ms>
+
+    every interval (1000 ms by default), with no work for the
+    application. A proxy that has heard a name's heartbeat watches it:
+    when several intervals pass in silence (--heartbeat-liveness, 3 by
+    default) it closes every connection of that name and their partners.
+    The heartbeats come from a thread of the application's process, so
+    they stop when the process is frozen (SIGSTOP, a debugger, a swapped
+    out host) or dies, and a client paired with it is freed at once
+    instead of waiting for TCP to notice. Change or stop them with
+    streamq_peer_set_heartbeat.
+
     Limits (libzmq 4.3): a socket has at most one monitor, so do not call
     zmq_socket_monitor on the socket while a peer watches it (that would
     silently stop the registration, and the redial of lost slots). Only
@@ -71,6 +85,12 @@ extern "C" {
 
 //  Longest name accepted by streamq_peer_new, in bytes
 #define STREAMQ_NAME_MAX 255
+
+//  Heartbeat interval of a new peer, in milliseconds
+#define STREAMQ_HEARTBEAT_DEFAULT_MS 1000
+//  Longest heartbeat interval streamq_peer_set_heartbeat accepts (1 day,
+//  the longest the proxy accepts)
+#define STREAMQ_HEARTBEAT_MAX_MS 86400000
 
 typedef struct streamq_peer streamq_peer_t;
 
@@ -158,6 +178,30 @@ size_t
 //  thread, any time between new and destroy.
 int
     streamq_peer_redial_fd (streamq_peer_t *self);
+
+//  Sets the heartbeat interval, in milliseconds: the background thread
+//  sends HEARTBEAT <name> <interval_ms> to the control socket every
+//  interval_ms, and the proxy expects the next one within
+//  --heartbeat-liveness (3) such intervals. A new peer sends them every
+//  STREAMQ_HEARTBEAT_DEFAULT_MS; its first goes one interval after
+//  streamq_peer_new. A change is sent at once, with the new interval, so
+//  the proxy applies it from then on. 0 turns heartbeats off.
+//
+//  Turning them off once the proxy has heard one does not stop it
+//  watching the name: after its liveness runs out it closes the name's
+//  connections (libzmq reconnects them) and forgets the name, which is
+//  then no longer watched. To run without heartbeats, turn them off
+//  right after streamq_peer_new. Heartbeats are per name: peers that
+//  share a name keep each other alive, so give each process its own.
+//
+//  Heartbeats never block: while the proxy is away none are queued, and
+//  one that cannot be sent is dropped. An ERROR reply (a proxy without
+//  heartbeats) is logged on stderr once. Returns 0, or -1 with errno
+//  EINVAL for a NULL self or an interval outside 0..STREAMQ_HEARTBEAT_MAX_MS.
+//
+//  Thread safety: any thread, any time between new and destroy.
+int
+    streamq_peer_set_heartbeat (streamq_peer_t *self, int interval_ms);
 
 #ifdef __cplusplus
 }

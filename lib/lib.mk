@@ -7,6 +7,7 @@
 #    $(BUILD)/libstreamq.so   shared library
 #    $(BUILD)/libstreamq.pc   pkg-config file for PREFIX (default /usr/local)
 #    $(BUILD)/tests/test_libstreamq   its integration test
+#    $(BUILD)/tests/test_liveness     disconnection strategies (links it too)
 #    $(BUILD)/curve_worker, $(BUILD)/curve_client   the examples, which use it
 #    make lib                 the three library files
 
@@ -43,6 +44,13 @@ $(BUILD)/libstreamq.pc: lib/libstreamq.pc.in | $(BUILD)
 
 #  Overrides the generic integration test rule: this test links the library
 $(BUILD)/tests/test_libstreamq: tests/integration/test_libstreamq.c $(HARNESS_OBJ) \
+        $(BUILD)/libstreamq.a $(LIB_HEADER) tests/sq_test.h | $(BUILD)/tests
+	$(CC) $(CFLAGS) -Iinclude $(LDFLAGS) $< $(HARNESS_OBJ) $(BUILD)/libstreamq.a \
+	    -o $@ $(LDLIBS)
+
+#  The same for the liveness test: its worker processes heartbeat through
+#  the library
+$(BUILD)/tests/test_liveness: tests/integration/test_liveness.c $(HARNESS_OBJ) \
         $(BUILD)/libstreamq.a $(LIB_HEADER) tests/sq_test.h | $(BUILD)/tests
 	$(CC) $(CFLAGS) -Iinclude $(LDFLAGS) $< $(HARNESS_OBJ) $(BUILD)/libstreamq.a \
 	    -o $@ $(LDLIBS)

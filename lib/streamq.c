@@ -10,8 +10,21 @@
     the new TCP connection) the thread reads the connection's local
     address with getsockname, which is the address the proxy sees, and
     sends IDENTIFY without waiting. Replies are read as they come, in the
-    same loop. The loop is built around zmq_poll with a timeout so that
-    periodic work (heartbeats) can join it later.
+    same loop, built around zmq_poll with a timeout for periodic work.
+
+    Heartbeats: the same loop sends HEARTBEAT <name> <interval-ms> every
+    interval, on a DEALER of its own. It is the thread of the application's
+    process that sends them, so they stop when the process is frozen or
+    dies, and the proxy then frees the connections of that name and their
+    partners. They have their own socket for two reasons. With
+    ZMQ_IMMEDIATE it queues nothing while the proxy is away, so the
+    proxy never gets a burst of stale heartbeats, and a long absence
+    never fills the queue that IDENTIFY requests need. And their replies
+    stay apart from the IDENTIFY replies that streamq_peer_registered and
+    streamq_peer_refused count. streamq_peer_set_heartbeat stores the
+    interval in an atomic and wakes the thread through the wake pipe; the
+    thread sends at once with the new interval, so the proxy learns of a
+    change before the old interval runs out.
 
     Lost slots: the monitor also reports ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL.
     libzmq 4.3 never redials a connection that failed that way, and only
@@ -23,9 +36,11 @@
     CONNECTED event): a failure on an accepted connection names the
     socket's own bound address, which must never be dialled.
 
-    Stopping: destroy stops the monitor (libzmq then sends a last
-    MONITOR_STOPPED event and closes its end), wakes the thread through a
-    pipe, and joins it. The thread closes its own sockets with ZMQ_LINGER
+    Stopping: destroy sets `stopping`, stops the monitor (libzmq then
+    sends a last MONITOR_STOPPED event and closes its end), wakes the
+    thread through the wake pipe, and joins it. The same pipe also
+    carries heartbeat changes, so the thread stops only once `stopping`
+    is set. The thread closes its own sockets with ZMQ_LINGER
     0, so nothing waits for an absent proxy.
     =========================================================================
 */
@@ -47,6 +62,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -58,13 +74,18 @@
 #define S_FRAME_MAX         256
 //  Distinct ERROR reasons logged per peer; later new ones are not logged
 #define S_REASONS_MAX       8
+//  Heartbeats queued at most on the heartbeat socket while the proxy does
+//  not read them; later ones are dropped (the proxy needs only the last)
+#define S_BEAT_HWM          4
+//  Longest heartbeat interval as text, with its NUL
+#define S_BEAT_TEXT_MAX     16
 //  "[" + IPv6 text + "]:" + port + NUL
 #define S_ADDRESS_MAX       (INET6_ADDRSTRLEN + 9)
 //  Distinct endpoints remembered as connected to; past this many, the
 //  oldest is forgotten
 #define S_DIALLED_MAX       64
 //  Events the monitor reports. DISCONNECTED is not used yet: it is there
-//  for the heartbeats and deregistration that will join this loop.
+//  for a deregistration that may join this loop.
 #define S_EVENTS            (ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED \
                              | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL \
                              | ZMQ_EVENT_MONITOR_STOPPED)
@@ -79,13 +100,15 @@ struct streamq_peer {
     void *socket;               //  The application's socket, monitored
     void *monitor;              //  PAIR receiving the events (thread's)
     void *control;              //  DEALER to the control socket (thread's)
-    int wake [2];               //  Pipe: destroy writes, the thread stops
+    void *beat;                 //  DEALER for heartbeats (thread's)
+    int wake [2];               //  Pipe: destroy or a heartbeat change
     pthread_t thread;
     bool monitoring;            //  The socket monitor is running
     bool running;               //  The thread was started
     atomic_bool stopping;       //  Set by destroy before it stops the monitor
     atomic_size_t registered;   //  Replies "OK"
     atomic_size_t refused;      //  Replies "ERROR"
+    atomic_int heartbeat;       //  Interval asked for, in ms; 0: off
     char side [16];             //  "frontend" or "backend"
     char name [STREAMQ_NAME_MAX + 1];
     char *endpoint;             //  The control endpoint, for log lines
@@ -99,7 +122,9 @@ struct streamq_peer {
     atomic_size_t lost;         //  Slots lost since new
     int due [2];                //  Pipe: readable while lost_list is not empty
     //  Owned by the thread
-    char logged [S_REASONS_MAX][S_FRAME_MAX];   //  ERROR reasons logged
+    int beat_interval;          //  Interval in force, in ms; 0: off
+    int64_t beat_next;          //  When the next heartbeat is due (monotonic ms)
+    char logged [S_REASONS_MAX][S_FRAME_MAX];   //  Commands and ERROR reasons logged
     size_t logged_count;
     bool full_logged;           //  "control socket full" was logged
     bool memory_logged;         //  "cannot remember a lost slot" was logged
@@ -459,18 +484,26 @@ s_event_handle (streamq_peer_t *self, s_frame_t *frames, int count)
                  self->name);
 }
 
-//  Logs an ERROR reason the first time this peer gets it
+//  Logs an ERROR reason to command (IDENTIFY or HEARTBEAT) the first
+//  time this peer gets it for that command
 static void
-s_log_refusal (streamq_peer_t *self, const char *reason)
+s_log_refusal (streamq_peer_t *self, const char *command, const char *reason)
 {
+    char key [S_FRAME_MAX];
+    if (snprintf (key, sizeof key, "%s %s", command, reason) < 0)
+        return;
     for (size_t index = 0; index < self->logged_count; index++)
-        if (strcmp (self->logged [index], reason) == 0)
+        if (strcmp (self->logged [index], key) == 0)
             return;
     if (self->logged_count == S_REASONS_MAX)
         return;
-    snprintf (self->logged [self->logged_count++], S_FRAME_MAX, "%s", reason);
-    fprintf (stderr, "libstreamq: the proxy at %s refused IDENTIFY %s %s: %s\n",
-             self->endpoint, self->side, self->name, reason);
+    memcpy (self->logged [self->logged_count++], key, sizeof key);
+    if (strcmp (command, "IDENTIFY") == 0)
+        fprintf (stderr, "libstreamq: the proxy at %s refused IDENTIFY %s %s: %s\n",
+                 self->endpoint, self->side, self->name, reason);
+    else
+        fprintf (stderr, "libstreamq: the proxy at %s refused %s %s: %s\n",
+                 self->endpoint, command, self->name, reason);
 }
 
 //  Handles one reply: ["", ] "OK" | "ERROR" "<reason>". Replies carry
@@ -486,7 +519,73 @@ s_reply_handle (streamq_peer_t *self, s_frame_t *frames, int count)
         return;
     }
     atomic_fetch_add (&self->refused, 1);
-    s_log_refusal (self, count > first + 1? frames [first + 1].data: frames [first].data);
+    s_log_refusal (self, "IDENTIFY",
+                   count > first + 1? frames [first + 1].data: frames [first].data);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Heartbeats (run in the thread)
+
+//  Monotonic clock in milliseconds: a frozen process, once thawed, finds
+//  its heartbeat overdue and sends one at once
+static int64_t
+s_now_ms (void)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_MONOTONIC, &now);
+    return (int64_t) now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+//  Queues HEARTBEAT <name> <interval-ms>, after the empty delimiter, if
+//  the heartbeat socket is connected and not full. Never waits: a
+//  heartbeat that cannot go now is dropped (the next one replaces it).
+static void
+s_heartbeat_send (streamq_peer_t *self)
+{
+    char interval [S_BEAT_TEXT_MAX];
+    snprintf (interval, sizeof interval, "%d", self->beat_interval);
+    const char *frames [] = { "", "HEARTBEAT", self->name, interval };
+    size_t count = sizeof frames / sizeof frames [0];
+    for (size_t index = 0; index < count; index++) {
+        int flags = ZMQ_DONTWAIT | (index + 1 < count? ZMQ_SNDMORE: 0);
+        if (zmq_send (self->beat, frames [index], strlen (frames [index]), flags) == -1)
+            return;
+    }
+}
+
+//  Sends the heartbeat if it is due, or at once if the interval changed
+//  (so the proxy learns a new interval before the old one runs out).
+//  Returns how long the loop may wait before the next call, in ms.
+static int
+s_heartbeat_tick (streamq_peer_t *self)
+{
+    int64_t now = s_now_ms ();
+    int interval = atomic_load (&self->heartbeat);
+    if (interval != self->beat_interval) {
+        self->beat_interval = interval;
+        self->beat_next = now;
+    }
+    if (interval == 0)
+        return S_TICK_MS;
+    if (now >= self->beat_next) {
+        s_heartbeat_send (self);
+        self->beat_next = now + interval;
+    }
+    int64_t wait = self->beat_next - now;
+    return wait < S_TICK_MS? (int) wait: S_TICK_MS;
+}
+
+//  Handles one reply to a heartbeat: "OK" is the normal case; an ERROR
+//  (a proxy that does not know HEARTBEAT, a bad name) is logged once
+static void
+s_beat_reply_handle (streamq_peer_t *self, s_frame_t *frames, int count)
+{
+    int first = count > 0 && frames [0].size == 0? 1: 0;
+    if (count <= first || strcmp (frames [first].data, "OK") == 0)
+        return;
+    s_log_refusal (self, "HEARTBEAT",
+                   count > first + 1? frames [first + 1].data: frames [first].data);
 }
 
 
@@ -506,24 +605,40 @@ s_drain (streamq_peer_t *self, void *socket,
     return errno != ETERM;
 }
 
-//  Waits for events, replies or the stop signal, up to S_TICK_MS
+//  Empties the wake pipe (non-blocking); true if destroy asked to stop
+static bool
+s_wake_read (streamq_peer_t *self)
+{
+    char bytes [16];
+    while (read (self->wake [0], bytes, sizeof bytes) > 0)
+        ;
+    return atomic_load (&self->stopping);
+}
+
+//  Sends a heartbeat if due, then waits for events, replies, a heartbeat
+//  change or the stop signal, until the next heartbeat or S_TICK_MS
 static s_status_t
 s_poll_once (streamq_peer_t *self)
 {
+    int timeout = s_heartbeat_tick (self);
     zmq_pollitem_t items [] = {
         { self->monitor, 0, ZMQ_POLLIN, 0 },
         { self->control, 0, ZMQ_POLLIN, 0 },
+        { self->beat, 0, ZMQ_POLLIN, 0 },
         { NULL, self->wake [0], ZMQ_POLLIN, 0 }
     };
-    if (zmq_poll (items, 3, S_TICK_MS) == -1)
+    if (zmq_poll (items, 4, timeout) == -1)
         return errno == EINTR? S_RUNNING: S_CONTEXT_ENDED;
-    if (items [2].revents & ZMQ_POLLIN)
+    if ((items [3].revents & ZMQ_POLLIN) && s_wake_read (self))
         return S_STOPPED;
     if ((items [0].revents & ZMQ_POLLIN)
     &&  !s_drain (self, self->monitor, s_event_handle))
         return S_CONTEXT_ENDED;
     if ((items [1].revents & ZMQ_POLLIN)
     &&  !s_drain (self, self->control, s_reply_handle))
+        return S_CONTEXT_ENDED;
+    if ((items [2].revents & ZMQ_POLLIN)
+    &&  !s_drain (self, self->beat, s_beat_reply_handle))
         return S_CONTEXT_ENDED;
     return S_RUNNING;
 }
@@ -536,16 +651,21 @@ s_sockets_close (streamq_peer_t *self)
         zmq_close (self->monitor);
     if (self->control)
         zmq_close (self->control);
-    self->monitor = self->control = NULL;
+    if (self->beat)
+        zmq_close (self->beat);
+    self->monitor = self->control = self->beat = NULL;
 }
 
-//  Blocks until destroy writes to the wake pipe
+//  Blocks until destroy sets `stopping` and writes to the wake pipe
+//  (heartbeat changes wake it too, and are ignored: the sockets are gone)
 static void
 s_wait_wake (streamq_peer_t *self)
 {
     struct pollfd item = { self->wake [0], POLLIN, 0 };
-    while (poll (&item, 1, -1) == -1 && errno == EINTR)
-        ;
+    do {
+        while (poll (&item, 1, -1) == -1 && errno == EINTR)
+            ;
+    } while (!s_wake_read (self));
 }
 
 //  Runs until destroy. If the application shuts the context down first,
@@ -577,6 +697,27 @@ s_socket_new (void *context, int type, const char *endpoint)
     int linger = 0;
     if (socket
     && (zmq_setsockopt (socket, ZMQ_LINGER, &linger, sizeof linger) == -1
+    ||  zmq_connect (socket, endpoint) == -1)) {
+        int error = errno;
+        zmq_close (socket);
+        errno = error;
+        socket = NULL;
+    }
+    return socket;
+}
+
+//  The heartbeat DEALER: ZMQ_IMMEDIATE queues heartbeats only on a live
+//  connection, and a small ZMQ_SNDHWM keeps at most a few of them
+//  queued when the proxy does not read; NULL with errno set on error
+static void *
+s_beat_socket_new (void *context, const char *endpoint)
+{
+    void *socket = zmq_socket (context, ZMQ_DEALER);
+    int linger = 0, immediate = 1, hwm = S_BEAT_HWM;
+    if (socket
+    && (zmq_setsockopt (socket, ZMQ_LINGER, &linger, sizeof linger) == -1
+    ||  zmq_setsockopt (socket, ZMQ_IMMEDIATE, &immediate, sizeof immediate) == -1
+    ||  zmq_setsockopt (socket, ZMQ_SNDHWM, &hwm, sizeof hwm) == -1
     ||  zmq_connect (socket, endpoint) == -1)) {
         int error = errno;
         zmq_close (socket);
@@ -624,13 +765,20 @@ s_thread_start (streamq_peer_t *self)
     return 0;
 }
 
-//  Stops the thread: wakes it through the pipe and joins it
+//  Wakes the thread. A full pipe (EAGAIN) is as good: it is readable.
 static void
-s_thread_stop (streamq_peer_t *self)
+s_wake (streamq_peer_t *self)
 {
     char byte = 0;
     while (write (self->wake [1], &byte, 1) == -1 && errno == EINTR)
         ;
+}
+
+//  Stops the thread: `stopping` is set, so the wake makes it return
+static void
+s_thread_stop (streamq_peer_t *self)
+{
+    s_wake (self);
     pthread_join (self->thread, NULL);
     self->running = false;
 }
@@ -675,6 +823,11 @@ s_peer_alloc (void *socket, const char *control_endpoint, const char *side,
     atomic_init (&self->refused, 0);
     atomic_init (&self->lost_due, 0);
     atomic_init (&self->lost, 0);
+    atomic_init (&self->heartbeat, STREAMQ_HEARTBEAT_DEFAULT_MS);
+    //  The first heartbeat goes one interval after start: a peer made
+    //  only to name connections can turn heartbeats off before any left
+    self->beat_interval = STREAMQ_HEARTBEAT_DEFAULT_MS;
+    self->beat_next = s_now_ms () + STREAMQ_HEARTBEAT_DEFAULT_MS;
     snprintf (self->side, sizeof self->side, "%s", side);
     snprintf (self->name, sizeof self->name, "%s", name);
     self->endpoint = strdup (control_endpoint);
@@ -682,9 +835,10 @@ s_peer_alloc (void *socket, const char *control_endpoint, const char *side,
     self->lock_made = rc == 0;
     if (rc != 0)
         errno = rc;
-    //  The due pipe never blocks: redial empties it whatever it holds
+    //  Neither pipe blocks: the reader empties it whatever it holds, and
+    //  a writer finding it full has nothing to add
     if (rc != 0
-    ||  pipe2 (self->wake, O_CLOEXEC) == -1
+    ||  pipe2 (self->wake, O_CLOEXEC | O_NONBLOCK) == -1
     ||  pipe2 (self->due, O_CLOEXEC | O_NONBLOCK) == -1) {
         s_peer_free (self);
         return NULL;
@@ -709,7 +863,9 @@ streamq_peer_new (void *context, void *socket, const char *control_endpoint,
     if (!self)
         return NULL;
     self->control = s_socket_new (context, ZMQ_DEALER, control_endpoint);
-    if (!self->control
+    if (self->control)
+        self->beat = s_beat_socket_new (context, control_endpoint);
+    if (!self->control || !self->beat
     ||  s_monitor_start (self, context) == -1
     ||  s_thread_start (self) == -1) {
         s_peer_free (self);
@@ -788,4 +944,17 @@ int
 streamq_peer_redial_fd (streamq_peer_t *self)
 {
     return self? self->due [0]: -1;
+}
+
+int
+streamq_peer_set_heartbeat (streamq_peer_t *self, int interval_ms)
+{
+    if (!self || interval_ms < 0 || interval_ms > STREAMQ_HEARTBEAT_MAX_MS) {
+        errno = EINVAL;
+        return -1;
+    }
+    //  Only a change wakes the thread: it then sends a heartbeat at once
+    if (atomic_exchange (&self->heartbeat, interval_ms) != interval_ms)
+        s_wake (self);
+    return 0;
 }

@@ -435,6 +435,16 @@ s_pair_active (sq_core_t *self, sq_conn_t *conn, int64_t now)
     sq_list_append (&self->pairs_by_activity, &client->activity_node);
 }
 
+//  When a pair counts as silent since: the proxy reads nobody while paused,
+//  so that time does not count against a pair. Taking the later of the two
+//  times keeps the activity list in order.
+static int64_t
+s_idle_since (sq_core_t *self, const sq_conn_t *client)
+{
+    return client->last_activity_ms > self->resumed_ms? client->last_activity_ms
+                                                       : self->resumed_ms;
+}
+
 //  Both lists are in order of their clock (pairing time, last activity),
 //  so only their heads can be due
 static void
@@ -449,9 +459,9 @@ s_expire_pairs (sq_core_t *self, int64_t now)
             break;
         sq_core_close_conn (self, client, SQ_CLOSED_LIFETIME, "pair lifetime", now);
     }
-    while (idle > 0 && (first = sq_list_first (&self->pairs_by_activity))) {
+    while (idle > 0 && !self->paused && (first = sq_list_first (&self->pairs_by_activity))) {
         sq_conn_t *client = sq_list_entry (first, sq_conn_t, activity_node);
-        if (client->last_activity_ms + idle > now)
+        if (s_idle_since (self, client) + idle > now)
             break;
         sq_core_close_conn (self, client, SQ_CLOSED_IDLE, "pair idle timeout", now);
     }
@@ -513,8 +523,8 @@ s_pairs_next_due (sq_core_t *self)
         next = sq_list_entry (first, sq_conn_t, age_node)->paired_ms
              + self->config.pair_max_lifetime_ms;
     first = sq_list_first (&self->pairs_by_activity);
-    if (first && self->config.pair_idle_timeout_ms > 0) {
-        int64_t due = sq_list_entry (first, sq_conn_t, activity_node)->last_activity_ms
+    if (first && self->config.pair_idle_timeout_ms > 0 && !self->paused) {
+        int64_t due = s_idle_since (self, sq_list_entry (first, sq_conn_t, activity_node))
                     + self->config.pair_idle_timeout_ms;
         if (due < next)
             next = due;

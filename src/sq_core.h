@@ -132,7 +132,8 @@ size_t sq_core_heartbeat_count (sq_core_t *self);
 void sq_core_routing_changed (sq_core_t *self, int64_t now);
 
 //  Steering, as for zmq_proxy_steerable: the loop reads these flags. While
-//  paused no greeting times out; at resume each gets its full time again.
+//  paused no greeting and no pair times out for silence; at resume each
+//  gets its full time again (pair lifetimes keep running).
 void sq_core_set_paused (sq_core_t *self, bool paused, int64_t now);
 bool sq_core_paused (sq_core_t *self);
 void sq_core_terminate (sq_core_t *self);

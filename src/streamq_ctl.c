@@ -90,6 +90,7 @@ s_full_usage (FILE *out)
         "  DRAIN WORKER       no new pairs to a worker; UNDRAIN WORKER ends it\n"
         "  WEIGHT WORKER N    share of clients, 1 to 1000000 (default 1)\n"
         "  LOAD WORKER X      the worker's own load, 0 to 1\n"
+        "  HEARTBEAT NAME [MS]  NAME is alive; announces its interval\n"
         "\n"
         "Exit status: 0 success, 1 the proxy replied ERROR,\n"
         "             2 usage error or no reply within the timeout.\n",

@@ -4,7 +4,9 @@
     First against a fake control socket played by the test (so the exact
     IDENTIFY frames, the address format and the reply handling are
     checked with any proxy): a raw TCP listener stands in for the proxy's
-    backend and shows the address the far end really sees.
+    backend and shows the address the far end really sees. The same fake
+    control socket counts the HEARTBEAT frames the peer sends on its own,
+    at the interval it is given, and sees them stop when turned off.
     Then through the real proxy: a CURVE worker (a ROUTER connected three
     times) and a CURVE client name themselves, LIST shows the names, the
     echo crosses the proxy end to end, and a worker slot that the proxy
@@ -133,6 +135,28 @@ s_control_close (s_control_t *self)
     zmq_ctx_term (self->ctx);
 }
 
+//  True if request (routing id first) is a HEARTBEAT
+static bool
+s_is_heartbeat (const sq_msg_t *request)
+{
+    return request->count > 2 && strcmp ((char *) request->data [2], "HEARTBEAT") == 0;
+}
+
+//  Receives the next request that is not a HEARTBEAT (the peer sends
+//  those on its own, every second by default), waiting up to timeout_ms
+static sq_msg_t *
+s_control_recv (s_control_t *self, int timeout_ms)
+{
+    int64_t deadline = sq_now_ms () + timeout_ms;
+    while (true) {
+        long remaining = (long) (deadline - sq_now_ms ());
+        sq_msg_t *request = sq_msg_recv (self->router, remaining > 0? remaining: 0);
+        if (!request || !s_is_heartbeat (request))
+            return request;
+        sq_msg_destroy (&request);
+    }
+}
+
 //  Receives one request and checks it is IDENTIFY side <address> name,
 //  sent as a DEALER that mimics REQ (routing id, empty delimiter, then
 //  the command), for one of the `count` addresses. Stores which in *which.
@@ -140,7 +164,7 @@ static sq_msg_t *
 s_control_expect (s_control_t *self, const char *side, const char *name,
                   char addresses [][256], int count, int *which)
 {
-    sq_msg_t *request = sq_msg_recv (self->router, SQ_WAIT_MS);
+    sq_msg_t *request = s_control_recv (self, SQ_WAIT_MS);
     SQ_CHECK_MSG (request, "no IDENTIFY within %d ms", SQ_WAIT_MS);
     SQ_CHECK_EQ (request->count, 6);
     SQ_CHECK_EQ (request->size [1], 0);
@@ -289,6 +313,100 @@ static void
 test_identify_ipv4_mapped (void)
 {
     s_check_registrations (AF_INET, 1);
+}
+
+//  ---------------------------------------------------------------------
+//  Heartbeats, against the fake control socket
+
+//  Receives requests for up to timeout_ms and counts the HEARTBEAT
+//  frames for name: all of them, and those carrying `interval` (NULL:
+//  any). Answers each: "OK", or, the first time, "ERROR" (which must
+//  not count as a refused IDENTIFY). Returns the time of the last one
+//  with the interval in *last_ms (0 if none) and stops at once after the
+//  first such one when first_only is set.
+static int
+s_heartbeats_count (s_control_t *self, const char *name, const char *interval,
+                    int timeout_ms, bool first_only, int64_t *last_ms)
+{
+    static bool refused_once = false;
+    int64_t deadline = sq_now_ms () + timeout_ms;
+    int count = 0;
+    *last_ms = 0;
+    while (!(first_only && count > 0)) {
+        long remaining = (long) (deadline - sq_now_ms ());
+        if (remaining <= 0)
+            break;
+        sq_msg_t *request = sq_msg_recv (self->router, remaining);
+        if (!request)
+            break;
+        SQ_CHECK_MSG (s_is_heartbeat (request), "not a HEARTBEAT: %s",
+                      request->count > 2? (char *) request->data [2]: "(short)");
+        //  routing id, "", HEARTBEAT, name, interval
+        SQ_CHECK_EQ (request->count, 5);
+        SQ_CHECK_EQ (request->size [1], 0);
+        SQ_CHECK_STR ((char *) request->data [3], name);
+        if (!interval || strcmp ((char *) request->data [4], interval) == 0) {
+            count++;
+            *last_ms = sq_now_ms ();
+        }
+        s_control_reply (self, &request, refused_once? "OK": "ERROR",
+                         refused_once? NULL: "a test refusal");
+        refused_once = true;
+    }
+    return count;
+}
+
+//  The peer heartbeats on its own: at 1000 ms by default, then at the
+//  interval it is given, and a change is sent at once; 0 stops them.
+//  Replies to heartbeats are not IDENTIFY replies, and are not counted.
+static void
+test_heartbeats (void)
+{
+    s_control_t control;
+    s_control_open (&control);
+    void *ctx = zmq_ctx_new ();
+    void *socket = sq_peer_new (ctx, ZMQ_DEALER, NULL, NULL);
+    SQ_CHECK (socket);
+    streamq_peer_t *peer = streamq_peer_new (ctx, socket, control.endpoint, "backend", "W-beat");
+    SQ_CHECK (peer);
+    SQ_CHECK_EQ (streamq_peer_set_heartbeat (NULL, 200), -1);
+    SQ_CHECK_EQ (errno, EINVAL);
+    SQ_CHECK_EQ (streamq_peer_set_heartbeat (peer, -1), -1);
+    SQ_CHECK_EQ (errno, EINVAL);
+    SQ_CHECK_EQ (streamq_peer_set_heartbeat (peer, STREAMQ_HEARTBEAT_MAX_MS + 1), -1);
+    SQ_CHECK_EQ (errno, EINVAL);
+
+    //  The default interval, with nothing asked of the application
+    int64_t last;
+    SQ_CHECK_MSG (s_heartbeats_count (&control, "W-beat", "1000", SQ_WAIT_MS / 2, true, &last) == 1,
+                  "no HEARTBEAT W-beat 1000 within %d ms", SQ_WAIT_MS / 2);
+
+    //  Every 200 ms: about 10 in 2 s; at least 3, and no flood
+    SQ_CHECK_EQ (streamq_peer_set_heartbeat (peer, 200), 0);
+    int beats = s_heartbeats_count (&control, "W-beat", "200", 2000, false, &last);
+    printf ("# %d heartbeats in 2000 ms at 200 ms\n", beats);
+    SQ_CHECK_MSG (beats >= 3 && beats <= 20, "%d heartbeats in 2 s at 200 ms", beats);
+
+    //  A change is announced at once, not when the interval in force
+    //  runs out: from 60 s to 30 s, the new one comes well before 60 s
+    SQ_CHECK_EQ (streamq_peer_set_heartbeat (peer, 60000), 0);
+    SQ_CHECK (s_heartbeats_count (&control, "W-beat", "60000", SQ_WAIT_MS / 2, true, &last) == 1);
+    SQ_CHECK_EQ (streamq_peer_set_heartbeat (peer, 30000), 0);
+    SQ_CHECK_MSG (s_heartbeats_count (&control, "W-beat", "30000", SQ_WAIT_MS / 2, true, &last) == 1,
+                  "the new interval was not announced within %d ms", SQ_WAIT_MS / 2);
+
+    //  Off: nothing more comes (a heartbeat already on its way may)
+    SQ_CHECK_EQ (streamq_peer_set_heartbeat (peer, 200), 0);
+    SQ_CHECK_EQ (streamq_peer_set_heartbeat (peer, 0), 0);
+    s_heartbeats_count (&control, "W-beat", NULL, 300, false, &last);
+    SQ_CHECK_EQ (s_heartbeats_count (&control, "W-beat", NULL, 1000, false, &last), 0);
+
+    SQ_CHECK_EQ (streamq_peer_registered (peer), 0);
+    SQ_CHECK_EQ (streamq_peer_refused (peer), 0);
+    streamq_peer_destroy (&peer);
+    zmq_close (socket);
+    SQ_CHECK_EQ (zmq_ctx_term (ctx), 0);
+    s_control_close (&control);
 }
 
 //  ---------------------------------------------------------------------
@@ -954,6 +1072,7 @@ main (void)
     SQ_RUN (test_identify_ipv4);
     SQ_RUN (test_identify_ipv6);
     SQ_RUN (test_identify_ipv4_mapped);
+    SQ_RUN (test_heartbeats);
     SQ_RUN (test_curve_names);
     SQ_RUN (test_reconnect_registered);
     SQ_RUN (test_lost_without_redial);

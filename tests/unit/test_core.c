@@ -588,6 +588,28 @@ test_pair_idle_timeout (void)
     s_teardown ();
 }
 
+//  The proxy reads nobody while paused: that silence is not the pair's
+static void
+test_pause_freezes_pair_idle_clock (void)
+{
+    sq_core_config_t config = s_config (0, 100);
+    config.pair_idle_timeout_ms = 1000;
+    s_start (&config);
+    sq_conn_t *client = s_peer (SQ_FRONTEND, 1, "10.0.0.1", "NULL");
+    s_peer (SQ_BACKEND, 2, "10.0.0.2", "NULL");
+    now += 500;
+    sq_core_set_paused (core, true, now);
+    now += 5000;
+    sq_core_tick (core, now);
+    SQ_CHECK_EQ (client->state, SQ_CONN_PAIRED);
+    sq_core_set_paused (core, false, now);
+    SQ_CHECK_EQ (sq_core_next_timeout (core, now), 1000);
+    now += 1000;
+    sq_core_tick (core, now);
+    SQ_CHECK (s_find (SQ_FRONTEND, 1) == NULL);
+    s_teardown ();
+}
+
 static void
 test_pair_max_lifetime (void)
 {
@@ -675,6 +697,7 @@ main (void)
     SQ_RUN (test_identify_before_after_and_wait);
     SQ_RUN (test_rename_moves_worker_load);
     SQ_RUN (test_pair_idle_timeout);
+    SQ_RUN (test_pause_freezes_pair_idle_clock);
     SQ_RUN (test_pair_max_lifetime);
     SQ_RUN (test_heartbeat_lost);
     return sq_test_summary ();
