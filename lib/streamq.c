@@ -689,35 +689,20 @@ s_thread (void *args)
 //  Set-up and tear-down
 
 //  Creates a socket of the given type with ZMQ_LINGER 0, connected to
-//  endpoint; NULL with errno set on error
+//  endpoint; NULL with errno set on error. A send_hwm above 0 also sets
+//  ZMQ_IMMEDIATE and that ZMQ_SNDHWM: messages are queued only on a live
+//  connection, and at most send_hwm of them (for heartbeats, which are
+//  worthless once late)
 static void *
-s_socket_new (void *context, int type, const char *endpoint)
+s_socket_new (void *context, int type, const char *endpoint, int send_hwm)
 {
     void *socket = zmq_socket (context, type);
-    int linger = 0;
+    int linger = 0, immediate = 1;
     if (socket
     && (zmq_setsockopt (socket, ZMQ_LINGER, &linger, sizeof linger) == -1
-    ||  zmq_connect (socket, endpoint) == -1)) {
-        int error = errno;
-        zmq_close (socket);
-        errno = error;
-        socket = NULL;
-    }
-    return socket;
-}
-
-//  The heartbeat DEALER: ZMQ_IMMEDIATE queues heartbeats only on a live
-//  connection, and a small ZMQ_SNDHWM keeps at most a few of them
-//  queued when the proxy does not read; NULL with errno set on error
-static void *
-s_beat_socket_new (void *context, const char *endpoint)
-{
-    void *socket = zmq_socket (context, ZMQ_DEALER);
-    int linger = 0, immediate = 1, hwm = S_BEAT_HWM;
-    if (socket
-    && (zmq_setsockopt (socket, ZMQ_LINGER, &linger, sizeof linger) == -1
-    ||  zmq_setsockopt (socket, ZMQ_IMMEDIATE, &immediate, sizeof immediate) == -1
-    ||  zmq_setsockopt (socket, ZMQ_SNDHWM, &hwm, sizeof hwm) == -1
+    ||  (send_hwm > 0
+    &&  (zmq_setsockopt (socket, ZMQ_IMMEDIATE, &immediate, sizeof immediate) == -1
+    ||   zmq_setsockopt (socket, ZMQ_SNDHWM, &send_hwm, sizeof send_hwm) == -1))
     ||  zmq_connect (socket, endpoint) == -1)) {
         int error = errno;
         zmq_close (socket);
@@ -738,7 +723,7 @@ s_monitor_start (streamq_peer_t *self, void *context)
     char endpoint [64];
     snprintf (endpoint, sizeof endpoint, "inproc://streamq-monitor-%u",
               atomic_fetch_add (&counter, 1));
-    self->monitor = s_socket_new (context, ZMQ_PAIR, endpoint);
+    self->monitor = s_socket_new (context, ZMQ_PAIR, endpoint, 0);
     if (!self->monitor)
         return -1;
     if (zmq_socket_monitor (self->socket, endpoint, S_EVENTS) == -1)
@@ -862,9 +847,9 @@ streamq_peer_new (void *context, void *socket, const char *control_endpoint,
     streamq_peer_t *self = s_peer_alloc (socket, control_endpoint, side, name);
     if (!self)
         return NULL;
-    self->control = s_socket_new (context, ZMQ_DEALER, control_endpoint);
+    self->control = s_socket_new (context, ZMQ_DEALER, control_endpoint, 0);
     if (self->control)
-        self->beat = s_beat_socket_new (context, control_endpoint);
+        self->beat = s_socket_new (context, ZMQ_DEALER, control_endpoint, S_BEAT_HWM);
     if (!self->control || !self->beat
     ||  s_monitor_start (self, context) == -1
     ||  s_thread_start (self) == -1) {
