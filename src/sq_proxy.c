@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <zmq.h>
 #include "sq_proxy.h"
 #include "sq_engine_stream.h"
@@ -139,10 +140,32 @@ s_endpoint_is_local (const char *endpoint)
     return false;
 }
 
+//  Each connection costs the proxy a file descriptor, and a soft limit of
+//  1024 (common) would stop it near 500 pairs: raise it to the hard limit
+static void
+s_raise_file_limit (void)
+{
+    struct rlimit limit;
+    if (getrlimit (RLIMIT_NOFILE, &limit) != 0)
+        return;
+    if (limit.rlim_cur < limit.rlim_max) {
+        rlim_t wanted = limit.rlim_max;
+        limit.rlim_cur = wanted;
+        if (setrlimit (RLIMIT_NOFILE, &limit) != 0)
+            getrlimit (RLIMIT_NOFILE, &limit);
+    }
+    if (limit.rlim_cur == RLIM_INFINITY)
+        sq_info ("open files: no limit");
+    else
+        sq_info ("open files: up to %llu (one per connection)",
+                 (unsigned long long) limit.rlim_cur);
+}
+
 //  Binds everything and logs the real endpoints; false if anything failed
 static bool
 s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
 {
+    s_raise_file_limit ();
     proxy->context = zmq_ctx_new ();
     if (!proxy->context)
         return false;

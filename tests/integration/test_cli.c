@@ -3,6 +3,7 @@
     the streamq-ctl tool
     =========================================================================
 */
+#include <sys/resource.h>
 #include "sq_test.h"
 #include "sq_harness.h"
 
@@ -414,6 +415,36 @@ test_ctl_error_output (void)
     SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
 }
 
+//  A low soft limit on open files is raised to the hard one, and logged
+static void
+test_raises_file_limit (void)
+{
+    struct rlimit saved;
+    SQ_CHECK (getrlimit (RLIMIT_NOFILE, &saved) == 0);
+    if (saved.rlim_max != RLIM_INFINITY && saved.rlim_max <= 256) {
+        printf ("# note: hard open-file limit %llu, nothing to raise\n",
+                (unsigned long long) saved.rlim_max);
+        return;
+    }
+    struct rlimit low = { 256, saved.rlim_max };
+    SQ_CHECK (setrlimit (RLIMIT_NOFILE, &low) == 0);
+    sq_proxy_t *proxy = sq_proxy_start ("test_cli", NULL);
+    SQ_CHECK (setrlimit (RLIMIT_NOFILE, &saved) == 0);
+    SQ_CHECK (proxy);
+    char expected [96];
+    if (saved.rlim_max == RLIM_INFINITY)
+        snprintf (expected, sizeof expected, "info  open files: no limit");
+    else
+        snprintf (expected, sizeof expected, "info  open files: up to %llu ",
+                  (unsigned long long) saved.rlim_max);
+    char *log = sq_file_read (proxy->log_path);
+    SQ_CHECK (log);
+    bool found = strstr (log, expected) != NULL;
+    free (log);
+    SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
+    SQ_CHECK_MSG (found, "no '%s' in the log", expected);
+}
+
 int
 main (void)
 {
@@ -430,5 +461,6 @@ main (void)
     SQ_RUN (test_pause_resume);
     SQ_RUN (test_ctl);
     SQ_RUN (test_ctl_error_output);
+    SQ_RUN (test_raises_file_limit);
     return sq_test_summary ();
 }
