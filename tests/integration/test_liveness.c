@@ -409,6 +409,16 @@ s_closed_consistent (sq_proxy_t *proxy)
                   "accepted and are gone", sum, gone);
 }
 
+//  Ends a test: the closure counters add up, then the test's context ends
+//  (its peers closed first) and the proxy stops
+static void
+s_finish (sq_proxy_t **proxy_p, void *ctx)
+{
+    s_closed_consistent (*proxy_p);
+    zmq_ctx_term (ctx);
+    s_proxy_stop (proxy_p);
+}
+
 //  ---------------------------------------------------------------------
 //  LIST
 
@@ -713,9 +723,7 @@ test_frozen_worker_heartbeat (void)
     s_child_kill (frozen);
     s_child_kill (alive);
     s_peer_close (&client, &monitor);
-    s_closed_consistent (proxy);
-    zmq_ctx_term (ctx);
-    s_proxy_stop (&proxy);
+    s_finish (&proxy, ctx);
 }
 
 //  A freeze shorter than the liveness (10 x 200 ms) costs nothing: the
@@ -750,9 +758,7 @@ test_short_freeze_tolerated (void)
 
     s_peer_close (&client, &monitor);
     s_child_kill (paused);
-    s_closed_consistent (proxy);
-    zmq_ctx_term (ctx);
-    s_proxy_stop (&proxy);
+    s_finish (&proxy, ctx);
 }
 
 //  A frozen client: its heartbeats stop, the proxy closes its connection
@@ -788,9 +794,7 @@ test_frozen_client_heartbeat (void)
 
     s_child_kill (frozen);
     s_peer_close (&worker, &monitor);
-    s_closed_consistent (proxy);
-    zmq_ctx_term (ctx);
-    s_proxy_stop (&proxy);
+    s_finish (&proxy, ctx);
 }
 
 //  A worker that turns its heartbeats off is treated as lost once (its
@@ -832,9 +836,7 @@ test_heartbeat_off_forgets_name (void)
     s_peer_close (&client, &monitor);
     streamq_peer_destroy (&peer);
     zmq_close (worker);
-    s_closed_consistent (proxy);
-    zmq_ctx_term (ctx);
-    s_proxy_stop (&proxy);
+    s_finish (&proxy, ctx);
 }
 
 //  One name on both sides: a client named X (served by worker W) and a
@@ -914,9 +916,7 @@ test_heartbeat_name_both_sides (void)
     streamq_peer_destroy (&worker_peer);
     zmq_close (worker_x);
     sq_worker_destroy (&w);
-    s_closed_consistent (proxy);
-    zmq_ctx_term (ctx);
-    s_proxy_stop (&proxy);
+    s_finish (&proxy, ctx);
 }
 
 //  ---------------------------------------------------------------------
@@ -953,9 +953,7 @@ test_pair_idle_timeout (void)
     s_exchange (client, worker, "back after the timeout");
     s_peer_close (&client, &client_monitor);
     s_peer_close (&worker, &worker_monitor);
-    s_closed_consistent (proxy);
-    zmq_ctx_term (ctx);
-    s_proxy_stop (&proxy);
+    s_finish (&proxy, ctx);
 }
 
 //  ZMTP heartbeats (PING/PONG every 100 ms) cross the pair: it is never
@@ -988,9 +986,7 @@ test_pair_kept_by_zmtp_heartbeats (void)
 
     s_peer_close (&client, &client_monitor);
     s_peer_close (&worker, &worker_monitor);
-    s_closed_consistent (proxy);
-    zmq_ctx_term (ctx);
-    s_proxy_stop (&proxy);
+    s_finish (&proxy, ctx);
 }
 
 //  Bytes one way only keep a pair too ("no byte either way" is what
@@ -1044,9 +1040,7 @@ test_pair_kept_by_one_way_traffic (void)
 
     s_peer_close (&client, &client_monitor);
     s_peer_close (&worker, &worker_monitor);
-    s_closed_consistent (proxy);
-    zmq_ctx_term (ctx);
-    s_proxy_stop (&proxy);
+    s_finish (&proxy, ctx);
 }
 
 //  PAUSE stops the proxy reading peers while "connections stay open":
@@ -1089,9 +1083,7 @@ test_pause_keeps_busy_pairs (void)
     s_closed_print (proxy);
     s_peer_close (&client, &client_monitor);
     s_peer_close (&worker, &worker_monitor);
-    s_closed_consistent (proxy);
-    zmq_ctx_term (ctx);
-    s_proxy_stop (&proxy);
+    s_finish (&proxy, ctx);
     SQ_CHECK_MSG (!disconnected && idle_closed == 0, "a busy pair was closed for idleness "
                   "while the proxy was paused (closed.idle_timeout %lld)", idle_closed);
     SQ_CHECK (paired);
@@ -1197,9 +1189,7 @@ test_pair_lifetime (void)
 
     s_peer_close (&client, &monitor);
     sq_worker_destroy (&worker);
-    s_closed_consistent (proxy);
-    zmq_ctx_term (ctx);
-    s_proxy_stop (&proxy);
+    s_finish (&proxy, ctx);
 }
 
 //  ---------------------------------------------------------------------
@@ -1325,9 +1315,7 @@ s_keepalive_check (const char **args, bool frontend, bool backend)
                   backend? "missing": "set");
     s_peer_close (&client, &client_monitor);
     s_peer_close (&worker, &worker_monitor);
-    s_closed_consistent (proxy);
-    zmq_ctx_term (ctx);
-    s_proxy_stop (&proxy);
+    s_finish (&proxy, ctx);
 }
 
 //  The keepalive options reach the proxy's sockets, side by side
@@ -1429,9 +1417,7 @@ test_tcp_keepalive_dead_host (void)
 
     s_peer_close (&client, &monitor);
     s_child_kill (far);
-    s_closed_consistent (proxy);
-    zmq_ctx_term (ctx);
-    s_proxy_stop (&proxy);
+    s_finish (&proxy, ctx);
 }
 
 //  ---------------------------------------------------------------------
