@@ -1356,3 +1356,55 @@ sq_fd_local_port (int fd)
         return -1;
     return ntohs (address.sin_port);
 }
+
+//  ---------------------------------------------------------------------
+//  Workers that answer with their own name, clients that ask which one
+
+sq_msg_t *
+sq_name_reply (const sq_msg_t *request, const char *name)
+{
+    sq_msg_t *reply = sq_msg_new ();
+    for (size_t index = 0; index + 1 < request->count; index++)
+        sq_msg_add (reply, request->data [index], request->size [index]);
+    char text [512];
+    snprintf (text, sizeof text, "%s|%s", name,
+              request->count? (char *) request->data [request->count - 1]: "");
+    sq_msg_addstr (reply, text);
+    return reply;
+}
+
+bool
+sq_ask (void *client, const char *text, char *worker, size_t size)
+{
+    if (sq_send_str (client, text) != 0) {
+        fprintf (stderr, "could not send '%s'\n", text);
+        return false;
+    }
+    char *reply = sq_recv_str (client, SQ_WAIT_MS);
+    if (!reply) {
+        fprintf (stderr, "no reply to '%s' within %d ms\n", text, SQ_WAIT_MS);
+        return false;
+    }
+    char *bar = strchr (reply, '|');
+    bool ok = bar && strcmp (bar + 1, text) == 0;
+    if (ok) {
+        *bar = 0;
+        snprintf (worker, size, "%s", reply);
+    }
+    else
+        fprintf (stderr, "bad reply '%s' to '%s'\n", reply, text);
+    free (reply);
+    return ok;
+}
+
+bool
+sq_ask_expect (void *client, const char *text, const char *expected)
+{
+    char worker [96];
+    if (!sq_ask (client, text, worker, sizeof worker))
+        return false;
+    if (strcmp (worker, expected) == 0)
+        return true;
+    fprintf (stderr, "'%s' was answered by %s, not %s\n", text, worker, expected);
+    return false;
+}

@@ -329,4 +329,18 @@ bool sq_tcp_wait_closed (int fd, int timeout_ms);
 //  Local port of a connected socket fd, or -1
 int sq_fd_local_port (int fd);
 
+//  ---------------------------------------------------------------------
+//  Workers that answer with their own name, clients that ask which one
+
+//  The reply a worker named `name` gives: "<name>|<last frame>", behind
+//  the request's envelope (the routing id, for a ROUTER)
+sq_msg_t *sq_name_reply (const sq_msg_t *request, const char *name);
+
+//  Sends text, waits SQ_WAIT_MS for "<worker>|<text>" and puts the worker's
+//  name into worker; false (with the reason on stderr) otherwise
+bool sq_ask (void *client, const char *text, char *worker, size_t size);
+
+//  As sq_ask; the answer must come from the worker named `expected`
+bool sq_ask_expect (void *client, const char *text, const char *expected);
+
 #endif

@@ -178,13 +178,7 @@ s_worker_answer (void *socket, const char *name)
     sq_msg_t *request = sq_msg_recv (socket, 0);
     if (!request)
         return;
-    sq_msg_t *reply = sq_msg_new ();
-    for (size_t index = 0; index + 1 < request->count; index++)
-        sq_msg_add (reply, request->data [index], request->size [index]);
-    char text [512];
-    snprintf (text, sizeof text, "%s|%s", name,
-              request->count? (char *) request->data [request->count - 1]: "");
-    sq_msg_addstr (reply, text);
+    sq_msg_t *reply = sq_name_reply (request, name);
     sq_msg_send (reply, socket);
     sq_msg_destroy (&reply);
     sq_msg_destroy (&request);
@@ -552,34 +546,6 @@ s_peer_close (void **socket_p, sq_monitor_t **monitor_p)
     *socket_p = NULL;
 }
 
-//  The client sends text; the reply must be "<worker>|text" from a
-//  worker process. Copies the worker's name into worker.
-static void
-s_ask (void *client, const char *text, char *worker, size_t size)
-{
-    SQ_CHECK_EQ (sq_send_str (client, text), 0);
-    char *reply = sq_recv_str (client, SQ_WAIT_MS);
-    SQ_CHECK_MSG (reply, "no reply to '%s' within %d ms", text, SQ_WAIT_MS);
-    char *bar = strchr (reply, '|');
-    bool ok = bar && strcmp (bar + 1, text) == 0;
-    if (ok) {
-        *bar = 0;
-        snprintf (worker, size, "%s", reply);
-    }
-    SQ_CHECK_MSG (ok, "bad reply '%s' to '%s'", reply, text);
-    free (reply);
-}
-
-//  As s_ask; the worker must be `expected`
-static void
-s_ask_expect (void *client, const char *text, const char *expected)
-{
-    char worker [96];
-    s_ask (client, text, worker, sizeof worker);
-    SQ_CHECK_MSG (strcmp (worker, expected) == 0, "'%s' was answered by %s, not %s",
-                  text, worker, expected);
-}
-
 //  The client sends text, the worker socket (driven here) echoes it by
 //  routing id, the client gets it back
 static void
@@ -669,7 +635,7 @@ test_frozen_worker_heartbeat (void)
     void *ctx = zmq_ctx_new ();
     sq_monitor_t *monitor;
     void *client = s_peer_new (ctx, ZMQ_DEALER, proxy->frontend, S_CLIENT_IP, 0, &monitor);
-    s_ask_expect (client, "before the freeze", "W-frozen");
+    SQ_CHECK (sq_ask_expect (client, "before the freeze", "W-frozen"));
     long long stale [4];
     SQ_CHECK_EQ (s_worker_conns (proxy, "W-frozen", stale, 4), 2);
 
@@ -688,7 +654,7 @@ test_frozen_worker_heartbeat (void)
 
     //  The client's libzmq reconnects; its route's worker is gone, so
     //  it falls back to the live one
-    s_ask_expect (client, "after the freeze", "W-ok");
+    SQ_CHECK (sq_ask_expect (client, "after the freeze", "W-ok"));
     long long client_id, worker_id;
     char worker [96];
     SQ_CHECK (s_pair_of (proxy, "C", &client_id, &worker_id, worker, sizeof worker));
@@ -709,7 +675,7 @@ test_frozen_worker_heartbeat (void)
         SQ_CHECK_MSG (strcmp (conns [index].worker, "W-frozen")
                    || strcmp (conns [index].state, "paired"),
                       "W-frozen connection #%lld is paired after the thaw", conns [index].id);
-    s_ask_expect (client, "after the thaw", "W-ok");
+    SQ_CHECK (sq_ask_expect (client, "after the thaw", "W-ok"));
 
     //  Its fresh connections are watched again once it beats: frozen
     //  again, they are closed again
@@ -740,7 +706,7 @@ test_short_freeze_tolerated (void)
     void *ctx = zmq_ctx_new ();
     sq_monitor_t *monitor;
     void *client = s_peer_new (ctx, ZMQ_DEALER, proxy->frontend, S_CLIENT_IP, 0, &monitor);
-    s_ask_expect (client, "before a short freeze", "W-pause");
+    SQ_CHECK (sq_ask_expect (client, "before a short freeze", "W-pause"));
     long long client_id, worker_id, client_after, worker_after;
     char worker [96];
     SQ_CHECK (s_pair_of (proxy, "C", &client_id, &worker_id, worker, sizeof worker));
@@ -754,7 +720,7 @@ test_short_freeze_tolerated (void)
     SQ_CHECK (s_pair_of (proxy, "C", &client_after, &worker_after, worker, sizeof worker));
     SQ_CHECK_EQ (client_after, client_id);
     SQ_CHECK_EQ (worker_after, worker_id);
-    s_ask_expect (client, "after a short freeze", "W-pause");
+    SQ_CHECK (sq_ask_expect (client, "after a short freeze", "W-pause"));
 
     s_peer_close (&client, &monitor);
     s_child_kill (paused);
@@ -1399,7 +1365,7 @@ test_tcp_keepalive_dead_host (void)
     void *ctx = zmq_ctx_new ();
     sq_monitor_t *monitor;
     void *client = s_peer_new (ctx, ZMQ_DEALER, proxy->frontend, NULL, 0, &monitor);
-    s_ask_expect (client, "hello, far worker", "W-far");
+    SQ_CHECK (sq_ask_expect (client, "hello, far worker", "W-far"));
 
     char far_link [16];
     snprintf (far_link, sizeof far_link, "sqb%d", (int) getpid () % 100000);

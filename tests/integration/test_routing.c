@@ -287,15 +287,7 @@ s_log_wait (sq_proxy_t *proxy, const char *needle)
 static sq_msg_t *
 s_name_handler (sq_msg_t *request, void *arg)
 {
-    const char *name = arg;
-    sq_msg_t *reply = sq_msg_new ();
-    for (size_t index = 0; index + 1 < request->count; index++)
-        sq_msg_add (reply, request->data [index], request->size [index]);
-    char text [512];
-    snprintf (text, sizeof text, "%s|%s", name,
-              request->count? (char *) request->data [request->count - 1]: "");
-    sq_msg_addstr (reply, text);
-    return reply;
+    return sq_name_reply (request, arg);
 }
 
 //  A ROUTER worker named `name` (a string that outlives it) holding
@@ -327,35 +319,6 @@ s_client_new (void *ctx, sq_proxy_t *proxy, const char *source_ip, int source_po
     return client;
 }
 
-//  Sends text and copies into worker the name of the worker that answered
-static void
-s_ask (void *client, const char *text, char *worker, size_t size)
-{
-    SQ_CHECK_EQ (sq_send_str (client, text), 0);
-    char *reply = sq_recv_str (client, SQ_WAIT_MS);
-    SQ_CHECK_MSG (reply, "no reply to '%s'", text);
-    char *bar = strchr (reply, '|');
-    bool ok = bar && strcmp (bar + 1, text) == 0;
-    if (ok) {
-        *bar = 0;
-        snprintf (worker, size, "%s", reply);
-    }
-    else
-        fprintf (stderr, "bad reply '%s' to '%s'\n", reply, text);
-    free (reply);
-    SQ_CHECK (ok);
-}
-
-//  The worker that answers a client must be `expected`
-static void
-s_ask_expect (void *client, const char *text, const char *expected)
-{
-    char worker [96];
-    s_ask (client, text, worker, sizeof worker);
-    SQ_CHECK_MSG (strcmp (worker, expected) == 0, "'%s' was answered by %s, not %s",
-                  text, worker, expected);
-}
-
 //  One session of client C from S_C_IP: connect, one request, close. The
 //  answer, and LIST (the worker of the paired backend connection), must
 //  both name `expected`.
@@ -363,7 +326,7 @@ static void
 s_session (sq_proxy_t *proxy, void *ctx, const char *text, const char *expected)
 {
     void *client = s_client_new (ctx, proxy, S_C_IP, 0);
-    s_ask_expect (client, text, expected);
+    SQ_CHECK (sq_ask_expect (client, text, expected));
     char worker [96];
     SQ_CHECK_MSG (s_partner_worker (proxy, "C", worker, sizeof worker),
                   "LIST shows no paired connection named C");
@@ -447,7 +410,7 @@ test_route_fallback_wait (void)
     SQ_CHECK (sq_stats_wait (proxy->control, "clients.queued", 1, SQ_WAIT_MS));
     s_stays (proxy, "pairs.active", 0);     //  10 route waits: W1 is never taken
     sq_worker_t *w2 = s_worker_new (proxy, S_W2_IP, "W2", 1);
-    s_ask_expect (client, "waited for W2", "W2");
+    SQ_CHECK (sq_ask_expect (client, "waited for W2", "W2"));
     SQ_CHECK_EQ (s_worker_number (proxy, "W1", "active"), 0);
 
     zmq_close (client);
@@ -472,7 +435,7 @@ test_route_first_served (void)
     s_wait_idle (proxy, "W1", 1);
     void *ctx = zmq_ctx_new ();
     void *holder = s_client_new (ctx, proxy, NULL, 0);
-    s_ask_expect (holder, "holding the only slot", "W1");
+    SQ_CHECK (sq_ask_expect (holder, "holding the only slot", "W1"));
     void *early = s_client_new (ctx, proxy, NULL, 0);
     SQ_CHECK (sq_stats_wait (proxy->control, "clients.queued", 1, SQ_WAIT_MS));
     void *routed = s_client_new (ctx, proxy, S_C_IP, 0);
@@ -480,10 +443,10 @@ test_route_first_served (void)
 
     //  The slot comes free: C takes it, though the other client came first
     zmq_close (holder);
-    s_ask_expect (routed, "routed first", "W1");
+    SQ_CHECK (sq_ask_expect (routed, "routed first", "W1"));
     SQ_CHECK (sq_stats_wait (proxy->control, "clients.queued", 1, SQ_WAIT_MS));
     zmq_close (routed);
-    s_ask_expect (early, "then the others", "W1");
+    SQ_CHECK (sq_ask_expect (early, "then the others", "W1"));
 
     zmq_close (early);
     zmq_ctx_term (ctx);
@@ -515,10 +478,10 @@ test_least_loaded (void)
     size_t count = 0;
     for (int index = 0; index < 3; index++) {
         clients [count] = s_client_new (ctx, proxy, S_P1_IP, 0);
-        s_ask_expect (clients [count++], "load W1", "W1");
+        SQ_CHECK (sq_ask_expect (clients [count++], "load W1", "W1"));
     }
     clients [count] = s_client_new (ctx, proxy, S_P2_IP, 0);
-    s_ask_expect (clients [count++], "load W2", "W2");
+    SQ_CHECK (sq_ask_expect (clients [count++], "load W2", "W2"));
     SQ_CHECK_EQ (s_worker_number (proxy, "W1", "active"), 3);
     SQ_CHECK_EQ (s_worker_number (proxy, "W2", "active"), 1);
     SQ_CHECK_EQ (s_worker_number (proxy, "W1", "weight"), 1);
@@ -527,13 +490,13 @@ test_least_loaded (void)
 
     //  3 pairs against 1: the next client (no route) goes to W2
     clients [count] = s_client_new (ctx, proxy, NULL, 0);
-    s_ask_expect (clients [count++], "unrouted 1", "W2");
+    SQ_CHECK (sq_ask_expect (clients [count++], "unrouted 1", "W2"));
 
     //  3/10 < 2/1: W1
     s_ok (proxy, "WEIGHT", "W1", "10", NULL);
     SQ_CHECK_EQ (s_worker_number (proxy, "W1", "weight"), 10);
     clients [count] = s_client_new (ctx, proxy, NULL, 0);
-    s_ask_expect (clients [count++], "unrouted 2", "W1");
+    SQ_CHECK (sq_ask_expect (clients [count++], "unrouted 2", "W1"));
 
     //  Reported loads: 1.0 x 5 slots / 10 > 0.0: W2
     s_ok (proxy, "LOAD", "W1", "1.0", NULL);
@@ -543,7 +506,7 @@ test_least_loaded (void)
     SQ_CHECK (s_worker_load (proxy, "W2", &load));
     SQ_CHECK_MSG (load == 0.0, "W2 load %g", load);
     clients [count] = s_client_new (ctx, proxy, NULL, 0);
-    s_ask_expect (clients [count++], "unrouted 3", "W2");
+    SQ_CHECK (sq_ask_expect (clients [count++], "unrouted 3", "W2"));
 
     char state [32];
     s_worker_string (proxy, "W1", "state", state, sizeof state);
@@ -558,7 +521,7 @@ test_least_loaded (void)
     //  Every pair still works
     for (size_t index = 0; index < count; index++) {
         char worker [96];
-        s_ask (clients [index], "still there", worker, sizeof worker);
+        SQ_CHECK (sq_ask (clients [index], "still there", worker, sizeof worker));
     }
     for (size_t index = 0; index < count; index++)
         zmq_close (clients [index]);
@@ -586,7 +549,7 @@ test_drain (void)
     s_wait_idle (proxy, "W2", 4);
     void *ctx = zmq_ctx_new ();
     void *pinned = s_client_new (ctx, proxy, S_P1_IP, 0);
-    s_ask_expect (pinned, "before the drain", "W1");
+    SQ_CHECK (sq_ask_expect (pinned, "before the drain", "W1"));
 
     s_ok (proxy, "DRAIN", "W1", NULL);
     char state [32];
@@ -597,8 +560,8 @@ test_drain (void)
     void *clients [4];
     for (int index = 0; index < 3; index++) {
         clients [index] = s_client_new (ctx, proxy, NULL, 0);
-        s_ask_expect (clients [index], "while W1 drains", "W2");
-        s_ask_expect (pinned, "W1 still serves its pair", "W1");
+        SQ_CHECK (sq_ask_expect (clients [index], "while W1 drains", "W2"));
+        SQ_CHECK (sq_ask_expect (pinned, "W1 still serves its pair", "W1"));
     }
     SQ_CHECK_EQ (s_worker_number (proxy, "W1", "active"), 1);
     SQ_CHECK_EQ (s_worker_number (proxy, "W1", "idle"), 1);
@@ -607,7 +570,7 @@ test_drain (void)
     s_worker_string (proxy, "W1", "state", state, sizeof state);
     SQ_CHECK_STR (state, "active");
     clients [3] = s_client_new (ctx, proxy, NULL, 0);
-    s_ask_expect (clients [3], "after the drain", "W1");
+    SQ_CHECK (sq_ask_expect (clients [3], "after the drain", "W1"));
     for (int index = 0; index < 4; index++)
         zmq_close (clients [index]);
     zmq_close (pinned);
@@ -625,7 +588,7 @@ test_drain (void)
     s_ok (proxy, "UNDRAIN", "W1", NULL);
     SQ_CHECK (sq_stats_wait (proxy->control, "pairs.active", 1, SQ_WAIT_MS));
     SQ_CHECK (sq_stats_wait (proxy->control, "clients.queued", 0, 0));
-    s_ask_expect (waiting, "undrained", "W1");
+    SQ_CHECK (sq_ask_expect (waiting, "undrained", "W1"));
 
     zmq_close (waiting);
     zmq_ctx_term (ctx);
@@ -708,7 +671,7 @@ test_register_before (void)
 
     void *ctx = zmq_ctx_new ();
     void *named = s_client_new (ctx, proxy, S_LOCAL_IP, port);
-    s_ask_expect (named, "registered first", "W2");
+    SQ_CHECK (sq_ask_expect (named, "registered first", "W2"));
     char name [96];
     SQ_CHECK (s_conn_string (proxy, "frontend", address, "name", name, sizeof name));
     SQ_CHECK_STR (name, "C");
@@ -721,7 +684,7 @@ test_register_before (void)
     snprintf (address, sizeof address, "%s:%d", S_LOCAL_IP, port);
     s_ok (proxy, "IDENTIFY", "frontend", address, "D", NULL);
     void *unrouted = s_client_new (ctx, proxy, S_LOCAL_IP, port);
-    s_ask_expect (unrouted, "registered, no route", "W1");
+    SQ_CHECK (sq_ask_expect (unrouted, "registered, no route", "W1"));
     SQ_CHECK (s_conn_string (proxy, "frontend", address, "name", name, sizeof name));
     SQ_CHECK_STR (name, "D");
     s_check_client (proxy, "D", 1, false);
@@ -753,7 +716,7 @@ test_register_after (void)
     SQ_CHECK_EQ (zmq_connect (client, proxy->frontend), 0);
     char address [64], name [96];
     snprintf (address, sizeof address, "%s:%d", S_LOCAL_IP, s_connected_port (monitor));
-    s_ask_expect (client, "unnamed", "W1");
+    SQ_CHECK (sq_ask_expect (client, "unnamed", "W1"));
     SQ_CHECK (s_conn_string (proxy, "frontend", address, "name", name, sizeof name));
     SQ_CHECK_STR (name, S_LOCAL_IP);
 
@@ -761,7 +724,7 @@ test_register_after (void)
     s_ok (proxy, "IDENTIFY", "frontend", address, "E", NULL);
     SQ_CHECK (s_conn_wait (proxy, "frontend", address, "name", "E"));
     s_check_client (proxy, "E", 1, true);
-    s_ask_expect (client, "named E", "W1");
+    SQ_CHECK (sq_ask_expect (client, "named E", "W1"));
     long long pending = -1;
     SQ_CHECK (sq_stats (proxy->control, "registrations.pending", &pending));
     SQ_CHECK_EQ (pending, 0);
@@ -819,7 +782,7 @@ test_register_wait (void)
     snprintf (address, sizeof address, "%s:%d", S_LOCAL_IP, s_connected_port (monitor));
     SQ_CHECK (s_conn_wait (proxy, "frontend", address, "state", "naming"));
     s_ok (proxy, "IDENTIFY", "frontend", address, "E", NULL);
-    s_ask_expect (client, "named while waiting", "W2");
+    SQ_CHECK (sq_ask_expect (client, "named while waiting", "W2"));
     SQ_CHECK (s_conn_wait (proxy, "frontend", address, "name", "E"));
     s_check_client (proxy, "E", 1, true);
 
@@ -1022,7 +985,7 @@ test_route_file (void)
     s_wait_idle (proxy, "W1", 2);
     void *ctx = zmq_ctx_new ();
     void *client = s_client_new (ctx, proxy, S_C_IP, 0);
-    s_ask_expect (client, "before the reload", "W1");
+    SQ_CHECK (sq_ask_expect (client, "before the reload", "W1"));
 
     //  A new file: new tables, and the live pair is not touched
     s_write_file (path,
@@ -1040,7 +1003,7 @@ test_route_file (void)
     SQ_CHECK_EQ (sq_json_count (json, "aliases"), 3);
     s_check_alias (json, "backend", S_W2_IP, "W2");
     SQ_CHECK_EQ (s_worker_number (proxy, "W1", "weight"), 1);
-    s_ask_expect (client, "after the reload", "W1");
+    SQ_CHECK (sq_ask_expect (client, "after the reload", "W1"));
     long long total = -1;
     SQ_CHECK (sq_stats (proxy->control, "pairs.total", &total));
     SQ_CHECK_EQ (total, 1);
@@ -1057,7 +1020,7 @@ test_route_file (void)
     SQ_CHECK_MSG (strcmp (after, json) == 0, "ROUTES changed: %s -> %s", json, after);
     free (after);
     free (json);
-    s_ask_expect (client, "after the bad file", "W1");
+    SQ_CHECK (sq_ask_expect (client, "after the bad file", "W1"));
 
     //  At start-up a bad file stops the proxy with 2
     char binary [512];
