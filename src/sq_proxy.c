@@ -30,6 +30,8 @@ static volatile sig_atomic_t s_reload_requested = 0;
 void
 sq_proxy_config_defaults (sq_proxy_config_t *config)
 {
+    //  Fields without a default (routes) start out zero
+    memset (config, 0, sizeof *config);
     config->frontend = "tcp://*:5555";
     config->backend = "tcp://127.0.0.1:5556";
     config->control = "tcp://127.0.0.1:5557";
