@@ -18,8 +18,10 @@ endif
 CORE_SRC := src/sq_log.c src/sq_clock.c src/sq_buf.c src/sq_greeting.c \
             src/sq_conn.c src/sq_balancer.c src/sq_core.c src/sq_json.c \
             src/sq_control.c src/sq_dict.c src/sq_identity.c src/sq_pairing.c src/sq_report.c src/sq_routes.c src/sq_heartbeat.c
-#  The ZMQ_STREAM engine and the event loop
-PROXY_SRC := src/sq_engine_stream.c src/sq_proxy.c
+#  The ZMQ_STREAM engine, the event loop, and CURVE on the control socket
+PROXY_SRC := src/sq_engine_stream.c src/sq_proxy.c src/sq_control_auth.c
+#  Key files: in the core for the unit tests, and in streamq-ctl
+CORE_SRC  += src/sq_cert.c
 CORE_OBJ  := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
 PROXY_OBJ := $(PROXY_SRC:src/%.c=$(BUILD)/obj/%.o)
 

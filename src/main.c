@@ -35,6 +35,16 @@ s_usage (FILE *out)
 "                         a connection whose partner left (default 100)\n"
 "  --io-threads N         libzmq I/O threads             (default 1)\n"
 "\n"
+"Securing the control socket (see README, \"Securing the control socket\"):\n"
+"  --control-key FILE     the proxy's secret certificate (NAME_secret, from\n"
+"                         streamq-ctl --keygen or CZMQ): the control socket\n"
+"                         runs CURVE, and answers only authorised keys\n"
+"  --control-clients DIR  public certificates of the authorised clients\n"
+"                         (needed with --control-key); SIGHUP reloads it\n"
+"  --control-open-read    any CURVE key may also run PING, STATS, LIST,\n"
+"                         WORKERS, CLIENTS and ROUTES; the other commands\n"
+"                         still need a key from DIR\n"
+"\n"
 "Names and routes (see README, \"Identities and routes\"):\n"
 "  --routes FILE          address rules, routes and weights to load at start;\n"
 "                         SIGHUP loads the file again (a bad file is refused,\n"
@@ -66,9 +76,10 @@ s_usage (FILE *out)
 "TERMINATE, IDENTIFY, ALIAS, UNALIAS, ROUTE, UNROUTE, DRAIN, UNDRAIN, WEIGHT,\n"
 "LOAD, HEARTBEAT (see streamq-ctl --help).\n"
 "Peers must speak ZMTP 3.0 or later (libzmq 4.x, JeroMQ 0.4+, pyzmq, CZMQ ...).\n"
-"SIGINT or SIGTERM closes every connection and exits 0; SIGHUP reloads --routes.\n"
-"Exit status: 0 after a clean stop, 2 on a bad option or an endpoint that\n"
-"cannot be bound.\n");
+"SIGINT or SIGTERM closes every connection and exits 0; SIGHUP reloads --routes\n"
+"and --control-clients.\n"
+"Exit status: 0 after a clean stop, 2 on a bad option, a key file or directory\n"
+"that cannot be read, or an endpoint that cannot be bound.\n");
 }
 
 //  Parses a whole decimal number in [min, max]; false on anything else
@@ -113,6 +124,7 @@ enum {
     OPT_HEARTBEAT_LIVENESS, OPT_PAIR_IDLE_TIMEOUT, OPT_PAIR_MAX_LIFETIME,
     OPT_ROUTES, OPT_ROUTE_FALLBACK, OPT_TCP_KEEPALIVE, OPT_FRONTEND_KEEPALIVE,
     OPT_BACKEND_KEEPALIVE,
+    OPT_CONTROL_KEY, OPT_CONTROL_CLIENTS, OPT_CONTROL_OPEN_READ,
     OPT_HELP, OPT_VERSION
 };
 
@@ -138,6 +150,9 @@ static const struct option s_options [] = {
     { "tcp-keepalive",    required_argument, NULL, OPT_TCP_KEEPALIVE },
     { "frontend-tcp-keepalive", required_argument, NULL, OPT_FRONTEND_KEEPALIVE },
     { "backend-tcp-keepalive", required_argument, NULL, OPT_BACKEND_KEEPALIVE },
+    { "control-key",      required_argument, NULL, OPT_CONTROL_KEY },
+    { "control-clients",  required_argument, NULL, OPT_CONTROL_CLIENTS },
+    { "control-open-read", no_argument,      NULL, OPT_CONTROL_OPEN_READ },
     { "help",             no_argument,       NULL, OPT_HELP },
     { "version",          no_argument,       NULL, OPT_VERSION },
     { NULL, 0, NULL, 0 }
@@ -252,6 +267,9 @@ s_parse_args (int argc, char *argv [], sq_proxy_config_t *config)
             case OPT_BACKEND:  config->backend = optarg; break;
             case OPT_CONTROL:  config->control = optarg; break;
             case OPT_ROUTES:   config->routes = optarg; break;
+            case OPT_CONTROL_KEY:     config->control_auth.key_file = optarg; break;
+            case OPT_CONTROL_CLIENTS: config->control_auth.clients_dir = optarg; break;
+            case OPT_CONTROL_OPEN_READ: config->control_auth.open_read = true; break;
             case OPT_ROUTE_FALLBACK:
                 if (strcmp (optarg, "any") != 0 && strcmp (optarg, "wait") != 0)
                     return s_bad_value ("route-fallback", optarg, "'any' or 'wait'");

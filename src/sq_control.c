@@ -388,6 +388,22 @@ s_command_find (const char *name)
     return NULL;
 }
 
+//  The commands that only read: a secured control socket may open them
+//  to any client (--control-open-read). Every other command, including
+//  IDENTIFY and HEARTBEAT, changes what the proxy does.
+static const char *s_read_only [] = {
+    "PING", "STATS", "LIST", "WORKERS", "CLIENTS", "ROUTES"
+};
+
+bool
+sq_control_read_only (const char *command)
+{
+    for (size_t index = 0; index < sizeof s_read_only / sizeof s_read_only [0]; index++)
+        if (strcasecmp (command, s_read_only [index]) == 0)
+            return true;
+    return false;
+}
+
 //  Copies frame `index` into a C string; false when it is empty, too long,
 //  or holds anything but printable characters
 static bool

@@ -43,6 +43,11 @@ typedef struct {
 void sq_control_handle (sq_core_t *core, const sq_frames_t *request,
                         sq_reply_t *reply, int64_t now);
 
+//  True for a command that only reads (PING, STATS, LIST, WORKERS, CLIENTS,
+//  ROUTES; any case): one that a read-only client of the control socket
+//  may run
+bool sq_control_read_only (const char *command);
+
 //  Frees the reply's frames; it is empty afterwards
 void sq_reply_clear (sq_reply_t *reply);
 

@@ -103,6 +103,7 @@ s_load_routes (sq_core_t *core, const char *path)
 typedef struct {
     void *context;
     void *control;
+    sq_control_auth_t *auth;    //  CURVE on the control socket, or NULL
     sq_engine_stream_t *engine;
     sq_core_t *core;
     char control_endpoint [256];
@@ -110,13 +111,20 @@ typedef struct {
 } s_proxy_t;
 
 static void *
-s_control_new (void *context, const char *endpoint, char *bound)
+s_control_new (void *context, const char *endpoint, char *bound,
+               sq_control_auth_t *auth)
 {
     void *socket = zmq_socket (context, ZMQ_ROUTER);
     if (!socket)
         return NULL;
     int linger = 0;
     zmq_setsockopt (socket, ZMQ_LINGER, &linger, sizeof linger);
+    if (auth && sq_control_auth_apply (auth, socket) != 0) {
+        fprintf (stderr, "streamq-proxy: cannot set CURVE on the control socket: %s\n",
+                 zmq_strerror (zmq_errno ()));
+        zmq_close (socket);
+        return NULL;
+    }
     if (zmq_bind (socket, endpoint) != 0) {
         fprintf (stderr, "streamq-proxy: cannot bind control to %s: %s\n",
                  endpoint, zmq_strerror (zmq_errno ()));
@@ -173,6 +181,12 @@ s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
         return false;
     zmq_ctx_set (proxy->context, ZMQ_IO_THREADS, config->io_threads);
     char error [512];
+    //  The ZAP handler must be bound before the control socket is
+    if (!sq_control_auth_start (&proxy->auth, proxy->context, &config->control_auth,
+                                error, sizeof error)) {
+        fprintf (stderr, "streamq-proxy: %s\n", error);
+        return false;
+    }
     proxy->engine = sq_engine_stream_new (proxy->context, config->frontend,
                                           config->backend, config->keepalive,
                                           error, sizeof error);
@@ -181,7 +195,7 @@ s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
         return false;
     }
     proxy->control = s_control_new (proxy->context, config->control,
-                                    proxy->control_endpoint);
+                                    proxy->control_endpoint, proxy->auth);
     if (!proxy->control)
         return false;
     sq_engine_t ops = sq_engine_stream_ops (proxy->engine);
@@ -196,7 +210,7 @@ s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
     sq_info ("listening: frontend %s", sq_engine_stream_endpoint (proxy->engine, SQ_FRONTEND));
     sq_info ("listening: backend %s", sq_engine_stream_endpoint (proxy->engine, SQ_BACKEND));
     sq_info ("listening: control %s", proxy->control_endpoint);
-    if (!s_endpoint_is_local (proxy->control_endpoint))
+    if (!s_endpoint_is_local (proxy->control_endpoint) && !proxy->auth)
         sq_warning ("the control socket is reachable from other hosts: anyone "
                     "who reaches %s can pause or stop the proxy", proxy->control_endpoint);
     return true;
@@ -209,6 +223,7 @@ s_stop (s_proxy_t *proxy)
     sq_engine_stream_destroy (&proxy->engine);
     if (proxy->control)
         zmq_close (proxy->control);
+    sq_control_auth_destroy (&proxy->auth);
     if (proxy->context)
         zmq_ctx_term (proxy->context);
 }
@@ -260,6 +275,11 @@ s_control_request (s_proxy_t *proxy, int64_t now)
     if (too_many || count > SQ_CONTROL_FRAMES_MAX + envelope) {
         reply.frame [reply.count++] = strdup ("ERROR");
         reply.frame [reply.count++] = strdup ("too many frames");
+    }
+    else
+    if (count > envelope && !sq_control_auth_allows (proxy->auth, &frames [envelope])) {
+        reply.frame [reply.count++] = strdup ("ERROR");
+        reply.frame [reply.count++] = strdup ("not authorised");
     }
     else
         sq_control_handle (proxy->core, &request, &reply, now);
@@ -368,10 +388,12 @@ sq_proxy_run (const sq_proxy_config_t *config)
             s_wait (&proxy);
         if (s_reload_requested) {
             s_reload_requested = 0;
+            if (proxy.auth)
+                sq_control_auth_reload (proxy.auth);
             if (config->routes && !s_load_routes (proxy.core, config->routes))
                 sq_warning ("keeping the address rules, routes and weights in force");
             else
-            if (!config->routes)
+            if (!config->routes && !proxy.auth)
                 sq_warning ("SIGHUP: no --routes file to load");
         }
     }

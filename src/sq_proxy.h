@@ -8,6 +8,7 @@
 
 #include "sq_core.h"
 #include "sq_engine_stream.h"
+#include "sq_control_auth.h"
 
 typedef struct {
     const char *frontend;
@@ -16,6 +17,7 @@ typedef struct {
     const char *routes;         //  Route file, or NULL
     int io_threads;
     sq_keepalive_t keepalive [2];   //  Per side
+    sq_control_auth_config_t control_auth;  //  CURVE on the control socket
     sq_core_config_t core;
 } sq_proxy_config_t;
 
