@@ -59,8 +59,9 @@ $(BUILD) $(BUILD)/obj $(BUILD)/tests:
 $(BUILD)/streamq-proxy: src/main.c $(CORE_OBJ) $(PROXY_OBJ) | $(BUILD)
 	$(CC) $(CFLAGS) $(LDFLAGS) $(filter %.c %.o,$^) -o $@ $(LDLIBS)
 
-$(BUILD)/streamq-ctl: src/streamq_ctl.c src/sq_version.h | $(BUILD)
-	$(CC) $(CFLAGS) $(LDFLAGS) $< -o $@ $(LDLIBS)
+$(BUILD)/streamq-ctl: src/streamq_ctl.c $(BUILD)/obj/sq_cert.o $(BUILD)/obj/sq_log.o \
+        src/sq_version.h | $(BUILD)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(filter %.c %.o,$^) -o $@ $(LDLIBS)
 
 $(BUILD)/%: examples/%.c | $(BUILD)
 	$(CC) $(CFLAGS) $(LDFLAGS) $< -o $@ $(LDLIBS)

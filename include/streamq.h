@@ -60,6 +60,12 @@
     instead of waiting for TCP to notice. Change or stop them with
     streamq_peer_set_heartbeat.
 
+    CURVE. A proxy started with --control-key runs CURVE on its control
+    socket and answers only the keys of its --control-clients directory.
+    streamq_peer_new_curve takes the peer's key pair and the proxy's
+    control public key; the peer's public key must be in that directory
+    for its IDENTIFY and HEARTBEAT requests to be accepted.
+
     Limits (libzmq 4.3): a socket has at most one monitor, so do not call
     zmq_socket_monitor on the socket while a peer watches it (that would
     silently stop the registration, and the redial of lost slots). Only
@@ -112,6 +118,29 @@ typedef struct streamq_peer streamq_peer_t;
 streamq_peer_t *
     streamq_peer_new (void *context, void *socket, const char *control_endpoint,
                       const char *side, const char *name);
+
+//  The same as streamq_peer_new, for a proxy whose control socket runs
+//  CURVE (streamq-proxy --control-key): the peer's control connections
+//  are CURVE clients. Keys are Z85 text, 40 characters: secret_key is the
+//  peer's secret key; public_key its public key, or NULL to derive it
+//  from secret_key (when given, it must match); server_key the proxy's
+//  control public key. The key files streamq-ctl --keygen and CZMQ make
+//  hold them as "public-key" and "secret-key". The public key must be in
+//  the proxy's --control-clients directory: a proxy refuses any other key
+//  at the handshake (even with --control-open-read, which opens only
+//  read-only commands, and IDENTIFY and HEARTBEAT change state). A
+//  refused key is logged on stderr, once, and nothing is registered.
+//
+//  Returns NULL with errno set on error: as streamq_peer_new, EINVAL for
+//  a key that is not 40 Z85 characters or a public key that does not
+//  match the secret one, ENOTSUP for a libzmq built without CURVE. The
+//  keys are copied into the peer's sockets; the caller's strings may go
+//  once it returns. Thread safety: as streamq_peer_new.
+streamq_peer_t *
+    streamq_peer_new_curve (void *context, void *socket, const char *control_endpoint,
+                            const char *side, const char *name,
+                            const char *public_key, const char *secret_key,
+                            const char *server_key);
 
 //  Stops watching the socket, stops and joins the background thread, and
 //  frees everything; sets *self_p to NULL. Does nothing if self_p or

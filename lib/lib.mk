@@ -8,6 +8,7 @@
 #    $(BUILD)/libstreamq.pc   pkg-config file for PREFIX (default /usr/local)
 #    $(BUILD)/tests/test_libstreamq   its integration test
 #    $(BUILD)/tests/test_liveness     disconnection strategies (links it too)
+#    $(BUILD)/tests/test_control_auth CURVE on the control socket (links it too)
 #    $(BUILD)/curve_worker, $(BUILD)/curve_client   the examples, which use it
 #    make lib                 the three library files
 
@@ -51,6 +52,13 @@ $(BUILD)/tests/test_libstreamq: tests/integration/test_libstreamq.c $(HARNESS_OB
 #  The same for the liveness test: its worker processes heartbeat through
 #  the library
 $(BUILD)/tests/test_liveness: tests/integration/test_liveness.c $(HARNESS_OBJ) \
+        $(BUILD)/libstreamq.a $(LIB_HEADER) tests/sq_test.h | $(BUILD)/tests
+	$(CC) $(CFLAGS) -Iinclude $(LDFLAGS) $< $(HARNESS_OBJ) $(BUILD)/libstreamq.a \
+	    -o $@ $(LDLIBS)
+
+#  The same for the control socket's CURVE test: its peer names itself
+#  through a CURVE control socket
+$(BUILD)/tests/test_control_auth: tests/integration/test_control_auth.c $(HARNESS_OBJ) \
         $(BUILD)/libstreamq.a $(LIB_HEADER) tests/sq_test.h | $(BUILD)/tests
 	$(CC) $(CFLAGS) -Iinclude $(LDFLAGS) $< $(HARNESS_OBJ) $(BUILD)/libstreamq.a \
 	    -o $@ $(LDLIBS)

@@ -36,6 +36,12 @@
     CONNECTED event): a failure on an accepted connection names the
     socket's own bound address, which must never be dialled.
 
+    CURVE: streamq_peer_new_curve makes both DEALERs CURVE clients with
+    the keys given (copied into the sockets, then wiped). A proxy that
+    refuses the key answers nothing, so a third socket, a PAIR fed by a
+    monitor of the control DEALER, reports the failed handshake, and the
+    thread logs it once.
+
     Stopping: destroy sets `stopping`, stops the monitor (libzmq then
     sends a last MONITOR_STOPPED event and closes its end), wakes the
     thread through the wake pipe, and joins it. The same pipe also
@@ -101,6 +107,9 @@ struct streamq_peer {
     void *monitor;              //  PAIR receiving the events (thread's)
     void *control;              //  DEALER to the control socket (thread's)
     void *beat;                 //  DEALER for heartbeats (thread's)
+    void *watch;                //  PAIR: handshake failures of control (thread's)
+    char public_key [41];       //  Our CURVE key (Z85) when CURVE, for the log
+    bool key_logged;            //  A refusal of that key was logged
     int wake [2];               //  Pipe: destroy or a heartbeat change
     pthread_t thread;
     bool monitoring;            //  The socket monitor is running
@@ -132,6 +141,13 @@ struct streamq_peer {
     size_t dialled_count;
     size_t dialled_next;        //  Slot the next new endpoint takes
 };
+
+//  The keys of a CURVE control connection, in Z85
+typedef struct {
+    char public_key [41];
+    char secret_key [41];
+    char server_key [41];
+} s_curve_t;
 
 //  One received frame, NUL-terminated (truncated to S_FRAME_MAX - 1)
 typedef struct {
@@ -588,6 +604,30 @@ s_beat_reply_handle (streamq_peer_t *self, s_frame_t *frames, int count)
                    count > first + 1? frames [first + 1].data: frames [first].data);
 }
 
+//  Handles one handshake failure of the control connection (under CURVE):
+//  the proxy refused our key, or the handshake broke (a wrong server
+//  key). Logged once: libzmq redials, and fails the same way each time.
+static void
+s_watch_handle (streamq_peer_t *self, s_frame_t *frames, int count)
+{
+    if (count < 1 || frames [0].size != 6 || self->key_logged)
+        return;
+    uint16_t event;
+    uint32_t value;
+    memcpy (&event, frames [0].data, sizeof event);
+    memcpy (&value, frames [0].data + 2, sizeof value);
+    self->key_logged = true;
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        fprintf (stderr, "libstreamq: the proxy at %s refused the CURVE key %s of %s "
+                 "(ZAP status %u): it is not in the proxy's --control-clients, so "
+                 "nothing is registered\n", self->endpoint, self->public_key,
+                 self->name, (unsigned) value);
+    else
+        fprintf (stderr, "libstreamq: the CURVE handshake of %s with the control "
+                 "socket at %s failed (protocol error 0x%x): is the server key the "
+                 "proxy's control key?\n", self->name, self->endpoint, (unsigned) value);
+}
+
 
 //  --------------------------------------------------------------------------
 //  The thread
@@ -625,9 +665,10 @@ s_poll_once (streamq_peer_t *self)
         { self->monitor, 0, ZMQ_POLLIN, 0 },
         { self->control, 0, ZMQ_POLLIN, 0 },
         { self->beat, 0, ZMQ_POLLIN, 0 },
-        { NULL, self->wake [0], ZMQ_POLLIN, 0 }
+        { NULL, self->wake [0], ZMQ_POLLIN, 0 },
+        { self->watch, 0, ZMQ_POLLIN, 0 }       //  Last: only under CURVE
     };
-    if (zmq_poll (items, 4, timeout) == -1)
+    if (zmq_poll (items, self->watch? 5: 4, timeout) == -1)
         return errno == EINTR? S_RUNNING: S_CONTEXT_ENDED;
     if ((items [3].revents & ZMQ_POLLIN) && s_wake_read (self))
         return S_STOPPED;
@@ -639,6 +680,9 @@ s_poll_once (streamq_peer_t *self)
         return S_CONTEXT_ENDED;
     if ((items [2].revents & ZMQ_POLLIN)
     &&  !s_drain (self, self->beat, s_beat_reply_handle))
+        return S_CONTEXT_ENDED;
+    if (self->watch && (items [4].revents & ZMQ_POLLIN)
+    &&  !s_drain (self, self->watch, s_watch_handle))
         return S_CONTEXT_ENDED;
     return S_RUNNING;
 }
@@ -653,7 +697,9 @@ s_sockets_close (streamq_peer_t *self)
         zmq_close (self->control);
     if (self->beat)
         zmq_close (self->beat);
-    self->monitor = self->control = self->beat = NULL;
+    if (self->watch)
+        zmq_close (self->watch);
+    self->monitor = self->control = self->beat = self->watch = NULL;
 }
 
 //  Blocks until destroy sets `stopping` and writes to the wake pipe
@@ -688,13 +734,25 @@ s_thread (void *args)
 //  --------------------------------------------------------------------------
 //  Set-up and tear-down
 
+//  Makes socket a CURVE client; 0 or -1 with errno set
+static int
+s_curve_set (void *socket, const s_curve_t *curve)
+{
+    if (zmq_setsockopt (socket, ZMQ_CURVE_SERVERKEY, curve->server_key, 40) == -1
+    ||  zmq_setsockopt (socket, ZMQ_CURVE_PUBLICKEY, curve->public_key, 40) == -1
+    ||  zmq_setsockopt (socket, ZMQ_CURVE_SECRETKEY, curve->secret_key, 40) == -1)
+        return -1;
+    return 0;
+}
+
 //  Creates a socket of the given type with ZMQ_LINGER 0, connected to
 //  endpoint; NULL with errno set on error. A send_hwm above 0 also sets
 //  ZMQ_IMMEDIATE and that ZMQ_SNDHWM: messages are queued only on a live
 //  connection, and at most send_hwm of them (for heartbeats, which are
-//  worthless once late)
+//  worthless once late). A curve makes it a CURVE client.
 static void *
-s_socket_new (void *context, int type, const char *endpoint, int send_hwm)
+s_socket_new (void *context, int type, const char *endpoint, int send_hwm,
+              const s_curve_t *curve)
 {
     void *socket = zmq_socket (context, type);
     int linger = 0, immediate = 1;
@@ -703,6 +761,7 @@ s_socket_new (void *context, int type, const char *endpoint, int send_hwm)
     ||  (send_hwm > 0
     &&  (zmq_setsockopt (socket, ZMQ_IMMEDIATE, &immediate, sizeof immediate) == -1
     ||   zmq_setsockopt (socket, ZMQ_SNDHWM, &send_hwm, sizeof send_hwm) == -1))
+    ||  (curve && s_curve_set (socket, curve) == -1)
     ||  zmq_connect (socket, endpoint) == -1)) {
         int error = errno;
         zmq_close (socket);
@@ -723,13 +782,30 @@ s_monitor_start (streamq_peer_t *self, void *context)
     char endpoint [64];
     snprintf (endpoint, sizeof endpoint, "inproc://streamq-monitor-%u",
               atomic_fetch_add (&counter, 1));
-    self->monitor = s_socket_new (context, ZMQ_PAIR, endpoint, 0);
+    self->monitor = s_socket_new (context, ZMQ_PAIR, endpoint, 0, NULL);
     if (!self->monitor)
         return -1;
     if (zmq_socket_monitor (self->socket, endpoint, S_EVENTS) == -1)
         return -1;
     self->monitoring = true;
     return 0;
+}
+
+//  Under CURVE, watches the control connection's handshakes, so that a
+//  refused key is logged rather than silently registering nothing
+static int
+s_watch_start (streamq_peer_t *self, void *context)
+{
+    static atomic_uint counter = 0;
+    char endpoint [64];
+    snprintf (endpoint, sizeof endpoint, "inproc://streamq-watch-%u",
+              atomic_fetch_add (&counter, 1));
+    self->watch = s_socket_new (context, ZMQ_PAIR, endpoint, 0, NULL);
+    if (!self->watch)
+        return -1;
+    return zmq_socket_monitor (self->control, endpoint,
+                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                               | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL);
 }
 
 //  Starts the thread with every signal blocked, so the application's
@@ -835,9 +911,11 @@ s_peer_alloc (void *socket, const char *control_endpoint, const char *side,
 //  --------------------------------------------------------------------------
 //  API
 
-streamq_peer_t *
-streamq_peer_new (void *context, void *socket, const char *control_endpoint,
-                  const char *side, const char *name)
+//  Creates a peer, with CURVE on its control connection when curve is
+//  not NULL
+static streamq_peer_t *
+s_peer_new (void *context, void *socket, const char *control_endpoint,
+            const char *side, const char *name, const s_curve_t *curve)
 {
     if (!context || !socket || !control_endpoint
     ||  !s_side_valid (side) || !s_name_valid (name)) {
@@ -847,15 +925,76 @@ streamq_peer_new (void *context, void *socket, const char *control_endpoint,
     streamq_peer_t *self = s_peer_alloc (socket, control_endpoint, side, name);
     if (!self)
         return NULL;
-    self->control = s_socket_new (context, ZMQ_DEALER, control_endpoint, 0);
+    if (curve)
+        memcpy (self->public_key, curve->public_key, sizeof self->public_key);
+    self->control = s_socket_new (context, ZMQ_DEALER, control_endpoint, 0, curve);
     if (self->control)
-        self->beat = s_socket_new (context, ZMQ_DEALER, control_endpoint, S_BEAT_HWM);
+        self->beat = s_socket_new (context, ZMQ_DEALER, control_endpoint,
+                                   S_BEAT_HWM, curve);
     if (!self->control || !self->beat
+    ||  (curve && s_watch_start (self, context) == -1)
     ||  s_monitor_start (self, context) == -1
     ||  s_thread_start (self) == -1) {
         s_peer_free (self);
         return NULL;
     }
+    return self;
+}
+
+//  Copies a Z85 key after checking it: 40 characters that decode
+static bool
+s_key_copy (char *key, const char *given)
+{
+    uint8_t binary [32];
+    if (!given || strlen (given) != 40 || !zmq_z85_decode (binary, given))
+        return false;
+    memcpy (key, given, 41);
+    return true;
+}
+
+//  Fills curve from the given keys; the public key is derived from the
+//  secret one when NULL, and must match it when given. EINVAL for a bad
+//  key, ENOTSUP for a libzmq without CURVE.
+static int
+s_curve_fill (s_curve_t *curve, const char *public_key, const char *secret_key,
+              const char *server_key)
+{
+    char derived [41];
+    if (!zmq_has ("curve")) {
+        errno = ENOTSUP;
+        return -1;
+    }
+    if (!s_key_copy (curve->secret_key, secret_key)
+    ||  !s_key_copy (curve->server_key, server_key)
+    ||  zmq_curve_public (derived, curve->secret_key) != 0
+    ||  (public_key && strcmp (public_key, derived) != 0)) {
+        errno = EINVAL;
+        return -1;
+    }
+    memcpy (curve->public_key, derived, sizeof derived);
+    return 0;
+}
+
+streamq_peer_t *
+streamq_peer_new (void *context, void *socket, const char *control_endpoint,
+                  const char *side, const char *name)
+{
+    return s_peer_new (context, socket, control_endpoint, side, name, NULL);
+}
+
+streamq_peer_t *
+streamq_peer_new_curve (void *context, void *socket, const char *control_endpoint,
+                        const char *side, const char *name, const char *public_key,
+                        const char *secret_key, const char *server_key)
+{
+    s_curve_t curve;
+    streamq_peer_t *self = NULL;
+    if (s_curve_fill (&curve, public_key, secret_key, server_key) == 0)
+        self = s_peer_new (context, socket, control_endpoint, side, name, &curve);
+    int error = errno;
+    //  No copy of the secret key stays behind (libzmq keeps its own)
+    explicit_bzero (&curve, sizeof curve);
+    errno = error;
     return self;
 }
 
