@@ -17,7 +17,8 @@ endif
 #  The core: pure logic, no libzmq socket calls
 CORE_SRC := src/sq_log.c src/sq_clock.c src/sq_buf.c src/sq_greeting.c \
             src/sq_conn.c src/sq_balancer.c src/sq_core.c src/sq_json.c \
-            src/sq_control.c src/sq_dict.c src/sq_identity.c src/sq_pairing.c src/sq_report.c src/sq_routes.c src/sq_heartbeat.c
+            src/sq_control.c src/sq_dict.c src/sq_identity.c src/sq_pairing.c src/sq_report.c src/sq_routes.c src/sq_heartbeat.c \
+            src/sq_cidr.c src/sq_access.c src/sq_admission.c
 #  The ZMQ_STREAM engine, the event loop, and CURVE on the control socket
 PROXY_SRC := src/sq_engine_stream.c src/sq_proxy.c src/sq_control_auth.c
 #  Key files: in the core for the unit tests, and in streamq-ctl

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <ctype.h>
 #include <getopt.h>
 #include "sq_proxy.h"
 #include "sq_log.h"
@@ -124,6 +125,9 @@ enum {
     OPT_HEARTBEAT_LIVENESS, OPT_PAIR_IDLE_TIMEOUT, OPT_PAIR_MAX_LIFETIME,
     OPT_ROUTES, OPT_ROUTE_FALLBACK, OPT_TCP_KEEPALIVE, OPT_FRONTEND_KEEPALIVE,
     OPT_BACKEND_KEEPALIVE,
+    OPT_MAX_PAIR_BUFFER, OPT_MAX_BUFFER, OPT_SLOW_PEER, OPT_MAX_CONNECTIONS,
+    OPT_MAX_PER_IP, OPT_MAX_RATE, OPT_FRONTEND_ALLOW, OPT_FRONTEND_DENY,
+    OPT_BACKEND_ALLOW, OPT_BACKEND_DENY, OPT_FRONTEND_MECHANISMS, OPT_BACKEND_MECHANISMS,
     OPT_CONTROL_KEY, OPT_CONTROL_CLIENTS, OPT_CONTROL_OPEN_READ,
     OPT_HELP, OPT_VERSION
 };
@@ -150,6 +154,18 @@ static const struct option s_options [] = {
     { "tcp-keepalive",    required_argument, NULL, OPT_TCP_KEEPALIVE },
     { "frontend-tcp-keepalive", required_argument, NULL, OPT_FRONTEND_KEEPALIVE },
     { "backend-tcp-keepalive", required_argument, NULL, OPT_BACKEND_KEEPALIVE },
+    { "max-pair-buffer",  required_argument, NULL, OPT_MAX_PAIR_BUFFER },
+    { "max-buffer",       required_argument, NULL, OPT_MAX_BUFFER },
+    { "slow-peer",        required_argument, NULL, OPT_SLOW_PEER },
+    { "max-connections",  required_argument, NULL, OPT_MAX_CONNECTIONS },
+    { "max-connections-per-ip", required_argument, NULL, OPT_MAX_PER_IP },
+    { "max-connection-rate", required_argument, NULL, OPT_MAX_RATE },
+    { "frontend-allow",   required_argument, NULL, OPT_FRONTEND_ALLOW },
+    { "frontend-deny",    required_argument, NULL, OPT_FRONTEND_DENY },
+    { "backend-allow",    required_argument, NULL, OPT_BACKEND_ALLOW },
+    { "backend-deny",     required_argument, NULL, OPT_BACKEND_DENY },
+    { "frontend-mechanisms", required_argument, NULL, OPT_FRONTEND_MECHANISMS },
+    { "backend-mechanisms", required_argument, NULL, OPT_BACKEND_MECHANISMS },
     { "control-key",      required_argument, NULL, OPT_CONTROL_KEY },
     { "control-clients",  required_argument, NULL, OPT_CONTROL_CLIENTS },
     { "control-open-read", no_argument,      NULL, OPT_CONTROL_OPEN_READ },
@@ -251,6 +267,91 @@ s_keepalive_option (int option, const char *value, sq_keepalive_t *both,
     return 0;
 }
 
+//  Parses a byte count with an optional K, M or G suffix (powers of 1024)
+static bool
+s_parse_size (const char *text, long long min, long long max, long long *value)
+{
+    char *end;
+    errno = 0;
+    long long number = strtoll (text, &end, 10);
+    if (errno || end == text || number < 0)
+        return false;
+    const char *suffixes = "KMG";
+    const char *suffix = *end? strchr (suffixes, toupper ((unsigned char) *end)): NULL;
+    if (*end && (!suffix || end [1]))
+        return false;
+    int shift = suffix? 10 * (int) (suffix - suffixes + 1): 0;
+    if (number > (max >> shift))
+        return false;
+    number <<= shift;
+    if (number < min || number > max)
+        return false;
+    *value = number;
+    return true;
+}
+
+//  Buffer bounds, connection limits and rates
+static int
+s_limit_option (int option, const char *value, sq_proxy_config_t *config)
+{
+    long long number;
+    bool size = option == OPT_MAX_PAIR_BUFFER || option == OPT_MAX_BUFFER;
+    long long min = size? 64 * 1024: option == OPT_MAX_CONNECTIONS? 1: 0;
+    long long max = size? (1LL << 40): 10000000;
+    bool valid = size? s_parse_size (value, min, max, &number)
+                     : s_parse_number (value, min, max, &number);
+    if (!valid)
+        return s_bad_value (s_option_name (option), value, size
+            ? "a byte count from 64K to 1024G (suffix K, M or G)"
+            : option == OPT_MAX_CONNECTIONS? "a whole number from 1 to 10000000"
+                                           : "a whole number from 0 (no limit) to 10000000");
+    sq_core_config_t *core = &config->core;
+    switch (option) {
+        case OPT_MAX_PAIR_BUFFER: core->max_pair_buffer = (size_t) number; break;
+        case OPT_MAX_BUFFER:      core->max_buffer = (size_t) number; break;
+        case OPT_MAX_CONNECTIONS: config->max_connections = number; break;
+        case OPT_MAX_PER_IP:      core->limits.max_per_ip = (size_t) number; break;
+        case OPT_MAX_RATE:        core->limits.rate_per_ip = (unsigned) number; break;
+    }
+    return 0;
+}
+
+//  --frontend-allow and the like: lists of IPs and CIDRs, repeatable
+static int
+s_access_option (int option, const char *value, sq_proxy_config_t *config)
+{
+    sq_side_t side = option == OPT_FRONTEND_ALLOW || option == OPT_FRONTEND_DENY
+                   ? SQ_FRONTEND: SQ_BACKEND;
+    bool allow = option == OPT_FRONTEND_ALLOW || option == OPT_BACKEND_ALLOW;
+    if (!config->access [side])
+        config->access [side] = sq_access_new ();
+    char error [256] = "out of memory";
+    if (!config->access [side]
+    ||  !sq_access_add (config->access [side], allow, value, error, sizeof error))
+        return s_bad_value (s_option_name (option), value, error);
+    config->core.limits.access [side] = config->access [side];
+    return 0;
+}
+
+//  --frontend-mechanisms CURVE,PLAIN: names as ZMTP spells them, any case
+static int
+s_mechanisms_option (int option, const char *value, sq_proxy_config_t *config)
+{
+    sq_side_t side = option == OPT_FRONTEND_MECHANISMS? SQ_FRONTEND: SQ_BACKEND;
+    char *list = strdup (value);
+    for (char *cursor = list; cursor && *cursor; cursor++)
+        *cursor = (char) toupper ((unsigned char) *cursor);
+    if (!list || !sq_greeting_mechanisms_valid (list)) {
+        free (list);
+        return s_bad_value (s_option_name (option), value,
+                            "mechanism names separated by commas, e.g. CURVE or CURVE,PLAIN");
+    }
+    free (config->mechanisms [side]);
+    config->mechanisms [side] = list;
+    config->core.mechanisms [side] = list;
+    return 0;
+}
+
 //  Fills config from argv; returns -1 to go on, or an exit code
 static int
 s_parse_args (int argc, char *argv [], sq_proxy_config_t *config)
@@ -287,6 +388,34 @@ s_parse_args (int argc, char *argv [], sq_proxy_config_t *config)
                 if (code)
                     return code;
                 break;
+            case OPT_SLOW_PEER:
+                if (strcmp (optarg, "disconnect") != 0 && strcmp (optarg, "block") != 0)
+                    return s_bad_value ("slow-peer", optarg, "'disconnect' or 'block'");
+                config->core.slow_peer_block = strcmp (optarg, "block") == 0;
+                break;
+            case OPT_MAX_PAIR_BUFFER:
+            case OPT_MAX_BUFFER:
+            case OPT_MAX_CONNECTIONS:
+            case OPT_MAX_PER_IP:
+            case OPT_MAX_RATE:
+                code = s_limit_option (option, optarg, config);
+                if (code)
+                    return code;
+                break;
+            case OPT_FRONTEND_ALLOW:
+            case OPT_FRONTEND_DENY:
+            case OPT_BACKEND_ALLOW:
+            case OPT_BACKEND_DENY:
+                code = s_access_option (option, optarg, config);
+                if (code)
+                    return code;
+                break;
+            case OPT_FRONTEND_MECHANISMS:
+            case OPT_BACKEND_MECHANISMS:
+                code = s_mechanisms_option (option, optarg, config);
+                if (code)
+                    return code;
+                break;
             case OPT_HELP:     s_usage (stdout); return 0;
             case OPT_VERSION:  printf ("streamq-proxy " SQ_VERSION "\n"); return 0;
             case '?':
@@ -307,6 +436,12 @@ s_parse_args (int argc, char *argv [], sq_proxy_config_t *config)
     for (int side = 0; side < 2; side++)
         if (!given [side])
             config->keepalive [side] = both;
+    if (config->core.max_pair_buffer > config->core.max_buffer) {
+        fprintf (stderr, "streamq-proxy: --max-pair-buffer (%zu) is larger than "
+                 "--max-buffer (%zu)\n", config->core.max_pair_buffer,
+                 config->core.max_buffer);
+        return 2;
+    }
     return -1;
 }
 
@@ -316,9 +451,11 @@ main (int argc, char *argv [])
     sq_proxy_config_t config;
     sq_proxy_config_defaults (&config);
     int code = s_parse_args (argc, argv, &config);
-    if (code >= 0)
-        return code;
-    s_install_signals ();
-    sq_info ("streamq-proxy %s starting", SQ_VERSION);
-    return sq_proxy_run (&config);
+    if (code < 0) {
+        s_install_signals ();
+        sq_info ("streamq-proxy %s starting", SQ_VERSION);
+        code = sq_proxy_run (&config);
+    }
+    sq_proxy_config_clear (&config);
+    return code;
 }

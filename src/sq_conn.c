@@ -63,7 +63,7 @@ sq_closed_name (sq_closed_t code)
 {
     static const char *names [SQ_CLOSED_COUNT] = {
         "peer", "partner", "heartbeat", "idle_timeout", "lifetime", "greeting",
-        "queue", "shutdown", "other"
+        "queue", "slow_peer", "shutdown", "other"
     };
     return code < SQ_CLOSED_COUNT? names [code]: "other";
 }

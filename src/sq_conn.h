@@ -46,6 +46,7 @@ typedef enum {
     SQ_CLOSED_LIFETIME,     //  Its pair grew too old
     SQ_CLOSED_GREETING,     //  Bad or late greeting
     SQ_CLOSED_QUEUE,        //  Queue full or queue timeout
+    SQ_CLOSED_SLOW,         //  Its pair held more than the proxy may buffer
     SQ_CLOSED_SHUTDOWN,     //  The proxy stopped
     SQ_CLOSED_OTHER,        //  Anything else (too many early bytes, memory)
     SQ_CLOSED_COUNT
@@ -70,6 +71,9 @@ typedef struct sq_conn {
     struct sq_worker *worker;           //  Backend only: who offers this slot
     struct sq_offer *offer;             //  Backend, while idle
     bool identified;                    //  Named by a registration
+    bool over;                          //  Block mode: its pair is over its bound
+    bool discard;                       //  Closed as a slow peer: send nothing more
+    bool admitted;                      //  Counted against its IP (sq_admission)
     int64_t created_ms;
     int64_t ready_ms;                   //  When the greeting was complete
     int64_t waiting_since_ms;           //  When it was queued or went idle
@@ -102,7 +106,7 @@ void sq_conn_destroy (sq_conn_t **self_p);
 const char *sq_side_name (sq_side_t side);
 
 //  "peer", "partner", "heartbeat", "idle_timeout", "lifetime", "greeting",
-//  "queue", "shutdown", "other"
+//  "queue", "slow_peer", "shutdown", "other"
 const char *sq_closed_name (sq_closed_t code);
 
 //  Room for a key made by sq_conn_address_key

@@ -43,6 +43,12 @@ sq_core_config_defaults (sq_core_config_t *config)
     config->heartbeat_liveness = 3;
     config->pair_idle_timeout_ms = 0;
     config->pair_max_lifetime_ms = 0;
+    config->max_pair_buffer = 8 * 1024 * 1024;
+    config->max_buffer = 256 * 1024 * 1024;
+    config->slow_peer_block = false;
+    memset (&config->limits, 0, sizeof config->limits);
+    config->mechanisms [SQ_FRONTEND] = NULL;
+    config->mechanisms [SQ_BACKEND] = NULL;
 }
 
 sq_core_t *
@@ -58,8 +64,9 @@ sq_core_new (const sq_core_config_t *config, const sq_engine_t *engine)
     self->identity = sq_identity_new ();
     self->by_address = sq_dict_new ();
     self->heartbeat = sq_heartbeat_new ();
+    self->admission = sq_admission_new ();
     if (!self->conns || !self->balancer || !self->identity || !self->by_address
-    ||  !self->heartbeat) {
+    ||  !self->heartbeat || !self->admission) {
         sq_core_destroy (&self);
         return NULL;
     }
@@ -100,6 +107,7 @@ sq_core_destroy (sq_core_t **self_p)
     sq_conn_table_destroy (&self->conns);
     sq_identity_destroy (&self->identity);
     sq_heartbeat_destroy (&self->heartbeat);
+    sq_admission_destroy (&self->admission);
     if (self->by_address)
         sq_dict_destroy (&self->by_address, NULL);
     free (self);
@@ -138,11 +146,161 @@ s_count_out (sq_core_t *self, sq_conn_t *conn, size_t size, int64_t now)
     self->stats.bytes_to [conn->side] += size;
 }
 
+//  -------------------------------------------------------------------------
+//  Bounds on held bytes. ZMQ_STREAM cannot stop reading one connection, so
+//  what a slow peer does not take piles up here. A pair may hold
+//  max_pair_buffer bytes (both ways together), all connections max_buffer.
+//  Past a bound the proxy either closes the pair (the peers see a lost
+//  connection: bytes are dropped only together with the connection, never
+//  from the middle of a live stream), or stops reading the side that feeds
+//  the bytes until they drain to half the bound.
+
+static size_t
+s_pair_held (const sq_conn_t *conn)
+{
+    return conn->outq.size + (conn->partner? conn->partner->outq.size: 0);
+}
+
+//  The side whose peers sent the bytes held for conn
+static sq_side_t
+s_feeder (const sq_conn_t *conn)
+{
+    return conn->side == SQ_FRONTEND? SQ_BACKEND: SQ_FRONTEND;
+}
+
+//  Block mode: the conn of a pair that holds more of its bytes marks the
+//  pair over its bound, so that only the side feeding them stops
+static void
+s_mark_over (sq_core_t *self, sq_conn_t *conn)
+{
+    bool over = false;
+    size_t bound = self->config.max_pair_buffer;
+    if (conn->state != SQ_CONN_DEAD && conn->outq.size > 0
+    &&  (!conn->partner || conn->partner->outq.size <= conn->outq.size))
+        over = s_pair_held (conn) > (conn->over? bound / 2: bound);
+    if (over != conn->over) {
+        conn->over = over;
+        if (over)
+            self->over [s_feeder (conn)]++;
+        else
+            self->over [s_feeder (conn)]--;
+    }
+}
+
+static void
+s_update_over (sq_core_t *self, sq_conn_t *conn)
+{
+    if (!self->config.slow_peer_block)
+        return;
+    s_mark_over (self, conn);
+    if (conn->partner)
+        s_mark_over (self, conn->partner);
+    size_t bound = self->config.max_buffer;
+    self->total_over = self->held_total > (self->total_over? bound / 2: bound);
+}
+
+//  Bytes held for conn grew (delta > 0) or shrank
+static void
+s_held_changed (sq_core_t *self, sq_conn_t *conn, long long delta)
+{
+    self->held_total = (size_t) ((long long) self->held_total + delta);
+    sq_side_t feeder = s_feeder (conn);
+    self->held_fed [feeder] = (size_t) ((long long) self->held_fed [feeder] + delta);
+    s_update_over (self, conn);
+}
+
+//  Drops what is held for conn
+static void
+s_held_drop (sq_core_t *self, sq_conn_t *conn)
+{
+    size_t size = conn->outq.size;
+    sq_buf_clear (&conn->outq);
+    sq_list_remove (&conn->blocked_node);
+    if (size)
+        s_held_changed (self, conn, -(long long) size);
+}
+
+//  Disconnect mode: closes a slow pair at once, with what it holds
+static void
+s_close_slow (sq_core_t *self, sq_conn_t *conn, int64_t now)
+{
+    sq_conn_t *partner = conn->partner;
+    size_t held = s_pair_held (conn);
+    sq_warning ("%s #%llu %s: slow peer, its pair holds %zu bytes: closing the pair",
+                sq_side_name (conn->side), (unsigned long long) conn->serial,
+                conn->address, held);
+    conn->discard = true;
+    s_held_drop (self, conn);
+    if (partner) {
+        partner->discard = true;
+        s_held_drop (self, partner);
+    }
+    sq_core_close_conn (self, conn, SQ_CLOSED_SLOW, "slow peer", now);
+}
+
+//  Disconnect mode: past max_buffer, closes the pairs that hold the most
+//  until under it. Rare, so a pass over the holders is fine.
+static void
+s_shed (sq_core_t *self, int64_t now)
+{
+    while (self->held_total > self->config.max_buffer) {
+        sq_conn_t *largest = NULL;
+        for (sq_list_node_t *node = self->blocked.next; node != &self->blocked;
+             node = node->next) {
+            sq_conn_t *conn = sq_list_entry (node, sq_conn_t, blocked_node);
+            if (!largest || s_pair_held (conn) > s_pair_held (largest))
+                largest = conn;
+        }
+        if (!largest)
+            break;
+        s_close_slow (self, largest, now);
+    }
+}
+
+//  After bytes were held for conn: applies the disconnect policy
+static void
+s_enforce_bounds (sq_core_t *self, sq_conn_t *conn, int64_t now)
+{
+    if (self->config.slow_peer_block)
+        return;
+    if (s_pair_held (conn) > self->config.max_pair_buffer)
+        s_close_slow (self, conn, now);
+    if (self->held_total > self->config.max_buffer)
+        s_shed (self, now);
+}
+
+bool
+sq_core_reading (sq_core_t *self, sq_side_t side)
+{
+    if (self->paused)
+        return false;
+    bool stopped = self->over [side] > 0
+                || (self->total_over && self->held_fed [side] > 0);
+    if (stopped != self->reading_stopped [side]) {
+        self->reading_stopped [side] = stopped;
+        if (stopped) {
+            self->stats.reading_stops [side]++;
+            sq_info ("%s: reading stopped, %zu bytes held (a slow peer; --slow-peer=block)",
+                     sq_side_name (side), self->held_total);
+        }
+        else
+            sq_info ("%s: reading resumed, %zu bytes held", sq_side_name (side),
+                     self->held_total);
+    }
+    return !stopped;
+}
+
+size_t
+sq_core_held (sq_core_t *self)
+{
+    return self->held_total;
+}
+
 //  Hands bytes to the engine, or holds them behind what is held already
 void
 sq_core_send (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t size, int64_t now)
 {
-    if (size == 0 || conn->state == SQ_CONN_DEAD)
+    if (size == 0 || conn->state == SQ_CONN_DEAD || conn->discard)
         return;
     if (sq_buf_empty (&conn->outq)) {
         sq_send_result_t result = self->engine.send (self->engine.handle, conn, data, size);
@@ -162,6 +320,8 @@ sq_core_send (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t size
     }
     if (!sq_list_linked (&conn->blocked_node))
         sq_list_append (&self->blocked, &conn->blocked_node);
+    s_held_changed (self, conn, (long long) size);
+    s_enforce_bounds (self, conn, now);
 }
 
 //  Offers held bytes to the engine again, oldest first, until it blocks
@@ -180,6 +340,7 @@ s_flush (sq_core_t *self, sq_conn_t *conn, int64_t now)
         }
         s_count_out (self, conn, size, now);
         sq_buf_pop (&conn->outq);
+        s_held_changed (self, conn, -(long long) size);
     }
     if (sq_buf_empty (&conn->outq))
         sq_list_remove (&conn->blocked_node);
@@ -204,6 +365,16 @@ s_flush_blocked (sq_core_t *self, int64_t now)
 //  -------------------------------------------------------------------------
 //  Leaving a state, closing, losing
 
+//  A pair ends: its over mark, if any, no longer stops reading
+static void
+s_forget_over (sq_core_t *self, sq_conn_t *conn)
+{
+    if (conn->over) {
+        conn->over = false;
+        self->over [s_feeder (conn)]--;
+    }
+}
+
 //  Takes the connection out of the structures of its current state and
 //  returns the partner it was paired with, if any (now unpaired)
 static sq_conn_t *
@@ -220,6 +391,8 @@ s_leave_state (sq_core_t *self, sq_conn_t *conn)
         case SQ_CONN_PAIRED:
             partner = conn->partner;
             if (partner) {
+                s_forget_over (self, conn);
+                s_forget_over (self, partner);
                 sq_conn_t *worker_conn = conn->side == SQ_BACKEND? conn: partner;
                 sq_conn_t *client = conn->side == SQ_FRONTEND? conn: partner;
                 sq_list_remove (&client->age_node);
@@ -248,7 +421,10 @@ s_kill (sq_core_t *self, sq_conn_t *conn, int64_t now)
     sq_conn_address_key (conn->side, conn->address, key, sizeof key);
     if (sq_dict_lookup (self->by_address, key) == conn)
         sq_dict_delete (self->by_address, key);
-    sq_list_remove (&conn->blocked_node);
+    s_held_drop (self, conn);
+    s_forget_over (self, conn);
+    if (conn->admitted)
+        sq_admission_left (self->admission, conn->side, conn->host, now);
     if (conn->worker) {
         sq_balancer_worker_detach (self->balancer, conn->worker);
         conn->worker = NULL;
@@ -337,8 +513,7 @@ s_run_closing (sq_core_t *self, int64_t now)
                         sq_side_name (conn->side), (unsigned long long) conn->serial,
                         conn->address, conn->outq.size);
             self->stats.closed_unflushed++;
-            sq_buf_clear (&conn->outq);
-            sq_list_remove (&conn->blocked_node);
+            s_held_drop (self, conn);
         }
         if (s_close_due (self, conn) <= now)
             s_finish (self, conn, now);
@@ -348,18 +523,77 @@ s_run_closing (sq_core_t *self, int64_t now)
 //  -------------------------------------------------------------------------
 //  Greeting and pairing
 
+//  Closes a connection the core keeps no record of
+static void
+s_close_unrecorded (sq_core_t *self, sq_side_t side, const uint8_t *id, size_t id_size)
+{
+    sq_conn_t stub = { .side = side, .id_size = id_size };
+    memcpy (stub.id, id, id_size);
+    self->engine.close (self->engine.handle, &stub);
+}
+
+//  A flood of refusals must not flood the log: the first one is logged,
+//  then one summary line per side at most every S_REFUSAL_LOG_MS
+#define S_REFUSAL_LOG_MS 10000
+
+static void
+s_log_refusal (sq_core_t *self, sq_side_t side, const char *address,
+               sq_refusal_t refusal, int64_t now)
+{
+    if (now >= self->refusal_log_due_ms && self->refused_unlogged [side] == 0) {
+        sq_warning ("%s: refused %s (%s)", sq_side_name (side), address,
+                    sq_refusal_name (refusal));
+        self->refusal_log_due_ms = now + S_REFUSAL_LOG_MS;
+    }
+    else {
+        sq_debug ("%s: refused %s (%s)", sq_side_name (side), address,
+                  sq_refusal_name (refusal));
+        self->refused_unlogged [side]++;
+    }
+}
+
+static void
+s_log_refusal_summary (sq_core_t *self, int64_t now)
+{
+    if (now < self->refusal_log_due_ms)
+        return;
+    for (int side = SQ_FRONTEND; side <= SQ_BACKEND; side++)
+        if (self->refused_unlogged [side]) {
+            const uint64_t *refused = self->stats.refused [side];
+            sq_warning ("%s: refused %llu more connections (totals: denied %llu, "
+                        "max_connections %llu, per_ip %llu, rate %llu)",
+                        sq_side_name (side),
+                        (unsigned long long) self->refused_unlogged [side],
+                        (unsigned long long) refused [SQ_REFUSED_DENIED],
+                        (unsigned long long) refused [SQ_REFUSED_MAX_CONNECTIONS],
+                        (unsigned long long) refused [SQ_REFUSED_PER_IP],
+                        (unsigned long long) refused [SQ_REFUSED_RATE]);
+            self->refused_unlogged [side] = 0;
+            self->refusal_log_due_ms = now + S_REFUSAL_LOG_MS;
+        }
+}
+
 sq_conn_t *
 sq_core_connected (sq_core_t *self, sq_side_t side, const uint8_t *id, size_t id_size,
                    const char *host, const char *address, int64_t now)
 {
+    sq_refusal_t refusal = sq_admission_check (self->admission, &self->config.limits, side,
+                                               host, sq_conn_table_count (self->conns, side),
+                                               now);
+    if (refusal != SQ_ADMITTED) {
+        self->stats.refused [side][refusal]++;
+        s_log_refusal (self, side, address, refusal, now);
+        s_close_unrecorded (self, side, id, id_size);
+        return NULL;
+    }
     sq_conn_t *conn = sq_conn_new (side, id, id_size);
     if (!conn) {
         sq_error ("out of memory accepting a %s connection", sq_side_name (side));
-        sq_conn_t stub = { .side = side, .id_size = id_size };
-        memcpy (stub.id, id, id_size);
-        self->engine.close (self->engine.handle, &stub);
+        sq_admission_left (self->admission, side, host, now);
+        s_close_unrecorded (self, side, id, id_size);
         return NULL;
     }
+    conn->admitted = true;
     conn->serial = self->next_serial++;
     snprintf (conn->host, sizeof conn->host, "%s", host);
     snprintf (conn->address, sizeof conn->address, "%s", address);
@@ -408,6 +642,14 @@ s_greet (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t size, int
         self->stats.rejected_greeting++;
         sq_core_log_conn (conn, "rejected: %s", sq_greeting_status_str (status));
         sq_core_close_conn (self, conn, SQ_CLOSED_GREETING, sq_greeting_status_str (status), now);
+        return;
+    }
+    if (!sq_greeting_mechanism_listed (self->config.mechanisms [conn->side],
+                                       conn->greeting.mechanism)) {
+        self->stats.rejected_mechanism [conn->side]++;
+        sq_core_log_conn (conn, "rejected: mechanism %s is not allowed",
+                          conn->greeting.mechanism);
+        sq_core_close_conn (self, conn, SQ_CLOSED_GREETING, "mechanism not allowed", now);
         return;
     }
     sq_list_remove (&conn->state_node);     //  Off the greeting list
@@ -561,6 +803,48 @@ sq_core_received (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t 
     s_reap (self);
 }
 
+//  Out of descriptors, libzmq retries the accept at once, and again, in a
+//  busy loop, until one is free. So the side's limit comes down to the
+//  connections it has: the engine frees a descriptor for the next accept,
+//  and what it accepts is refused, closed and counted. The limit goes back
+//  up S_LIMIT_RESTORE_MS after the last failure.
+#define S_LIMIT_RESTORE_MS 10000
+
+void
+sq_core_accept_failed (sq_core_t *self, sq_side_t side, int errno_value, int64_t now)
+{
+    self->stats.accept_failed [side]++;
+    size_t live = sq_conn_table_count (self->conns, side);
+    size_t *limit = &self->config.limits.max_connections [side];
+    if (*limit == 0 || live < *limit) {
+        if (!self->limit_lowered [side])
+            self->limit_configured [side] = *limit;
+        self->limit_lowered [side] = true;
+        *limit = live > 0? live: 1;
+    }
+    self->limit_restore_ms [side] = now + S_LIMIT_RESTORE_MS;
+    if (now >= self->accept_log_due_ms) {
+        sq_error ("%s: cannot accept a connection: %s (%llu so far): refusing new "
+                  "connections past %zu for now; see --max-connections",
+                  sq_side_name (side), strerror (errno_value),
+                  (unsigned long long) self->stats.accept_failed [side], *limit);
+        self->accept_log_due_ms = now + S_REFUSAL_LOG_MS;
+    }
+}
+
+static void
+s_restore_limits (sq_core_t *self, int64_t now)
+{
+    for (int side = SQ_FRONTEND; side <= SQ_BACKEND; side++)
+        if (self->limit_lowered [side] && now >= self->limit_restore_ms [side]) {
+            self->limit_lowered [side] = false;
+            self->config.limits.max_connections [side] = self->limit_configured [side];
+            sq_info ("%s: no failed accept for %d s: connection limit back to %zu",
+                     sq_side_name (side), S_LIMIT_RESTORE_MS / 1000,
+                     self->limit_configured [side]);
+        }
+}
+
 void
 sq_core_disconnected (sq_core_t *self, sq_conn_t *conn, int64_t now)
 {
@@ -612,6 +896,9 @@ sq_core_tick (sq_core_t *self, int64_t now)
     s_expire_pairs (self, now);
     s_expire_heartbeats (self, now);
     s_run_closing (self, now);
+    sq_admission_tick (self->admission, now);
+    s_restore_limits (self, now);
+    s_log_refusal_summary (self, now);
     s_reap (self);
 }
 

@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include "sq_conn.h"
 #include "sq_balancer.h"
+#include "sq_admission.h"
 
 typedef enum {
     SQ_SEND_OK = 0,         //  The engine took all the bytes
@@ -53,6 +54,12 @@ typedef struct {
     int64_t heartbeat_liveness;     //  Intervals missed before a name is dead
     int64_t pair_idle_timeout_ms;   //  Close a pair silent this long (0: never)
     int64_t pair_max_lifetime_ms;   //  Close a pair this old (0: never)
+    size_t max_pair_buffer;         //  Bytes held for one pair, both ways together
+    size_t max_buffer;              //  Bytes held for every connection together
+    bool slow_peer_block;           //  At a bound, stop reading the side that
+                                    //  feeds it (else close the pair)
+    sq_admission_limits_t limits;   //  Who may connect, how many, how often
+    const char *mechanisms [2];     //  Per side, "CURVE,PLAIN"; NULL: any
 } sq_core_config_t;
 
 typedef struct {
@@ -65,6 +72,10 @@ typedef struct {
     uint64_t closed_early_overflow; //  Sent too much before pairing
     uint64_t closed_unflushed;      //  Closed with bytes still undelivered
     uint64_t closed [SQ_CLOSED_COUNT];  //  Connections closed, by reason
+    uint64_t refused [2][SQ_REFUSED_COUNT]; //  Closed on arrival, per side and reason
+    uint64_t rejected_mechanism [2];    //  Greeting named a mechanism not allowed
+    uint64_t reading_stops [2];     //  Block mode: times reading a side stopped
+    uint64_t accept_failed [2];     //  Connections the engine could not accept
 } sq_core_stats_t;
 
 typedef struct sq_core sq_core_t;
@@ -91,6 +102,10 @@ sq_conn_t *sq_core_connected (sq_core_t *self, sq_side_t side,
 void sq_core_received (sq_core_t *self, sq_conn_t *conn,
                        const uint8_t *data, size_t size, int64_t now);
 
+//  The engine could not accept a connection (errno_value: EMFILE when
+//  out of file descriptors); counted and logged
+void sq_core_accept_failed (sq_core_t *self, sq_side_t side, int errno_value, int64_t now);
+
 //  The peer's connection is gone
 void sq_core_disconnected (sq_core_t *self, sq_conn_t *conn, int64_t now);
 
@@ -99,6 +114,14 @@ void sq_core_tick (sq_core_t *self, int64_t now);
 
 //  Milliseconds until sq_core_tick has work, or -1 when nothing is pending
 int64_t sq_core_next_timeout (sq_core_t *self, int64_t now);
+
+//  False while the side must not be read: paused, or (block mode) a pair
+//  it feeds, or everything held, is over its bound. The engine keeps
+//  sending to the side, so held bytes drain.
+bool sq_core_reading (sq_core_t *self, sq_side_t side);
+
+//  Bytes held for peers that could not take them yet
+size_t sq_core_held (sq_core_t *self);
 
 //  Closes every connection now (for shutdown)
 void sq_core_close_all (sq_core_t *self, int64_t now);

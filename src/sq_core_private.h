@@ -9,6 +9,7 @@
 #include "sq_identity.h"
 #include "sq_dict.h"
 #include "sq_heartbeat.h"
+#include "sq_admission.h"
 
 struct sq_core {
     sq_core_config_t config;
@@ -28,6 +29,18 @@ struct sq_core {
     sq_list_t closing;          //  Connections in CLOSING
     sq_list_t blocked;          //  Connections holding bytes (blocked_node)
     sq_list_t dead;             //  To free when the current event is over
+    sq_admission_t *admission;  //  Per-IP counts and rates of new connections
+    size_t held_total;          //  Bytes held in every outq
+    size_t held_fed [2];        //  Of those, bytes that came from each side
+    size_t over [2];            //  Block mode: pairs over their bound, by feeding side
+    bool total_over;            //  Block mode: held_total passed max_buffer
+    bool reading_stopped [2];   //  As last logged
+    uint64_t refused_unlogged [2];  //  Refusals since the last summary line
+    int64_t refusal_log_due_ms; //  When the next summary may be logged
+    int64_t accept_log_due_ms;  //  When a failed accept may be logged again
+    bool limit_lowered [2];     //  Out of descriptors: max_connections lowered
+    size_t limit_configured [2];    //  The limit to restore
+    int64_t limit_restore_ms [2];   //  When to restore it
     uint64_t next_serial;
     size_t active_pairs;
     bool paused;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <sys/socket.h>
@@ -18,6 +19,7 @@
 
 struct sq_engine_stream {
     void *socket [2];
+    void *monitor [2];          //  Accept failures of each side (PAIR)
     char endpoint [2][S_ENDPOINT_MAX];
     sq_core_t *core;
     //  The chunk being reported to the core: when the core forwards exactly
@@ -38,6 +40,31 @@ s_set_keepalive (void *socket, const sq_keepalive_t *keepalive)
     zmq_setsockopt (socket, ZMQ_TCP_KEEPALIVE_CNT, &keepalive->count, sizeof (int));
 }
 
+void
+sq_engine_stream_set_ipv6 (void *socket, const char *endpoint)
+{
+    int ipv6 = strncmp (endpoint, "tcp://[", 7) == 0;
+    zmq_setsockopt (socket, ZMQ_IPV6, &ipv6, sizeof ipv6);
+}
+
+//  libzmq reports a failed accept (out of file descriptors, say) only
+//  through a socket monitor: without one the proxy could not see, count
+//  or log it
+static void *
+s_monitor_new (void *context, void *socket, const char *name)
+{
+    char endpoint [64];
+    snprintf (endpoint, sizeof endpoint, "inproc://streamq-monitor-%s", name);
+    if (zmq_socket_monitor (socket, endpoint, ZMQ_EVENT_ACCEPT_FAILED) != 0)
+        return NULL;
+    void *monitor = zmq_socket (context, ZMQ_PAIR);
+    if (monitor && zmq_connect (monitor, endpoint) != 0) {
+        zmq_close (monitor);
+        monitor = NULL;
+    }
+    return monitor;
+}
+
 static void *
 s_socket_new (void *context, const char *endpoint, const char *name,
               const sq_keepalive_t *keepalive, char *bound, char *error, size_t error_size)
@@ -51,6 +78,7 @@ s_socket_new (void *context, const char *endpoint, const char *name,
     int linger = 0;
     zmq_setsockopt (socket, ZMQ_LINGER, &linger, sizeof linger);
     s_set_keepalive (socket, keepalive);
+    sq_engine_stream_set_ipv6 (socket, endpoint);
     if (zmq_bind (socket, endpoint) != 0) {
         snprintf (error, error_size, "cannot bind %s to %s: %s",
                   name, endpoint, zmq_strerror (zmq_errno ()));
@@ -77,8 +105,14 @@ sq_engine_stream_new (void *context, const char *frontend, const char *backend,
     if (self->socket [SQ_FRONTEND])
         self->socket [SQ_BACKEND] = s_socket_new (context, backend, "backend",
             &keepalive [SQ_BACKEND], self->endpoint [SQ_BACKEND], error, error_size);
-    if (!self->socket [SQ_BACKEND])
+    if (!self->socket [SQ_BACKEND]) {
         sq_engine_stream_destroy (&self);
+        return NULL;
+    }
+    self->monitor [SQ_FRONTEND] = s_monitor_new (context, self->socket [SQ_FRONTEND], "frontend");
+    self->monitor [SQ_BACKEND] = s_monitor_new (context, self->socket [SQ_BACKEND], "backend");
+    if (!self->monitor [SQ_FRONTEND] || !self->monitor [SQ_BACKEND])
+        sq_warning ("cannot watch for failed accepts: %s", zmq_strerror (zmq_errno ()));
     return self;
 }
 
@@ -88,9 +122,14 @@ sq_engine_stream_destroy (sq_engine_stream_t **self_p)
     sq_engine_stream_t *self = *self_p;
     if (!self)
         return;
-    for (int side = 0; side < 2; side++)
+    for (int side = 0; side < 2; side++) {
+        if (self->monitor [side]) {
+            zmq_socket_monitor (self->socket [side], NULL, 0);
+            zmq_close (self->monitor [side]);
+        }
         if (self->socket [side])
             zmq_close (self->socket [side]);
+    }
     free (self);
     *self_p = NULL;
 }
@@ -190,6 +229,10 @@ s_peer_address (zmq_msg_t *msg, char *host, size_t host_size,
                 char *address, size_t address_size)
 {
     const char *ip = zmq_msg_gets (msg, "Peer-Address");
+    //  An IPv4 peer of a socket bound to [::] shows as ::ffff:a.b.c.d:
+    //  it is named, matched and registered as the IPv4 address it is
+    if (ip && strncasecmp (ip, "::ffff:", 7) == 0 && strchr (ip + 7, '.'))
+        ip += 7;
     snprintf (host, host_size, "%s", ip? ip: "unknown");
     int port = -1;
     int fd = zmq_msg_get (msg, ZMQ_SRCFD);
@@ -262,4 +305,37 @@ sq_engine_stream_receive (sq_engine_stream_t *self, sq_side_t side, size_t limit
     zmq_msg_close (&id);
     zmq_msg_close (&data);
     return count;
+}
+
+void *
+sq_engine_stream_monitor (sq_engine_stream_t *self, sq_side_t side)
+{
+    return self->monitor [side];
+}
+
+//  A monitor event is two frames: 16-bit event and 32-bit value, then the
+//  endpoint
+void
+sq_engine_stream_events (sq_engine_stream_t *self, int64_t now)
+{
+    for (int side = SQ_FRONTEND; side <= SQ_BACKEND; side++) {
+        if (!self->monitor [side])
+            continue;
+        zmq_msg_t frame;
+        zmq_msg_init (&frame);
+        while (zmq_msg_recv (&frame, self->monitor [side], ZMQ_DONTWAIT) >= 0) {
+            uint16_t event = 0;
+            uint32_t value = 0;
+            if (zmq_msg_size (&frame) >= 6) {
+                memcpy (&event, zmq_msg_data (&frame), 2);
+                memcpy (&value, (uint8_t *) zmq_msg_data (&frame) + 2, 4);
+            }
+            while (zmq_msg_more (&frame)
+            &&     zmq_msg_recv (&frame, self->monitor [side], 0) >= 0)
+                ;               //  The endpoint frame
+            if (event == ZMQ_EVENT_ACCEPT_FAILED)
+                sq_core_accept_failed (self->core, (sq_side_t) side, (int) value, now);
+        }
+        zmq_msg_close (&frame);
+    }
 }

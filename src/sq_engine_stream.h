@@ -52,6 +52,17 @@ const char *sq_engine_stream_endpoint (sq_engine_stream_t *self, sq_side_t side)
 size_t sq_engine_stream_receive (sq_engine_stream_t *self, sq_side_t side,
                                  size_t limit, int64_t now);
 
+//  The monitor socket that reports a side's failed accepts, for polling
+//  (NULL if it could not be made)
+void *sq_engine_stream_monitor (sq_engine_stream_t *self, sq_side_t side);
+
+//  Reads what the monitors reported and tells the core
+void sq_engine_stream_events (sq_engine_stream_t *self, int64_t now);
+
+//  Sets ZMQ_IPV6 on a socket when its endpoint is an IPv6 one
+//  (tcp://[...]:port), which libzmq needs to bind or connect it
+void sq_engine_stream_set_ipv6 (void *socket, const char *endpoint);
+
 //  Sets how long closing the sockets may wait for queued bytes (ms)
 void sq_engine_stream_set_linger (sq_engine_stream_t *self, int linger_ms);
 

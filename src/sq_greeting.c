@@ -88,3 +88,37 @@ sq_greeting_status_str (sq_greeting_status_t status)
     }
     return "unknown";
 }
+
+bool
+sq_greeting_mechanisms_valid (const char *list)
+{
+    size_t length = 0;
+    for (const char *cursor = list; ; cursor++) {
+        if (*cursor == ',' || *cursor == 0) {
+            if (length == 0)
+                return false;           //  Empty name
+            if (*cursor == 0)
+                return true;
+            length = 0;
+        }
+        else
+        if (!s_mechanism_char ((uint8_t) *cursor) || ++length > SQ_MECHANISM_MAX)
+            return false;
+    }
+}
+
+bool
+sq_greeting_mechanism_listed (const char *list, const char *mechanism)
+{
+    if (!list)
+        return true;
+    size_t length = strlen (mechanism);
+    for (const char *cursor = list; *cursor; ) {
+        const char *comma = strchr (cursor, ',');
+        size_t name_length = comma? (size_t) (comma - cursor): strlen (cursor);
+        if (name_length == length && memcmp (cursor, mechanism, length) == 0)
+            return true;
+        cursor += name_length + (comma? 1: 0);
+    }
+    return false;
+}

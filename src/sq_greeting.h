@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdbool.h>
 
 #define SQ_GREETING_SIZE        64
 //  The proxy speaks the first 11 bytes itself: signature and major version
@@ -69,5 +70,12 @@ sq_greeting_minor (const sq_greeting_t *self)
 
 //  A short reason for a status, for logs
 const char *sq_greeting_status_str (sq_greeting_status_t status);
+
+//  True when list ("CURVE,PLAIN") is one or more valid mechanism names
+//  separated by commas
+bool sq_greeting_mechanisms_valid (const char *list);
+
+//  True when mechanism is one of the names in list (NULL: any mechanism)
+bool sq_greeting_mechanism_listed (const char *list, const char *mechanism);
 
 #endif

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
 #include "sq_identity.h"
 #include "sq_dict.h"
 #include "sq_list.h"
@@ -140,48 +139,6 @@ sq_identity_pending (sq_identity_t *self)
     return sq_dict_size (self->registrations);
 }
 
-//  Parses "ip" or "ip/prefix", IPv4 or IPv6, into a rule's address fields
-static bool
-s_parse_match (const char *match, sq_alias_t *alias, char *error, size_t error_size)
-{
-    char ip [SQ_ADDRESS_MAX];
-    snprintf (ip, sizeof ip, "%s", match);
-    char *slash = strchr (ip, '/');
-    if (slash)
-        *slash = 0;
-    alias->family = strchr (ip, ':')? AF_INET6: AF_INET;
-    int bits = alias->family == AF_INET? 32: 128;
-    memset (alias->address, 0, sizeof alias->address);
-    if (inet_pton (alias->family, ip, alias->address) != 1) {
-        snprintf (error, error_size, "'%s' is not an IP address or CIDR", match);
-        return false;
-    }
-    alias->prefix = bits;
-    if (slash) {
-        char *end;
-        long prefix = strtol (slash + 1, &end, 10);
-        if (*end || end == slash + 1 || prefix < 0 || prefix > bits) {
-            snprintf (error, error_size, "'%s' has a bad prefix length (0..%d)", match, bits);
-            return false;
-        }
-        alias->prefix = (int) prefix;
-    }
-    return true;
-}
-
-//  True when the first `prefix` bits of two addresses agree
-static bool
-s_prefix_match (const uint8_t *a, const uint8_t *b, int prefix)
-{
-    int bytes = prefix / 8, bits = prefix % 8;
-    if (memcmp (a, b, (size_t) bytes) != 0)
-        return false;
-    if (bits == 0)
-        return true;
-    uint8_t mask = (uint8_t) (0xFF << (8 - bits));
-    return (a [bytes] & mask) == (b [bytes] & mask);
-}
-
 static sq_alias_t *
 s_alias_find (sq_identity_t *self, sq_side_t side, const char *match)
 {
@@ -197,7 +154,7 @@ sq_identity_alias (sq_identity_t *self, sq_side_t side, const char *match,
                    const char *name, char *error, size_t error_size)
 {
     sq_alias_t alias = { .side = side };
-    if (!s_parse_match (match, &alias, error, error_size))
+    if (!sq_cidr_parse (match, &alias.cidr, error, error_size))
         return false;
     snprintf (alias.match, sizeof alias.match, "%s", match);
     snprintf (alias.name, sizeof alias.name, "%s", name);
@@ -246,16 +203,15 @@ sq_identity_resolve (sq_identity_t *self, sq_side_t side, const char *host,
                      char *name, size_t name_size)
 {
     snprintf (name, name_size, "%s", host);
-    uint8_t address [16] = { 0 };
-    int family = strchr (host, ':')? AF_INET6: AF_INET;
-    if (inet_pton (family, host, address) != 1)
+    uint8_t address [16];
+    int family;
+    if (!sq_cidr_host (host, &family, address))
         return;
     const sq_alias_t *best = NULL;
     for (size_t index = 0; index < self->alias_count; index++) {
         const sq_alias_t *alias = &self->aliases [index];
-        if (alias->side == side && alias->family == family
-        &&  s_prefix_match (alias->address, address, alias->prefix)
-        &&  (!best || alias->prefix > best->prefix))
+        if (alias->side == side && sq_cidr_contains (&alias->cidr, family, address)
+        &&  (!best || alias->cidr.prefix > best->cidr.prefix))
             best = alias;
     }
     if (best)

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 #include "sq_conn.h"
+#include "sq_cidr.h"
 
 typedef struct sq_identity sq_identity_t;
 
@@ -23,9 +24,7 @@ typedef struct {
     sq_side_t side;
     char match [SQ_ADDRESS_MAX];    //  As given: "10.0.0.0/8", "::1", ...
     char name [SQ_NAME_MAX];
-    int family;                     //  AF_INET or AF_INET6
-    uint8_t address [16];
-    int prefix;                     //  Bits that must match
+    sq_cidr_t cidr;
 } sq_alias_t;
 
 sq_identity_t *sq_identity_new (void);

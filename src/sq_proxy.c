@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <signal.h>
 #include <poll.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <sys/resource.h>
 #include <zmq.h>
 #include "sq_proxy.h"
@@ -38,7 +40,24 @@ sq_proxy_config_defaults (sq_proxy_config_t *config)
     config->io_threads = 1;
     for (int side = 0; side < 2; side++)
         config->keepalive [side] = (sq_keepalive_t) { false, -1, -1, -1 };
+    config->max_connections = -1;
+    for (int side = 0; side < 2; side++) {
+        config->access [side] = NULL;
+        config->mechanisms [side] = NULL;
+    }
     sq_core_config_defaults (&config->core);
+}
+
+void
+sq_proxy_config_clear (sq_proxy_config_t *config)
+{
+    for (int side = 0; side < 2; side++) {
+        sq_access_destroy (&config->access [side]);
+        free (config->mechanisms [side]);
+        config->mechanisms [side] = NULL;
+        config->core.limits.access [side] = NULL;
+        config->core.mechanisms [side] = NULL;
+    }
 }
 
 void
@@ -108,6 +127,9 @@ typedef struct {
     sq_core_t *core;
     char control_endpoint [256];
     int64_t control_due_ms;     //  Look at the control socket by then
+    int reserve_fd;             //  A descriptor to give back when out of them
+    uint64_t accept_failures;   //  Failed accepts seen so far
+    int64_t last_failure_ms;
 } s_proxy_t;
 
 static void *
@@ -151,13 +173,14 @@ s_endpoint_is_local (const char *endpoint)
 }
 
 //  Each connection costs the proxy a file descriptor, and a soft limit of
-//  1024 (common) would stop it near 500 pairs: raise it to the hard limit
-static void
+//  1024 (common) would stop it near 500 pairs: raise it to the hard limit.
+//  Returns the limit in force (RLIM_INFINITY when there is none).
+static rlim_t
 s_raise_file_limit (void)
 {
     struct rlimit limit;
     if (getrlimit (RLIMIT_NOFILE, &limit) != 0)
-        return;
+        return RLIM_INFINITY;
     if (limit.rlim_cur < limit.rlim_max) {
         rlim_t wanted = limit.rlim_max;
         limit.rlim_cur = wanted;
@@ -169,13 +192,72 @@ s_raise_file_limit (void)
     else
         sq_info ("open files: up to %llu (one per connection)",
                  (unsigned long long) limit.rlim_cur);
+    return limit.rlim_cur;
+}
+
+//  Descriptors kept for what is not a peer connection: libzmq's own
+//  (sockets, mailboxes, I/O threads), the control socket and its clients
+#define S_FILES_RESERVED 128
+
+//  --max-connections, or by default what the open-file limit allows: a
+//  connection past that limit would fail inside libzmq's accept, where
+//  the proxy cannot see or count it, so it is refused before that
+static void
+s_connection_limits (sq_core_config_t *core, long long configured, rlim_t files)
+{
+    long long each = configured;
+    if (each < 0 && files != RLIM_INFINITY)
+        each = files > 2 * S_FILES_RESERVED? (long long) (files - S_FILES_RESERVED) / 2: 1;
+    for (int side = 0; side < 2; side++)
+        core->limits.max_connections [side] = each > 0? (size_t) each: 0;
+    if (each > 0)
+        sq_info ("connections: up to %lld on each side%s", each,
+                 configured < 0? " (from the open-file limit)": "");
+    if (configured > 0 && files != RLIM_INFINITY
+    &&  (rlim_t) (2 * configured + S_FILES_RESERVED) > files)
+        sq_warning ("--max-connections %lld on each side needs about %lld open files; "
+                    "the limit is %llu", configured, 2 * configured + S_FILES_RESERVED,
+                    (unsigned long long) files);
+}
+
+//  The proxy keeps one descriptor in reserve. When libzmq fails to accept
+//  for want of one, the reserve is given back, so its next accept works
+//  and the core can refuse (close) what it accepts, instead of libzmq
+//  retrying in a busy loop while every descriptor is taken. The reserve
+//  is taken again once accepts have stopped failing for a while.
+#define S_RESERVE_QUIET_MS 100
+
+static void
+s_reserve_open (s_proxy_t *proxy)
+{
+    proxy->reserve_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+static void
+s_reserve_update (s_proxy_t *proxy, int64_t now)
+{
+    const sq_core_stats_t *stats = sq_core_stats (proxy->core);
+    uint64_t failures = stats->accept_failed [SQ_FRONTEND] + stats->accept_failed [SQ_BACKEND];
+    if (failures != proxy->accept_failures) {
+        proxy->accept_failures = failures;
+        proxy->last_failure_ms = now;
+        if (proxy->reserve_fd >= 0) {
+            close (proxy->reserve_fd);
+            proxy->reserve_fd = -1;
+        }
+    }
+    else
+    if (proxy->reserve_fd < 0 && now >= proxy->last_failure_ms + S_RESERVE_QUIET_MS)
+        s_reserve_open (proxy);
 }
 
 //  Binds everything and logs the real endpoints; false if anything failed
 static bool
 s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
 {
-    s_raise_file_limit ();
+    s_reserve_open (proxy);
+    sq_core_config_t core_config = config->core;
+    s_connection_limits (&core_config, config->max_connections, s_raise_file_limit ());
     proxy->context = zmq_ctx_new ();
     if (!proxy->context)
         return false;
@@ -199,7 +281,7 @@ s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
     if (!proxy->control)
         return false;
     sq_engine_t ops = sq_engine_stream_ops (proxy->engine);
-    proxy->core = sq_core_new (&config->core, &ops);
+    proxy->core = sq_core_new (&core_config, &ops);
     if (!proxy->core) {
         fprintf (stderr, "streamq-proxy: out of memory\n");
         return false;
@@ -219,6 +301,8 @@ s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
 static void
 s_stop (s_proxy_t *proxy)
 {
+    if (proxy->reserve_fd >= 0)
+        close (proxy->reserve_fd);
     sq_core_destroy (&proxy->core);
     sq_engine_stream_destroy (&proxy->engine);
     if (proxy->control)
@@ -321,13 +405,15 @@ s_serve (s_proxy_t *proxy)
 {
     int64_t now = sq_clock_now ();
     bool more = false;
-    if (!sq_core_paused (proxy->core))
-        for (int side = SQ_FRONTEND; side <= SQ_BACKEND; side++)
-            if (sq_engine_stream_receive (proxy->engine, side, S_BATCH, now) == S_BATCH)
-                more = true;
+    for (int side = SQ_FRONTEND; side <= SQ_BACKEND; side++)
+        if (sq_core_reading (proxy->core, side)
+        &&  sq_engine_stream_receive (proxy->engine, side, S_BATCH, now) == S_BATCH)
+            more = true;
     if (!more || now >= proxy->control_due_ms) {
         if (s_readable (proxy->control))
             s_control_drain (proxy, now);
+        sq_engine_stream_events (proxy->engine, now);
+        s_reserve_update (proxy, now);
         proxy->control_due_ms = now + S_CONTROL_EVERY_MS;
     }
     sq_core_tick (proxy->core, now);
@@ -342,27 +428,39 @@ s_serve (s_proxy_t *proxy)
 static void
 s_wait (s_proxy_t *proxy)
 {
-    struct pollfd fds [3];
-    void *sockets [3] = {
-        proxy->control,
-        sq_engine_stream_socket (proxy->engine, SQ_FRONTEND),
-        sq_engine_stream_socket (proxy->engine, SQ_BACKEND)
-    };
-    for (int index = 0; index < 3; index++) {
+    //  The control socket, the peers' sockets unless paused, the monitors
+    void *sockets [5];
+    int watched = 0;
+    sockets [watched++] = proxy->control;
+    bool paused = sq_core_paused (proxy->core);
+    for (int side = SQ_FRONTEND; side <= SQ_BACKEND && !paused; side++)
+        sockets [watched++] = sq_engine_stream_socket (proxy->engine, side);
+    for (int side = SQ_FRONTEND; side <= SQ_BACKEND; side++)
+        if (sq_engine_stream_monitor (proxy->engine, side))
+            sockets [watched++] = sq_engine_stream_monitor (proxy->engine, side);
+    //  Edge-triggered: a send on a socket may have taken in the wake-up of
+    //  a message that arrived meanwhile, so check the sockets once more
+    //  before sleeping. The control socket was just drained by s_serve,
+    //  which ends on such a check. A side whose reading stopped
+    //  (--slow-peer=block) is still watched, for the notices that its
+    //  full pipes drained; the check takes those in, so its signal is
+    //  reset and the loop sleeps although messages wait on it.
+    for (int index = 1; index < watched; index++) {
+        void *socket = sockets [index];
+        bool reading = true;
+        for (int side = SQ_FRONTEND; side <= SQ_BACKEND; side++)
+            if (socket == sq_engine_stream_socket (proxy->engine, side))
+                reading = sq_core_reading (proxy->core, side);
+        if (s_readable (socket) && reading)
+            return;
+    }
+    struct pollfd fds [5];
+    for (int index = 0; index < watched; index++) {
         size_t size = sizeof fds [index].fd;
         zmq_getsockopt (sockets [index], ZMQ_FD, &fds [index].fd, &size);
         fds [index].events = POLLIN;
         fds [index].revents = 0;
     }
-    //  Edge-triggered: a send on a socket may have taken in the wake-up of
-    //  a message that arrived meanwhile, so check the peers' sockets once
-    //  more before sleeping. The control socket was just drained by
-    //  s_serve, which ends on such a check. While paused the peers'
-    //  sockets are neither read nor watched.
-    int watched = sq_core_paused (proxy->core)? 1: 3;
-    for (int index = 1; index < watched; index++)
-        if (s_readable (sockets [index]))
-            return;
     //  Those checks may have taken in a drained-pipe notice: act on it now
     int64_t now = sq_clock_now ();
     sq_core_tick (proxy->core, now);
@@ -378,6 +476,7 @@ sq_proxy_run (const sq_proxy_config_t *config)
 {
     s_proxy_t proxy;
     memset (&proxy, 0, sizeof proxy);
+    proxy.reserve_fd = -1;
     if (!s_start (&proxy, config)) {
         s_stop (&proxy);
         return 2;

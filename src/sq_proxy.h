@@ -17,12 +17,18 @@ typedef struct {
     const char *routes;         //  Route file, or NULL
     int io_threads;
     sq_keepalive_t keepalive [2];   //  Per side
+    long long max_connections;  //  Each side; -1: from the open-file limit
+    sq_access_t *access [2];    //  Owned; core.limits.access points here
+    char *mechanisms [2];       //  Owned; core.mechanisms points here
     sq_control_auth_config_t control_auth;  //  CURVE on the control socket
     sq_core_config_t core;
 } sq_proxy_config_t;
 
 //  Fills in the documented defaults
 void sq_proxy_config_defaults (sq_proxy_config_t *config);
+
+//  Frees what the configuration owns
+void sq_proxy_config_clear (sq_proxy_config_t *config);
 
 //  Asks a running loop to stop (safe from a signal handler)
 void sq_proxy_request_stop (void);

@@ -117,23 +117,36 @@ s_stats_workers (sq_json_t *json, sq_core_t *core)
     free (workers.items);
 }
 
+//  One side: its connections, what was accepted, refused on arrival,
+//  refused for its mechanism, and whether it is being read
+static void
+s_stats_side (sq_json_t *json, sq_core_t *core, sq_side_t side)
+{
+    const sq_core_stats_t *stats = sq_core_stats (core);
+    sq_json_object_open (json, sq_side_name (side));
+    sq_json_uint (json, "connections", sq_conn_table_count (sq_core_conns (core), side));
+    sq_json_uint (json, "accepted", stats->accepted [side]);
+    sq_json_object_open (json, "refused");
+    for (int refusal = SQ_REFUSED_DENIED; refusal < SQ_REFUSED_COUNT; refusal++)
+        sq_json_uint (json, sq_refusal_name ((sq_refusal_t) refusal),
+                      stats->refused [side][refusal]);
+    sq_json_object_close (json);
+    sq_json_uint (json, "rejected_mechanism", stats->rejected_mechanism [side]);
+    sq_json_uint (json, "reading_stops", stats->reading_stops [side]);
+    sq_json_uint (json, "accept_failed", stats->accept_failed [side]);
+    sq_json_object_close (json);
+}
+
 char *
 sq_report_stats (sq_core_t *core, int64_t now)
 {
     const sq_core_stats_t *stats = sq_core_stats (core);
-    sq_conn_table_t *conns = sq_core_conns (core);
     sq_balancer_t *balancer = sq_core_balancer (core);
     sq_json_t json;
     sq_json_init (&json);
     sq_json_object_open (&json, NULL);
-    sq_json_object_open (&json, "frontend");
-    sq_json_uint (&json, "connections", sq_conn_table_count (conns, SQ_FRONTEND));
-    sq_json_uint (&json, "accepted", stats->accepted [SQ_FRONTEND]);
-    sq_json_object_close (&json);
-    sq_json_object_open (&json, "backend");
-    sq_json_uint (&json, "connections", sq_conn_table_count (conns, SQ_BACKEND));
-    sq_json_uint (&json, "accepted", stats->accepted [SQ_BACKEND]);
-    sq_json_object_close (&json);
+    for (int side = SQ_FRONTEND; side <= SQ_BACKEND; side++)
+        s_stats_side (&json, core, (sq_side_t) side);
     s_stats_workers (&json, core);
     sq_json_object_open (&json, "clients");
     sq_json_uint (&json, "queued", sq_balancer_queued_count (balancer));
@@ -151,6 +164,14 @@ sq_report_stats (sq_core_t *core, int64_t now)
     sq_json_uint (&json, "queue", stats->rejected_queue_full + stats->rejected_queue_timeout);
     sq_json_uint (&json, "queue_full", stats->rejected_queue_full);
     sq_json_uint (&json, "queue_timeout", stats->rejected_queue_timeout);
+    sq_json_uint (&json, "mechanism", stats->rejected_mechanism [SQ_FRONTEND]
+                                    + stats->rejected_mechanism [SQ_BACKEND]);
+    sq_json_object_close (&json);
+    sq_json_object_open (&json, "held");
+    sq_json_uint (&json, "bytes", sq_core_held (core));
+    sq_json_uint (&json, "max", sq_core_config (core)->max_buffer);
+    sq_json_uint (&json, "max_pair", sq_core_config (core)->max_pair_buffer);
+    sq_json_string (&json, "slow_peer", sq_core_config (core)->slow_peer_block? "block": "disconnect");
     sq_json_object_close (&json);
     sq_json_object_open (&json, "closed");
     for (int code = 0; code < SQ_CLOSED_COUNT; code++)

@@ -50,7 +50,7 @@ SQ_TEST_DEFINE
 //  The closure reasons STATS counts, as closed.<reason>
 static const char *s_reasons [] = {
     "peer", "partner", "heartbeat", "idle_timeout", "lifetime", "greeting",
-    "queue", "shutdown", "other"
+    "queue", "slow_peer", "shutdown", "other"
 };
 #define S_REASONS (sizeof s_reasons / sizeof s_reasons [0])
 
