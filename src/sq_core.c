@@ -611,8 +611,11 @@ sq_core_connected (sq_core_t *self, sq_side_t side, const uint8_t *id, size_t id
     self->stats.accepted [side]++;
     sq_core_log_conn (conn, "accepted (%s)", conn->name);
     sq_core_send (self, conn, sq_greeting_prefix, SQ_GREETING_PREFIX_SIZE, now);
+    //  A peer already gone when greeted is dead now, and s_reap frees it:
+    //  read its state first
+    bool alive = conn->state != SQ_CONN_DEAD;
     s_reap (self);
-    return conn->state == SQ_CONN_DEAD? NULL: conn;
+    return alive? conn: NULL;
 }
 
 //  Keeps bytes a peer sends after its greeting, before it has a partner
