@@ -68,6 +68,35 @@ s_usage (FILE *out)
 "  --tcp-keepalive SPEC      TCP keepalive on both sides: off, on (kernel\n"
 "                            defaults) or IDLE:INTERVAL:COUNT in seconds (default off)\n"
 "  --frontend-tcp-keepalive SPEC, --backend-tcp-keepalive SPEC   the same, one side\n"
+"\n"
+"Slow peers and memory (see README, \"Slow peers and memory\"):\n"
+"  --max-pair-buffer SIZE bytes held for one pair that its peer cannot take\n"
+"                         yet, both ways together; K, M, G suffixes (default 8M)\n"
+"  --max-buffer SIZE      bytes held for all connections     (default 256M)\n"
+"  --slow-peer POLICY     at a bound: 'disconnect' closes that pair (its peers\n"
+"                         see a lost connection), 'block' stops reading the\n"
+"                         side that feeds it until it drains, so other pairs\n"
+"                         on that side wait too          (default disconnect)\n"
+"  --peer-hwm N           chunks (up to 8 KiB each) libzmq may queue for each\n"
+"                         connection, each way, besides what the proxy\n"
+"                         holds                          (default 1000)\n"
+"\n"
+"Limits and access (see README, \"Limits and access control\"); a connection\n"
+"past a limit is closed at once and counted in STATS <side>.refused:\n"
+"  --max-connections N    on each side (default: what the open-file limit\n"
+"                         allows, which the proxy raises to the hard limit)\n"
+"  --max-connections-per-ip N   from one IP on each side   (default 0: no limit)\n"
+"  --max-connection-rate N      new connections a second from one IP, bursts\n"
+"                               of up to N                 (default 0: no limit)\n"
+"  --frontend-allow LIST, --frontend-deny LIST, --backend-allow LIST,\n"
+"  --backend-deny LIST    IPs and CIDRs, IPv4 or IPv6, comma-separated,\n"
+"                         repeatable; a deny wins, and a side with an allow\n"
+"                         list lets in only those. Restrict the backend:\n"
+"                         whoever connects there serves clients.\n"
+"  --frontend-mechanisms LIST, --backend-mechanisms LIST\n"
+"                         e.g. CURVE: a peer whose greeting names another\n"
+"                         mechanism is closed          (default: any)\n"
+"\n"
 "  --help                 show this help and exit\n"
 "  --version              show the version and exit\n"
 "\n"
@@ -128,6 +157,7 @@ enum {
     OPT_MAX_PAIR_BUFFER, OPT_MAX_BUFFER, OPT_SLOW_PEER, OPT_MAX_CONNECTIONS,
     OPT_MAX_PER_IP, OPT_MAX_RATE, OPT_FRONTEND_ALLOW, OPT_FRONTEND_DENY,
     OPT_BACKEND_ALLOW, OPT_BACKEND_DENY, OPT_FRONTEND_MECHANISMS, OPT_BACKEND_MECHANISMS,
+    OPT_PEER_HWM,
     OPT_CONTROL_KEY, OPT_CONTROL_CLIENTS, OPT_CONTROL_OPEN_READ,
     OPT_HELP, OPT_VERSION
 };
@@ -157,6 +187,7 @@ static const struct option s_options [] = {
     { "max-pair-buffer",  required_argument, NULL, OPT_MAX_PAIR_BUFFER },
     { "max-buffer",       required_argument, NULL, OPT_MAX_BUFFER },
     { "slow-peer",        required_argument, NULL, OPT_SLOW_PEER },
+    { "peer-hwm",         required_argument, NULL, OPT_PEER_HWM },
     { "max-connections",  required_argument, NULL, OPT_MAX_CONNECTIONS },
     { "max-connections-per-ip", required_argument, NULL, OPT_MAX_PER_IP },
     { "max-connection-rate", required_argument, NULL, OPT_MAX_RATE },
@@ -296,20 +327,22 @@ s_limit_option (int option, const char *value, sq_proxy_config_t *config)
 {
     long long number;
     bool size = option == OPT_MAX_PAIR_BUFFER || option == OPT_MAX_BUFFER;
-    long long min = size? 64 * 1024: option == OPT_MAX_CONNECTIONS? 1: 0;
+    bool at_least_one = option == OPT_MAX_CONNECTIONS || option == OPT_PEER_HWM;
+    long long min = size? 64 * 1024: at_least_one? 1: 0;
     long long max = size? (1LL << 40): 10000000;
     bool valid = size? s_parse_size (value, min, max, &number)
                      : s_parse_number (value, min, max, &number);
     if (!valid)
         return s_bad_value (s_option_name (option), value, size
             ? "a byte count from 64K to 1024G (suffix K, M or G)"
-            : option == OPT_MAX_CONNECTIONS? "a whole number from 1 to 10000000"
+            : at_least_one? "a whole number from 1 to 10000000"
                                            : "a whole number from 0 (no limit) to 10000000");
     sq_core_config_t *core = &config->core;
     switch (option) {
         case OPT_MAX_PAIR_BUFFER: core->max_pair_buffer = (size_t) number; break;
         case OPT_MAX_BUFFER:      core->max_buffer = (size_t) number; break;
         case OPT_MAX_CONNECTIONS: config->max_connections = number; break;
+        case OPT_PEER_HWM:        config->peer_hwm = (int) number; break;
         case OPT_MAX_PER_IP:      core->limits.max_per_ip = (size_t) number; break;
         case OPT_MAX_RATE:        core->limits.rate_per_ip = (unsigned) number; break;
     }
@@ -396,6 +429,7 @@ s_parse_args (int argc, char *argv [], sq_proxy_config_t *config)
             case OPT_MAX_PAIR_BUFFER:
             case OPT_MAX_BUFFER:
             case OPT_MAX_CONNECTIONS:
+            case OPT_PEER_HWM:
             case OPT_MAX_PER_IP:
             case OPT_MAX_RATE:
                 code = s_limit_option (option, optarg, config);

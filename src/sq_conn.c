@@ -28,6 +28,7 @@ sq_conn_new (sq_side_t side, const uint8_t *id, size_t id_size)
     self->state = SQ_CONN_GREETING;
     memcpy (self->id, id, id_size);
     self->id_size = id_size;
+    self->fd = -1;
     sq_greeting_init (&self->greeting);
     sq_buf_init (&self->early);
     sq_buf_init (&self->outq);

@@ -74,6 +74,8 @@ typedef struct sq_conn {
     bool over;                          //  Block mode: its pair is over its bound
     bool discard;                       //  Closed as a slow peer: send nothing more
     bool admitted;                      //  Counted against its IP (sq_admission)
+    int fd;                             //  The engine's descriptor for it, or -1
+    bool fd_shut;                       //  The engine shut it down (see sq_engine_stream)
     int64_t created_ms;
     int64_t ready_ms;                   //  When the greeting was complete
     int64_t waiting_since_ms;           //  When it was queued or went idle

@@ -67,7 +67,8 @@ s_monitor_new (void *context, void *socket, const char *name)
 
 static void *
 s_socket_new (void *context, const char *endpoint, const char *name,
-              const sq_keepalive_t *keepalive, char *bound, char *error, size_t error_size)
+              const sq_keepalive_t *keepalive, int hwm, char *bound,
+              char *error, size_t error_size)
 {
     void *socket = zmq_socket (context, ZMQ_STREAM);
     if (!socket) {
@@ -78,6 +79,8 @@ s_socket_new (void *context, const char *endpoint, const char *name,
     int linger = 0;
     zmq_setsockopt (socket, ZMQ_LINGER, &linger, sizeof linger);
     s_set_keepalive (socket, keepalive);
+    zmq_setsockopt (socket, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt (socket, ZMQ_RCVHWM, &hwm, sizeof hwm);
     sq_engine_stream_set_ipv6 (socket, endpoint);
     if (zmq_bind (socket, endpoint) != 0) {
         snprintf (error, error_size, "cannot bind %s to %s: %s",
@@ -93,7 +96,8 @@ s_socket_new (void *context, const char *endpoint, const char *name,
 
 sq_engine_stream_t *
 sq_engine_stream_new (void *context, const char *frontend, const char *backend,
-                      const sq_keepalive_t *keepalive, char *error, size_t error_size)
+                      const sq_keepalive_t *keepalive, int hwm,
+                      char *error, size_t error_size)
 {
     sq_engine_stream_t *self = calloc (1, sizeof *self);
     if (!self) {
@@ -101,10 +105,10 @@ sq_engine_stream_new (void *context, const char *frontend, const char *backend,
         return NULL;
     }
     self->socket [SQ_FRONTEND] = s_socket_new (context, frontend, "frontend",
-        &keepalive [SQ_FRONTEND], self->endpoint [SQ_FRONTEND], error, error_size);
+        &keepalive [SQ_FRONTEND], hwm, self->endpoint [SQ_FRONTEND], error, error_size);
     if (self->socket [SQ_FRONTEND])
         self->socket [SQ_BACKEND] = s_socket_new (context, backend, "backend",
-            &keepalive [SQ_BACKEND], self->endpoint [SQ_BACKEND], error, error_size);
+            &keepalive [SQ_BACKEND], hwm, self->endpoint [SQ_BACKEND], error, error_size);
     if (!self->socket [SQ_BACKEND]) {
         sq_engine_stream_destroy (&self);
         return NULL;
@@ -139,6 +143,52 @@ sq_engine_stream_set_linger (sq_engine_stream_t *self, int linger_ms)
 {
     for (int side = 0; side < 2; side++)
         zmq_setsockopt (self->socket [side], ZMQ_LINGER, &linger_ms, sizeof linger_ms);
+}
+
+//  "ip:port" or "[ip]:port" of the peer of fd, an IPv4-mapped address as
+//  IPv4; false if fd is not a connected IP socket
+static bool
+s_fd_address (int fd, char *address, size_t address_size)
+{
+    struct sockaddr_storage peer;
+    socklen_t peer_size = sizeof peer;
+    char ip [INET6_ADDRSTRLEN];
+    if (getpeername (fd, (struct sockaddr *) &peer, &peer_size) != 0)
+        return false;
+    if (peer.ss_family == AF_INET) {
+        struct sockaddr_in *v4 = (struct sockaddr_in *) &peer;
+        inet_ntop (AF_INET, &v4->sin_addr, ip, sizeof ip);
+        snprintf (address, address_size, "%s:%d", ip, ntohs (v4->sin_port));
+        return true;
+    }
+    if (peer.ss_family != AF_INET6)
+        return false;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *) &peer;
+    inet_ntop (AF_INET6, &v6->sin6_addr, ip, sizeof ip);
+    bool mapped = strncasecmp (ip, "::ffff:", 7) == 0 && strchr (ip + 7, '.');
+    snprintf (address, address_size, mapped? "%s:%d": "[%s]:%d",
+              mapped? ip + 7: ip, ntohs (v6->sin6_port));
+    return true;
+}
+
+//  A peer that reads nothing fills its pipe, and libzmq then refuses even
+//  the empty message that would close it: the proxy could never let it
+//  go. So the engine shuts the TCP connection down itself; libzmq sees
+//  the end, and reports the connection lost. The descriptor is checked
+//  first to still be that peer's, as libzmq may have closed it and
+//  handed its number to a newer connection.
+static void
+s_shutdown_stalled (sq_conn_t *conn)
+{
+    char address [SQ_ADDRESS_MAX];
+    if (conn->fd < 0 || conn->fd_shut || !s_fd_address (conn->fd, address, sizeof address)
+    ||  strcmp (address, conn->address) != 0)
+        return;
+    if (shutdown (conn->fd, SHUT_RDWR) == 0) {
+        conn->fd_shut = true;
+        sq_debug ("%s #%llu %s: pipe full, shut down to close it",
+                  sq_side_name (conn->side), (unsigned long long) conn->serial, conn->address);
+    }
 }
 
 //  Sends [id][bytes]; libzmq refuses the id frame at once when the peer's
@@ -195,7 +245,10 @@ s_send (void *handle, sq_conn_t *conn, const uint8_t *data, size_t size)
 static sq_send_result_t
 s_close (void *handle, sq_conn_t *conn)
 {
-    return s_send_frames (handle, conn, "", 0);
+    sq_send_result_t result = s_send_frames (handle, conn, "", 0);
+    if (result == SQ_SEND_AGAIN)
+        s_shutdown_stalled (conn);
+    return result;
 }
 
 sq_engine_t
@@ -270,7 +323,10 @@ s_notice (sq_engine_stream_t *self, sq_side_t side, zmq_msg_t *id, zmq_msg_t *da
     if (id_size <= SQ_ID_MAX) {
         char host [SQ_ADDRESS_MAX], address [SQ_ADDRESS_MAX];
         s_peer_address (data, host, sizeof host, address, sizeof address);
-        sq_core_connected (self->core, side, id_data, id_size, host, address, now);
+        sq_conn_t *added = sq_core_connected (self->core, side, id_data, id_size,
+                                              host, address, now);
+        if (added)
+            added->fd = zmq_msg_get (data, ZMQ_SRCFD);
     }
 }
 
@@ -283,7 +339,9 @@ sq_engine_stream_receive (sq_engine_stream_t *self, sq_side_t side, size_t limit
     zmq_msg_t id, data;
     zmq_msg_init (&id);
     zmq_msg_init (&data);
-    while (count < limit && zmq_msg_recv (&id, socket, ZMQ_DONTWAIT) >= 0) {
+    //  A bound reached in the middle of a batch stops it (--slow-peer=block)
+    while (count < limit && sq_core_reading (self->core, side)
+    &&     zmq_msg_recv (&id, socket, ZMQ_DONTWAIT) >= 0) {
         //  The data frame is already there: ZMQ_STREAM delivers both at once
         if (zmq_msg_recv (&data, socket, 0) < 0)
             break;

@@ -26,11 +26,13 @@ typedef struct {
     int count;                  //  Unanswered probes before the connection drops
 } sq_keepalive_t;
 
-//  Creates both sockets, with keepalive [side] for each, and binds them. On
-//  failure returns NULL with a reason in `error`.
+//  Creates both sockets, with keepalive [side] for each, and binds them.
+//  hwm is how many chunks (of up to 8 KiB) libzmq may queue for each
+//  connection each way (ZMQ_SNDHWM, ZMQ_RCVHWM). On failure returns NULL
+//  with a reason in `error`.
 sq_engine_stream_t *sq_engine_stream_new (void *context, const char *frontend,
                                           const char *backend,
-                                          const sq_keepalive_t *keepalive,
+                                          const sq_keepalive_t *keepalive, int hwm,
                                           char *error, size_t error_size);
 
 void sq_engine_stream_destroy (sq_engine_stream_t **self_p);

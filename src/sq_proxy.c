@@ -41,6 +41,7 @@ sq_proxy_config_defaults (sq_proxy_config_t *config)
     for (int side = 0; side < 2; side++)
         config->keepalive [side] = (sq_keepalive_t) { false, -1, -1, -1 };
     config->max_connections = -1;
+    config->peer_hwm = 1000;
     for (int side = 0; side < 2; side++) {
         config->access [side] = NULL;
         config->mechanisms [side] = NULL;
@@ -271,6 +272,7 @@ s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
     }
     proxy->engine = sq_engine_stream_new (proxy->context, config->frontend,
                                           config->backend, config->keepalive,
+                                          config->peer_hwm,
                                           error, sizeof error);
     if (!proxy->engine) {
         fprintf (stderr, "streamq-proxy: %s\n", error);
