@@ -673,6 +673,154 @@ test_heartbeat_lost (void)
     s_teardown ();
 }
 
+
+//  ---------------------------------------------------------------------
+//  Held bytes: bounds and policies
+
+//  A paired client and worker whose worker takes nothing (would block)
+static sq_conn_t *
+s_stalled_pair (const sq_core_config_t *config, sq_conn_t **worker)
+{
+    s_start (config);
+    *worker = s_peer (SQ_BACKEND, 2, "10.0.0.2", "NULL");
+    sq_conn_t *client = s_peer (SQ_FRONTEND, 1, "10.0.0.1", "NULL");
+    SQ_CHECK_EQ (client->state, SQ_CONN_PAIRED);
+    s_fake (SQ_BACKEND, 2)->blocked = true;
+    return client;
+}
+
+//  Disconnect: past its bound the pair is closed with what it holds, and
+//  counted; nothing stays held
+static void
+test_slow_peer_disconnect (void)
+{
+    sq_core_config_t config = s_config (0, 10);
+    config.max_pair_buffer = 64 * 1024;
+    sq_conn_t *worker;
+    sq_conn_t *client = s_stalled_pair (&config, &worker);
+    uint8_t chunk [8192] = { 0 };
+    for (int index = 0; index < 8; index++)
+        sq_core_received (core, client, chunk, sizeof chunk, now);
+    SQ_CHECK_EQ (sq_core_held (core), 8 * 8192);
+    SQ_CHECK_EQ (sq_core_stats (core)->closed [SQ_CLOSED_SLOW], 0);
+    sq_core_received (core, client, chunk, 1, now);
+    SQ_CHECK_EQ (sq_core_held (core), 0);
+    SQ_CHECK_EQ (worker->state, SQ_CONN_CLOSING);
+    SQ_CHECK (sq_core_reading (core, SQ_FRONTEND));
+    //  The worker's close waits for its pipe (still blocked), the client's not
+    now += 1000;
+    sq_core_tick (core, now);
+    SQ_CHECK (s_fake (SQ_FRONTEND, 1)->closed);
+    s_fake (SQ_BACKEND, 2)->blocked = false;
+    now += 1000;
+    sq_core_tick (core, now);
+    SQ_CHECK (s_fake (SQ_BACKEND, 2)->closed);
+    SQ_CHECK_EQ (sq_core_stats (core)->closed [SQ_CLOSED_SLOW], 1);
+    SQ_CHECK_EQ (sq_core_stats (core)->closed [SQ_CLOSED_PARTNER], 1);
+    s_teardown ();
+}
+
+//  Past --max-buffer the pairs holding the most are closed first
+static void
+test_slow_peer_total_bound (void)
+{
+    sq_core_config_t config = s_config (0, 10);
+    config.max_pair_buffer = 64 * 1024;
+    config.max_buffer = 90 * 1024;
+    s_start (&config);
+    sq_conn_t *clients [2];
+    for (unsigned pair = 0; pair < 2; pair++) {
+        s_peer (SQ_BACKEND, 10 + pair, "10.0.0.2", "NULL");
+        clients [pair] = s_peer (SQ_FRONTEND, 20 + pair, "10.0.0.1", "NULL");
+        SQ_CHECK_EQ (clients [pair]->state, SQ_CONN_PAIRED);
+        s_fake (SQ_BACKEND, 10 + pair)->blocked = true;
+    }
+    uint8_t chunk [8192] = { 0 };
+    for (int index = 0; index < 6; index++)
+        sq_core_received (core, clients [0], chunk, sizeof chunk, now);
+    for (int index = 0; index < 5; index++)
+        sq_core_received (core, clients [1], chunk, sizeof chunk, now);
+    SQ_CHECK_EQ (sq_core_held (core), 11 * 8192);
+    //  The pair of client 0 holds the most: it goes, client 1's stays
+    sq_core_received (core, clients [1], chunk, sizeof chunk, now);
+    SQ_CHECK (s_find (SQ_FRONTEND, 20) == NULL);
+    SQ_CHECK_EQ (clients [1]->state, SQ_CONN_PAIRED);
+    SQ_CHECK_EQ (sq_core_held (core), 6 * 8192);
+    s_teardown ();
+}
+
+//  Block: reading the feeding side stops past the bound and resumes at
+//  half of it; nothing is dropped
+static void
+test_slow_peer_block (void)
+{
+    sq_core_config_t config = s_config (0, 10);
+    config.max_pair_buffer = 8192;
+    config.slow_peer_block = true;
+    sq_conn_t *worker;
+    sq_conn_t *client = s_stalled_pair (&config, &worker);
+    uint8_t chunk [512];
+    for (int index = 0; index < 17; index++) {
+        memset (chunk, index, sizeof chunk);
+        sq_core_received (core, client, chunk, sizeof chunk, now);
+    }
+    SQ_CHECK (!sq_core_reading (core, SQ_FRONTEND));
+    SQ_CHECK (sq_core_reading (core, SQ_BACKEND));
+    SQ_CHECK_EQ (client->state, SQ_CONN_PAIRED);
+    SQ_CHECK_EQ (sq_core_stats (core)->reading_stops [SQ_FRONTEND], 1);
+    //  The worker takes it all: reading resumes, every byte in order
+    fake_peer_t *to_worker = s_fake (SQ_BACKEND, 2);
+    size_t before = to_worker->size;
+    to_worker->blocked = false;
+    sq_core_tick (core, now);
+    SQ_CHECK (sq_core_reading (core, SQ_FRONTEND));
+    SQ_CHECK_EQ (sq_core_held (core), 0);
+    SQ_CHECK_EQ (to_worker->size - before, 17 * 512);
+    for (int index = 0; index < 17; index++)
+        SQ_CHECK_EQ (to_worker->received [before + index * 512], index);
+    SQ_CHECK_EQ (sq_core_stats (core)->closed [SQ_CLOSED_SLOW], 0);
+    s_teardown ();
+}
+
+//  A refused connection is closed at once and counted; the core keeps no
+//  record of it
+static void
+test_admission_refuses (void)
+{
+    sq_core_config_t config = s_config (0, 10);
+    config.limits.max_connections [SQ_FRONTEND] = 1;
+    s_start (&config);
+    s_peer (SQ_FRONTEND, 1, "10.0.0.1", NULL);
+    uint8_t id [5];
+    fake_id (2, id);
+    SQ_CHECK (sq_core_connected (core, SQ_FRONTEND, id, 5, "10.0.0.1", "10.0.0.1:40002",
+                                 now) == NULL);
+    SQ_CHECK (s_fake (SQ_FRONTEND, 2)->closed);
+    SQ_CHECK_EQ (s_fake (SQ_FRONTEND, 2)->size, 0);
+    SQ_CHECK (s_find (SQ_FRONTEND, 2) == NULL);
+    SQ_CHECK_EQ (sq_core_stats (core)->refused [SQ_FRONTEND][SQ_REFUSED_MAX_CONNECTIONS], 1);
+    SQ_CHECK_EQ (sq_conn_table_count (sq_core_conns (core), SQ_FRONTEND), 1);
+    s_teardown ();
+}
+
+//  A greeting naming a mechanism the side does not allow closes the peer
+static void
+test_mechanism_not_allowed (void)
+{
+    sq_core_config_t config = s_config (0, 10);
+    config.mechanisms [SQ_FRONTEND] = "CURVE,PLAIN";
+    s_start (&config);
+    sq_conn_t *curve = s_peer (SQ_FRONTEND, 1, "10.0.0.1", "CURVE");
+    SQ_CHECK_EQ (curve->state, SQ_CONN_QUEUED);
+    sq_conn_t *null = s_peer (SQ_FRONTEND, 2, "10.0.0.1", "NULL");
+    SQ_CHECK (null == NULL || null->state != SQ_CONN_QUEUED);
+    SQ_CHECK (s_fake (SQ_FRONTEND, 2)->closed);
+    SQ_CHECK_EQ (sq_core_stats (core)->rejected_mechanism [SQ_FRONTEND], 1);
+    sq_conn_t *worker = s_peer (SQ_BACKEND, 3, "10.0.0.2", "NULL");
+    SQ_CHECK_EQ (worker->state, SQ_CONN_IDLE);
+    s_teardown ();
+}
+
 int
 main (void)
 {
@@ -700,5 +848,10 @@ main (void)
     SQ_RUN (test_pause_freezes_pair_idle_clock);
     SQ_RUN (test_pair_max_lifetime);
     SQ_RUN (test_heartbeat_lost);
+    SQ_RUN (test_slow_peer_disconnect);
+    SQ_RUN (test_slow_peer_total_bound);
+    SQ_RUN (test_slow_peer_block);
+    SQ_RUN (test_admission_refuses);
+    SQ_RUN (test_mechanism_not_allowed);
     return sq_test_summary ();
 }
