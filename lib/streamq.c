@@ -756,8 +756,11 @@ s_socket_new (void *context, int type, const char *endpoint, int send_hwm,
 {
     void *socket = zmq_socket (context, type);
     int linger = 0, immediate = 1;
+    //  libzmq connects to tcp://[v6 address] only with ZMQ_IPV6 set
+    int ipv6 = strncmp (endpoint, "tcp://[", 7) == 0;
     if (socket
     && (zmq_setsockopt (socket, ZMQ_LINGER, &linger, sizeof linger) == -1
+    ||  zmq_setsockopt (socket, ZMQ_IPV6, &ipv6, sizeof ipv6) == -1
     ||  (send_hwm > 0
     &&  (zmq_setsockopt (socket, ZMQ_IMMEDIATE, &immediate, sizeof immediate) == -1
     ||   zmq_setsockopt (socket, ZMQ_SNDHWM, &send_hwm, sizeof send_hwm) == -1))

@@ -142,6 +142,7 @@ s_control_new (void *context, const char *endpoint, char *bound,
         return NULL;
     int linger = 0;
     zmq_setsockopt (socket, ZMQ_LINGER, &linger, sizeof linger);
+    sq_engine_stream_set_ipv6 (socket, endpoint);
     if (auth && sq_control_auth_apply (auth, socket) != 0) {
         fprintf (stderr, "streamq-proxy: cannot set CURVE on the control socket: %s\n",
                  zmq_strerror (zmq_errno ()));

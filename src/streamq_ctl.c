@@ -568,12 +568,15 @@ s_run (void *context, const s_options_t *options)
 
     int exit_code = SQ_CTL_EXIT_USAGE;
     s_watch_t watch = { NULL, 0, 0, false };
+    //  libzmq connects to tcp://[v6 address] only with ZMQ_IPV6 set
+    int ipv6 = strncmp (options->control, "tcp://[", 7) == 0;
     if (options->server_key
     && (s_curve_set (socket, options) == -1
     ||  !s_watch_start (&watch, context, socket)))
         fprintf (stderr, "streamq-ctl: cannot set up CURVE: %s\n", zmq_strerror (errno));
     else
-    if (zmq_connect (socket, options->control) == -1)
+    if (zmq_setsockopt (socket, ZMQ_IPV6, &ipv6, sizeof ipv6) == -1
+    ||  zmq_connect (socket, options->control) == -1)
         fprintf (stderr, "streamq-ctl: cannot connect to %s: %s\n",
                  options->control, zmq_strerror (errno));
     else

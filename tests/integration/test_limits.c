@@ -300,6 +300,24 @@ test_allow_deny_v6 (void)
     SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
 }
 
+//  The control socket on IPv6 loopback, reached by streamq-ctl
+static void
+test_control_ipv6 (void)
+{
+    const char *args [] = { "--control", "tcp://[::1]:*", NULL };
+    sq_proxy_t *proxy = s_proxy (args);
+    SQ_CHECK (proxy);
+    SQ_CHECK (strncmp (proxy->control, "tcp://[::1]:", 12) == 0);
+    char ctl [512];
+    sq_build_path ("streamq-ctl", ctl, sizeof ctl);
+    const char *argv [] = { ctl, "--control", proxy->control, "PING", NULL };
+    char *out = NULL;
+    SQ_CHECK_EQ (sq_run (argv, SQ_WAIT_MS, &out, NULL), 0);
+    SQ_CHECK (out && strstr (out, "PONG"));
+    free (out);
+    SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
+}
+
 //  A proxy bound to [::] sees an IPv4 client as ::ffff:a.b.c.d; IPv4
 //  rules still apply to it
 static void
@@ -560,6 +578,7 @@ main (void)
     SQ_RUN (test_allow_deny_v4);
     SQ_RUN (test_allow_deny_v6);
     SQ_RUN (test_ipv4_mapped);
+    SQ_RUN (test_control_ipv6);
     SQ_RUN (test_mechanisms);
     SQ_RUN (test_mechanisms_curve_pair);
     SQ_RUN (test_bad_values);
