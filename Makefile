@@ -107,3 +107,6 @@ include lib/lib.mk
 
 #  Benchmarks (not part of `make test`): make bench, bench-quick, bench-scale, bench-core
 include bench/bench.mk
+
+#  libFuzzer targets (need clang): make fuzz, fuzz-long; their replay tests run with make test
+include fuzz/fuzz.mk
