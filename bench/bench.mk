@@ -4,16 +4,17 @@
 #  make bench-quick   one run each, fewer sizes, a small scale run (~1.5 min)
 #  make bench-scale   10 000 idle pairs and the pairing rate only
 #  make bench-core    the I/O-free core alone, at 100 .. 100 000 connections
+#  make bench-slow    a peer that never reads, under each slow-peer policy (~1 min)
 #
 #  Uses BUILD, CC, CFLAGS, LDFLAGS, LDLIBS and CORE_OBJ from the top Makefile.
 
 BENCH_BIN      := $(BUILD)/bench/sq_bench
 BENCH_CORE_BIN := $(BUILD)/bench/sq_bench_core
 BENCH_SRC      := bench/sq_bench.c bench/sq_bench_client.c bench/sq_bench_scale.c \
-                  bench/sq_bench_util.c
+                  bench/sq_bench_slow.c bench/sq_bench_util.c
 BENCH_NEEDS    := $(BUILD)/streamq-proxy $(BUILD)/streamq-ctl $(BENCH_BIN)
 
-.PHONY: bench bench-quick bench-scale bench-core bench-deps
+.PHONY: bench bench-quick bench-scale bench-core bench-slow bench-deps
 
 #  Built with everything else, so they keep compiling; run only on demand
 all: $(BENCH_BIN) $(BENCH_CORE_BIN)
@@ -45,3 +46,6 @@ bench-scale: deps $(BENCH_NEEDS)
 
 bench-core: deps $(BENCH_CORE_BIN)
 	@BUILD=$(BUILD) bench/run.sh core
+
+bench-slow: deps $(BENCH_NEEDS)
+	@BUILD=$(BUILD) bench/run.sh slow

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-#  StreamQ-Proxy benchmarks. Usage: bench/run.sh full | quick | scale | core
+#  StreamQ-Proxy benchmarks. Usage: bench/run.sh full | quick | scale | core | slow
 #
 #  full   the matrix (5 contenders x NULL/CURVE x 4 sizes x 1/100 pairs,
 #         3 runs each), then the scale runs and the core benchmark
 #  quick  1 run each, 3 sizes, shorter intervals, a 1 000-pair scale run
 #  scale  10 000 idle pairs and the pairing rate
 #  core   the I/O-free core alone
+#  slow   echo pairs beside a peer that never reads, under each slow-peer
+#         policy (bench/results/slow.md)
 #
 #  Everything listens on 127.0.0.1 only. Every process started here is
 #  stopped on exit. Results go to bench/results/ (see bench/README.md).
@@ -32,7 +34,8 @@ case "$MODE" in
            SCALE_PAIRS=1000; IDLE_MS=2000; CHURN_MS=1000 ;;
     scale) SCALE_PAIRS=10000; IDLE_MS=10000; CHURN_MS=3000 ;;
     core)  ;;
-    *)     echo "usage: bench/run.sh full | quick | scale | core" >&2; exit 2 ;;
+    slow)  SLOW_PAIRS=20; SLOW_MS=3000 ;;
+    *)     echo "usage: bench/run.sh full | quick | scale | core | slow" >&2; exit 2 ;;
 esac
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sq_bench.XXXXXX")
@@ -312,6 +315,108 @@ run_core () {
         || echo "bench: the core benchmark failed" >&2
 }
 
+#  --------------------------------------------------------------------------
+#  A peer that never reads
+
+#  The proxy's options in every slow-peer run, besides --slow-peer and --peer-hwm
+SLOW_OPTIONS="--max-pair-buffer 1M --max-buffer 64M --log-level warning"
+#  policy:peer-hwm, in the order run
+SLOW_CONFIGS="disconnect:1000 block:1000 disconnect:64 block:64"
+
+#  True while PID runs: a process that died stays a zombie until waited
+#  for, and kill -0 still finds a zombie
+alive () {
+    local state
+    state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+    case "$state" in Z*) return 1 ;; esac
+}
+
+#  The largest "its pair holds N bytes" of the proxy's log, in MiB, or -
+held_at_close () {
+    sed -n 's/.*slow peer, its pair holds \([0-9]*\) bytes.*/\1/p' "$WORK/proxy.log" \
+        | sort -n | tail -1 | awk '{ printf "%.2f", $1 / 1048576 } END { if (!NR) printf "-" }'
+}
+
+#  One configuration: a fresh proxy and echo worker, then sq_bench slow.
+#  Its table rows go to $WORK/slow.main and $WORK/slow.recovery.
+run_slow_one () {
+    local policy=$1 hwm=$2 port=$3
+    local front=$port back=$((port + 1)) control=$((port + 2))
+    local label="$policy, --peer-hwm $hwm"
+    echo "bench: slow peer: $label" >&2
+    # shellcheck disable=SC2086
+    if ! start_proxy "$front" "$back" "$control" $SLOW_OPTIONS \
+            --slow-peer "$policy" --peer-hwm "$hwm" 2>>"$WORK/slow.err"; then
+        echo "note,$label: the proxy did not start" >>"$WORK/notes"
+        stop_all
+        return
+    fi
+    local proxy_pid=$PROXY_PID
+    start worker "$BIN" worker --connect "tcp://127.0.0.1:$back" --slots "$SLOW_PAIRS"
+    if ! wait_stats workers idle "$SLOW_PAIRS" "tcp://127.0.0.1:$control" 2>>"$WORK/slow.err"; then
+        echo "note,$label: the echo worker's slots never all became idle" >>"$WORK/notes"
+        stop_all
+        return
+    fi
+    "$BIN" slow --frontend "tcp://127.0.0.1:$front" --backend "tcp://127.0.0.1:$back" \
+        --control "tcp://127.0.0.1:$control" --pid "$proxy_pid" --pairs "$SLOW_PAIRS" \
+        --ms "$SLOW_MS" --peer-hwm "$hwm" --label "$label" \
+        >"$WORK/slow.out" 2>>"$WORK/slow.err"
+    local status=$?
+    if ! alive "$proxy_pid"; then
+        echo "note,$label: the proxy exited during the run; its log ends: $(tail -3 "$WORK/proxy.log" | tr '\n' ' ')" >>"$WORK/notes"
+    elif [ $status -ne 0 ]; then
+        echo "note,$label: sq_bench slow failed: $(tail -1 "$WORK/slow.err")" >>"$WORK/notes"
+    fi
+    sed -n "s/^main|\(.*\)/\1 $(held_at_close) |/p" "$WORK/slow.out" >>"$WORK/slow.main"
+    sed -n 's/^recovery|//p' "$WORK/slow.out" >>"$WORK/slow.recovery"
+    stop_all
+}
+
+run_slow () {
+    local index=0 config
+    : >"$WORK/slow.main"
+    : >"$WORK/slow.recovery"
+    for config in $SLOW_CONFIGS; do
+        run_slow_one "${config%%:*}" "${config##*:}" $((PORT_BASE + 420 + index * 3))
+        index=$((index + 1))
+    done
+}
+
+#  slow.md: what ran where, the two tables, how to read them, the notes
+slow_report () {
+    local cpu
+    cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+    echo "## StreamQ-Proxy with a peer that never reads"
+    echo
+    echo "Measured $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) CPUs ($cpu), Linux $(uname -r)," \
+         "libzmq $("$BIN" version), $("$PROXY" --version); $SLOW_PAIRS echo pairs of 1 KiB," \
+         "$SLOW_MS ms per phase; proxy options $SLOW_OPTIONS plus those of each row;" \
+         "load average $LOAD_START before, $(cut -d' ' -f1-3 /proc/loadavg) after."
+    echo
+    echo "### Echo pairs beside a peer that never reads"
+    echo
+    echo "| config | baseline rt/s | rt/s with the slow peer | RSS base MiB | RSS peak MiB | VmHWM MiB | expected <= MiB | within | held peak MiB (sampled) | pair bound MiB | slow-peer closes | reading stops front / back | proxy CPU base / slow | flood MiB out | held at the close MiB (log) |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"
+    cat "$WORK/slow.main"
+    if [ -s "$WORK/slow.recovery" ]; then
+        echo
+        echo "### Block: the slow worker starts reading, then the flooder stops"
+        echo
+        echo "| config | flood moves after ms | other pairs move after ms | other pairs at >= 1/2 baseline after ms | rt/s, flood on | flood MiB/s | frontend reading stops | flooder stopped: >= 1/2 baseline after ms | rt/s, flood off |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        cat "$WORK/slow.recovery"
+    fi
+    echo
+    echo "expected <= MiB: RSS base + the pair bound + 2 connections (the flooder's" \
+         "and the slow worker's) x 2 directions x --peer-hwm x 8 KiB + 4 MiB of slack;" \
+         "within: the larger of RSS peak and VmHWM stays under it."
+    if [ -s "$WORK/notes" ]; then
+        echo
+        sed 's/^note,/Note: /' "$WORK/notes"
+    fi
+}
+
 #  What the figures came from
 write_machine () {
     {
@@ -333,6 +438,7 @@ write_machine () {
 
 #  --------------------------------------------------------------------------
 
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 for needed in "$BIN" "$PROXY" "$CTL"; do
     [ "$MODE" = core ] && break
     [ -x "$needed" ] || { echo "bench: $needed is missing (make builds it)" >&2; exit 1; }
@@ -344,7 +450,7 @@ if [ "$MODE" != core ]; then
 fi
 : >"$RAW"
 : >"$WORK/notes"
-if [ "$MODE" != core ]; then
+if [ "$MODE" != core ] && [ "$MODE" != slow ]; then
     KEYS=$("$BIN" keygen) || exit 1
     PUBLIC=$(echo "$KEYS" | sed -n 's/^public=//p')
     SECRET=$(echo "$KEYS" | sed -n 's/^secret=//p')
@@ -355,10 +461,16 @@ case "$MODE" in
     full|quick) run_matrix; run_scale; run_core ;;
     scale)      run_scale ;;
     core)       run_core ;;
+    slow)       run_slow ;;
 esac
 echo "bench: measured in $(( $(date +%s) - START )) s" >&2
 [ -f "$WORK/machine" ] && echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$WORK/machine"
 
+if [ "$MODE" = slow ]; then
+    slow_report >"$RESULTS/slow.md"
+    cat "$RESULTS/slow.md"
+    exit 0
+fi
 if [ "$MODE" = core ]; then
     cat "$WORK/core.md"
     cp "$WORK/core.csv" "$RESULTS/core.csv"

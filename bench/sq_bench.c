@@ -7,6 +7,8 @@
         sq_bench broker ...                  a zmq_proxy ROUTER/DEALER broker
         sq_bench client ...                  load: latency and throughput
         sq_bench scale ...                   raw ZMTP peers, thousands at once
+        sq_bench slow ...                    a peer that never reads: the
+                                             slow-peer policy and memory
 
     Every contender (direct, StreamQ-Proxy, broker, HAProxy, socat) is
     driven by these same roles, so the differences come from what sits
@@ -44,7 +46,10 @@ s_usage (FILE *out)
         "  client --connect EP --size BYTES [--pairs N] [--runs N] [--lat-ms MS]\n"
         "         [--tput-ms MS] [--window N] [--server-key Z85] [--watch-pid PID]\n"
         "  scale  --frontend EP --backend EP --control EP --pid PID [--pairs N]\n"
-        "         [--idle-ms MS] [--churn-ms MS] [--churn-slots N]\n");
+        "         [--idle-ms MS] [--churn-ms MS] [--churn-slots N]\n"
+        "  slow   --frontend EP --backend EP --control EP --pid PID [--pairs N]\n"
+        "         [--ms MS] [--peer-hwm N] [--label TEXT]\n"
+        "                         echo pairs beside a peer that never reads\n");
 }
 
 static bool
@@ -282,6 +287,8 @@ main (int argc, char *argv [])
         return sq_bench_client (argc - 1, argv + 1);
     if (strcmp (command, "scale") == 0)
         return sq_bench_scale (argc - 1, argv + 1);
+    if (strcmp (command, "slow") == 0)
+        return sq_bench_slow (argc - 1, argv + 1);
     if (strcmp (command, "--help") == 0 || strcmp (command, "help") == 0) {
         s_usage (stdout);
         return 0;

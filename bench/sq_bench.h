@@ -30,6 +30,14 @@ long sq_bench_proc_kib (int pid, const char *field);
 long long sq_bench_stats (void *context, const char *control,
                           const char *group, const char *key);
 
+//  Asks the proxy's control socket for STATS and puts its JSON text, NUL
+//  terminated, in reply; returns its length, or -1 on no answer
+int sq_bench_stats_text (void *context, const char *control, char *reply, size_t size);
+
+//  The integer at group.key of a JSON object of objects (STATS), looking
+//  only at group's own members, or -1 when there is none
+long long sq_bench_json_int (const char *json, const char *group, const char *key);
+
 //  Raises RLIMIT_NOFILE (soft and, when allowed, hard) to at least want;
 //  returns the soft limit in force afterwards
 long sq_bench_raise_nofile (long want);
@@ -43,5 +51,6 @@ int sq_bench_worker (int argc, char *argv []);
 int sq_bench_broker (int argc, char *argv []);
 int sq_bench_client (int argc, char *argv []);
 int sq_bench_scale (int argc, char *argv []);
+int sq_bench_slow (int argc, char *argv []);
 
 #endif

@@ -174,45 +174,77 @@ sq_bench_proc_kib (int pid, const char *field)
     return total;
 }
 
-//  Finds "key": N inside the object that follows "group": in a JSON text.
-//  Enough for the proxy's flat two-level STATS object.
-static long long
-s_json_int (const char *json, const char *group, const char *key)
+//  Returns where the value of key starts among the members of the object
+//  that opens at object, or NULL. Only that object's own members count:
+//  the same key inside a nested object (frontend.refused.rate) is skipped.
+static const char *
+s_json_member (const char *object, const char *key)
 {
-    char pattern [128];
-    snprintf (pattern, sizeof pattern, "\"%s\":", group);
-    const char *object = strstr (json, pattern);
-    if (!object)
-        return -1;
-    const char *end = strchr (object, '}');
-    snprintf (pattern, sizeof pattern, "\"%s\":", key);
-    const char *found = strstr (object, pattern);
-    if (!found || (end && found > end))
-        return -1;
-    return strtoll (found + strlen (pattern), NULL, 10);
+    size_t length = strlen (key);
+    int depth = 0;
+    for (const char *cursor = object; *cursor; cursor++) {
+        if (*cursor == '"') {
+            const char *start = ++cursor;
+            while (*cursor && *cursor != '"')
+                cursor += cursor [0] == '\\' && cursor [1]? 2: 1;
+            if (!*cursor)
+                return NULL;
+            if (depth == 1 && cursor [1] == ':' && (size_t) (cursor - start) == length
+            &&  memcmp (start, key, length) == 0)
+                return cursor + 2;
+        }
+        else
+        if (*cursor == '{' || *cursor == '[')
+            depth++;
+        else
+        if ((*cursor == '}' || *cursor == ']') && --depth == 0)
+            return NULL;
+    }
+    return NULL;
 }
 
 long long
-sq_bench_stats (void *context, const char *control, const char *group, const char *key)
+sq_bench_json_int (const char *json, const char *group, const char *key)
+{
+    const char *object = s_json_member (json, group);
+    if (!object || *object != '{')
+        return -1;
+    const char *value = s_json_member (object, key);
+    if (!value || (*value != '-' && (*value < '0' || *value > '9')))
+        return -1;
+    return strtoll (value, NULL, 10);
+}
+
+int
+sq_bench_stats_text (void *context, const char *control, char *reply, size_t size)
 {
     //  A fresh REQ each time: after a timeout a REQ could not send again
     void *request = zmq_socket (context, ZMQ_REQ);
     int linger = 0;
     zmq_setsockopt (request, ZMQ_LINGER, &linger, sizeof linger);
-    long long value = -1;
-    char reply [8192];
+    int length = -1;
     if (zmq_connect (request, control) == 0 && zmq_send (request, "STATS", 5, 0) == 5) {
         zmq_pollitem_t item = { request, 0, ZMQ_POLLIN, 0 };
-        if (zmq_poll (&item, 1, 2000) == 1) {
-            int size = zmq_recv (request, reply, sizeof reply - 1, 0);
-            if (size > 0) {
-                reply [size < (int) sizeof reply - 1? size: (int) sizeof reply - 1] = '\0';
-                value = s_json_int (reply, group, key);
-            }
-        }
+        if (zmq_poll (&item, 1, 2000) == 1)
+            length = zmq_recv (request, reply, size - 1, 0);
     }
     zmq_close (request);
-    return value;
+    if (length < 0)
+        return -1;
+    //  zmq_recv truncates silently to the buffer
+    if ((size_t) length > size - 1)
+        length = (int) (size - 1);
+    reply [length] = '\0';
+    return length;
+}
+
+long long
+sq_bench_stats (void *context, const char *control, const char *group, const char *key)
+{
+    char reply [8192];
+    if (sq_bench_stats_text (context, control, reply, sizeof reply) <= 0)
+        return -1;
+    return sq_bench_json_int (reply, group, key);
 }
 
 long
