@@ -21,8 +21,9 @@ CORE_SRC := src/sq_log.c src/sq_clock.c src/sq_buf.c src/sq_greeting.c \
             src/sq_cidr.c src/sq_access.c src/sq_admission.c
 #  The ZMQ_STREAM engine, the event loop, and CURVE on the control socket
 PROXY_SRC := src/sq_engine_stream.c src/sq_proxy.c src/sq_control_auth.c
-#  Key files: in the core for the unit tests, and in streamq-ctl
-CORE_SRC  += src/sq_cert.c
+#  Key files and the ZPL reader: in the core for the unit tests, and in
+#  streamq-ctl; the configuration file
+CORE_SRC  += src/sq_cert.c src/sq_zpl.c src/sq_config.c
 CORE_OBJ  := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
 PROXY_OBJ := $(PROXY_SRC:src/%.c=$(BUILD)/obj/%.o)
 
@@ -60,7 +61,8 @@ $(BUILD) $(BUILD)/obj $(BUILD)/tests:
 $(BUILD)/streamq-proxy: src/main.c $(CORE_OBJ) $(PROXY_OBJ) | $(BUILD)
 	$(CC) $(CFLAGS) $(LDFLAGS) $(filter %.c %.o,$^) -o $@ $(LDLIBS)
 
-$(BUILD)/streamq-ctl: src/streamq_ctl.c $(BUILD)/obj/sq_cert.o $(BUILD)/obj/sq_log.o \
+$(BUILD)/streamq-ctl: src/streamq_ctl.c $(BUILD)/obj/sq_cert.o $(BUILD)/obj/sq_zpl.o \
+        $(BUILD)/obj/sq_log.o \
         src/sq_version.h | $(BUILD)
 	$(CC) $(CFLAGS) $(LDFLAGS) $(filter %.c %.o,$^) -o $@ $(LDLIBS)
 

@@ -11,6 +11,8 @@
 #include <ctype.h>
 #include <getopt.h>
 #include "sq_proxy.h"
+#include "sq_config.h"
+#include "sq_routes.h"
 #include "sq_log.h"
 #include "sq_version.h"
 
@@ -35,6 +37,15 @@ s_usage (FILE *out)
 "  --close-linger MS      grace to deliver the last bytes before closing\n"
 "                         a connection whose partner left (default 100)\n"
 "  --io-threads N         libzmq I/O threads             (default 1)\n"
+"  --config FILE          read options from FILE (ZPL, see README \"Configuration\n"
+"                         file\"); the command line overrides it; SIGHUP reads\n"
+"                         it again and applies what can change live\n"
+"  --check-config         check the options and the file, then exit: 0 when\n"
+"                         valid, 2 with the line and the reason when not\n"
+"  --print-config         print the configuration in force (file and command\n"
+"                         line) as a configuration file, then exit\n"
+"  --drain-timeout MS     DRAIN ALL or SIGUSR1: how long the pairs may take\n"
+"                         to finish before the proxy exits 0 (default 30000)\n"
 "\n"
 "Securing the control socket (see README, \"Securing the control socket\"):\n"
 "  --control-key FILE     the proxy's secret certificate (NAME_secret, from\n"
@@ -106,8 +117,10 @@ s_usage (FILE *out)
 "TERMINATE, IDENTIFY, ALIAS, UNALIAS, ROUTE, UNROUTE, DRAIN, UNDRAIN, WEIGHT,\n"
 "LOAD, HEARTBEAT (see streamq-ctl --help).\n"
 "Peers must speak ZMTP 3.0 or later (libzmq 4.x, JeroMQ 0.4+, pyzmq, CZMQ ...).\n"
-"SIGINT or SIGTERM closes every connection and exits 0; SIGHUP reloads --routes\n"
-"and --control-clients.\n"
+"SIGINT or SIGTERM closes every connection and exits 0. SIGUSR1 (or DRAIN ALL)\n"
+"drains: no new connection or pair, the pairs finish (within --drain-timeout),\n"
+"then exit 0. SIGHUP reads --config again and applies what can change live\n"
+"(and reloads --routes and --control-clients).\n"
 "Exit status: 0 after a clean stop, 2 on a bad option, a key file or directory\n"
 "that cannot be read, or an endpoint that cannot be bound.\n");
 }
@@ -131,6 +144,9 @@ s_on_signal (int signal_number)
     if (signal_number == SIGHUP)
         sq_proxy_request_reload ();
     else
+    if (signal_number == SIGUSR1)
+        sq_proxy_request_drain ();
+    else
         sq_proxy_request_stop ();
 }
 
@@ -144,6 +160,7 @@ s_install_signals (void)
     sigaction (SIGINT, &action, NULL);
     sigaction (SIGTERM, &action, NULL);
     sigaction (SIGHUP, &action, NULL);
+    sigaction (SIGUSR1, &action, NULL);
     signal (SIGPIPE, SIG_IGN);
 }
 
@@ -159,6 +176,7 @@ enum {
     OPT_BACKEND_ALLOW, OPT_BACKEND_DENY, OPT_FRONTEND_MECHANISMS, OPT_BACKEND_MECHANISMS,
     OPT_PEER_HWM,
     OPT_CONTROL_KEY, OPT_CONTROL_CLIENTS, OPT_CONTROL_OPEN_READ,
+    OPT_CONFIG, OPT_CHECK_CONFIG, OPT_DRAIN_TIMEOUT, OPT_PRINT_CONFIG,
     OPT_HELP, OPT_VERSION
 };
 
@@ -200,6 +218,10 @@ static const struct option s_options [] = {
     { "control-key",      required_argument, NULL, OPT_CONTROL_KEY },
     { "control-clients",  required_argument, NULL, OPT_CONTROL_CLIENTS },
     { "control-open-read", no_argument,      NULL, OPT_CONTROL_OPEN_READ },
+    { "config",           required_argument, NULL, OPT_CONFIG },
+    { "check-config",     no_argument,       NULL, OPT_CHECK_CONFIG },
+    { "drain-timeout",    required_argument, NULL, OPT_DRAIN_TIMEOUT },
+    { "print-config",     no_argument,       NULL, OPT_PRINT_CONFIG },
     { "help",             no_argument,       NULL, OPT_HELP },
     { "version",          no_argument,       NULL, OPT_VERSION },
     { NULL, 0, NULL, 0 }
@@ -215,11 +237,18 @@ s_option_name (int option)
     return "?";
 }
 
+//  --print-config was given
+static bool s_print_requested = false;
+
+//  Where the option being applied comes from, for messages: "" for the
+//  command line, "FILE: line N: " for the configuration file
+static char s_origin [600];
+
 static int
 s_bad_value (const char *option, const char *value, const char *expected)
 {
-    fprintf (stderr, "streamq-proxy: invalid value '%s' for --%s: expected %s\n",
-             value, option, expected);
+    fprintf (stderr, "streamq-proxy: %sinvalid value '%s' for --%s: expected %s\n",
+             s_origin, value, option, expected);
     fprintf (stderr, "Try 'streamq-proxy --help' for more information.\n");
     return 2;
 }
@@ -257,6 +286,7 @@ s_number_option (int option, const char *value, sq_proxy_config_t *config)
         case OPT_HEARTBEAT_LIVENESS: config->core.heartbeat_liveness = number; break;
         case OPT_PAIR_IDLE_TIMEOUT: config->core.pair_idle_timeout_ms = number; break;
         case OPT_PAIR_MAX_LIFETIME: config->core.pair_max_lifetime_ms = number; break;
+        case OPT_DRAIN_TIMEOUT:    config->drain_timeout_ms = number; break;
     }
     return 0;
 }
@@ -385,98 +415,406 @@ s_mechanisms_option (int option, const char *value, sq_proxy_config_t *config)
     return 0;
 }
 
-//  Fills config from argv; returns -1 to go on, or an exit code
+//  What the parse of one set of options keeps besides the config
+typedef struct {
+    sq_proxy_config_t *config;
+    sq_keepalive_t both;        //  --tcp-keepalive
+    bool given [2];             //  A side's own keepalive was given
+} s_parse_t;
+
+//  Applies one option with its value; 0, or the exit code for a bad value
 static int
-s_parse_args (int argc, char *argv [], sq_proxy_config_t *config)
+s_apply (s_parse_t *parse, int option, const char *value)
+{
+    sq_proxy_config_t *config = parse->config;
+    sq_log_level_t level;
+    switch (option) {
+        case OPT_FRONTEND: config->frontend = value; return 0;
+        case OPT_BACKEND:  config->backend = value; return 0;
+        case OPT_CONTROL:  config->control = value; return 0;
+        case OPT_ROUTES:   config->routes = value; return 0;
+        case OPT_CONTROL_KEY:     config->control_auth.key_file = value; return 0;
+        case OPT_CONTROL_CLIENTS: config->control_auth.clients_dir = value; return 0;
+        case OPT_CONTROL_OPEN_READ: config->control_auth.open_read = true; return 0;
+        case OPT_ROUTE_FALLBACK:
+            if (strcmp (value, "any") != 0 && strcmp (value, "wait") != 0)
+                return s_bad_value ("route-fallback", value, "'any' or 'wait'");
+            config->core.route_fallback_any = strcmp (value, "any") == 0;
+            return 0;
+        case OPT_LOG_LEVEL:
+            if (!sq_log_level_parse (value, &level))
+                return s_bad_value ("log-level", value, "error, warning, info or debug");
+            config->log_level = level;
+            return 0;
+        case OPT_TCP_KEEPALIVE:
+        case OPT_FRONTEND_KEEPALIVE:
+        case OPT_BACKEND_KEEPALIVE:
+            return s_keepalive_option (option, value, &parse->both, parse->given,
+                                       config->keepalive);
+        case OPT_SLOW_PEER:
+            if (strcmp (value, "disconnect") != 0 && strcmp (value, "block") != 0)
+                return s_bad_value ("slow-peer", value, "'disconnect' or 'block'");
+            config->core.slow_peer_block = strcmp (value, "block") == 0;
+            return 0;
+        case OPT_MAX_PAIR_BUFFER:
+        case OPT_MAX_BUFFER:
+        case OPT_MAX_CONNECTIONS:
+        case OPT_PEER_HWM:
+        case OPT_MAX_PER_IP:
+        case OPT_MAX_RATE:
+            return s_limit_option (option, value, config);
+        case OPT_FRONTEND_ALLOW:
+        case OPT_FRONTEND_DENY:
+        case OPT_BACKEND_ALLOW:
+        case OPT_BACKEND_DENY:
+            return s_access_option (option, value, config);
+        case OPT_FRONTEND_MECHANISMS:
+        case OPT_BACKEND_MECHANISMS:
+            return s_mechanisms_option (option, value, config);
+        default:
+            return s_number_option (option, value, config);
+    }
+}
+
+//  An option given on the command line
+typedef struct {
+    int option;
+    const char *value;
+} s_given_t;
+
+//  Reads argv into given []; returns -1 to go on, or an exit code (after
+//  --help, --version, or a bad option)
+static int
+s_read_argv (int argc, char *argv [], s_given_t *given, size_t *count,
+             const char **config_path, bool *check_only)
 {
     int option;
-    sq_keepalive_t both = config->keepalive [SQ_FRONTEND];
-    bool given [2] = { false, false };
     opterr = 0;
+    optind = 0;                 //  From the start again, on a reload too
+    *count = 0;
     while ((option = getopt_long (argc, argv, "", s_options, NULL)) != -1) {
-        int code = 0;
-        sq_log_level_t level;
-        switch (option) {
-            case OPT_FRONTEND: config->frontend = optarg; break;
-            case OPT_BACKEND:  config->backend = optarg; break;
-            case OPT_CONTROL:  config->control = optarg; break;
-            case OPT_ROUTES:   config->routes = optarg; break;
-            case OPT_CONTROL_KEY:     config->control_auth.key_file = optarg; break;
-            case OPT_CONTROL_CLIENTS: config->control_auth.clients_dir = optarg; break;
-            case OPT_CONTROL_OPEN_READ: config->control_auth.open_read = true; break;
-            case OPT_ROUTE_FALLBACK:
-                if (strcmp (optarg, "any") != 0 && strcmp (optarg, "wait") != 0)
-                    return s_bad_value ("route-fallback", optarg, "'any' or 'wait'");
-                config->core.route_fallback_any = strcmp (optarg, "any") == 0;
-                break;
-            case OPT_LOG_LEVEL:
-                if (!sq_log_level_parse (optarg, &level))
-                    return s_bad_value ("log-level", optarg, "error, warning, info or debug");
-                sq_log_set_level (level);
-                break;
-            case OPT_TCP_KEEPALIVE:
-            case OPT_FRONTEND_KEEPALIVE:
-            case OPT_BACKEND_KEEPALIVE:
-                code = s_keepalive_option (option, optarg, &both, given, config->keepalive);
-                if (code)
-                    return code;
-                break;
-            case OPT_SLOW_PEER:
-                if (strcmp (optarg, "disconnect") != 0 && strcmp (optarg, "block") != 0)
-                    return s_bad_value ("slow-peer", optarg, "'disconnect' or 'block'");
-                config->core.slow_peer_block = strcmp (optarg, "block") == 0;
-                break;
-            case OPT_MAX_PAIR_BUFFER:
-            case OPT_MAX_BUFFER:
-            case OPT_MAX_CONNECTIONS:
-            case OPT_PEER_HWM:
-            case OPT_MAX_PER_IP:
-            case OPT_MAX_RATE:
-                code = s_limit_option (option, optarg, config);
-                if (code)
-                    return code;
-                break;
-            case OPT_FRONTEND_ALLOW:
-            case OPT_FRONTEND_DENY:
-            case OPT_BACKEND_ALLOW:
-            case OPT_BACKEND_DENY:
-                code = s_access_option (option, optarg, config);
-                if (code)
-                    return code;
-                break;
-            case OPT_FRONTEND_MECHANISMS:
-            case OPT_BACKEND_MECHANISMS:
-                code = s_mechanisms_option (option, optarg, config);
-                if (code)
-                    return code;
-                break;
-            case OPT_HELP:     s_usage (stdout); return 0;
-            case OPT_VERSION:  printf ("streamq-proxy " SQ_VERSION "\n"); return 0;
-            case '?':
-                fprintf (stderr, "streamq-proxy: unknown or incomplete option '%s'\n",
-                         argv [optind - 1]);
-                fprintf (stderr, "Try 'streamq-proxy --help' for more information.\n");
-                return 2;
-            default:
-                code = s_number_option (option, optarg, config);
-                if (code)
-                    return code;
+        if (option == OPT_HELP) {
+            s_usage (stdout);
+            return 0;
         }
+        if (option == OPT_VERSION) {
+            printf ("streamq-proxy " SQ_VERSION "\n");
+            return 0;
+        }
+        if (option == '?') {
+            fprintf (stderr, "streamq-proxy: unknown or incomplete option '%s'\n",
+                     argv [optind - 1]);
+            fprintf (stderr, "Try 'streamq-proxy --help' for more information.\n");
+            return 2;
+        }
+        if (option == OPT_CONFIG)
+            *config_path = optarg;
+        else
+        if (option == OPT_CHECK_CONFIG)
+            *check_only = true;
+        else
+        if (option == OPT_PRINT_CONFIG)
+            s_print_requested = true;
+        else
+            given [(*count)++] = (s_given_t) { option, optarg };
     }
     if (optind < argc) {
         fprintf (stderr, "streamq-proxy: unexpected argument '%s'\n", argv [optind]);
         return 2;
     }
-    for (int side = 0; side < 2; side++)
-        if (!given [side])
-            config->keepalive [side] = both;
+    return -1;
+}
+
+//  Options about options: not in a configuration file
+static bool
+s_meta_option (int option)
+{
+    return option == OPT_CONFIG || option == OPT_CHECK_CONFIG || option == OPT_HELP
+        || option == OPT_VERSION || option == OPT_PRINT_CONFIG;
+}
+
+//  The option a configuration file names, or 0 when it names none
+static int
+s_option_by_name (const char *name)
+{
+    for (const struct option *entry = s_options; entry->name; entry++)
+        if (strcmp (entry->name, name) == 0 && !s_meta_option (entry->val))
+            return entry->val;
+    return 0;
+}
+
+//  A flag in the file: "name", or "name = true|yes|on|1|false|no|off|0"
+static int
+s_flag_value (const char *value, bool *set)
+{
+    if (!value || !strcmp (value, "true") || !strcmp (value, "yes")
+    ||  !strcmp (value, "on") || !strcmp (value, "1"))
+        *set = true;
+    else
+    if (!strcmp (value, "false") || !strcmp (value, "no")
+    ||  !strcmp (value, "off") || !strcmp (value, "0"))
+        *set = false;
+    else
+        return -1;
+    return 0;
+}
+
+static bool
+s_given_on_command_line (const s_given_t *given, size_t count, int option)
+{
+    for (size_t index = 0; index < count; index++)
+        if (given [index].option == option)
+            return true;
+    return false;
+}
+
+//  Applies the file's options, except those the command line gives: the
+//  command line overrides the file, a repeatable option as a whole.
+//  Returns -1 to go on, or an exit code.
+static int
+s_apply_file (s_parse_t *parse, const char *path, const s_given_t *given, size_t count)
+{
+    char error [600];
+    sq_config_t *file = sq_config_load (path, error, sizeof error);
+    if (!file) {
+        fprintf (stderr, "streamq-proxy: %s\n", error);
+        return 2;
+    }
+    parse->config->file = file;
+    for (size_t index = 0; index < sq_config_count (file); index++) {
+        const sq_config_entry_t *entry = sq_config_entry (file, index);
+        int option = s_option_by_name (entry->option);
+        snprintf (s_origin, sizeof s_origin, "%s: line %d: ", path, entry->line);
+        bool flag = false, set = true;
+        for (const struct option *known = s_options; known->name; known++)
+            if (known->val == option)
+                flag = known->has_arg == no_argument;
+        int code = 0;
+        if (!option) {
+            fprintf (stderr, "streamq-proxy: %sunknown option '%s'\n", s_origin, entry->option);
+            code = 2;
+        }
+        else
+        if ((flag && s_flag_value (entry->value, &set) != 0) || (!flag && !entry->value))
+            code = s_bad_value (entry->option, entry->value? entry->value: "",
+                                flag? "true or false": "a value (name = value)");
+        else
+        if (set && !s_given_on_command_line (given, count, option))
+            code = s_apply (parse, option, entry->value);
+        if (code)
+            return code;
+    }
+    s_origin [0] = 0;
+    return -1;
+}
+
+//  What only the whole configuration can tell wrong
+static int
+s_check_whole (sq_proxy_config_t *config)
+{
     if (config->core.max_pair_buffer > config->core.max_buffer) {
         fprintf (stderr, "streamq-proxy: --max-pair-buffer (%zu) is larger than "
                  "--max-buffer (%zu)\n", config->core.max_pair_buffer,
                  config->core.max_buffer);
         return 2;
     }
-    return -1;
+    char error [512];
+    const char *rules = config->file? sq_config_rules (config->file): "";
+    if (*rules && !sq_routes_check (rules, error, sizeof error)) {
+        //  "line N: reason", N counting the rules: the file's line instead
+        int rule = 0, skip = 0;
+        sscanf (error, "line %d: %n", &rule, &skip);
+        fprintf (stderr, "streamq-proxy: %s: line %d: %s\n", config->config_path,
+                 sq_config_rule_line (config->file, (size_t) rule), error + skip);
+        return 2;
+    }
+    config->rules = rules;
+    return 0;
+}
+
+//  Fills config from the configuration file, if any, then argv; returns
+//  -1 to go on, or an exit code
+static int
+s_parse_args (int argc, char *argv [], sq_proxy_config_t *config, bool *check_only)
+{
+    s_given_t *given = calloc ((size_t) argc + 1, sizeof (s_given_t));
+    size_t count = 0;
+    const char *path = NULL;
+    int code = given? s_read_argv (argc, argv, given, &count, &path, check_only): 2;
+    s_parse_t parse = { config, config->keepalive [SQ_FRONTEND], { false, false } };
+    config->config_path = path;
+    if (code < 0 && path)
+        code = s_apply_file (&parse, path, given, count);
+    for (size_t index = 0; code < 0 && index < count; index++)
+        code = s_apply (&parse, given [index].option, given [index].value)? 2: -1;
+    free (given);
+    if (code >= 0)
+        return code;
+    for (int side = 0; side < 2; side++)
+        if (!parse.given [side])
+            config->keepalive [side] = parse.both;
+    return s_check_whole (config)? 2: -1;
+}
+
+//  The command line, kept for SIGHUP: the file is read again with it
+static int s_argc;
+static char **s_argv;
+
+//  Reads the configuration again into fresh (the loop's SIGHUP); false
+//  (with the reason on stderr) when it is not valid
+static bool
+s_reload (sq_proxy_config_t *fresh)
+{
+    bool check_only = false;
+    return s_parse_args (s_argc, s_argv, fresh, &check_only) < 0;
+}
+
+//  --check-config: what parsing could not see, without starting
+static int
+s_check_config (const sq_proxy_config_t *config)
+{
+    char error [512];
+    if (!sq_proxy_check_files (config, error, sizeof error)) {
+        fprintf (stderr, "streamq-proxy: %s\n", error);
+        return 2;
+    }
+    printf ("streamq-proxy: configuration OK%s%s\n", config->config_path? ": ": "",
+            config->config_path? config->config_path: "");
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  --print-config: the configuration in force, as a file would give it
+
+//  A byte count, with a K, M or G suffix when it divides evenly
+static void
+s_size_text (size_t bytes, char *text, size_t size)
+{
+    const char *suffixes = "GMK";
+    for (int index = 0; index < 3; index++) {
+        size_t unit = (size_t) 1 << (10 * (3 - index));
+        if (bytes >= unit && bytes % unit == 0) {
+            snprintf (text, size, "%zu%c", bytes / unit, suffixes [index]);
+            return;
+        }
+    }
+    snprintf (text, size, "%zu", bytes);
+}
+
+static void
+s_keepalive_text (const sq_keepalive_t *keepalive, char *text, size_t size)
+{
+    if (!keepalive->on || keepalive->idle_s < 0)
+        snprintf (text, size, "%s", keepalive->on? "on": "off");
+    else
+        snprintf (text, size, "%d:%d:%d", keepalive->idle_s, keepalive->interval_s,
+                  keepalive->count);
+}
+
+static const char *
+s_level_name (sq_log_level_t level)
+{
+    const char *names [] = { "error", "warning", "info", "debug" };
+    return names [level];
+}
+
+//  The value of one option, or NULL when it is not set (no default)
+static const char *
+s_option_text (const sq_proxy_config_t *config, int option, char *text, size_t size)
+{
+    const sq_core_config_t *core = &config->core;
+    long long number = -1;
+    switch (option) {
+        case OPT_FRONTEND:      return config->frontend;
+        case OPT_BACKEND:       return config->backend;
+        case OPT_CONTROL:       return config->control;
+        case OPT_ROUTES:        return config->routes;
+        case OPT_CONTROL_KEY:   return config->control_auth.key_file;
+        case OPT_CONTROL_CLIENTS: return config->control_auth.clients_dir;
+        case OPT_CONTROL_OPEN_READ: return config->control_auth.open_read? "true": "false";
+        case OPT_LOG_LEVEL:     return s_level_name (config->log_level);
+        case OPT_ROUTE_FALLBACK: return core->route_fallback_any? "any": "wait";
+        case OPT_SLOW_PEER:     return core->slow_peer_block? "block": "disconnect";
+        case OPT_TCP_KEEPALIVE:
+        case OPT_FRONTEND_KEEPALIVE:
+            s_keepalive_text (&config->keepalive [SQ_FRONTEND], text, size);
+            return text;
+        case OPT_BACKEND_KEEPALIVE:
+            s_keepalive_text (&config->keepalive [SQ_BACKEND], text, size);
+            return text;
+        case OPT_MAX_PAIR_BUFFER: s_size_text (core->max_pair_buffer, text, size); return text;
+        case OPT_MAX_BUFFER:    s_size_text (core->max_buffer, text, size); return text;
+        case OPT_FRONTEND_MECHANISMS: return config->mechanisms [SQ_FRONTEND];
+        case OPT_BACKEND_MECHANISMS:  return config->mechanisms [SQ_BACKEND];
+        case OPT_FRONTEND_ALLOW: case OPT_FRONTEND_DENY:
+        case OPT_BACKEND_ALLOW: case OPT_BACKEND_DENY: {
+            int side = option == OPT_FRONTEND_ALLOW || option == OPT_FRONTEND_DENY;
+            const sq_access_t *access = config->access [side? SQ_FRONTEND: SQ_BACKEND];
+            if (!access)
+                return NULL;
+            sq_access_text (access, option == OPT_FRONTEND_ALLOW || option == OPT_BACKEND_ALLOW,
+                            text, size);
+            return *text? text: NULL;
+        }
+        case OPT_MAX_CONNECTIONS: number = config->max_connections; break;
+        case OPT_MAX_QUEUE:     number = (long long) core->max_queue; break;
+        case OPT_QUEUE_TIMEOUT: number = core->queue_timeout_ms; break;
+        case OPT_GREETING_TIMEOUT: number = core->greeting_timeout_ms; break;
+        case OPT_CLOSE_LINGER:  number = core->close_linger_ms; break;
+        case OPT_IO_THREADS:    number = config->io_threads; break;
+        case OPT_ROUTE_WAIT:    number = core->route_wait_ms; break;
+        case OPT_IDENTIFY_WAIT: number = core->identify_wait_ms; break;
+        case OPT_IDENTIFY_TIMEOUT: number = core->identify_timeout_ms; break;
+        case OPT_HEARTBEAT_INTERVAL: number = core->heartbeat_interval_ms; break;
+        case OPT_HEARTBEAT_LIVENESS: number = core->heartbeat_liveness; break;
+        case OPT_PAIR_IDLE_TIMEOUT: number = core->pair_idle_timeout_ms; break;
+        case OPT_PAIR_MAX_LIFETIME: number = core->pair_max_lifetime_ms; break;
+        case OPT_PEER_HWM:      number = config->peer_hwm; break;
+        case OPT_MAX_PER_IP:    number = (long long) core->limits.max_per_ip; break;
+        case OPT_MAX_RATE:      number = core->limits.rate_per_ip; break;
+        case OPT_DRAIN_TIMEOUT: number = config->drain_timeout_ms; break;
+        default:
+            snprintf (text, size, "(not printable)");
+            return text;
+    }
+    if (number < 0)
+        return NULL;
+    snprintf (text, size, "%lld", number);
+    return text;
+}
+
+//  One "name = value" line an option, in the order of --help; an option
+//  that is not set is printed as a comment. The rules follow.
+static void
+s_print_config (const sq_proxy_config_t *config)
+{
+    printf ("#   streamq-proxy %s: the configuration in force\n", SQ_VERSION);
+    for (const struct option *entry = s_options; entry->name; entry++) {
+        if (s_meta_option (entry->val))
+            continue;
+        char text [1024];
+        const char *value = s_option_text (config, entry->val, text, sizeof text);
+        if (value)
+            printf ("%s = \"%s\"\n", entry->name, value);
+        else
+            printf ("#   %s = (%s)\n", entry->name, entry->val == OPT_MAX_CONNECTIONS
+                    ? "from the open-file limit": "not set");
+    }
+    const char *rules = config->rules;
+    if (*rules)
+        printf ("rules\n");
+    while (*rules) {
+        size_t length = strcspn (rules, "\n");
+        const char *space = memchr (rules, ' ', length);
+        if (space && length) {
+            printf ("    ");
+            for (const char *cursor = rules; cursor < space; cursor++)
+                putchar (tolower ((unsigned char) *cursor));
+            printf (" = \"%.*s\"\n", (int) (length - (size_t) (space - rules) - 1),
+                    space + 1);
+        }
+        rules += length + (rules [length] == '\n');
+    }
 }
 
 int
@@ -484,10 +822,23 @@ main (int argc, char *argv [])
 {
     sq_proxy_config_t config;
     sq_proxy_config_defaults (&config);
-    int code = s_parse_args (argc, argv, &config);
+    bool check_only = false;
+    int code = s_parse_args (argc, argv, &config, &check_only);
+    if (code < 0 && check_only)
+        code = s_check_config (&config);
+    if (code < 0 && s_print_requested) {
+        s_print_config (&config);
+        code = 0;
+    }
     if (code < 0) {
+        s_argc = argc;
+        s_argv = argv;
+        config.reload = s_reload;
         s_install_signals ();
-        sq_info ("streamq-proxy %s starting", SQ_VERSION);
+        sq_log_set_level (config.log_level);
+        sq_info ("streamq-proxy %s starting%s%s", SQ_VERSION,
+                 config.config_path? " with ": "",
+                 config.config_path? config.config_path: "");
         code = sq_proxy_run (&config);
     }
     sq_proxy_config_clear (&config);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include "sq_access.h"
 
 typedef struct {
@@ -94,4 +95,23 @@ bool
 sq_access_open (const sq_access_t *self)
 {
     return self->allow.count == 0 && self->deny.count == 0;
+}
+
+void
+sq_access_text (const sq_access_t *self, bool allow, char *text, size_t size)
+{
+    const s_list_t *list = allow? &self->allow: &self->deny;
+    size_t used = 0;
+    text [0] = 0;
+    for (size_t index = 0; index < list->count && used < size; index++) {
+        const sq_cidr_t *block = &list->blocks [index];
+        char ip [INET6_ADDRSTRLEN];
+        inet_ntop (block->family, block->address, ip, sizeof ip);
+        int full = block->family == AF_INET? 32: 128;
+        int wrote = block->prefix == full
+                  ? snprintf (text + used, size - used, "%s%s", index? ",": "", ip)
+                  : snprintf (text + used, size - used, "%s%s/%d", index? ",": "", ip,
+                              block->prefix);
+        used += wrote > 0? (size_t) wrote: 0;
+    }
 }

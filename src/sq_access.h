@@ -29,6 +29,9 @@ bool sq_access_add (sq_access_t *self, bool allow, const char *list,
 //  (an ipc:// peer) is let in only when the allow list is empty.
 bool sq_access_permits (const sq_access_t *self, const char *host);
 
+//  Writes the allow (or deny) list as "ip,ip/prefix,..." ("" when empty)
+void sq_access_text (const sq_access_t *self, bool allow, char *text, size_t size);
+
 //  True when neither list has an entry
 bool sq_access_open (const sq_access_t *self);
 

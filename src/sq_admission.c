@@ -28,7 +28,7 @@ struct sq_admission {
 };
 
 static const char *s_refusal_names [SQ_REFUSED_COUNT] = {
-    "admitted", "denied", "max_connections", "per_ip", "rate"
+    "admitted", "denied", "max_connections", "per_ip", "rate", "draining"
 };
 
 const char *

@@ -19,12 +19,11 @@
 #include <sys/stat.h>
 #include <zmq.h>
 #include "sq_cert.h"
+#include "sq_zpl.h"
 #include "sq_log.h"
 
 //  Longest certificate file read; real ones are under 1 KiB
 #define S_FILE_MAX  65536
-//  Longest name or value kept from a line
-#define S_TOKEN_MAX 256
 
 //  -------------------------------------------------------------------------
 //  Keys
@@ -40,130 +39,33 @@ sq_cert_z85_valid (const char *text, uint8_t *binary)
 //  -------------------------------------------------------------------------
 //  Parsing
 
-typedef struct {
-    const char *at;             //  Where the line goes on
-    int number;                 //  Line number, from 1
-    char *error;
-    size_t error_size;
-} s_line_t;
-
-static bool
-s_fail (s_line_t *line, const char *reason)
-{
-    snprintf (line->error, line->error_size, "line %d: %s", line->number, reason);
-    return false;
-}
-
-//  A ZPL name: a letter or digit, then letters, digits and $-_@.&+/
-static bool
-s_name_char (char c, bool first)
-{
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return true;
-    return !first && c && strchr ("$-_@.&+/", c) != NULL;
-}
-
-//  True when only spaces, and perhaps a comment, are left on the line
-static bool
-s_rest_empty (const char *at)
-{
-    while (*at == ' ')
-        at++;
-    return *at == 0 || *at == '#';
-}
-
-//  Reads the name at line->at into name
-static bool
-s_read_name (s_line_t *line, char *name)
-{
-    size_t length = 0;
-    if (!s_name_char (*line->at, true))
-        return s_fail (line, "expected a name");
-    while (s_name_char (line->at [length], false))
-        length++;
-    if (length >= S_TOKEN_MAX)
-        return s_fail (line, "name too long");
-    memcpy (name, line->at, length);
-    name [length] = 0;
-    line->at += length;
-    return true;
-}
-
-//  Reads what follows a name: nothing (a section), or "= value". A value
-//  is quoted (with ' or ") or runs to the next space.
-static bool
-s_read_value (s_line_t *line, char *value, bool *has_value)
-{
-    const char *at = line->at;
-    while (*at == ' ')
-        at++;
-    *has_value = *at == '=';
-    if (!*has_value)
-        return s_rest_empty (at) || s_fail (line, "expected '=' or the end of the line");
-    at++;
-    while (*at == ' ')
-        at++;
-    const char *end;
-    if (*at == '"' || *at == '\'') {
-        end = strchr (at + 1, *at);
-        if (!end)
-            return s_fail (line, "value has no closing quote");
-        at++;
-    }
-    else
-        for (end = at; *end && *end != ' '; end++)
-            ;
-    size_t length = (size_t) (end - at);
-    if (length >= S_TOKEN_MAX)
-        return s_fail (line, "value too long");
-    memcpy (value, at, length);
-    value [length] = 0;
-    if (*end == '"' || *end == '\'')
-        end++;
-    return s_rest_empty (end) || s_fail (line, "unexpected text after the value");
-}
-
 //  Keeps a key found in the "curve" section
 static bool
-s_take_key (s_line_t *line, const char *value, char *key)
+s_take_key (const char *value, char *key, char *error, size_t size)
 {
-    if (*key)
-        return s_fail (line, "key given twice");
-    if (!sq_cert_z85_valid (value, NULL))
-        return s_fail (line, "not a CURVE key (expected 40 Z85 characters)");
+    if (*key) {
+        snprintf (error, size, "key given twice");
+        return false;
+    }
+    if (!sq_cert_z85_valid (value, NULL)) {
+        snprintf (error, size, "not a CURVE key (expected 40 Z85 characters)");
+        return false;
+    }
     strcpy (key, value);
     return true;
 }
 
-//  Parses one line (a copy, without its end of line)
+//  Takes curve/public-key and curve/secret-key; skips everything else
 static bool
-s_parse_line (s_line_t *line, char *section, int *depth_before, sq_cert_t *cert)
+s_on_entry (void *arg, const char *path, const char *value, int line,
+            char *error, size_t size)
 {
-    size_t indent = strspn (line->at, " ");
-    if (line->at [indent] == 0 || line->at [indent] == '#')
-        return true;
-    if (line->at [indent] == '\t')
-        return s_fail (line, "tabs are not allowed, indent with four spaces");
-    if (indent % 4)
-        return s_fail (line, "indentation is not a multiple of four spaces");
-    int depth = (int) (indent / 4);
-    if (depth > *depth_before + 1)
-        return s_fail (line, "indented too deep");
-    *depth_before = depth;
-    line->at += indent;
-    char name [S_TOKEN_MAX], value [S_TOKEN_MAX];
-    bool has_value;
-    if (!s_read_name (line, name) || !s_read_value (line, value, &has_value))
-        return false;
-    if (depth == 0)
-        strcpy (section, name);
-    else
-    if (depth == 1 && has_value && strcmp (section, "curve") == 0) {
-        if (strcmp (name, "public-key") == 0)
-            return s_take_key (line, value, cert->public_key);
-        if (strcmp (name, "secret-key") == 0)
-            return s_take_key (line, value, cert->secret_key);
-    }
+    (void) line;
+    sq_cert_t *cert = arg;
+    if (value && strcmp (path, "curve/public-key") == 0)
+        return s_take_key (value, cert->public_key, error, size);
+    if (value && strcmp (path, "curve/secret-key") == 0)
+        return s_take_key (value, cert->secret_key, error, size);
     return true;
 }
 
@@ -171,30 +73,8 @@ bool
 sq_cert_parse (const char *text, sq_cert_t *cert, char *error, size_t size)
 {
     memset (cert, 0, sizeof *cert);
-    char section [S_TOKEN_MAX] = "";
-    int depth = -1;             //  Of the line before; the first is at 0
-    s_line_t line = { NULL, 0, error, size };
-    while (*text) {
-        size_t length = strcspn (text, "\n");
-        const char *next = text + length + (text [length] == '\n');
-        line.number++;
-        //  Comments may be long; everything else is copied to be parsed
-        if (text [strspn (text, " ")] == '#') {
-            text = next;
-            continue;
-        }
-        char copy [S_TOKEN_MAX * 2 + 16];
-        if (length >= sizeof copy)
-            return s_fail (&line, "line too long");
-        memcpy (copy, text, length);
-        copy [length] = 0;
-        while (length > 0 && (copy [length - 1] == '\r' || copy [length - 1] == ' '))
-            copy [--length] = 0;
-        line.at = copy;
-        if (!s_parse_line (&line, section, &depth, cert))
-            return false;
-        text = next;
-    }
+    if (!sq_zpl_parse (text, s_on_entry, cert, error, size))
+        return false;
     if (!*cert->public_key && !*cert->secret_key) {
         snprintf (error, size, "no public-key or secret-key in a 'curve' section");
         return false;

@@ -283,10 +283,17 @@ s_set_draining (s_request_t *request, bool draining)
         s_error (request->reply, "%s", "out of memory");
 }
 
+//  DRAIN ALL drains the whole proxy before it stops (as SIGUSR1 does);
+//  DRAIN <worker> drains one worker
 static void
 s_drain (s_request_t *request)
 {
-    s_set_draining (request, true);
+    if (strcmp (request->args [0], "ALL") == 0) {
+        sq_core_drain_all (request->core, request->now);
+        s_reply (request->reply, "OK");
+    }
+    else
+        s_set_draining (request, true);
 }
 
 static void
@@ -372,7 +379,7 @@ static const s_command_t s_commands [] = {
     { "UNALIAS",   2, 2,  "UNALIAS <frontend|backend> <ip|cidr>",         s_unalias },
     { "ROUTE",     2, 1 + SQ_ROUTE_MAX, "ROUTE <client> <worker> [<fallback>...]", s_route },
     { "UNROUTE",   1, 1,  "UNROUTE <client>",                 s_unroute },
-    { "DRAIN",     1, 1,  "DRAIN <worker>",                   s_drain },
+    { "DRAIN",     1, 1,  "DRAIN <worker> | DRAIN ALL",       s_drain },
     { "UNDRAIN",   1, 1,  "UNDRAIN <worker>",                 s_undrain },
     { "WEIGHT",    2, 2,  "WEIGHT <worker> <1..1000000>",     s_weight },
     { "LOAD",      2, 2,  "LOAD <worker> <0..1>",             s_load },

@@ -188,6 +188,14 @@ s_mark_over (sq_core_t *self, sq_conn_t *conn)
 }
 
 static void
+s_update_over_total (sq_core_t *self)
+{
+    size_t bound = self->config.max_buffer;
+    self->total_over = self->config.slow_peer_block
+                    && self->held_total > (self->total_over? bound / 2: bound);
+}
+
+static void
 s_update_over (sq_core_t *self, sq_conn_t *conn)
 {
     if (!self->config.slow_peer_block)
@@ -195,8 +203,7 @@ s_update_over (sq_core_t *self, sq_conn_t *conn)
     s_mark_over (self, conn);
     if (conn->partner)
         s_mark_over (self, conn->partner);
-    size_t bound = self->config.max_buffer;
-    self->total_over = self->held_total > (self->total_over? bound / 2: bound);
+    s_update_over_total (self);
 }
 
 //  Bytes held for conn grew (delta > 0) or shrank
@@ -458,6 +465,9 @@ s_lost (sq_core_t *self, sq_conn_t *conn, const char *reason, int64_t now)
 static int64_t
 s_close_due (sq_core_t *self, const sq_conn_t *conn)
 {
+    //  A slow pair's bytes are dropped anyway: nothing to wait for
+    if (conn->discard)
+        return conn->close_at_ms;
     int64_t lingered = conn->last_out_ms + self->config.close_linger_ms;
     return lingered > conn->close_at_ms? lingered: conn->close_at_ms;
 }
@@ -577,7 +587,8 @@ sq_conn_t *
 sq_core_connected (sq_core_t *self, sq_side_t side, const uint8_t *id, size_t id_size,
                    const char *host, const char *address, int64_t now)
 {
-    sq_refusal_t refusal = sq_admission_check (self->admission, &self->config.limits, side,
+    sq_refusal_t refusal = self->draining_all? SQ_REFUSED_DRAINING
+                         : sq_admission_check (self->admission, &self->config.limits, side,
                                                host, sq_conn_table_count (self->conns, side),
                                                now);
     if (refusal != SQ_ADMITTED) {
@@ -946,6 +957,66 @@ sq_core_next_timeout (sq_core_t *self, int64_t now)
     if (next == INT64_MAX)
         return -1;
     return next > now? next - now: 0;
+}
+
+void
+sq_core_reconfigure (sq_core_t *self, const sq_core_config_t *config)
+{
+    size_t max_early = self->config.max_early;
+    size_t lowered [2] = {
+        self->config.limits.max_connections [SQ_FRONTEND],
+        self->config.limits.max_connections [SQ_BACKEND]
+    };
+    self->config = *config;
+    self->config.max_early = max_early;
+    //  A limit lowered for want of descriptors stays low until it is
+    //  restored, to the new value
+    for (int side = SQ_FRONTEND; side <= SQ_BACKEND; side++)
+        if (self->limit_lowered [side]) {
+            self->limit_configured [side] = config->limits.max_connections [side];
+            self->config.limits.max_connections [side] = lowered [side];
+        }
+    //  Bounds and policy may have changed: what is over them now
+    self->total_over = false;
+    sq_list_t *all = sq_conn_table_all (self->conns);
+    for (sq_list_node_t *node = all->next; node != all; node = node->next) {
+        sq_conn_t *conn = sq_list_entry (node, sq_conn_t, all_node);
+        s_forget_over (self, conn);
+        if (self->config.slow_peer_block)
+            s_mark_over (self, conn);
+    }
+    s_update_over_total (self);
+}
+
+void
+sq_core_drain_all (sq_core_t *self, int64_t now)
+{
+    if (self->draining_all)
+        return;
+    self->draining_all = true;
+    sq_info ("draining: %zu pairs may finish; no new connection is accepted",
+             self->active_pairs);
+    sq_list_t *all = sq_conn_table_all (self->conns);
+    size_t count = sq_conn_table_count (self->conns, SQ_FRONTEND)
+                 + sq_conn_table_count (self->conns, SQ_BACKEND);
+    sq_conn_t **unpaired = calloc (count + 1, sizeof (sq_conn_t *));
+    size_t found = 0;
+    for (sq_list_node_t *node = all->next; unpaired && node != all && found < count;
+         node = node->next) {
+        sq_conn_t *conn = sq_list_entry (node, sq_conn_t, all_node);
+        if (conn->state != SQ_CONN_PAIRED && conn->state != SQ_CONN_CLOSING)
+            unpaired [found++] = conn;
+    }
+    for (size_t index = 0; index < found; index++)
+        sq_core_close_conn (self, unpaired [index], SQ_CLOSED_SHUTDOWN, "proxy draining", now);
+    free (unpaired);
+    s_reap (self);
+}
+
+bool
+sq_core_draining_all (sq_core_t *self)
+{
+    return self->draining_all;
 }
 
 void

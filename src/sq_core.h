@@ -123,6 +123,18 @@ bool sq_core_reading (sq_core_t *self, sq_side_t side);
 //  Bytes held for peers that could not take them yet
 size_t sq_core_held (sq_core_t *self);
 
+//  Takes the new values of what can change while running: timeouts,
+//  queue, buffer bounds and policy, limits, access lists, mechanisms,
+//  heartbeats (not max_early). Pointers in config must outlive the core.
+void sq_core_reconfigure (sq_core_t *self, const sq_core_config_t *config);
+
+//  Drains before a stop: refuses new connections, closes every connection
+//  that is not in a pair, and lets the pairs run to their end
+void sq_core_drain_all (sq_core_t *self, int64_t now);
+
+//  True once sq_core_drain_all was called
+bool sq_core_draining_all (sq_core_t *self);
+
 //  Closes every connection now (for shutdown)
 void sq_core_close_all (sq_core_t *self, int64_t now);
 

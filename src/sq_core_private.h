@@ -44,6 +44,7 @@ struct sq_core {
     uint64_t next_serial;
     size_t active_pairs;
     bool paused;
+    bool draining_all;          //  Stopping: no new connection, no new pair
     int64_t resumed_ms;         //  Greeting clocks restart at a resume
     bool terminating;
     int64_t started_ms;

@@ -16,6 +16,7 @@
 #include "sq_engine_stream.h"
 #include "sq_control.h"
 #include "sq_routes.h"
+#include "sq_cert.h"
 #include "sq_clock.h"
 #include "sq_log.h"
 
@@ -28,6 +29,7 @@
 
 static volatile sig_atomic_t s_stop_requested = 0;
 static volatile sig_atomic_t s_reload_requested = 0;
+static volatile sig_atomic_t s_drain_requested = 0;
 
 void
 sq_proxy_config_defaults (sq_proxy_config_t *config)
@@ -42,6 +44,9 @@ sq_proxy_config_defaults (sq_proxy_config_t *config)
         config->keepalive [side] = (sq_keepalive_t) { false, -1, -1, -1 };
     config->max_connections = -1;
     config->peer_hwm = 1000;
+    config->log_level = SQ_LOG_INFO;
+    config->drain_timeout_ms = 30000;
+    config->rules = "";
     for (int side = 0; side < 2; side++) {
         config->access [side] = NULL;
         config->mechanisms [side] = NULL;
@@ -59,6 +64,8 @@ sq_proxy_config_clear (sq_proxy_config_t *config)
         config->core.limits.access [side] = NULL;
         config->core.mechanisms [side] = NULL;
     }
+    sq_config_destroy (&config->file);
+    config->rules = "";
 }
 
 void
@@ -71,6 +78,12 @@ void
 sq_proxy_request_reload (void)
 {
     s_reload_requested = 1;
+}
+
+void
+sq_proxy_request_drain (void)
+{
+    s_drain_requested = 1;
 }
 
 //  Reads a whole file into a NUL-terminated buffer the caller frees
@@ -105,19 +118,76 @@ s_read_file (const char *path, char *error, size_t error_size)
     return text;
 }
 
-//  Loads the route file into the core; false with a reason when refused
-static bool
-s_load_routes (sq_core_t *core, const char *path)
+//  The rules of the configuration file, then the route file's; NULL with
+//  a reason (the route file's own line numbers) when a part is refused
+static char *
+s_routing_text (const sq_proxy_config_t *config, char *error, size_t size)
 {
-    char error [512];
-    char *text = s_read_file (path, error, sizeof error);
+    char *file_text = config->routes? s_read_file (config->routes, error, size): strdup ("");
+    if (!file_text)
+        return NULL;
+    char reason [512];
+    if (!sq_routes_check (file_text, reason, sizeof reason)) {
+        snprintf (error, size, "routes file %s refused: %s", config->routes, reason);
+        free (file_text);
+        return NULL;
+    }
+    size_t length = strlen (config->rules) + strlen (file_text) + 2;
+    char *text = malloc (length);
+    if (text)
+        snprintf (text, length, "%s\n%s", config->rules, file_text);
+    else
+        snprintf (error, size, "out of memory");
+    free (file_text);
+    return text;
+}
+
+//  Loads the configuration file's rules and the route file into the core
+//  (both or neither); false with the reason logged
+static bool
+s_load_routes (sq_core_t *core, const sq_proxy_config_t *config)
+{
+    if (!config->routes && !*config->rules)
+        return true;
+    char error [600];
+    char *text = s_routing_text (config, error, sizeof error);
     bool loaded = text && sq_routes_load (core, text, error, sizeof error, sq_clock_now ());
     free (text);
     if (loaded)
-        sq_info ("routes loaded from %s", path);
+        sq_info ("rules loaded%s%s%s%s", *config->rules? " from ": "",
+                 *config->rules? config->config_path: "",
+                 config->routes? " from ": "", config->routes? config->routes: "");
     else
-        sq_error ("routes file %s refused: %s", path, error);
+        sq_error ("%s", error);
     return loaded;
+}
+
+bool
+sq_proxy_check_files (const sq_proxy_config_t *config, char *error, size_t size)
+{
+    char *text = s_routing_text (config, error, size);
+    free (text);
+    if (!text)
+        return false;
+    if (config->control_auth.key_file) {
+        sq_cert_t cert;
+        char reason [512];
+        if (!sq_cert_load_secret (config->control_auth.key_file, &cert, reason, sizeof reason)) {
+            snprintf (error, size, "--control-key: %s", reason);
+            return false;
+        }
+    }
+    if (config->control_auth.clients_dir) {
+        char reason [512];
+        sq_keyset_t *keys = sq_keyset_load_dir (config->control_auth.clients_dir,
+                                                reason, sizeof reason);
+        if (!keys) {
+            snprintf (error, size, "--control-clients: %s", reason);
+            return false;
+        }
+        sq_keyset_destroy (&keys);
+    }
+    return true;
 }
 
 typedef struct {
@@ -128,6 +198,10 @@ typedef struct {
     sq_core_t *core;
     char control_endpoint [256];
     int64_t control_due_ms;     //  Look at the control socket by then
+    rlim_t files;               //  The open-file limit in force
+    int64_t drain_deadline_ms;  //  Draining: when the proxy stops anyway
+    sq_config_t *start_file;    //  The file read at start, once reloaded
+    bool start_file_kept;
     int reserve_fd;             //  A descriptor to give back when out of them
     uint64_t accept_failures;   //  Failed accepts seen so far
     int64_t last_failure_ms;
@@ -259,7 +333,8 @@ s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
 {
     s_reserve_open (proxy);
     sq_core_config_t core_config = config->core;
-    s_connection_limits (&core_config, config->max_connections, s_raise_file_limit ());
+    proxy->files = s_raise_file_limit ();
+    s_connection_limits (&core_config, config->max_connections, proxy->files);
     proxy->context = zmq_ctx_new ();
     if (!proxy->context)
         return false;
@@ -290,7 +365,7 @@ s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
         return false;
     }
     sq_engine_stream_attach (proxy->engine, proxy->core);
-    if (config->routes && !s_load_routes (proxy->core, config->routes))
+    if (!s_load_routes (proxy->core, config))
         return false;
     sq_info ("listening: frontend %s", sq_engine_stream_endpoint (proxy->engine, SQ_FRONTEND));
     sq_info ("listening: backend %s", sq_engine_stream_endpoint (proxy->engine, SQ_BACKEND));
@@ -474,8 +549,111 @@ s_wait (s_proxy_t *proxy)
         sq_warning ("poll failed: %s", strerror (errno));
 }
 
+//  Options that only a restart applies: logged when a reload changes them
+static void
+s_restart_notes (const sq_proxy_config_t *running, const sq_proxy_config_t *fresh)
+{
+    struct { const char *option, *was, *now; } strings [] = {
+        { "frontend", running->frontend, fresh->frontend },
+        { "backend", running->backend, fresh->backend },
+        { "control", running->control, fresh->control },
+        { "control-key", running->control_auth.key_file, fresh->control_auth.key_file },
+        { "control-clients", running->control_auth.clients_dir,
+                             fresh->control_auth.clients_dir },
+    };
+    for (size_t index = 0; index < sizeof strings / sizeof strings [0]; index++) {
+        const char *was = strings [index].was? strings [index].was: "";
+        const char *now = strings [index].now? strings [index].now: "";
+        if (strcmp (was, now) != 0)
+            sq_warning ("reload: --%s changed: it needs a restart", strings [index].option);
+    }
+    if (running->io_threads != fresh->io_threads)
+        sq_warning ("reload: --io-threads changed: it needs a restart");
+    if (running->peer_hwm != fresh->peer_hwm)
+        sq_warning ("reload: --peer-hwm changed: it needs a restart");
+    if (memcmp (running->keepalive, fresh->keepalive, sizeof fresh->keepalive) != 0)
+        sq_warning ("reload: TCP keepalive changed: it needs a restart");
+    if (running->control_auth.open_read != fresh->control_auth.open_read)
+        sq_warning ("reload: --control-open-read changed: it needs a restart");
+}
+
+//  SIGHUP: reads the configuration again and applies what can change
+//  live. The running configuration takes the new one's place; what only
+//  a restart applies keeps its running value.
+static void
+s_reload (s_proxy_t *proxy, sq_proxy_config_t *config)
+{
+    if (proxy->auth)
+        sq_control_auth_reload (proxy->auth);
+    if (!config->reload) {
+        if (config->routes && !s_load_routes (proxy->core, config))
+            sq_warning ("keeping the address rules, routes and weights in force");
+        return;
+    }
+    sq_proxy_config_t fresh;
+    sq_proxy_config_defaults (&fresh);
+    if (!config->reload (&fresh)) {
+        sq_error ("reload: the configuration is not valid; keeping the one in force");
+        sq_proxy_config_clear (&fresh);
+        return;
+    }
+    s_restart_notes (config, &fresh);
+    sq_log_set_level (fresh.log_level);
+    sq_core_config_t core_config = fresh.core;
+    s_connection_limits (&core_config, fresh.max_connections, proxy->files);
+    sq_core_reconfigure (proxy->core, &core_config);
+    if (!s_load_routes (proxy->core, &fresh))
+        sq_warning ("keeping the address rules, routes and weights in force");
+    //  Keep the running values of what needs a restart
+    fresh.frontend = config->frontend;
+    fresh.backend = config->backend;
+    fresh.control = config->control;
+    fresh.control_auth = config->control_auth;
+    fresh.io_threads = config->io_threads;
+    fresh.peer_hwm = config->peer_hwm;
+    memcpy (fresh.keepalive, config->keepalive, sizeof fresh.keepalive);
+    fresh.reload = config->reload;
+    //  Those values may point into the file read at start: it stays until
+    //  the proxy stops; a file read by a later reload goes with its config
+    if (!proxy->start_file_kept) {
+        proxy->start_file = config->file;
+        proxy->start_file_kept = true;
+        config->file = NULL;
+    }
+    sq_proxy_config_clear (config);
+    *config = fresh;
+    sq_info ("reload: configuration applied%s%s", config->config_path? " from ": "",
+             config->config_path? config->config_path: "");
+}
+
+//  Drains when asked (DRAIN ALL, SIGUSR1): true once the proxy may stop,
+//  its pairs done or their time up
+static bool
+s_drained (s_proxy_t *proxy, const sq_proxy_config_t *config, int64_t now)
+{
+    if (s_drain_requested) {
+        s_drain_requested = 0;
+        sq_core_drain_all (proxy->core, now);
+    }
+    if (!sq_core_draining_all (proxy->core))
+        return false;
+    if (!proxy->drain_deadline_ms)
+        proxy->drain_deadline_ms = now + config->drain_timeout_ms;
+    sq_conn_table_t *conns = sq_core_conns (proxy->core);
+    if (sq_conn_table_count (conns, SQ_FRONTEND) + sq_conn_table_count (conns, SQ_BACKEND) == 0) {
+        sq_info ("drained: every pair has finished");
+        return true;
+    }
+    if (now >= proxy->drain_deadline_ms) {
+        sq_warning ("drain timeout: closing %zu pairs still open",
+                    sq_core_active_pairs (proxy->core));
+        return true;
+    }
+    return false;
+}
+
 int
-sq_proxy_run (const sq_proxy_config_t *config)
+sq_proxy_run (sq_proxy_config_t *config)
 {
     s_proxy_t proxy;
     memset (&proxy, 0, sizeof proxy);
@@ -485,18 +663,13 @@ sq_proxy_run (const sq_proxy_config_t *config)
         return 2;
     }
     sq_info ("ready");
-    while (!s_stop_requested && !sq_core_terminating (proxy.core)) {
+    while (!s_stop_requested && !sq_core_terminating (proxy.core)
+    &&     !s_drained (&proxy, config, sq_clock_now ())) {
         if (!s_serve (&proxy))
             s_wait (&proxy);
         if (s_reload_requested) {
             s_reload_requested = 0;
-            if (proxy.auth)
-                sq_control_auth_reload (proxy.auth);
-            if (config->routes && !s_load_routes (proxy.core, config->routes))
-                sq_warning ("keeping the address rules, routes and weights in force");
-            else
-            if (!config->routes && !proxy.auth)
-                sq_warning ("SIGHUP: no --routes file to load");
+            s_reload (&proxy, config);
         }
     }
     sq_info ("stopping: closing %zu frontend and %zu backend connections",
@@ -506,6 +679,7 @@ sq_proxy_run (const sq_proxy_config_t *config)
     //  Give the close requests a moment to reach the I/O threads
     sq_engine_stream_set_linger (proxy.engine, (int) config->core.close_linger_ms);
     s_stop (&proxy);
+    sq_config_destroy (&proxy.start_file);
     sq_info ("stopped");
     return 0;
 }

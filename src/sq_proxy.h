@@ -9,8 +9,10 @@
 #include "sq_core.h"
 #include "sq_engine_stream.h"
 #include "sq_control_auth.h"
+#include "sq_config.h"
+#include "sq_log.h"
 
-typedef struct {
+typedef struct sq_proxy_config {
     const char *frontend;
     const char *backend;
     const char *control;
@@ -22,6 +24,14 @@ typedef struct {
     sq_access_t *access [2];    //  Owned; core.limits.access points here
     char *mechanisms [2];       //  Owned; core.mechanisms points here
     sq_control_auth_config_t control_auth;  //  CURVE on the control socket
+    sq_log_level_t log_level;
+    int64_t drain_timeout_ms;   //  DRAIN ALL / SIGUSR1: time for pairs to finish
+    const char *config_path;    //  --config, or NULL
+    sq_config_t *file;          //  Owned: the file's options (values point here)
+    const char *rules;          //  The file's rules as route-file text, or ""
+    //  Reads the configuration again into fresh, for SIGHUP; false (the
+    //  reason logged) when it is not valid. NULL: nothing to reload.
+    bool (*reload) (struct sq_proxy_config *fresh);
     sq_core_config_t core;
 } sq_proxy_config_t;
 
@@ -31,6 +41,14 @@ void sq_proxy_config_defaults (sq_proxy_config_t *config);
 //  Frees what the configuration owns
 void sq_proxy_config_clear (sq_proxy_config_t *config);
 
+//  Checks what the options name without starting: the route file and the
+//  rules parse, key files and directories can be read. False with a reason.
+bool sq_proxy_check_files (const sq_proxy_config_t *config, char *error, size_t size);
+
+//  Asks a running loop to drain: stop pairing, let pairs finish within
+//  drain_timeout_ms, then exit 0 (safe from a signal handler)
+void sq_proxy_request_drain (void);
+
 //  Asks a running loop to stop (safe from a signal handler)
 void sq_proxy_request_stop (void);
 
@@ -38,8 +56,10 @@ void sq_proxy_request_stop (void);
 //  handler)
 void sq_proxy_request_reload (void);
 
-//  Runs the proxy until SIGINT/SIGTERM or TERMINATE. Returns the process
+//  Runs the proxy until SIGINT/SIGTERM, TERMINATE, or the end of a drain.
+//  SIGHUP reads the configuration again (config->reload) and config then
+//  holds the one in force. Returns the process
 //  exit code: 0 after a clean stop, 2 when it could not start.
-int sq_proxy_run (const sq_proxy_config_t *config);
+int sq_proxy_run (sq_proxy_config_t *config);
 
 #endif

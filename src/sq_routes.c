@@ -146,8 +146,7 @@ s_run (const char *text, sq_identity_t *identity, sq_balancer_t *balancer,
 }
 
 bool
-sq_routes_load (sq_core_t *core, const char *text, char *error, size_t error_size,
-                int64_t now)
+sq_routes_check (const char *text, char *error, size_t error_size)
 {
     sq_identity_t *identity = sq_identity_new ();
     sq_balancer_t *balancer = sq_balancer_new ();
@@ -157,7 +156,14 @@ sq_routes_load (sq_core_t *core, const char *text, char *error, size_t error_siz
         snprintf (error, error_size, "out of memory");
     sq_identity_destroy (&identity);
     sq_balancer_destroy (&balancer);
-    if (!checked)
+    return checked;
+}
+
+bool
+sq_routes_load (sq_core_t *core, const char *text, char *error, size_t error_size,
+                int64_t now)
+{
+    if (!sq_routes_check (text, error, error_size))
         return false;
     sq_identity_aliases_clear (sq_core_identity (core));
     sq_balancer_routes_clear (sq_core_balancer (core));

@@ -18,6 +18,9 @@
 #include <stdbool.h>
 #include "sq_core.h"
 
+//  Checks the text without applying it; false with "line N: reason"
+bool sq_routes_check (const char *text, char *error, size_t error_size);
+
 //  Replaces the core's address rules, routes and weights with the text's.
 //  On an error changes nothing and writes "line N: reason" into error.
 bool sq_routes_load (sq_core_t *core, const char *text, char *error, size_t error_size,
