@@ -91,21 +91,15 @@ test: deps
 test-asan:
 	@$(MAKE) --no-print-directory SANITIZE=1 test
 
-#  Programs, the peer library, its header and pkg-config file
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
-	    $(DESTDIR)$(PREFIX)/include
-	install -m 755 $(BUILD)/streamq-proxy $(BUILD)/streamq-ctl $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 $(BUILD)/libstreamq.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(BUILD)/libstreamq.so $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 include/streamq.h $(DESTDIR)$(PREFIX)/include/
-	sed 's|@PREFIX@|$(PREFIX)|g' lib/libstreamq.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libstreamq.pc
-
 clean:
 	rm -rf build build-asan
 
 #  libstreamq, the peer library, and its test
 include lib/lib.mk
+
+#  make install, make uninstall (PREFIX, DESTDIR): programs, libstreamq,
+#  its header and pkg-config file, man pages, the systemd unit
+include dist/install.mk
 
 #  Benchmarks (not part of `make test`): make bench, bench-quick, bench-scale, bench-core
 include bench/bench.mk

@@ -4,8 +4,11 @@
 #  with the sanitizers into build-asan/ like everything else.
 #
 #    $(BUILD)/libstreamq.a    static library
-#    $(BUILD)/libstreamq.so   shared library
+#    $(BUILD)/libstreamq.so.$(LIB_VERSION)   shared library, soname
+#                             libstreamq.so.$(LIB_SOMAJOR), with the symlinks
+#                             libstreamq.so.$(LIB_SOMAJOR) and libstreamq.so
 #    $(BUILD)/libstreamq.pc   pkg-config file for PREFIX (default /usr/local)
+#                             and LIBDIR (default PREFIX/lib)
 #    $(BUILD)/tests/test_libstreamq   its integration test
 #    $(BUILD)/tests/test_liveness     disconnection strategies (links it too)
 #    $(BUILD)/tests/test_control_auth CURVE on the control socket (links it too)
@@ -17,11 +20,27 @@
 LIB_SAVED_GOAL := $(.DEFAULT_GOAL)
 
 PREFIX      ?= /usr/local
+LIBDIR      ?= $(PREFIX)/lib
+INCLUDEDIR  ?= $(PREFIX)/include
+#  The library's version, from STREAMQ_VERSION_MAJOR, _MINOR and _PATCH in
+#  its header; the major number is the soname's, raised when the ABI
+#  changes incompatibly
+LIB_VERSION := $(shell sed -n 's/^.define STREAMQ_VERSION_[A-Z]* *\([0-9][0-9]*\)$$/\1/p' \
+                 include/streamq.h | paste -sd. -)
+LIB_SOMAJOR := $(firstword $(subst ., ,$(LIB_VERSION)))
+LIB_SONAME  := libstreamq.so.$(LIB_SOMAJOR)
 LIB_SRC     := lib/streamq.c
 LIB_OBJ     := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)
 LIB_HEADER  := include/streamq.h
 LIB_CFLAGS  := -fPIC -Iinclude
-LIB_FILES   := $(BUILD)/libstreamq.a $(BUILD)/libstreamq.so $(BUILD)/libstreamq.pc
+LIB_FILES   := $(BUILD)/libstreamq.a $(BUILD)/libstreamq.so.$(LIB_VERSION) \
+               $(BUILD)/$(LIB_SONAME) $(BUILD)/libstreamq.so $(BUILD)/libstreamq.pc
+#  Writes the pkg-config file from lib/libstreamq.pc.in (stdin to stdout);
+#  a LIBDIR or INCLUDEDIR under PREFIX is written relative to ${prefix}
+LIB_PC_SED   = sed -e 's|@PREFIX@|$(PREFIX)|g' \
+                   -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|g' \
+                   -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|g' \
+                   -e 's|@VERSION@|$(LIB_VERSION)|g'
 
 .PHONY: lib
 lib: $(LIB_FILES)
@@ -37,11 +56,17 @@ $(BUILD)/libstreamq.a: $(LIB_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(BUILD)/libstreamq.so: $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BUILD)/libstreamq.so.$(LIB_VERSION): $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,$(LIB_SONAME) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/$(LIB_SONAME): $(BUILD)/libstreamq.so.$(LIB_VERSION)
+	ln -sf libstreamq.so.$(LIB_VERSION) $@
+
+$(BUILD)/libstreamq.so: $(BUILD)/$(LIB_SONAME)
+	ln -sf $(LIB_SONAME) $@
 
 $(BUILD)/libstreamq.pc: lib/libstreamq.pc.in | $(BUILD)
-	sed 's|@PREFIX@|$(PREFIX)|g' $< > $@
+	$(LIB_PC_SED) < $< > $@
 
 #  Overrides the generic integration test rule: this test links the library
 $(BUILD)/tests/test_libstreamq: tests/integration/test_libstreamq.c $(HARNESS_OBJ) \
