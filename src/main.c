@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <ctype.h>
 #include <getopt.h>
+#include <syslog.h>
 #include "sq_proxy.h"
 #include "sq_config.h"
 #include "sq_routes.h"
@@ -30,7 +31,14 @@ s_usage (FILE *out)
 "                         Any peer that reaches the backend can serve clients:\n"
 "                         keep it private (loopback, VPN, firewall).\n"
 "  --control EP           control socket (REQ/DEALER)    (default tcp://127.0.0.1:5557)\n"
-"  --log-level LEVEL      error, warning, info or debug  (default info)\n"
+"  --log-level LEVEL      error, warning, info or debug  (default info);\n"
+"                         the control command LOGLEVEL changes it live\n"
+"  --log-format FORMAT    text, or json: one JSON object a line (default text)\n"
+"  --syslog               log to syslog (as streamq-proxy, facility daemon)\n"
+"                         instead of stderr\n"
+"  --syslog-facility NAME with --syslog: daemon, user, local0 to local7\n"
+"  --syslog-socket PATH   with --syslog: send to this unix datagram socket\n"
+"                         rather than through syslog(3) to /dev/log\n"
 "  --max-queue N          clients waiting for a worker   (default 1000)\n"
 "  --queue-timeout MS     longest wait for a worker      (default 10000)\n"
 "  --greeting-timeout MS  time to send a ZMTP greeting   (default 5000)\n"
@@ -115,7 +123,7 @@ s_usage (FILE *out)
 "ipc:///run/streamq/frontend; a port of * picks a free one, which is logged.\n"
 "Control commands: PING, STATS, LIST, WORKERS, CLIENTS, ROUTES, PAUSE, RESUME,\n"
 "TERMINATE, IDENTIFY, ALIAS, UNALIAS, ROUTE, UNROUTE, DRAIN, UNDRAIN, WEIGHT,\n"
-"LOAD, HEARTBEAT (see streamq-ctl --help).\n"
+"LOAD, HEARTBEAT, LOGLEVEL (see streamq-ctl --help).\n"
 "Peers must speak ZMTP 3.0 or later (libzmq 4.x, JeroMQ 0.4+, pyzmq, CZMQ ...).\n"
 "SIGINT or SIGTERM closes every connection and exits 0. SIGUSR1 (or DRAIN ALL)\n"
 "drains: no new connection or pair, the pairs finish (within --drain-timeout),\n"
@@ -177,6 +185,7 @@ enum {
     OPT_PEER_HWM,
     OPT_CONTROL_KEY, OPT_CONTROL_CLIENTS, OPT_CONTROL_OPEN_READ,
     OPT_CONFIG, OPT_CHECK_CONFIG, OPT_DRAIN_TIMEOUT, OPT_PRINT_CONFIG,
+    OPT_LOG_FORMAT, OPT_SYSLOG, OPT_SYSLOG_FACILITY, OPT_SYSLOG_SOCKET,
     OPT_HELP, OPT_VERSION
 };
 
@@ -222,6 +231,10 @@ static const struct option s_options [] = {
     { "check-config",     no_argument,       NULL, OPT_CHECK_CONFIG },
     { "drain-timeout",    required_argument, NULL, OPT_DRAIN_TIMEOUT },
     { "print-config",     no_argument,       NULL, OPT_PRINT_CONFIG },
+    { "log-format",       required_argument, NULL, OPT_LOG_FORMAT },
+    { "syslog",           no_argument,       NULL, OPT_SYSLOG },
+    { "syslog-facility",  required_argument, NULL, OPT_SYSLOG_FACILITY },
+    { "syslog-socket",    required_argument, NULL, OPT_SYSLOG_SOCKET },
     { "help",             no_argument,       NULL, OPT_HELP },
     { "version",          no_argument,       NULL, OPT_VERSION },
     { NULL, 0, NULL, 0 }
@@ -415,6 +428,66 @@ s_mechanisms_option (int option, const char *value, sq_proxy_config_t *config)
     return 0;
 }
 
+//  --log-format, --syslog, --syslog-facility and --syslog-socket are kept
+//  here and put in force once, as the proxy starts (s_log_open): checking
+//  the options, or reading them again, never moves the log
+typedef struct {
+    sq_log_format_t format;
+    bool syslog;
+    int facility;
+    const char *facility_name;
+    const char *socket;         //  --syslog-socket, or NULL
+} s_log_options_t;
+
+static const s_log_options_t s_log_defaults = { SQ_LOG_TEXT, false, LOG_DAEMON, "daemon", NULL };
+static s_log_options_t s_log = { SQ_LOG_TEXT, false, LOG_DAEMON, "daemon", NULL };
+
+static int
+s_log_option (int option, const char *value)
+{
+    if (option == OPT_LOG_FORMAT) {
+        if (!sq_log_format_parse (value, &s_log.format))
+            return s_bad_value ("log-format", value, "text or json");
+        return 0;
+    }
+    if (option == OPT_SYSLOG_FACILITY) {
+        if (!sq_log_facility_parse (value, &s_log.facility))
+            return s_bad_value ("syslog-facility", value, "daemon, user, or local0 to local7");
+        s_log.facility_name = value;
+    }
+    else
+    if (option == OPT_SYSLOG_SOCKET)
+        s_log.socket = value;
+    else
+        s_log.syslog = true;
+    return 0;
+}
+
+//  Puts the log options in force, before the first line
+static void
+s_log_open (void)
+{
+    sq_log_set_format (s_log.format);
+    if (s_log.syslog && !sq_log_set_syslog (s_log.facility, s_log.socket))
+        sq_warning ("--syslog-socket %s: %s: logging on stderr", s_log.socket,
+                    strerror (errno));
+}
+
+//  After a reload: says which log options changed, as they need a restart,
+//  and keeps the running ones
+static void
+s_log_reloaded (const s_log_options_t *running, bool valid)
+{
+    const char *was = running->socket? running->socket: "";
+    const char *now = s_log.socket? s_log.socket: "";
+    if (valid && s_log.format != running->format)
+        sq_warning ("reload: --log-format changed: it needs a restart");
+    if (valid && (s_log.syslog != running->syslog || s_log.facility != running->facility
+              ||  strcmp (was, now) != 0))
+        sq_warning ("reload: --syslog options changed: they need a restart");
+    s_log = *running;
+}
+
 //  What the parse of one set of options keeps besides the config
 typedef struct {
     sq_proxy_config_t *config;
@@ -446,6 +519,11 @@ s_apply (s_parse_t *parse, int option, const char *value)
                 return s_bad_value ("log-level", value, "error, warning, info or debug");
             config->log_level = level;
             return 0;
+        case OPT_LOG_FORMAT:
+        case OPT_SYSLOG:
+        case OPT_SYSLOG_FACILITY:
+        case OPT_SYSLOG_SOCKET:
+            return s_log_option (option, value);
         case OPT_TCP_KEEPALIVE:
         case OPT_FRONTEND_KEEPALIVE:
         case OPT_BACKEND_KEEPALIVE:
@@ -666,7 +744,11 @@ static bool
 s_reload (sq_proxy_config_t *fresh)
 {
     bool check_only = false;
-    return s_parse_args (s_argc, s_argv, fresh, &check_only) < 0;
+    s_log_options_t running = s_log;
+    s_log = s_log_defaults;
+    bool valid = s_parse_args (s_argc, s_argv, fresh, &check_only) < 0;
+    s_log_reloaded (&running, valid);
+    return valid;
 }
 
 //  --check-config: what parsing could not see, without starting
@@ -773,6 +855,10 @@ s_option_text (const sq_proxy_config_t *config, int option, char *text, size_t s
         case OPT_MAX_PER_IP:    number = (long long) core->limits.max_per_ip; break;
         case OPT_MAX_RATE:      number = core->limits.rate_per_ip; break;
         case OPT_DRAIN_TIMEOUT: number = config->drain_timeout_ms; break;
+        case OPT_LOG_FORMAT:    return s_log.format == SQ_LOG_JSON? "json": "text";
+        case OPT_SYSLOG:        return s_log.syslog? "true": "false";
+        case OPT_SYSLOG_FACILITY: return s_log.facility_name;
+        case OPT_SYSLOG_SOCKET: return s_log.socket;
         default:
             snprintf (text, size, "(not printable)");
             return text;
@@ -835,6 +921,7 @@ main (int argc, char *argv [])
         s_argv = argv;
         config.reload = s_reload;
         s_install_signals ();
+        s_log_open ();
         sq_log_set_level (config.log_level);
         sq_info ("streamq-proxy %s starting%s%s", SQ_VERSION,
                  config.config_path? " with ": "",

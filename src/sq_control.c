@@ -356,6 +356,31 @@ s_heartbeat (s_request_t *request)
         s_error (request->reply, "%s", "out of memory");
 }
 
+//  LOGLEVEL [<level>]: the level in force, after setting it. The change is
+//  logged at info under the more verbose of the two levels, so that a log
+//  that shows info lines shows it.
+static void
+s_loglevel (s_request_t *request)
+{
+    sq_log_level_t level = sq_log_level ();
+    if (request->count == 1) {
+        sq_log_level_t wanted;
+        if (!sq_log_level_parse (request->args [0], &wanted)) {
+            s_error (request->reply, "level must be error, warning, info or debug, "
+                     "not '%s'", request->args [0]);
+            return;
+        }
+        if (wanted > level)
+            sq_log_set_level (wanted);
+        if (wanted != level)
+            sq_info ("control: log level %s (was %s)", sq_log_level_name (wanted),
+                     sq_log_level_name (level));
+        sq_log_set_level (wanted);
+        s_reply (request->reply, "OK");
+    }
+    s_reply (request->reply, sq_log_level_name (sq_log_level ()));
+}
+
 typedef struct {
     const char *name;
     size_t min_args;
@@ -384,6 +409,7 @@ static const s_command_t s_commands [] = {
     { "WEIGHT",    2, 2,  "WEIGHT <worker> <1..1000000>",     s_weight },
     { "LOAD",      2, 2,  "LOAD <worker> <0..1>",             s_load },
     { "HEARTBEAT", 1, 2,  "HEARTBEAT <name> [<interval-ms>]", s_heartbeat },
+    { "LOGLEVEL",  0, 1,  "LOGLEVEL [error|warning|info|debug]", s_loglevel },
 };
 
 static const s_command_t *

@@ -13,6 +13,7 @@
         WEIGHT <worker> <1..1000000>               -> OK
         LOAD <worker> <0..1>                       -> OK
         HEARTBEAT <name> [<interval-ms>]           -> OK
+        LOGLEVEL [error|warning|info|debug]        -> [OK] <level in force>
     where side is "frontend" or "backend".
     =========================================================================
 */

@@ -2,10 +2,13 @@
     streamq_ctl - command line client for the StreamQ-Proxy control socket
 
     Sends one command (and its arguments) as the frames of one multipart
-    message, waits for the reply, prints each reply frame on its own line.
+    message, waits for the reply, prints each reply frame on its own line;
+    on a terminal a JSON frame is printed indented (--pretty, --raw choose).
+    `watch` asks for STATS again and again and shows a summary with rates.
 
-        streamq-ctl [--control EP] [--timeout MS]
+        streamq-ctl [--control EP] [--timeout MS] [--raw|--pretty]
                     [--key FILE] [--server-key FILE|KEY] COMMAND [ARG...]
+        streamq-ctl [OPTION...] watch [--interval MS] [--count N]
         streamq-ctl --keygen NAME
 
     With --server-key the socket is a CURVE client of a control socket
@@ -21,12 +24,15 @@
 
 #include <zmq.h>
 #include <errno.h>
+#include <ctype.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,6 +41,7 @@
 #define SQ_CTL_VERSION          SQ_VERSION
 #define SQ_CTL_DEFAULT_CONTROL  "tcp://127.0.0.1:5557"
 #define SQ_CTL_DEFAULT_TIMEOUT  2000
+#define SQ_CTL_DEFAULT_INTERVAL 1000
 #define SQ_CTL_ENV_CONTROL      "STREAMQ_CONTROL"
 
 #define SQ_CTL_EXIT_OK          0
@@ -47,6 +54,13 @@
 //  Long options without a short form
 #define SQ_CTL_OPT_KEYGEN       256
 
+//  How reply frames that hold JSON are printed
+typedef enum {
+    S_OUTPUT_AUTO,              //  Indented on a terminal, else as they are
+    S_OUTPUT_RAW,               //  As they are, one line each
+    S_OUTPUT_PRETTY             //  Indented
+} s_output_t;
+
 typedef struct {
     const char *control;        //  control endpoint
     int timeout;                //  msecs to wait for the reply
@@ -57,6 +71,10 @@ typedef struct {
     const char *keygen;         //  --keygen: where to write a new key pair
     sq_cert_t cert;             //  Our key pair, when CURVE
     char server_public [SQ_CERT_Z85_SIZE];
+    s_output_t output;          //  --raw, --pretty
+    bool watch;                 //  watch (or --watch): STATS, again and again
+    int interval;               //  msecs between two STATS, when watching
+    long count;                 //  refreshes before exiting; 0: no end
 } s_options_t;
 
 
@@ -68,8 +86,9 @@ static void
 s_short_usage (FILE *out)
 {
     fprintf (out,
-        "Usage: streamq-ctl [--control EP] [--timeout MS] [--key FILE]\n"
-        "                   [--server-key FILE|KEY] COMMAND [ARG...]\n"
+        "Usage: streamq-ctl [--control EP] [--timeout MS] [--raw|--pretty]\n"
+        "                   [--key FILE] [--server-key FILE|KEY] COMMAND [ARG...]\n"
+        "       streamq-ctl [OPTION...] watch [--interval MS] [--count N]\n"
         "       streamq-ctl --keygen NAME\n"
         "Try 'streamq-ctl --help' for more information.\n");
 }
@@ -78,17 +97,22 @@ static void
 s_full_usage (FILE *out)
 {
     fprintf (out,
-        "Usage: streamq-ctl [--control EP] [--timeout MS] [--key FILE]\n"
-        "                   [--server-key FILE|KEY] COMMAND [ARG...]\n"
+        "Usage: streamq-ctl [--control EP] [--timeout MS] [--raw|--pretty]\n"
+        "                   [--key FILE] [--server-key FILE|KEY] COMMAND [ARG...]\n"
+        "       streamq-ctl [OPTION...] watch [--interval MS] [--count N]\n"
         "       streamq-ctl --keygen NAME\n"
         "Sends COMMAND to a StreamQ-Proxy control socket and prints each reply\n"
-        "frame on its own line.\n"
+        "frame on its own line; when stdout is a terminal, a frame holding a\n"
+        "JSON object or array is printed indented.\n"
         "\n"
         "Options:\n"
         "  -c, --control EP   control endpoint (default $" SQ_CTL_ENV_CONTROL
         " if set,\n"
         "                     else " SQ_CTL_DEFAULT_CONTROL ")\n"
         "  -t, --timeout MS   how long to wait for the reply (default %d)\n"
+        "  -r, --raw          print every frame as it came, one line each, even\n"
+        "                     on a terminal (what scripts and pipes get anyway)\n"
+        "  -p, --pretty       print JSON frames indented, even into a pipe\n"
         "  -s, --server-key FILE|KEY   the proxy's control public key, as its\n"
         "                     certificate file or 40 Z85 characters: talk CURVE\n"
         "                     to a proxy started with --control-key\n"
@@ -102,26 +126,38 @@ s_full_usage (FILE *out)
         "  -h, --help         print this help and exit\n"
         "  -V, --version      print the version and exit\n"
         "\n"
-        "Commands:\n"
+        "Commands (any case; whatever else is given is sent as it is):\n"
         "  PING               check the proxy is alive (replies PONG)\n"
         "  STATS              counters, as one JSON object\n"
         "  LIST               every connection, as a JSON array\n"
-        "  PAUSE              stop reading frontend and backend\n"
-        "  RESUME             start reading again\n"
-        "  TERMINATE          close every connection and stop the proxy\n"
         "  WORKERS            workers by name: state, connections, idle, load\n"
         "  CLIENTS            connected clients by name, with their routes\n"
         "  ROUTES             routes, address rules, waiting registrations\n"
+        "  PAUSE              stop reading frontend and backend\n"
+        "  RESUME             start reading again\n"
+        "  TERMINATE          close every connection and stop the proxy\n"
         "  IDENTIFY SIDE IP:PORT NAME   name one connection (SIDE: frontend\n"
         "                     or backend; IP:PORT as the proxy sees the peer)\n"
         "  ALIAS SIDE IP|CIDR NAME      name connections from an address\n"
         "  UNALIAS SIDE IP|CIDR         remove that rule\n"
         "  ROUTE CLIENT WORKER [FALLBACK...]   send a client to these workers\n"
         "  UNROUTE CLIENT     remove that route\n"
-        "  DRAIN WORKER       no new pairs to a worker; UNDRAIN WORKER ends it\n"
+        "  DRAIN WORKER       no new pairs to a worker\n"
+        "  UNDRAIN WORKER     new pairs to it again\n"
         "  WEIGHT WORKER N    share of clients, 1 to 1000000 (default 1)\n"
         "  LOAD WORKER X      the worker's own load, 0 to 1\n"
         "  HEARTBEAT NAME [MS]  NAME is alive; announces its interval\n"
+        "  LOGLEVEL [LEVEL]   set the proxy's log level (error, warning, info\n"
+        "                     or debug); replies OK and the level in force,\n"
+        "                     or, with no LEVEL, just the level\n"
+        "\n"
+        "watch (or --watch) asks for STATS every interval and shows a summary:\n"
+        "connections, pairs, bytes, workers, rejections, with rates per second\n"
+        "from one refresh to the next; on a terminal it clears the screen\n"
+        "first. With --raw it prints each STATS reply as one line instead.\n"
+        "It runs until Ctrl-C (exit 0) or the proxy stops answering (exit 2).\n"
+        "  -i, --interval MS  time between two refreshes (default %d)\n"
+        "  -n, --count N      stop after N refreshes (exit 0)\n"
         "\n"
         "A CURVE proxy answers a key it does not know with nothing (exit 2);\n"
         "with --control-open-read, it answers ERROR 'not authorised' to a\n"
@@ -130,7 +166,7 @@ s_full_usage (FILE *out)
         "Exit status: 0 success, 1 the proxy replied ERROR,\n"
         "             2 usage error, no reply within the timeout, or our key\n"
         "             refused.\n",
-        SQ_CTL_DEFAULT_TIMEOUT);
+        SQ_CTL_DEFAULT_TIMEOUT, SQ_CTL_DEFAULT_INTERVAL);
 }
 
 //  Reports a usage error the same way for every cause
@@ -145,19 +181,19 @@ s_usage_error (const char *message, const char *detail)
 
 
 //  --------------------------------------------------------------------------
-//  Parses a timeout in msecs. Only a whole positive number fits: zero would
-//  never wait for the reply, and zmq_poll takes a negative value as "wait
-//  forever", which a control tool must never do.
+//  Parses a whole number in [min, max]: a timeout, an interval or a count.
+//  A timeout of zero would never wait for the reply, and zmq_poll takes a
+//  negative value as "wait forever", which a control tool must never do.
 
 static bool
-s_parse_timeout (const char *text, int *timeout)
+s_parse_whole (const char *text, long min, long max, long *value)
 {
     char *end;
     errno = 0;
-    long value = strtol (text, &end, 10);
-    if (errno || end == text || *end != '\0' || value < 1 || value > INT_MAX)
+    long number = strtol (text, &end, 10);
+    if (errno || end == text || *end != '\0' || number < min || number > max)
         return false;
-    *timeout = (int) value;
+    *value = number;
     return true;
 }
 
@@ -181,11 +217,61 @@ s_option_error (int code, char *argv [])
     return s_usage_error ("unknown option", option);
 }
 
-//  Fills options from the command line. Returns SQ_CTL_CONTINUE when a
-//  command should be sent, else the exit code (after --help, --version or
-//  a usage error).
+//  Applies one option; SQ_CTL_CONTINUE, or the exit code
 static int
-s_parse_args (int argc, char *argv [], s_options_t *options)
+s_apply_option (int code, char *argv [], s_options_t *options)
+{
+    long number;
+    switch (code) {
+        case 'c':
+            if (*optarg == '\0')
+                return s_usage_error ("--control needs an endpoint", NULL);
+            options->control = optarg;
+            break;
+        case 't':
+            if (!s_parse_whole (optarg, 1, INT_MAX, &number))
+                return s_usage_error (
+                    "--timeout must be a whole number of msecs >= 1", optarg);
+            options->timeout = (int) number;
+            break;
+        case 'i':
+            if (!s_parse_whole (optarg, 10, 86400000, &number))
+                return s_usage_error (
+                    "--interval must be a whole number of msecs from 10 to 86400000",
+                    optarg);
+            options->interval = (int) number;
+            break;
+        case 'n':
+            if (!s_parse_whole (optarg, 1, LONG_MAX, &number))
+                return s_usage_error ("--count must be a whole number >= 1", optarg);
+            options->count = number;
+            break;
+        case 'k': options->key_file = optarg; break;
+        case 's': options->server_key = optarg; break;
+        case 'r': options->output = S_OUTPUT_RAW; break;
+        case 'p': options->output = S_OUTPUT_PRETTY; break;
+        case 'w': options->watch = true; break;
+        case SQ_CTL_OPT_KEYGEN:
+            if (*optarg == '\0')
+                return s_usage_error ("--keygen needs a file name", NULL);
+            options->keygen = optarg;
+            break;
+        case 'h':
+            s_full_usage (stdout);
+            return SQ_CTL_EXIT_OK;
+        case 'V':
+            printf ("streamq-ctl %s\n", SQ_CTL_VERSION);
+            return SQ_CTL_EXIT_OK;
+        default:
+            return s_option_error (code, argv);
+    }
+    return SQ_CTL_CONTINUE;
+}
+
+//  Reads options up to the first argument that is not one. Returns
+//  SQ_CTL_CONTINUE, or the exit code.
+static int
+s_parse_options (int argc, char *argv [], s_options_t *options)
 {
     static const struct option long_options [] = {
         { "control", required_argument, NULL, 'c' },
@@ -193,63 +279,77 @@ s_parse_args (int argc, char *argv [], s_options_t *options)
         { "key",     required_argument, NULL, 'k' },
         { "server-key", required_argument, NULL, 's' },
         { "keygen",  required_argument, NULL, SQ_CTL_OPT_KEYGEN },
+        { "raw",     no_argument,       NULL, 'r' },
+        { "pretty",  no_argument,       NULL, 'p' },
+        { "watch",   no_argument,       NULL, 'w' },
+        { "interval", required_argument, NULL, 'i' },
+        { "count",   required_argument, NULL, 'n' },
         { "help",    no_argument,       NULL, 'h' },
         { "version", no_argument,       NULL, 'V' },
         { NULL, 0, NULL, 0 }
     };
-    const char *env = getenv (SQ_CTL_ENV_CONTROL);
-    options->control = env && *env? env: SQ_CTL_DEFAULT_CONTROL;
-    options->timeout = SQ_CTL_DEFAULT_TIMEOUT;
-    options->key_file = options->server_key = options->keygen = NULL;
-
     //  "+" stops at the first non-option, so a command's own arguments
     //  (even ones starting with '-') pass through; ":" reports a missing
     //  value apart from an unknown option
     opterr = 0;
+    optind = 0;                 //  From the start: this runs twice for watch
     int code;
-    while ((code = getopt_long (argc, argv, "+:c:t:k:s:hV", long_options, NULL)) != -1) {
-        switch (code) {
-            case 'c':
-                if (*optarg == '\0')
-                    return s_usage_error ("--control needs an endpoint", NULL);
-                options->control = optarg;
-                break;
-            case 't':
-                if (!s_parse_timeout (optarg, &options->timeout))
-                    return s_usage_error (
-                        "--timeout must be a whole number of msecs >= 1", optarg);
-                break;
-            case 'k':
-                options->key_file = optarg;
-                break;
-            case 's':
-                options->server_key = optarg;
-                break;
-            case SQ_CTL_OPT_KEYGEN:
-                if (*optarg == '\0')
-                    return s_usage_error ("--keygen needs a file name", NULL);
-                options->keygen = optarg;
-                break;
-            case 'h':
-                s_full_usage (stdout);
-                return SQ_CTL_EXIT_OK;
-            case 'V':
-                printf ("streamq-ctl %s\n", SQ_CTL_VERSION);
-                return SQ_CTL_EXIT_OK;
-            default:
-                return s_option_error (code, argv);
-        }
+    while ((code = getopt_long (argc, argv, "+:c:t:k:s:rpwi:n:hV", long_options, NULL)) != -1) {
+        int result = s_apply_option (code, argv, options);
+        if (result != SQ_CTL_CONTINUE)
+            return result;
+    }
+    return SQ_CTL_CONTINUE;
+}
+
+//  Fills options from the command line. Returns SQ_CTL_CONTINUE when a
+//  command should be sent (or watch run), else the exit code (after
+//  --help, --version or a usage error).
+static int
+s_parse_args (int argc, char *argv [], s_options_t *options)
+{
+    memset (options, 0, sizeof *options);
+    const char *env = getenv (SQ_CTL_ENV_CONTROL);
+    options->control = env && *env? env: SQ_CTL_DEFAULT_CONTROL;
+    options->timeout = SQ_CTL_DEFAULT_TIMEOUT;
+    options->interval = SQ_CTL_DEFAULT_INTERVAL;
+
+    int code = s_parse_options (argc, argv, options);
+    if (code != SQ_CTL_CONTINUE)
+        return code;
+    int first = optind;
+    //  "watch" is ours, not the proxy's: its own options follow it (getopt
+    //  takes the word itself for the program's name)
+    if (first < argc && strcasecmp (argv [first], "watch") == 0) {
+        options->watch = true;
+        code = s_parse_options (argc - first, argv + first, options);
+        if (code != SQ_CTL_CONTINUE)
+            return code;
+        if (optind < argc - first)
+            return s_usage_error ("watch takes no command", argv [first + optind]);
+        first = argc;
+    }
+    if (options->watch && first == argc) {
+        static char stats [] = "STATS";
+        static char *request [] = { stats };
+        options->argc = 1;
+        options->argv = request;
     }
     if (options->keygen)
-        return optind < argc? s_usage_error ("--keygen takes no command", argv [optind]):
-                              SQ_CTL_CONTINUE;
-    if (optind >= argc)
+        return first < argc? s_usage_error ("--keygen takes no command", argv [first]):
+                             SQ_CTL_CONTINUE;
+    if (options->watch)
+        return first < argc? s_usage_error ("watch sends STATS: no command", argv [first]):
+                             SQ_CTL_CONTINUE;
+    if (options->count || options->interval != SQ_CTL_DEFAULT_INTERVAL)
+        return s_usage_error ("--count and --interval go with watch", NULL);
+    if (first >= argc)
         return s_usage_error ("no command given", NULL);
     //  An empty first frame would read as a delimiter, not as a command
-    if (*argv [optind] == '\0')
+    if (*argv [first] == '\0')
         return s_usage_error ("the command may not be empty", NULL);
-    options->argc = argc - optind;
-    options->argv = argv + optind;
+    options->argc = argc - first;
+    options->argv = argv + first;
     return SQ_CTL_CONTINUE;
 }
 
@@ -423,9 +523,20 @@ s_watch_read (s_watch_t *watch)
     return watch->refused || watch->protocol_error;
 }
 
+//  Set by SIGINT and SIGTERM in watch mode, which then ends (exit 0)
+static volatile sig_atomic_t s_interrupted = 0;
+
+static void
+s_on_interrupt (int signal_number)
+{
+    (void) signal_number;
+    s_interrupted = 1;
+}
+
 //  Waits until the reply can be read, the handshake fails for good, or the
 //  deadline passes. A signal that interrupts zmq_poll (EINTR) does not cut
-//  the wait short. Returns true when a reply is ready.
+//  the wait short, but for the end of watch. Returns true when a reply is
+//  ready.
 static bool
 s_wait_reply (void *socket, s_watch_t *watch, int timeout)
 {
@@ -442,7 +553,7 @@ s_wait_reply (void *socket, s_watch_t *watch, int timeout)
             return true;
         if (rc > 0 && s_watch_read (watch))
             return false;
-        if (rc == -1 && errno != EINTR)
+        if (rc == -1 && (errno != EINTR || s_interrupted))
             return false;
     }
 }
@@ -480,6 +591,218 @@ s_curve_set (void *socket, const s_options_t *options)
     return 0;
 }
 
+//  --------------------------------------------------------------------------
+//  JSON replies: a reader just strict enough to tell a JSON object or array
+//  from other text, which prints it indented on the way; and a lookup of
+//  a member by its path, for watch
+
+#define SQ_CTL_JSON_DEPTH_MAX   64
+
+static const char *
+s_json_space (const char *at)
+{
+    while (*at == ' ' || *at == '\t' || *at == '\n' || *at == '\r')
+        at++;
+    return at;
+}
+
+//  The end of the string whose opening quote is at `at`, or NULL
+static const char *
+s_json_string_end (const char *at)
+{
+    for (at++; *at != '"'; at++) {
+        if ((unsigned char) *at < 0x20)         //  The NUL at the end too
+            return NULL;
+        if (*at != '\\')
+            continue;
+        at++;
+        if (*at == 'u') {
+            for (int index = 1; index <= 4; index++)
+                if (!isxdigit ((unsigned char) at [index]))
+                    return NULL;
+            at += 4;
+        }
+        else
+        if (!*at || !strchr ("\"\\/bfnrt", *at))
+            return NULL;
+    }
+    return at + 1;
+}
+
+static const char *
+s_json_digits_end (const char *at)
+{
+    if (!isdigit ((unsigned char) *at))
+        return NULL;
+    while (isdigit ((unsigned char) *at))
+        at++;
+    return at;
+}
+
+//  The end of the number at `at`, or NULL
+static const char *
+s_json_number_end (const char *at)
+{
+    if (*at == '-')
+        at++;
+    at = *at == '0'? at + 1: s_json_digits_end (at);
+    if (at && *at == '.')
+        at = s_json_digits_end (at + 1);
+    if (at && (*at == 'e' || *at == 'E')) {
+        at++;
+        if (*at == '+' || *at == '-')
+            at++;
+        at = s_json_digits_end (at);
+    }
+    return at;
+}
+
+//  The end of the string, number, true, false or null at `at`, or NULL
+static const char *
+s_json_scalar_end (const char *at)
+{
+    if (*at == '"')
+        return s_json_string_end (at);
+    if (*at == '-' || isdigit ((unsigned char) *at))
+        return s_json_number_end (at);
+    const char *words [] = { "true", "false", "null" };
+    for (int index = 0; index < 3; index++)
+        if (strncmp (at, words [index], strlen (words [index])) == 0)
+            return at + strlen (words [index]);
+    return NULL;
+}
+
+static void
+s_put (FILE *out, const char *text, size_t size)
+{
+    if (out)
+        fwrite (text, 1, size, out);
+}
+
+//  A new line, indented for depth
+static void
+s_put_line (FILE *out, int depth)
+{
+    if (out)
+        fprintf (out, "\n%*s", 2 * depth, "");
+}
+
+//  Reads the value at `at` and, when out is not NULL, writes it there,
+//  each member and element on its own line, indented two spaces a level.
+//  Strings and numbers are copied as they are. Returns the end of the
+//  value, or NULL if it is not JSON.
+static const char *
+s_json_walk (const char *at, FILE *out, int depth)
+{
+    at = s_json_space (at);
+    if (*at != '{' && *at != '[') {
+        const char *end = s_json_scalar_end (at);
+        if (end)
+            s_put (out, at, (size_t) (end - at));
+        return end;
+    }
+    bool object = *at == '{';
+    char close = object? '}': ']';
+    if (depth >= SQ_CTL_JSON_DEPTH_MAX)
+        return NULL;
+    s_put (out, at, 1);
+    at = s_json_space (at + 1);
+    if (*at == close) {
+        s_put (out, at, 1);
+        return at + 1;
+    }
+    while (true) {
+        s_put_line (out, depth + 1);
+        if (object) {
+            const char *end = *at == '"'? s_json_string_end (at): NULL;
+            if (!end)
+                return NULL;
+            s_put (out, at, (size_t) (end - at));
+            at = s_json_space (end);
+            if (*at++ != ':')
+                return NULL;
+            s_put (out, ": ", 2);
+        }
+        at = s_json_walk (at, out, depth + 1);
+        if (!at)
+            return NULL;
+        at = s_json_space (at);
+        if (*at == ',') {
+            s_put (out, ",", 1);
+            at = s_json_space (at + 1);
+        }
+        else
+        if (*at == close) {
+            s_put_line (out, depth);
+            s_put (out, at, 1);
+            return at + 1;
+        }
+        else
+            return NULL;
+    }
+}
+
+//  The value of the member at a dotted path ("pairs.active") of a JSON
+//  object, or NULL
+static const char *
+s_json_find (const char *json, const char *path)
+{
+    const char *at = s_json_space (json);
+    while (*path) {
+        size_t length = strcspn (path, ".");
+        if (*at != '{')
+            return NULL;
+        at = s_json_space (at + 1);
+        bool found = false;
+        while (!found && *at == '"') {
+            const char *end = s_json_string_end (at);
+            if (!end)
+                return NULL;
+            found = (size_t) (end - at) == length + 2 && memcmp (at + 1, path, length) == 0;
+            at = s_json_space (end);
+            if (*at++ != ':')
+                return NULL;
+            at = s_json_space (at);
+            if (!found && (at = s_json_walk (at, NULL, 0)) != NULL) {
+                at = s_json_space (at);
+                at = s_json_space (at + (*at == ','));
+            }
+            if (!at)
+                return NULL;
+        }
+        if (!found)
+            return NULL;
+        path += length + (path [length] == '.');
+    }
+    return at;
+}
+
+//  Writes a frame that holds a JSON object or array indented, and a
+//  newline; false, having written nothing, when it holds anything else
+static bool
+s_print_pretty (FILE *out, const void *data, size_t size)
+{
+    char *text = malloc (size + 1);
+    char *pretty = NULL;
+    size_t length = 0;
+    bool done = false;
+    if (text && !memchr (data, 0, size)) {
+        memcpy (text, data, size);
+        text [size] = 0;
+        const char *start = s_json_space (text);
+        FILE *buffer = *start == '{' || *start == '['? open_memstream (&pretty, &length): NULL;
+        const char *end = buffer? s_json_walk (start, buffer, 0): NULL;
+        if (buffer && fclose (buffer) == 0 && end && *s_json_space (end) == 0) {
+            fwrite (pretty, 1, length, out);
+            fputc ('\n', out);
+            done = true;
+        }
+    }
+    free (pretty);
+    free (text);
+    return done;
+}
+
 //  Writes one reply frame to out, followed by a newline. JSON and other text
 //  frames come out as they are, so the output can be piped into jq.
 static void
@@ -502,20 +825,23 @@ s_frame_is (zmq_msg_t *frame, const char *text)
 //  the reason: they go to stderr, each as a whole "streamq-ctl: error: "
 //  line, so stdout stays empty for a script that parses it.
 static void
-s_print_reply_frame (zmq_msg_t *frame, bool is_error)
+s_print_reply_frame (zmq_msg_t *frame, bool is_error, bool pretty)
 {
     if (is_error) {
         fputs ("streamq-ctl: error: ", stderr);
         s_print_frame (stderr, frame);
     }
     else
+    if (!pretty || !s_print_pretty (stdout, zmq_msg_data (frame), zmq_msg_size (frame)))
         s_print_frame (stdout, frame);
 }
 
 //  Reads the whole reply (libzmq delivers all its frames together) and
-//  prints it. Returns the exit code.
+//  prints it; or, when kept is not NULL, keeps a copy of its first frame
+//  there instead (the reason of an ERROR is printed all the same).
+//  Returns the exit code.
 static int
-s_read_reply (void *socket)
+s_read_reply (void *socket, bool pretty, char **kept)
 {
     bool is_error = false;
     int received = 0;           //  frames received, delimiter included
@@ -537,7 +863,12 @@ s_read_reply (void *socket)
             if (content++ == 0 && s_frame_is (&frame, "ERROR"))
                 is_error = true;
             else
-                s_print_reply_frame (&frame, is_error);
+            if (kept && !is_error) {
+                if (!*kept)
+                    *kept = strndup (zmq_msg_data (&frame), zmq_msg_size (&frame));
+            }
+            else
+                s_print_reply_frame (&frame, is_error, pretty);
         }
         zmq_msg_close (&frame);
     }
@@ -548,8 +879,190 @@ s_read_reply (void *socket)
     return SQ_CTL_EXIT_ERROR;
 }
 
+//  Sends the request and reads the reply, as s_read_reply. Returns the exit
+//  code: after an interrupted watch, 0.
+static int
+s_exchange (void *socket, s_watch_t *watch, const s_options_t *options, bool pretty,
+            char **kept)
+{
+    if (s_send_request (socket, options) == 0
+    &&  s_wait_reply (socket, watch, options->timeout))
+        return s_read_reply (socket, pretty, kept);
+    if (s_interrupted)
+        return SQ_CTL_EXIT_OK;
+    s_no_reply (options, watch);
+    return SQ_CTL_EXIT_USAGE;
+}
+
+
+//  --------------------------------------------------------------------------
+//  watch: STATS every interval, as a summary with rates per second
+
+//  The counters shown with a rate
+static const char *s_rated [] = {
+    "frontend.accepted", "backend.accepted", "pairs.total", "bytes.to_backend",
+    "bytes.to_frontend", "rejected.greeting", "rejected.queue"
+};
+#define SQ_CTL_RATED    (sizeof s_rated / sizeof s_rated [0])
+
+//  One STATS reading, to compute the next one's rates
+typedef struct {
+    bool taken;
+    double uptime_ms;
+    double counter [SQ_CTL_RATED];
+} s_sample_t;
+
+//  The number at path in a STATS reply; 0 when there is none
+static double
+s_stat (const char *stats, const char *path)
+{
+    const char *value = s_json_find (stats, path);
+    return value? strtod (value, NULL): 0;
+}
+
+//  "12 B", "1.5 KiB", "3.2 MiB" ... into buf
+static const char *
+s_bytes_text (double bytes, char *buf, size_t size)
+{
+    const char *units [] = { "B", "KiB", "MiB", "GiB", "TiB" };
+    int unit = 0;
+    while (bytes >= 1024 && unit < 4) {
+        bytes /= 1024;
+        unit++;
+    }
+    snprintf (buf, size, unit? "%.1f %s": "%.0f %s", bytes, units [unit]);
+    return buf;
+}
+
+//  The rates of the counters since the previous reading into rate [],
+//  "-" when there is none (the first reading, or a proxy that restarted)
+static void
+s_rates (const s_sample_t *now, const s_sample_t *previous, char rate [][32])
+{
+    double seconds = previous->taken? (now->uptime_ms - previous->uptime_ms) / 1000: 0;
+    for (size_t index = 0; index < SQ_CTL_RATED; index++) {
+        double delta = now->counter [index] - previous->counter [index];
+        char number [24];
+        if (seconds <= 0 || delta < 0)
+            snprintf (rate [index], 32, "-/s");
+        else
+        if (strncmp (s_rated [index], "bytes.", 6) == 0)
+            snprintf (rate [index], 32, "%s/s",
+                      s_bytes_text (delta / seconds, number, sizeof number));
+        else
+            snprintf (rate [index], 32, "%.1f/s", delta / seconds);
+    }
+}
+
+//  Prints one refresh and makes it the previous reading
+static void
+s_summary_print (const char *stats, s_sample_t *previous, const s_options_t *options)
+{
+    s_sample_t now = { true, s_stat (stats, "uptime_ms"), { 0 } };
+    for (size_t index = 0; index < SQ_CTL_RATED; index++)
+        now.counter [index] = s_stat (stats, s_rated [index]);
+    char rate [SQ_CTL_RATED][32], clock [16], held [24], held_max [24], to [2][24];
+    s_rates (&now, previous, rate);
+    time_t wall = time (NULL);
+    struct tm local;
+    strftime (clock, sizeof clock, "%H:%M:%S", localtime_r (&wall, &local));
+    long long up = (long long) now.uptime_ms / 1000;
+    const char *paused = s_json_find (stats, "paused");
+    printf ("streamq-proxy %s at %s, up %lldh%02lldm%02llds%s\n", options->control,
+            clock, up / 3600, up / 60 % 60, up % 60,
+            paused && strncmp (paused, "true", 4) == 0? ", PAUSED": "");
+    printf ("  connections  frontend %.0f  backend %.0f\n",
+            s_stat (stats, "frontend.connections"), s_stat (stats, "backend.connections"));
+    printf ("  accepted     frontend %.0f (%s)  backend %.0f (%s)\n",
+            now.counter [0], rate [0], now.counter [1], rate [1]);
+    printf ("  pairs        active %.0f  total %.0f (%s)\n",
+            s_stat (stats, "pairs.active"), now.counter [2], rate [2]);
+    printf ("  bytes        to backend %s (%s)  to frontend %s (%s)\n",
+            s_bytes_text (now.counter [3], to [0], sizeof to [0]), rate [3],
+            s_bytes_text (now.counter [4], to [1], sizeof to [1]), rate [4]);
+    printf ("  workers      known %.0f  idle %.0f  draining %.0f  clients queued %.0f\n",
+            s_stat (stats, "workers.known"), s_stat (stats, "workers.idle"),
+            s_stat (stats, "workers.draining"), s_stat (stats, "clients.queued"));
+    printf ("  rejected     greeting %.0f (%s)  queue %.0f (%s)\n",
+            now.counter [5], rate [5], now.counter [6], rate [6]);
+    printf ("  held         %s of %s\n",
+            s_bytes_text (s_stat (stats, "held.bytes"), held, sizeof held),
+            s_bytes_text (s_stat (stats, "held.max"), held_max, sizeof held_max));
+    *previous = now;
+}
+
+//  Sleeps msecs; false when watch is interrupted meanwhile
+static bool
+s_sleep (int msecs)
+{
+    long long deadline = s_now_ms () + msecs;
+    while (!s_interrupted) {
+        long long left = deadline - s_now_ms ();
+        if (left <= 0)
+            return true;
+        struct timespec pause = { (time_t) (left / 1000), (long) (left % 1000) * 1000000 };
+        nanosleep (&pause, NULL);
+    }
+    return false;
+}
+
+//  Ctrl-C (or SIGTERM) ends watch between two refreshes, or during the
+//  wait for a reply: no SA_RESTART, so that the wait is cut short
+static void
+s_catch_interrupts (void)
+{
+    struct sigaction action;
+    memset (&action, 0, sizeof action);
+    action.sa_handler = s_on_interrupt;
+    sigemptyset (&action.sa_mask);
+    sigaction (SIGINT, &action, NULL);
+    sigaction (SIGTERM, &action, NULL);
+}
+
+//  Asks for STATS until --count refreshes, Ctrl-C (0 both), an ERROR (1)
+//  or no reply (2). Returns the exit code.
+static int
+s_watch_stats (void *socket, s_watch_t *watch, const s_options_t *options)
+{
+    bool terminal = isatty (STDOUT_FILENO);
+    s_sample_t previous = { false, 0, { 0 } };
+    s_catch_interrupts ();
+    for (long refresh = 0; !options->count || refresh < options->count; refresh++) {
+        if (refresh > 0 && !s_sleep (options->interval))
+            break;
+        char *stats = NULL;
+        int code = s_exchange (socket, watch, options, false, &stats);
+        if (code != SQ_CTL_EXIT_OK || !stats || s_interrupted) {
+            if (code == SQ_CTL_EXIT_OK && !stats && !s_interrupted) {
+                fprintf (stderr, "streamq-ctl: the proxy replied to STATS with nothing\n");
+                code = SQ_CTL_EXIT_USAGE;
+            }
+            free (stats);
+            return code;
+        }
+        if (options->output == S_OUTPUT_RAW)
+            printf ("%s\n", stats);
+        else {
+            //  On a terminal each refresh replaces the last; in a file they
+            //  follow one another
+            if (terminal)
+                fputs ("\033[H\033[2J", stdout);
+            else
+            if (refresh > 0)
+                putchar ('\n');
+            s_summary_print (stats, &previous, options);
+        }
+        free (stats);
+        if (fflush (stdout) == EOF)
+            return SQ_CTL_EXIT_USAGE;
+    }
+    return SQ_CTL_EXIT_OK;
+}
+
+
+//  --------------------------------------------------------------------------
 //  Opens the DEALER socket, sends the request, waits for and prints the
-//  reply. Returns the exit code.
+//  reply (or runs watch). Returns the exit code.
 static int
 s_run (void *context, const s_options_t *options)
 {
@@ -568,6 +1081,10 @@ s_run (void *context, const s_options_t *options)
 
     int exit_code = SQ_CTL_EXIT_USAGE;
     s_watch_t watch = { NULL, 0, 0, false };
+    //  Indented JSON is for people: by default only on a terminal, so that
+    //  scripts and pipes get the frames as they came
+    bool pretty = options->output == S_OUTPUT_PRETTY
+               || (options->output == S_OUTPUT_AUTO && isatty (STDOUT_FILENO));
     //  libzmq connects to tcp://[v6 address] only with ZMQ_IPV6 set
     int ipv6 = strncmp (options->control, "tcp://[", 7) == 0;
     if (options->server_key
@@ -580,11 +1097,10 @@ s_run (void *context, const s_options_t *options)
         fprintf (stderr, "streamq-ctl: cannot connect to %s: %s\n",
                  options->control, zmq_strerror (errno));
     else
-    if (s_send_request (socket, options) == -1
-    || !s_wait_reply (socket, &watch, options->timeout))
-        s_no_reply (options, &watch);
+    if (options->watch)
+        exit_code = s_watch_stats (socket, &watch, options);
     else
-        exit_code = s_read_reply (socket);
+        exit_code = s_exchange (socket, &watch, options, pretty, NULL);
     s_watch_stop (&watch, socket);
 
     zmq_close (socket);
