@@ -1,11 +1,13 @@
 #!/bin/sh
 #  Runs each test binary given, keeps its output in a log beside it, and prints
 #  one closing line "N passed, N failed" summed over all of them.
+#  $SQ_TEST_WRAPPER, when set, is a command put before each test's (e.g.
+#  valgrind and its options).
 passed=0; failed=0; broken=""
 for t in "$@"; do
     log="$t.log"
     echo "== $(basename "$t")"
-    if "$t" >"$log" 2>&1; then status=0; else status=$?; fi
+    if ${SQ_TEST_WRAPPER:-} "$t" >"$log" 2>&1; then status=0; else status=$?; fi
     grep -E '^(ok|FAIL) ' "$log" | sed 's/^/   /'
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
     if [ -z "$line" ] || [ "$status" -ne 0 ]; then

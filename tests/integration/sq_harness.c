@@ -45,6 +45,21 @@ sq_sleep_ms (int msecs)
         ;
 }
 
+int
+sq_time_scale (void)
+{
+    //  Read once; worker threads use the bounds too
+    static atomic_int scale = 0;
+    int value = atomic_load (&scale);
+    if (value == 0) {
+        const char *text = getenv ("SQ_TIME_SCALE");
+        value = text? atoi (text): 1;
+        value = value < 1? 1: value > 100? 100: value;
+        atomic_store (&scale, value);
+    }
+    return value;
+}
+
 const char *
 sq_build_dir (void)
 {
@@ -319,6 +334,58 @@ s_proxy_wait_ready (sq_proxy_t *self)
     return false;
 }
 
+//  Finds a command in PATH, as the shell would, into buf; false if absent
+static bool
+s_which (const char *command, char *buf, size_t size)
+{
+    if (strchr (command, '/')) {
+        snprintf (buf, size, "%s", command);
+        return access (buf, X_OK) == 0;
+    }
+    const char *path = getenv ("PATH");
+    while (path && *path) {
+        size_t length = strcspn (path, ":");
+        snprintf (buf, size, "%.*s/%s", (int) length, path, command);
+        if (length > 0 && access (buf, X_OK) == 0)
+            return true;
+        path += length + (path [length] == ':');
+    }
+    return false;
+}
+
+//  Puts the words of $SQ_PROXY_WRAPPER into argv, "{log}" replaced by
+//  log_stem, using storage for the text. Returns the number of words, or
+//  -1 if the wrapper is unusable.
+static int
+s_wrapper_argv (const char *log_stem, char *storage, size_t size,
+                const char **argv, int max)
+{
+    const char *wrapper = getenv ("SQ_PROXY_WRAPPER");
+    int count = 0;
+    char *save = NULL;
+    char *text = wrapper? strdup (wrapper): NULL;
+    for (char *word = text? strtok_r (text, " \t", &save): NULL;
+         word; word = strtok_r (NULL, " \t", &save)) {
+        char *mark = strstr (word, "{log}");
+        int length = mark?
+            snprintf (storage, size, "%.*s%s%s", (int) (mark - word), word,
+                      log_stem, mark + 5):
+            snprintf (storage, size, "%s", word);
+        if (length < 0 || (size_t) length + 1 > size || count == max
+        ||  (count == 0 && !s_which (word, storage, size))) {
+            fprintf (stderr, "sq_proxy_start: cannot use SQ_PROXY_WRAPPER '%s'\n", wrapper);
+            free (text);
+            return -1;
+        }
+        length = strlen (storage);
+        argv [count++] = storage;
+        storage += length + 1;
+        size -= length + 1;
+    }
+    free (text);
+    return count;
+}
+
 sq_proxy_t *
 sq_proxy_start (const char *name, const char **args)
 {
@@ -333,15 +400,23 @@ sq_proxy_start (const char *name, const char **args)
     char dir [512];
     sq_build_path ("tests", dir, sizeof dir);
     mkdir (dir, 0755);
-    snprintf (self->log_path, sizeof self->log_path, "%.300s/%.100s-%d.proxy.log",
-              dir, name, ++counter);
+    char stem [420], storage [4096];
+    snprintf (stem, sizeof stem, "%.300s/%.100s-%d", dir, name, ++counter);
+    snprintf (self->log_path, sizeof self->log_path, "%s.proxy.log", stem);
 
-    const char *argv [64] = {
+    const char *argv [96];
+    int argc = s_wrapper_argv (stem, storage, sizeof storage, argv, 32);
+    if (argc < 0) {
+        free (self);
+        return NULL;
+    }
+    const char *own [] = {
         binary, "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*",
         "--control", "tcp://127.0.0.1:*"
     };
-    int argc = 7;
-    for (int index = 0; args && args [index] && argc < 63; index++)
+    for (size_t index = 0; index < sizeof own / sizeof own [0]; index++)
+        argv [argc++] = own [index];
+    for (int index = 0; args && args [index] && argc < 95; index++)
         argv [argc++] = args [index];
     argv [argc] = NULL;
 
@@ -393,6 +468,9 @@ sq_proxy_stop_with (sq_proxy_t **self_p, int signum)
         if (code != 0 && signum != SIGKILL) {
             fprintf (stderr, "sq_proxy_stop: proxy exit code %d\n", code);
             sq_proxy_print_log (self, 40);
+            if (getenv ("SQ_PROXY_WRAPPER"))
+                fprintf (stderr, "sq_proxy_stop: it ran under '%s': see its logs "
+                         "beside %s\n", getenv ("SQ_PROXY_WRAPPER"), self->log_path);
         }
     }
     free (self);

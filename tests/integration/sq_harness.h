@@ -21,10 +21,14 @@
 #include <sys/types.h>
 #include <zmq.h>
 
+//  Multiplier of the two bounds below: $SQ_TIME_SCALE, a whole number from
+//  1 (the default) to 100, for slow runs such as the proxy under valgrind
+int sq_time_scale (void);
+
 //  Bound for anything that must happen (the test machine is shared and slow)
-#define SQ_WAIT_MS  20000
+#define SQ_WAIT_MS  (20000 * sq_time_scale ())
 //  How long nothing must happen before a test concludes it does not happen
-#define SQ_QUIET_MS 2500
+#define SQ_QUIET_MS (2500 * sq_time_scale ())
 
 //  ---------------------------------------------------------------------
 //  Time and files
@@ -76,6 +80,10 @@ typedef struct {
 //  $SQ_BUILD/tests/<name>-<n>.proxy.log. Returns NULL (after printing the
 //  log) if the proxy does not become ready within SQ_WAIT_MS.
 //  Call from the main thread: the child dies with the thread that forked.
+//  $SQ_PROXY_WRAPPER, when set, is a command put before the proxy's (words
+//  split at spaces, the first one looked up in PATH), in which "{log}"
+//  stands for $SQ_BUILD/tests/<name>-<n>, e.g.
+//  "valgrind --log-file={log}.valgrind.log --error-exitcode=97".
 sq_proxy_t *sq_proxy_start (const char *name, const char **args);
 
 //  Sends SIGTERM, waits for the exit and destroys the object. Returns the
