@@ -419,6 +419,11 @@ test_ctl_error_output (void)
 static void
 test_raises_file_limit (void)
 {
+    //  valgrind keeps the limit its client starts with: nothing to see
+    if (getenv ("SQ_PROXY_WRAPPER")) {
+        printf ("# note: the proxy runs under SQ_PROXY_WRAPPER, not checked\n");
+        return;
+    }
     struct rlimit saved;
     SQ_CHECK (getrlimit (RLIMIT_NOFILE, &saved) == 0);
     if (saved.rlim_max != RLIM_INFINITY && saved.rlim_max <= 256) {

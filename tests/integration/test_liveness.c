@@ -94,6 +94,12 @@ s_child_start (const s_child_config_t *config)
     while (index < S_CHILDREN_MAX && s_children [index])
         index++;
     SQ_CHECK (index < S_CHILDREN_MAX);
+    //  Our own path, read before fork: under valgrind /proc/self/exe is
+    //  valgrind's tool while readlink on it still gives the test binary
+    char self [4096];
+    ssize_t length = readlink ("/proc/self/exe", self, sizeof self - 1);
+    SQ_CHECK_MSG (length > 0, "readlink: %s", strerror (errno));
+    self [length] = 0;
     fflush (stdout);
     fflush (stderr);
     pid_t parent = getpid ();
@@ -102,7 +108,7 @@ s_child_start (const s_child_config_t *config)
         prctl (PR_SET_PDEATHSIG, SIGKILL);
         if (getppid () != parent)
             _exit (127);
-        execv ("/proc/self/exe", (char **) argv);
+        execv (self, (char **) argv);
         _exit (127);
     }
     SQ_CHECK_MSG (pid > 0, "fork: %s", strerror (errno));
