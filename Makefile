@@ -106,3 +106,6 @@ include bench/bench.mk
 
 #  libFuzzer targets (need clang): make fuzz, fuzz-long; their replay tests run with make test
 include fuzz/fuzz.mk
+
+#  Memory checks and the soak (not part of `make test`): make test-valgrind, make soak
+include tests/valgrind.mk tests/soak.mk

@@ -1,0 +1,41 @@
+#  Memory checks, included by the top Makefile; not part of `make test`.
+#
+#  make test-valgrind   runs every integration test under valgrind memcheck,
+#                       and every proxy they start, then fails if any of
+#                       them reported a memory error or a definite or
+#                       indirect leak
+#
+#  Uses BUILD, INTEG_BIN and the `all` goal of the top Makefile. Each proxy
+#  writes its valgrind report beside its log, as
+#  $(BUILD)/tests/<test>-<n>.valgrind.log. The proxy exits with
+#  VALGRIND_EXIT when valgrind found anything, so a test that checks the
+#  exit code fails on the spot; tests/valgrind-check.sh then reads every
+#  report, which also covers proxies a test killed or did not check.
+
+VALGRIND       ?= valgrind
+VALGRIND_EXIT  := 97
+#  Under valgrind the proxy runs many times slower: the harness multiplies
+#  its bounds (SQ_WAIT_MS, SQ_QUIET_MS) by this
+VALGRIND_SCALE ?= 4
+VALGRIND_OPTS  := --tool=memcheck --leak-check=full \
+    --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
+    --error-exitcode=$(VALGRIND_EXIT) --suppressions=tests/valgrind.supp \
+    --num-callers=30
+#  Each proxy, by the harness ({log} is the proxy log's path without
+#  .proxy.log), and each test binary, by tests/run.sh (%p: its pid)
+VALGRIND_PROXY := $(VALGRIND) $(VALGRIND_OPTS) --log-file={log}.valgrind.log
+VALGRIND_TEST  := $(VALGRIND) $(VALGRIND_OPTS) --child-silent-after-fork=yes \
+    --log-file=$(BUILD)/tests/test-%p.valgrind.log
+
+.PHONY: test-valgrind
+
+test-valgrind: deps
+	@command -v $(VALGRIND) >/dev/null \
+	    || { echo "test-valgrind: $(VALGRIND) is missing (apt-get install valgrind)"; exit 2; }
+	@$(MAKE) --no-print-directory all $(INTEG_BIN)
+	@rm -f $(BUILD)/tests/*.valgrind.log
+	@SQ_BUILD=$(BUILD) SQ_TIME_SCALE=$(VALGRIND_SCALE) \
+	    SQ_PROXY_WRAPPER="$(VALGRIND_PROXY)" SQ_TEST_WRAPPER="$(VALGRIND_TEST)" \
+	    tests/run.sh $(INTEG_BIN); \
+	    status=$$?; tests/valgrind-check.sh $(BUILD)/tests/*.valgrind.log \
+	    && exit $$status
