@@ -14,6 +14,7 @@
 #include "sq_proxy.h"
 #include "sq_config.h"
 #include "sq_routes.h"
+#include "sq_prometheus.h"
 #include "sq_log.h"
 #include "sq_version.h"
 
@@ -54,6 +55,9 @@ s_usage (FILE *out)
 "                         line) as a configuration file, then exit\n"
 "  --drain-timeout MS     DRAIN ALL or SIGUSR1: how long the pairs may take\n"
 "                         to finish before the proxy exits 0 (default 30000)\n"
+"  --metrics URL          serve Prometheus metrics over HTTP at\n"
+"                         http://HOST:PORT/PATH, e.g. http://127.0.0.1:9100/metrics;\n"
+"                         port 0 picks one, which is logged (default: off)\n"
 "\n"
 "Securing the control socket (see README, \"Securing the control socket\"):\n"
 "  --control-key FILE     the proxy's secret certificate (NAME_secret, from\n"
@@ -184,7 +188,7 @@ enum {
     OPT_BACKEND_ALLOW, OPT_BACKEND_DENY, OPT_FRONTEND_MECHANISMS, OPT_BACKEND_MECHANISMS,
     OPT_PEER_HWM,
     OPT_CONTROL_KEY, OPT_CONTROL_CLIENTS, OPT_CONTROL_OPEN_READ,
-    OPT_CONFIG, OPT_CHECK_CONFIG, OPT_DRAIN_TIMEOUT, OPT_PRINT_CONFIG,
+    OPT_CONFIG, OPT_CHECK_CONFIG, OPT_DRAIN_TIMEOUT, OPT_PRINT_CONFIG, OPT_METRICS,
     OPT_LOG_FORMAT, OPT_SYSLOG, OPT_SYSLOG_FACILITY, OPT_SYSLOG_SOCKET,
     OPT_HELP, OPT_VERSION
 };
@@ -230,6 +234,7 @@ static const struct option s_options [] = {
     { "config",           required_argument, NULL, OPT_CONFIG },
     { "check-config",     no_argument,       NULL, OPT_CHECK_CONFIG },
     { "drain-timeout",    required_argument, NULL, OPT_DRAIN_TIMEOUT },
+    { "metrics",          required_argument, NULL, OPT_METRICS },
     { "print-config",     no_argument,       NULL, OPT_PRINT_CONFIG },
     { "log-format",       required_argument, NULL, OPT_LOG_FORMAT },
     { "syslog",           no_argument,       NULL, OPT_SYSLOG },
@@ -409,6 +414,22 @@ s_access_option (int option, const char *value, sq_proxy_config_t *config)
     return 0;
 }
 
+//  --metrics http://HOST:PORT/PATH: checked here, so that a bad URL stops
+//  --check-config and the start alike; bound when the proxy starts
+static int
+s_metrics_option (const char *value, sq_proxy_config_t *config)
+{
+    sq_prometheus_url_t parsed;
+    char reason [256], expected [400];
+    if (!sq_prometheus_url_parse (value, &parsed, reason, sizeof reason)) {
+        snprintf (expected, sizeof expected, "http://HOST:PORT/PATH, e.g. "
+                  "http://127.0.0.1:9100/metrics; here %s", reason);
+        return s_bad_value ("metrics", value, expected);
+    }
+    config->metrics = value;
+    return 0;
+}
+
 //  --frontend-mechanisms CURVE,PLAIN: names as ZMTP spells them, any case
 static int
 s_mechanisms_option (int option, const char *value, sq_proxy_config_t *config)
@@ -506,6 +527,7 @@ s_apply (s_parse_t *parse, int option, const char *value)
         case OPT_BACKEND:  config->backend = value; return 0;
         case OPT_CONTROL:  config->control = value; return 0;
         case OPT_ROUTES:   config->routes = value; return 0;
+        case OPT_METRICS:  return s_metrics_option (value, config);
         case OPT_CONTROL_KEY:     config->control_auth.key_file = value; return 0;
         case OPT_CONTROL_CLIENTS: config->control_auth.clients_dir = value; return 0;
         case OPT_CONTROL_OPEN_READ: config->control_auth.open_read = true; return 0;
@@ -811,6 +833,7 @@ s_option_text (const sq_proxy_config_t *config, int option, char *text, size_t s
         case OPT_BACKEND:       return config->backend;
         case OPT_CONTROL:       return config->control;
         case OPT_ROUTES:        return config->routes;
+        case OPT_METRICS:       return config->metrics;
         case OPT_CONTROL_KEY:   return config->control_auth.key_file;
         case OPT_CONTROL_CLIENTS: return config->control_auth.clients_dir;
         case OPT_CONTROL_OPEN_READ: return config->control_auth.open_read? "true": "false";

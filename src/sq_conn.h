@@ -77,7 +77,8 @@ typedef struct sq_conn {
     int fd;                             //  The engine's descriptor for it, or -1
     bool fd_shut;                       //  The engine shut it down (see sq_engine_stream)
     int64_t created_ms;
-    int64_t ready_ms;                   //  When the greeting was complete
+    int64_t greeted_ms;                 //  When the greeting was complete
+    int64_t ready_ms;                   //  When it was served (after naming)
     int64_t waiting_since_ms;           //  When it was queued or went idle
     int64_t paired_ms;
     int64_t last_out_ms;                //  Last time bytes were handed to the engine

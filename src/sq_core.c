@@ -144,6 +144,7 @@ s_count_out (sq_core_t *self, sq_conn_t *conn, size_t size, int64_t now)
     conn->bytes_out += size;
     conn->last_out_ms = now;
     self->stats.bytes_to [conn->side] += size;
+    self->stats.chunks_to [conn->side]++;
 }
 
 //  -------------------------------------------------------------------------
@@ -383,9 +384,10 @@ s_forget_over (sq_core_t *self, sq_conn_t *conn)
 }
 
 //  Takes the connection out of the structures of its current state and
-//  returns the partner it was paired with, if any (now unpaired)
+//  returns the partner it was paired with, if any (now unpaired); a pair
+//  that ends counts in the pair duration histogram
 static sq_conn_t *
-s_leave_state (sq_core_t *self, sq_conn_t *conn)
+s_leave_state (sq_core_t *self, sq_conn_t *conn, int64_t now)
 {
     sq_conn_t *partner = NULL;
     switch (conn->state) {
@@ -405,6 +407,7 @@ s_leave_state (sq_core_t *self, sq_conn_t *conn)
                 sq_list_remove (&client->age_node);
                 sq_list_remove (&client->activity_node);
                 sq_balancer_pair_ended (self->balancer, worker_conn->worker);
+                sq_histogram_observe (&self->stats.pair_duration, now - client->paired_ms);
                 self->active_pairs--;
                 partner->partner = NULL;
                 conn->partner = NULL;
@@ -450,7 +453,7 @@ s_lost (sq_core_t *self, sq_conn_t *conn, const char *reason, int64_t now)
 {
     if (conn->state == SQ_CONN_DEAD)
         return;
-    sq_conn_t *partner = s_leave_state (self, conn);
+    sq_conn_t *partner = s_leave_state (self, conn, now);
     if (!conn->close_reason) {
         conn->close_reason = reason;
         conn->close_code = SQ_CLOSED_PEER;
@@ -493,7 +496,7 @@ sq_core_close_conn (sq_core_t *self, sq_conn_t *conn, sq_closed_t code, const ch
 {
     if (conn->state == SQ_CONN_DEAD || conn->state == SQ_CONN_CLOSING)
         return;
-    sq_conn_t *partner = s_leave_state (self, conn);
+    sq_conn_t *partner = s_leave_state (self, conn, now);
     conn->close_reason = reason;
     conn->close_code = code;
     conn->state = SQ_CONN_CLOSING;
@@ -1025,7 +1028,7 @@ sq_core_close_all (sq_core_t *self, int64_t now)
     sq_list_t *all = sq_conn_table_all (self->conns);
     while (!sq_list_empty (all)) {
         sq_conn_t *conn = sq_list_entry (all->next, sq_conn_t, all_node);
-        s_leave_state (self, conn);
+        s_leave_state (self, conn, now);
         if (!conn->close_reason) {
             conn->close_reason = "proxy shutting down";
             conn->close_code = SQ_CLOSED_SHUTDOWN;

@@ -23,6 +23,7 @@
 #include "sq_conn.h"
 #include "sq_balancer.h"
 #include "sq_admission.h"
+#include "sq_histogram.h"
 
 typedef enum {
     SQ_SEND_OK = 0,         //  The engine took all the bytes
@@ -66,6 +67,7 @@ typedef struct {
     uint64_t accepted [2];          //  Connections, per side
     uint64_t pairs_total;
     uint64_t bytes_to [2];          //  Bytes handed to the engine, per side
+    uint64_t chunks_to [2];         //  Sends to the engine (ZMQ_STREAM chunks), per side
     uint64_t rejected_greeting;
     uint64_t rejected_queue_full;
     uint64_t rejected_queue_timeout;
@@ -76,6 +78,8 @@ typedef struct {
     uint64_t rejected_mechanism [2];    //  Greeting named a mechanism not allowed
     uint64_t reading_stops [2];     //  Block mode: times reading a side stopped
     uint64_t accept_failed [2];     //  Connections the engine could not accept
+    sq_histogram_t pairing_wait;    //  A client's greeting done to its pairing
+    sq_histogram_t pair_duration;   //  A pairing to the end of that pair
 } sq_core_stats_t;
 
 typedef struct sq_core sq_core_t;

@@ -48,6 +48,7 @@ s_pair (sq_core_t *self, sq_conn_t *client, sq_conn_t *worker_conn, int64_t now)
     sq_balancer_pair_started (self->balancer, worker_conn->worker, now);
     self->active_pairs++;
     self->stats.pairs_total++;
+    sq_histogram_observe (&self->stats.pairing_wait, now - client->greeted_ms);
     sq_info ("frontend #%llu %s (%s) paired with backend #%llu %s (worker %s, %s, waited %lld ms)",
              (unsigned long long) client->serial, client->address, client->name,
              (unsigned long long) worker_conn->serial, worker_conn->address,
@@ -233,6 +234,7 @@ s_serve (sq_core_t *self, sq_conn_t *conn, int64_t now)
 void
 sq_pairing_ready (sq_core_t *self, sq_conn_t *conn, int64_t now)
 {
+    conn->greeted_ms = now;
     if (!conn->identified && self->config.identify_wait_ms > 0) {
         conn->state = SQ_CONN_NAMING;
         conn->waiting_since_ms = now;

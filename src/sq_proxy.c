@@ -15,6 +15,7 @@
 #include "sq_proxy.h"
 #include "sq_engine_stream.h"
 #include "sq_control.h"
+#include "sq_metrics.h"
 #include "sq_routes.h"
 #include "sq_cert.h"
 #include "sq_clock.h"
@@ -196,6 +197,7 @@ typedef struct {
     sq_control_auth_t *auth;    //  CURVE on the control socket, or NULL
     sq_engine_stream_t *engine;
     sq_core_t *core;
+    sq_metrics_t *metrics;      //  --metrics, or NULL
     char control_endpoint [256];
     int64_t control_due_ms;     //  Look at the control socket by then
     rlim_t files;               //  The open-file limit in force
@@ -370,6 +372,14 @@ s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
     sq_info ("listening: frontend %s", sq_engine_stream_endpoint (proxy->engine, SQ_FRONTEND));
     sq_info ("listening: backend %s", sq_engine_stream_endpoint (proxy->engine, SQ_BACKEND));
     sq_info ("listening: control %s", proxy->control_endpoint);
+    if (config->metrics) {
+        proxy->metrics = sq_metrics_new (config->metrics, proxy->core, error, sizeof error);
+        if (!proxy->metrics) {
+            fprintf (stderr, "streamq-proxy: %s\n", error);
+            return false;
+        }
+        sq_info ("listening: metrics %s", sq_metrics_url (proxy->metrics));
+    }
     if (!s_endpoint_is_local (proxy->control_endpoint) && !proxy->auth)
         sq_warning ("the control socket is reachable from other hosts: anyone "
                     "who reaches %s can pause or stop the proxy", proxy->control_endpoint);
@@ -381,6 +391,8 @@ s_stop (s_proxy_t *proxy)
 {
     if (proxy->reserve_fd >= 0)
         close (proxy->reserve_fd);
+    //  Before the core: a request reads it
+    sq_metrics_destroy (&proxy->metrics);
     sq_core_destroy (&proxy->core);
     sq_engine_stream_destroy (&proxy->engine);
     if (proxy->control)
@@ -492,6 +504,8 @@ s_serve (s_proxy_t *proxy)
             s_control_drain (proxy, now);
         sq_engine_stream_events (proxy->engine, now);
         s_reserve_update (proxy, now);
+        if (proxy->metrics)
+            sq_metrics_run (proxy->metrics);
         proxy->control_due_ms = now + S_CONTROL_EVERY_MS;
     }
     sq_core_tick (proxy->core, now);
@@ -532,20 +546,28 @@ s_wait (s_proxy_t *proxy)
         if (s_readable (socket) && reading)
             return;
     }
-    struct pollfd fds [5];
+    //  One more for the metrics server's epoll descriptor: s_serve runs
+    //  it after the wake-up
+    struct pollfd fds [6];
+    int polled = watched;
     for (int index = 0; index < watched; index++) {
         size_t size = sizeof fds [index].fd;
         zmq_getsockopt (sockets [index], ZMQ_FD, &fds [index].fd, &size);
         fds [index].events = POLLIN;
         fds [index].revents = 0;
     }
+    if (proxy->metrics)
+        fds [polled++] = (struct pollfd) { sq_metrics_fd (proxy->metrics), POLLIN, 0 };
     //  Those checks may have taken in a drained-pipe notice: act on it now
     int64_t now = sq_clock_now ();
     sq_core_tick (proxy->core, now);
     int64_t timeout = sq_core_next_timeout (proxy->core, now);
+    int64_t metrics_due = proxy->metrics? sq_metrics_timeout (proxy->metrics): -1;
+    if (metrics_due >= 0 && (timeout < 0 || metrics_due < timeout))
+        timeout = metrics_due;
     if (timeout < 0 || timeout > S_POLL_MAX_MS)
         timeout = S_POLL_MAX_MS;
-    if (poll (fds, (nfds_t) watched, (int) timeout) < 0 && errno != EINTR)
+    if (poll (fds, (nfds_t) polled, (int) timeout) < 0 && errno != EINTR)
         sq_warning ("poll failed: %s", strerror (errno));
 }
 
@@ -557,6 +579,7 @@ s_restart_notes (const sq_proxy_config_t *running, const sq_proxy_config_t *fres
         { "frontend", running->frontend, fresh->frontend },
         { "backend", running->backend, fresh->backend },
         { "control", running->control, fresh->control },
+        { "metrics", running->metrics, fresh->metrics },
         { "control-key", running->control_auth.key_file, fresh->control_auth.key_file },
         { "control-clients", running->control_auth.clients_dir,
                              fresh->control_auth.clients_dir },
@@ -608,6 +631,7 @@ s_reload (s_proxy_t *proxy, sq_proxy_config_t *config)
     fresh.frontend = config->frontend;
     fresh.backend = config->backend;
     fresh.control = config->control;
+    fresh.metrics = config->metrics;
     fresh.control_auth = config->control_auth;
     fresh.io_threads = config->io_threads;
     fresh.peer_hwm = config->peer_hwm;

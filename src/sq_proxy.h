@@ -17,6 +17,7 @@ typedef struct sq_proxy_config {
     const char *backend;
     const char *control;
     const char *routes;         //  Route file, or NULL
+    const char *metrics;        //  --metrics URL, or NULL: no HTTP server
     int io_threads;
     sq_keepalive_t keepalive [2];   //  Per side
     long long max_connections;  //  Each side; -1: from the open-file limit

@@ -137,6 +137,25 @@ s_stats_side (sq_json_t *json, sq_core_t *core, sq_side_t side)
     sq_json_object_close (json);
 }
 
+//  A histogram of durations: count, sum_ms, and buckets_ms, the count of
+//  observations up to each bound (cumulative, as Prometheus has them)
+static void
+s_stats_histogram (sq_json_t *json, const char *key, const sq_histogram_t *histogram)
+{
+    sq_json_object_open (json, key);
+    sq_json_uint (json, "count", histogram->count);
+    sq_json_uint (json, "sum_ms", histogram->sum_ms);
+    sq_json_object_open (json, "buckets_ms");
+    for (size_t index = 0; index <= SQ_HISTOGRAM_BOUNDS; index++) {
+        char bound [32] = "+Inf";
+        if (index < SQ_HISTOGRAM_BOUNDS)
+            snprintf (bound, sizeof bound, "%lld", (long long) sq_histogram_bound_ms (index));
+        sq_json_uint (json, bound, sq_histogram_cumulative (histogram, index));
+    }
+    sq_json_object_close (json);
+    sq_json_object_close (json);
+}
+
 char *
 sq_report_stats (sq_core_t *core, int64_t now)
 {
@@ -159,6 +178,12 @@ sq_report_stats (sq_core_t *core, int64_t now)
     sq_json_uint (&json, "to_backend", stats->bytes_to [SQ_BACKEND]);
     sq_json_uint (&json, "to_frontend", stats->bytes_to [SQ_FRONTEND]);
     sq_json_object_close (&json);
+    sq_json_object_open (&json, "chunks");
+    sq_json_uint (&json, "to_backend", stats->chunks_to [SQ_BACKEND]);
+    sq_json_uint (&json, "to_frontend", stats->chunks_to [SQ_FRONTEND]);
+    sq_json_object_close (&json);
+    s_stats_histogram (&json, "pairing_wait", &stats->pairing_wait);
+    s_stats_histogram (&json, "pair_duration", &stats->pair_duration);
     sq_json_object_open (&json, "rejected");
     sq_json_uint (&json, "greeting", stats->rejected_greeting);
     sq_json_uint (&json, "queue", stats->rejected_queue_full + stats->rejected_queue_timeout);

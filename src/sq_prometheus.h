@@ -1,0 +1,43 @@
+/*  =========================================================================
+    sq_prometheus - the core's counters in the Prometheus text format, and
+    the --metrics URL
+
+    sq_prometheus_text renders what STATS reports, plus connections by
+    side and state and two histograms, as the Prometheus text exposition
+    format, version 0.0.4. It reads the core and does no I/O, so it is
+    tested without HTTP; sq_metrics serves it.
+    =========================================================================
+*/
+#ifndef SQ_PROMETHEUS_H_INCLUDED
+#define SQ_PROMETHEUS_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include "sq_core.h"
+
+//  The Content-Type of the text
+#define SQ_PROMETHEUS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+//  Every metric's name starts with this
+#define SQ_PROMETHEUS_PREFIX "streamq_"
+
+//  The text, NUL-terminated, for the caller to free; NULL when out of
+//  memory. libzmq_version ("4.3.4") goes into streamq_build_info.
+char *sq_prometheus_text (sq_core_t *core, const char *libzmq_version, int64_t now);
+
+//  A --metrics URL, http://HOST:PORT/PATH, taken apart
+typedef struct {
+    char host [64];             //  An IP address, IPv6 without its brackets
+    bool ipv6;
+    int port;                   //  0: any free port
+    char path [256];            //  Starts with '/'
+} sq_prometheus_url_t;
+
+//  Parses url; false with the reason in error. HOST is an IPv4 address,
+//  an IPv6 address in brackets, or localhost (127.0.0.1); PORT 0 to 65535;
+//  PATH printable, without '?' or '#'.
+bool sq_prometheus_url_parse (const char *url, sq_prometheus_url_t *parsed,
+                              char *error, size_t size);
+
+#endif
