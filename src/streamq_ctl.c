@@ -143,6 +143,7 @@ s_full_usage (FILE *out)
         "  ROUTE CLIENT WORKER [FALLBACK...]   send a client to these workers\n"
         "  UNROUTE CLIENT     remove that route\n"
         "  DRAIN WORKER       no new pairs to a worker\n"
+        "  DRAIN ALL          drain the proxy: it exits 0 when its pairs are done\n"
         "  UNDRAIN WORKER     new pairs to it again\n"
         "  WEIGHT WORKER N    share of clients, 1 to 1000000 (default 1)\n"
         "  LOAD WORKER X      the worker's own load, 0 to 1\n"
