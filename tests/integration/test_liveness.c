@@ -1239,7 +1239,10 @@ static void
 s_ss_keepalive (const char *endpoint, int *sockets, int *keepalive)
 {
     char filter [64];
-    snprintf (filter, sizeof filter, "( sport = :%d )", sq_endpoint_port (endpoint));
+    //  The proxy's own end of each connection: its address and port (a
+    //  port alone also matches another host's connection that happens to
+    //  use that number as its ephemeral port)
+    snprintf (filter, sizeof filter, "( src 127.0.0.1:%d )", sq_endpoint_port (endpoint));
     const char *argv [] = { s_ss_path (), "-tnoH", "state", "established", filter, NULL };
     int64_t deadline = sq_now_ms () + SQ_WAIT_MS;
     char *out = NULL;
