@@ -373,6 +373,11 @@ test_libstreamq_curve (void)
     SQ_CHECK_EQ (streamq_peer_set_heartbeat (peer, 200), 0);
     SQ_CHECK_EQ (zmq_connect (worker, proxy->backend), 0);
     SQ_CHECK_MSG (s_worker_seen (proxy->control, "auth-worker"), "auth-worker not in WORKERS");
+    //  The proxy applied the IDENTIFY; its OK reaches the peer's thread a
+    //  moment later
+    int64_t registered_by = sq_now_ms () + SQ_WAIT_MS;
+    while (streamq_peer_registered (peer) < 1 && sq_now_ms () < registered_by)
+        sq_sleep_ms (20);
     SQ_CHECK (streamq_peer_registered (peer) >= 1);
     SQ_CHECK_EQ (streamq_peer_refused (peer), 0);
     //  Its heartbeats came through too
