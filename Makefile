@@ -27,7 +27,7 @@ MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 #  Key files and the ZPL reader: in the core for the unit tests, and in
 #  streamq-ctl; the configuration file
-CORE_SRC  += src/sq_cert.c src/sq_zpl.c src/sq_config.c
+CORE_SRC  += src/sq_cert.c src/sq_zpl.c src/sq_config.c src/sq_file.c
 CORE_OBJ  := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
 PROXY_OBJ := $(PROXY_SRC:src/%.c=$(BUILD)/obj/%.o)
 
@@ -68,6 +68,7 @@ $(BUILD)/streamq-proxy: src/main.c $(CORE_OBJ) $(PROXY_OBJ) | $(BUILD)
 	$(CC) $(CFLAGS) $(LDFLAGS) $(filter %.c %.o,$^) -o $@ $(LDLIBS)
 
 $(BUILD)/streamq-ctl: src/streamq_ctl.c $(BUILD)/obj/sq_cert.o $(BUILD)/obj/sq_zpl.o \
+        $(BUILD)/obj/sq_file.o \
         $(BUILD)/obj/sq_log.o \
         src/sq_version.h | $(BUILD)
 	$(CC) $(CFLAGS) $(LDFLAGS) $(filter %.c %.o,$^) -o $@ $(LDLIBS)

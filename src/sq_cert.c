@@ -20,6 +20,7 @@
 #include <zmq.h>
 #include "sq_cert.h"
 #include "sq_zpl.h"
+#include "sq_file.h"
 #include "sq_log.h"
 
 //  Longest certificate file read; real ones are under 1 KiB
@@ -85,38 +86,10 @@ sq_cert_parse (const char *text, sq_cert_t *cert, char *error, size_t size)
 //  -------------------------------------------------------------------------
 //  Files
 
-//  Reads a whole small file; NULL with a reason
-static char *
-s_file_read (const char *path, char *error, size_t size)
-{
-    FILE *file = fopen (path, "r");
-    if (!file) {
-        snprintf (error, size, "cannot open %s: %s", path, strerror (errno));
-        return NULL;
-    }
-    char *text = malloc (S_FILE_MAX + 1);
-    size_t got = text? fread (text, 1, S_FILE_MAX + 1, file): 0;
-    bool failed = ferror (file);
-    fclose (file);
-    if (!text || failed || got > S_FILE_MAX) {
-        snprintf (error, size, "cannot read %s: %s", path,
-                  !text? "out of memory": failed? "read error": "larger than 64 KiB");
-        free (text);
-        return NULL;
-    }
-    text [got] = 0;
-    if (strlen (text) != got) {
-        snprintf (error, size, "%s is not a text file", path);
-        free (text);
-        return NULL;
-    }
-    return text;
-}
-
 bool
 sq_cert_load (const char *path, sq_cert_t *cert, char *error, size_t size)
 {
-    char *text = s_file_read (path, error, size);
+    char *text = sq_file_read (path, S_FILE_MAX, error, size);
     if (!text)
         return false;
     char reason [256];

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ctype.h>
-#include <errno.h>
 #include "sq_config.h"
 #include "sq_zpl.h"
+#include "sq_file.h"
 
 //  Largest configuration file read
 #define S_FILE_MAX (1024 * 1024)
@@ -176,21 +176,9 @@ sq_config_parse (const char *text, char *error, size_t error_size)
 sq_config_t *
 sq_config_load (const char *path, char *error, size_t error_size)
 {
-    FILE *file = fopen (path, "r");
-    if (!file) {
-        snprintf (error, error_size, "cannot open %s: %s", path, strerror (errno));
+    char *text = sq_file_read (path, S_FILE_MAX, error, error_size);
+    if (!text)
         return NULL;
-    }
-    char *text = malloc (S_FILE_MAX + 1);
-    size_t size = text? fread (text, 1, S_FILE_MAX + 1, file): 0;
-    fclose (file);
-    if (!text || size > S_FILE_MAX) {
-        snprintf (error, error_size, "%s: %s", path,
-                  text? "larger than 1 MiB": "out of memory");
-        free (text);
-        return NULL;
-    }
-    text [size] = 0;
     char reason [512];
     sq_config_t *self = sq_config_parse (text, reason, sizeof reason);
     if (!self)

@@ -19,6 +19,7 @@
 #include "sq_metrics.h"
 #include "sq_routes.h"
 #include "sq_cert.h"
+#include "sq_file.h"
 #include "sq_clock.h"
 #include "sq_log.h"
 
@@ -88,44 +89,16 @@ sq_proxy_request_drain (void)
     s_drain_requested = 1;
 }
 
-//  Reads a whole file into a NUL-terminated buffer the caller frees
-static char *
-s_read_file (const char *path, char *error, size_t error_size)
-{
-    FILE *file = fopen (path, "r");
-    if (!file) {
-        snprintf (error, error_size, "cannot open %s: %s", path, strerror (errno));
-        return NULL;
-    }
-    size_t size = 0, capacity = 4096;
-    char *text = malloc (capacity);
-    size_t got;
-    while (text && (got = fread (text + size, 1, capacity - size - 1, file)) > 0) {
-        size += got;
-        if (size + 1 == capacity) {
-            char *bigger = realloc (text, capacity * 2);
-            if (!bigger) {
-                free (text);
-                text = NULL;
-            }
-            text = bigger;
-            capacity *= 2;
-        }
-    }
-    fclose (file);
-    if (!text)
-        snprintf (error, error_size, "out of memory reading %s", path);
-    else
-        text [size] = 0;
-    return text;
-}
+//  Largest route file read
+#define S_ROUTES_MAX (16 * 1024 * 1024)
 
 //  The rules of the configuration file, then the route file's; NULL with
 //  a reason (the route file's own line numbers) when a part is refused
 static char *
 s_routing_text (const sq_proxy_config_t *config, char *error, size_t size)
 {
-    char *file_text = config->routes? s_read_file (config->routes, error, size): strdup ("");
+    char *file_text = config->routes? sq_file_read (config->routes, S_ROUTES_MAX, error, size)
+                                    : strdup ("");
     if (!file_text)
         return NULL;
     char reason [512];
