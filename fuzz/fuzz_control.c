@@ -77,6 +77,14 @@ s_printable (const char *text)
     return true;
 }
 
+//  A log level as LOGLEVEL names it
+static bool
+s_level_name (const char *text)
+{
+    return strcmp (text, "error") == 0 || strcmp (text, "warning") == 0
+        || strcmp (text, "info") == 0 || strcmp (text, "debug") == 0;
+}
+
 static void
 s_check_reply (const sq_reply_t *reply)
 {
@@ -90,8 +98,12 @@ s_check_reply (const sq_reply_t *reply)
     if (*first == '{' || *first == '[')
         SQ_FUZZ_CHECK (reply->count == 1 && sq_fuzz_json_valid (first));
     else
+    if (reply->count == 2)          //  LOGLEVEL <level>: OK, then the level
+        SQ_FUZZ_CHECK (strcmp (first, "OK") == 0 && s_level_name (reply->frame [1]));
+    else                            //  OK, PONG, or the level alone (LOGLEVEL)
         SQ_FUZZ_CHECK (reply->count == 1
-                    && (strcmp (first, "OK") == 0 || strcmp (first, "PONG") == 0));
+                    && (strcmp (first, "OK") == 0 || strcmp (first, "PONG") == 0
+                    ||  s_level_name (first)));
 }
 
 //  Splits the line into frames, each in a buffer of its own so that ASan

@@ -83,6 +83,8 @@ control route-bad        $full 'ROUTE\tc\tw1\tw2\tw3\tw4\tw5\tw6\tw7\tw8\tw9\tw1
 #  A route that waits for its worker, then the worker arrives
 control route-wait       0xc0  'ROUTE\t10.0.0.1\tw1\tw2\nIDENTIFY\tbackend\t10.1.0.1:6001\tw1\n+\x06\n@300\nCLIENTS\n@300\n+\x07\nCLIENTS\nWORKERS\n@3000\nLIST\n'
 control drain            $full 'DRAIN\t10.1.0.1\nWORKERS\n+\x02\nUNDRAIN\t10.1.0.1\nWORKERS\nDRAIN\t!\nDRAIN\n'
+control drain-all        $full '+\x07\n+\x06\n>\x00hello\nDRAIN\tALL\nSTATS\n+\x05\nLIST\n-\x00\nSTATS\n'
+control loglevel         $full 'LOGLEVEL\nLOGLEVEL\tdebug\nLOGLEVEL\terror\nLOGLEVEL\tloud\nLOGLEVEL\tinfo\tx\nLOGLEVEL\tinfo\n'
 control weight           $full 'WEIGHT\t10.1.0.1\t1\nWEIGHT\t10.1.0.2\t1000000\nWORKERS\n'
 control weight-bad       $full 'WEIGHT\tw\t0\nWEIGHT\tw\t1000001\nWEIGHT\tw\tabc\nWEIGHT\tw\t-5\nWEIGHT\tw\t7x\nWEIGHT\tw\n'
 control load             $full 'LOAD\t10.1.0.1\t0\nLOAD\t10.1.0.2\t0.5\nLOAD\t10.1.0.3\t1\nWORKERS\n+\x00\n'
