@@ -726,28 +726,43 @@ s_expire_pairs (sq_core_t *self, int64_t now)
     }
 }
 
-//  Closes every connection of a name whose heartbeats stopped. Rare, so a
-//  pass over the connections is fine here.
+//  Closes every connection that pick chooses. Closing one closes its
+//  partner too, which may be further down the list, so all are chosen
+//  first, then closed. Rare (a lost name, a drain), so a pass over the
+//  connections is fine.
 static void
-s_close_name (sq_core_t *self, const char *name, int64_t now)
+s_close_where (sq_core_t *self, bool (*pick) (const sq_conn_t *conn, const void *arg),
+               const void *arg, sq_closed_t code, const char *reason, int64_t now)
 {
-    sq_warning ("%s sent no heartbeat in %lld intervals: closing its connections",
-                name, (long long) self->config.heartbeat_liveness);
-    size_t count = sq_conn_table_count (self->conns, SQ_FRONTEND)
-                 + sq_conn_table_count (self->conns, SQ_BACKEND);
-    sq_conn_t **named = calloc (count + 1, sizeof (sq_conn_t *));
-    if (!named)
+    size_t count = sq_core_connections (self);
+    sq_conn_t **chosen = calloc (count + 1, sizeof (sq_conn_t *));
+    if (!chosen)
         return;
     size_t found = 0;
     sq_list_t *all = sq_conn_table_all (self->conns);
     for (sq_list_node_t *node = all->next; node != all && found < count; node = node->next) {
         sq_conn_t *conn = sq_list_entry (node, sq_conn_t, all_node);
-        if (strcmp (conn->name, name) == 0)
-            named [found++] = conn;
+        if (pick (conn, arg))
+            chosen [found++] = conn;
     }
     for (size_t index = 0; index < found; index++)
-        sq_core_close_conn (self, named [index], SQ_CLOSED_HEARTBEAT, "heartbeat lost", now);
-    free (named);
+        sq_core_close_conn (self, chosen [index], code, reason, now);
+    free (chosen);
+}
+
+static bool
+s_named (const sq_conn_t *conn, const void *name)
+{
+    return strcmp (conn->name, name) == 0;
+}
+
+//  Closes every connection of a name whose heartbeats stopped
+static void
+s_close_name (sq_core_t *self, const char *name, int64_t now)
+{
+    sq_warning ("%s sent no heartbeat in %lld intervals: closing its connections",
+                name, (long long) self->config.heartbeat_liveness);
+    s_close_where (self, s_named, name, SQ_CLOSED_HEARTBEAT, "heartbeat lost", now);
 }
 
 static void
@@ -991,6 +1006,14 @@ sq_core_reconfigure (sq_core_t *self, const sq_core_config_t *config)
     s_update_over_total (self);
 }
 
+//  Not in a pair, and not on the way out
+static bool
+s_unpaired (const sq_conn_t *conn, const void *unused)
+{
+    (void) unused;
+    return conn->state != SQ_CONN_PAIRED && conn->state != SQ_CONN_CLOSING;
+}
+
 void
 sq_core_drain_all (sq_core_t *self, int64_t now)
 {
@@ -999,20 +1022,7 @@ sq_core_drain_all (sq_core_t *self, int64_t now)
     self->draining_all = true;
     sq_info ("draining: %zu pairs may finish; no new connection is accepted",
              self->active_pairs);
-    sq_list_t *all = sq_conn_table_all (self->conns);
-    size_t count = sq_conn_table_count (self->conns, SQ_FRONTEND)
-                 + sq_conn_table_count (self->conns, SQ_BACKEND);
-    sq_conn_t **unpaired = calloc (count + 1, sizeof (sq_conn_t *));
-    size_t found = 0;
-    for (sq_list_node_t *node = all->next; unpaired && node != all && found < count;
-         node = node->next) {
-        sq_conn_t *conn = sq_list_entry (node, sq_conn_t, all_node);
-        if (conn->state != SQ_CONN_PAIRED && conn->state != SQ_CONN_CLOSING)
-            unpaired [found++] = conn;
-    }
-    for (size_t index = 0; index < found; index++)
-        sq_core_close_conn (self, unpaired [index], SQ_CLOSED_SHUTDOWN, "proxy draining", now);
-    free (unpaired);
+    s_close_where (self, s_unpaired, NULL, SQ_CLOSED_SHUTDOWN, "proxy draining", now);
     s_reap (self);
 }
 
@@ -1097,6 +1107,13 @@ const sq_core_config_t *
 sq_core_config (sq_core_t *self)
 {
     return &self->config;
+}
+
+size_t
+sq_core_connections (sq_core_t *self)
+{
+    return sq_conn_table_count (self->conns, SQ_FRONTEND)
+         + sq_conn_table_count (self->conns, SQ_BACKEND);
 }
 
 size_t

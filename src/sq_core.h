@@ -185,6 +185,9 @@ sq_balancer_t *sq_core_balancer (sq_core_t *self);
 struct sq_identity *sq_core_identity (sq_core_t *self);
 const sq_core_config_t *sq_core_config (sq_core_t *self);
 size_t sq_core_active_pairs (sq_core_t *self);
+
+//  Connections on both sides, in any state but dead
+size_t sq_core_connections (sq_core_t *self);
 int64_t sq_core_started (sq_core_t *self);
 
 #endif

@@ -475,9 +475,7 @@ s_readable (void *socket)
 static void
 s_trim_memory (s_proxy_t *proxy, int64_t now)
 {
-    sq_conn_table_t *conns = sq_core_conns (proxy->core);
-    size_t count = sq_conn_table_count (conns, SQ_FRONTEND)
-                 + sq_conn_table_count (conns, SQ_BACKEND);
+    size_t count = sq_core_connections (proxy->core);
     if (count > proxy->conns_peak)
         proxy->conns_peak = count;
     bool emptied = count == 0 && proxy->conns_peak > 0;
@@ -664,8 +662,7 @@ s_drained (s_proxy_t *proxy, const sq_proxy_config_t *config, int64_t now)
         return false;
     if (!proxy->drain_deadline_ms)
         proxy->drain_deadline_ms = now + config->drain_timeout_ms;
-    sq_conn_table_t *conns = sq_core_conns (proxy->core);
-    if (sq_conn_table_count (conns, SQ_FRONTEND) + sq_conn_table_count (conns, SQ_BACKEND) == 0) {
+    if (sq_core_connections (proxy->core) == 0) {
         sq_info ("drained: every pair has finished");
         return true;
     }
