@@ -10,7 +10,6 @@
 #include <signal.h>
 #include <ctype.h>
 #include <getopt.h>
-#include <syslog.h>
 #include "sq_proxy.h"
 #include "sq_config.h"
 #include "sq_routes.h"
@@ -449,64 +448,38 @@ s_mechanisms_option (int option, const char *value, sq_proxy_config_t *config)
     return 0;
 }
 
-//  --log-format, --syslog, --syslog-facility and --syslog-socket are kept
-//  here and put in force once, as the proxy starts (s_log_open): checking
-//  the options, or reading them again, never moves the log
-typedef struct {
-    sq_log_format_t format;
-    bool syslog;
-    int facility;
-    const char *facility_name;
-    const char *socket;         //  --syslog-socket, or NULL
-} s_log_options_t;
-
-static const s_log_options_t s_log_defaults = { SQ_LOG_TEXT, false, LOG_DAEMON, "daemon", NULL };
-static s_log_options_t s_log = { SQ_LOG_TEXT, false, LOG_DAEMON, "daemon", NULL };
-
+//  --log-format, --syslog, --syslog-facility and --syslog-socket: put in
+//  force once, as the proxy starts (s_log_open), so that checking the
+//  options, or reading them again, never moves the log
 static int
-s_log_option (int option, const char *value)
+s_log_option (int option, const char *value, sq_proxy_config_t *config)
 {
     if (option == OPT_LOG_FORMAT) {
-        if (!sq_log_format_parse (value, &s_log.format))
+        if (!sq_log_format_parse (value, &config->log_format))
             return s_bad_value ("log-format", value, "text or json");
         return 0;
     }
     if (option == OPT_SYSLOG_FACILITY) {
-        if (!sq_log_facility_parse (value, &s_log.facility))
+        if (!sq_log_facility_parse (value, &config->syslog_facility))
             return s_bad_value ("syslog-facility", value, "daemon, user, or local0 to local7");
-        s_log.facility_name = value;
+        config->syslog_facility_name = value;
     }
     else
     if (option == OPT_SYSLOG_SOCKET)
-        s_log.socket = value;
+        config->syslog_socket = value;
     else
-        s_log.syslog = true;
+        config->syslog = true;
     return 0;
 }
 
 //  Puts the log options in force, before the first line
 static void
-s_log_open (void)
+s_log_open (const sq_proxy_config_t *config)
 {
-    sq_log_set_format (s_log.format);
-    if (s_log.syslog && !sq_log_set_syslog (s_log.facility, s_log.socket))
-        sq_warning ("--syslog-socket %s: %s: logging on stderr", s_log.socket,
+    sq_log_set_format (config->log_format);
+    if (config->syslog && !sq_log_set_syslog (config->syslog_facility, config->syslog_socket))
+        sq_warning ("--syslog-socket %s: %s: logging on stderr", config->syslog_socket,
                     strerror (errno));
-}
-
-//  After a reload: says which log options changed, as they need a restart,
-//  and keeps the running ones
-static void
-s_log_reloaded (const s_log_options_t *running, bool valid)
-{
-    const char *was = running->socket? running->socket: "";
-    const char *now = s_log.socket? s_log.socket: "";
-    if (valid && s_log.format != running->format)
-        sq_warning ("reload: --log-format changed: it needs a restart");
-    if (valid && (s_log.syslog != running->syslog || s_log.facility != running->facility
-              ||  strcmp (was, now) != 0))
-        sq_warning ("reload: --syslog options changed: they need a restart");
-    s_log = *running;
 }
 
 //  What the parse of one set of options keeps besides the config
@@ -545,7 +518,7 @@ s_apply (s_parse_t *parse, int option, const char *value)
         case OPT_SYSLOG:
         case OPT_SYSLOG_FACILITY:
         case OPT_SYSLOG_SOCKET:
-            return s_log_option (option, value);
+            return s_log_option (option, value, config);
         case OPT_TCP_KEEPALIVE:
         case OPT_FRONTEND_KEEPALIVE:
         case OPT_BACKEND_KEEPALIVE:
@@ -766,11 +739,7 @@ static bool
 s_reload (sq_proxy_config_t *fresh)
 {
     bool check_only = false;
-    s_log_options_t running = s_log;
-    s_log = s_log_defaults;
-    bool valid = s_parse_args (s_argc, s_argv, fresh, &check_only) < 0;
-    s_log_reloaded (&running, valid);
-    return valid;
+    return s_parse_args (s_argc, s_argv, fresh, &check_only) < 0;
 }
 
 //  --check-config: what parsing could not see, without starting
@@ -878,10 +847,10 @@ s_option_text (const sq_proxy_config_t *config, int option, char *text, size_t s
         case OPT_MAX_PER_IP:    number = (long long) core->limits.max_per_ip; break;
         case OPT_MAX_RATE:      number = core->limits.rate_per_ip; break;
         case OPT_DRAIN_TIMEOUT: number = config->drain_timeout_ms; break;
-        case OPT_LOG_FORMAT:    return s_log.format == SQ_LOG_JSON? "json": "text";
-        case OPT_SYSLOG:        return s_log.syslog? "true": "false";
-        case OPT_SYSLOG_FACILITY: return s_log.facility_name;
-        case OPT_SYSLOG_SOCKET: return s_log.socket;
+        case OPT_LOG_FORMAT:    return config->log_format == SQ_LOG_JSON? "json": "text";
+        case OPT_SYSLOG:        return config->syslog? "true": "false";
+        case OPT_SYSLOG_FACILITY: return config->syslog_facility_name;
+        case OPT_SYSLOG_SOCKET: return config->syslog_socket;
         default:
             snprintf (text, size, "(not printable)");
             return text;
@@ -944,7 +913,7 @@ main (int argc, char *argv [])
         s_argv = argv;
         config.reload = s_reload;
         s_install_signals ();
-        s_log_open ();
+        s_log_open (&config);
         sq_log_set_level (config.log_level);
         sq_info ("streamq-proxy %s starting%s%s", SQ_VERSION,
                  config.config_path? " with ": "",

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <sys/resource.h>
 #include <malloc.h>
+#include <syslog.h>
 #include <zmq.h>
 #include "sq_proxy.h"
 #include "sq_engine_stream.h"
@@ -48,12 +49,11 @@ sq_proxy_config_defaults (sq_proxy_config_t *config)
     config->max_connections = -1;
     config->peer_hwm = 1000;
     config->log_level = SQ_LOG_INFO;
+    config->log_format = SQ_LOG_TEXT;
+    config->syslog_facility = LOG_DAEMON;
+    config->syslog_facility_name = "daemon";
     config->drain_timeout_ms = 30000;
     config->rules = "";
-    for (int side = 0; side < 2; side++) {
-        config->access [side] = NULL;
-        config->mechanisms [side] = NULL;
-    }
     sq_core_config_defaults (&config->core);
 }
 
@@ -597,6 +597,13 @@ s_restart_notes (const sq_proxy_config_t *running, const sq_proxy_config_t *fres
         sq_warning ("reload: TCP keepalive changed: it needs a restart");
     if (running->control_auth.open_read != fresh->control_auth.open_read)
         sq_warning ("reload: --control-open-read changed: it needs a restart");
+    if (running->log_format != fresh->log_format)
+        sq_warning ("reload: --log-format changed: it needs a restart");
+    const char *was = running->syslog_socket? running->syslog_socket: "";
+    const char *now = fresh->syslog_socket? fresh->syslog_socket: "";
+    if (running->syslog != fresh->syslog || running->syslog_facility != fresh->syslog_facility
+    ||  strcmp (was, now) != 0)
+        sq_warning ("reload: --syslog options changed: they need a restart");
 }
 
 //  SIGHUP: reads the configuration again and applies what can change
@@ -634,6 +641,11 @@ s_reload (s_proxy_t *proxy, sq_proxy_config_t *config)
     fresh.control_auth = config->control_auth;
     fresh.io_threads = config->io_threads;
     fresh.peer_hwm = config->peer_hwm;
+    fresh.log_format = config->log_format;
+    fresh.syslog = config->syslog;
+    fresh.syslog_facility = config->syslog_facility;
+    fresh.syslog_facility_name = config->syslog_facility_name;
+    fresh.syslog_socket = config->syslog_socket;
     memcpy (fresh.keepalive, config->keepalive, sizeof fresh.keepalive);
     fresh.reload = config->reload;
     //  Those values may point into the file read at start: it stays until

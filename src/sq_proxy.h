@@ -26,6 +26,13 @@ typedef struct sq_proxy_config {
     char *mechanisms [2];       //  Owned; core.mechanisms points here
     sq_control_auth_config_t control_auth;  //  CURVE on the control socket
     sq_log_level_t log_level;
+    //  Put in force once, as the proxy starts: a reload that changes them
+    //  is logged as needing a restart
+    sq_log_format_t log_format;
+    bool syslog;
+    int syslog_facility;        //  LOG_DAEMON, LOG_LOCAL0...
+    const char *syslog_facility_name;
+    const char *syslog_socket;  //  --syslog-socket, or NULL
     int64_t drain_timeout_ms;   //  DRAIN ALL / SIGUSR1: time for pairs to finish
     const char *config_path;    //  --config, or NULL
     sq_config_t *file;          //  Owned: the file's options (values point here)
