@@ -177,7 +177,6 @@ typedef struct {
     rlim_t files;               //  The open-file limit in force
     int64_t drain_deadline_ms;  //  Draining: when the proxy stops anyway
     sq_config_t *start_file;    //  The file read at start, once reloaded
-    bool start_file_kept;
     int reserve_fd;             //  A descriptor to give back when out of them
     size_t conns_peak;          //  Most connections since memory was last trimmed
     int64_t trim_due_ms;        //  Earliest next trim while connections remain
@@ -461,11 +460,6 @@ s_readable (void *socket)
         && (events & ZMQ_POLLIN);
 }
 
-//  Serves what is ready now; returns true when a side had more than one
-//  batch waiting, so the loop should come back at once. A read that finds
-//  nothing costs what a readiness check would, so the peers' sockets are
-//  simply read. The control socket is looked at when the peers' sockets
-//  are drained, and at least every S_CONTROL_EVERY_MS under load.
 //  glibc keeps what a burst of connections freed in its arenas: after a
 //  churn of thousands, tens of MiB stay resident with almost none in use.
 //  When the connections have fallen to half their peak (at most every
@@ -488,6 +482,11 @@ s_trim_memory (s_proxy_t *proxy, int64_t now)
     }
 }
 
+//  Serves what is ready now; returns true when a side had more than one
+//  batch waiting, so the loop should come back at once. A read that finds
+//  nothing costs what a readiness check would, so the peers' sockets are
+//  simply read. The control socket is looked at when the peers' sockets
+//  are drained, and at least every S_CONTROL_EVERY_MS under load.
 static bool
 s_serve (s_proxy_t *proxy)
 {
@@ -519,16 +518,22 @@ s_serve (s_proxy_t *proxy)
 static void
 s_wait (s_proxy_t *proxy)
 {
-    //  The control socket, the peers' sockets unless paused, the monitors
+    //  The control socket, the peers' sockets unless paused, the monitors;
+    //  reading [i] is false for a peers' socket whose reading stopped
     void *sockets [5];
+    bool reading [5];
     int watched = 0;
     sockets [watched++] = proxy->control;
     bool paused = sq_core_paused (proxy->core);
-    for (int side = SQ_FRONTEND; side <= SQ_BACKEND && !paused; side++)
+    for (int side = SQ_FRONTEND; side <= SQ_BACKEND && !paused; side++) {
+        reading [watched] = sq_core_reading (proxy->core, side);
         sockets [watched++] = sq_engine_stream_socket (proxy->engine, side);
+    }
     for (int side = SQ_FRONTEND; side <= SQ_BACKEND; side++)
-        if (sq_engine_stream_monitor (proxy->engine, side))
+        if (sq_engine_stream_monitor (proxy->engine, side)) {
+            reading [watched] = true;
             sockets [watched++] = sq_engine_stream_monitor (proxy->engine, side);
+        }
     //  Edge-triggered: a send on a socket may have taken in the wake-up of
     //  a message that arrived meanwhile, so check the sockets once more
     //  before sleeping. The control socket was just drained by s_serve,
@@ -536,15 +541,9 @@ s_wait (s_proxy_t *proxy)
     //  (--slow-peer=block) is still watched, for the notices that its
     //  full pipes drained; the check takes those in, so its signal is
     //  reset and the loop sleeps although messages wait on it.
-    for (int index = 1; index < watched; index++) {
-        void *socket = sockets [index];
-        bool reading = true;
-        for (int side = SQ_FRONTEND; side <= SQ_BACKEND; side++)
-            if (socket == sq_engine_stream_socket (proxy->engine, side))
-                reading = sq_core_reading (proxy->core, side);
-        if (s_readable (socket) && reading)
+    for (int index = 1; index < watched; index++)
+        if (s_readable (sockets [index]) && reading [index])
             return;
-    }
     //  One more for the metrics server's epoll descriptor: s_serve runs
     //  it after the wake-up
     struct pollfd fds [6];
@@ -650,9 +649,8 @@ s_reload (s_proxy_t *proxy, sq_proxy_config_t *config)
     fresh.reload = config->reload;
     //  Those values may point into the file read at start: it stays until
     //  the proxy stops; a file read by a later reload goes with its config
-    if (!proxy->start_file_kept) {
+    if (!proxy->start_file) {
         proxy->start_file = config->file;
-        proxy->start_file_kept = true;
         config->file = NULL;
     }
     sq_proxy_config_clear (config);
