@@ -145,29 +145,40 @@ sq_engine_stream_set_linger (sq_engine_stream_t *self, int linger_ms)
         zmq_setsockopt (self->socket [side], ZMQ_LINGER, &linger_ms, sizeof linger_ms);
 }
 
-//  "ip:port" or "[ip]:port" of the peer of fd, an IPv4-mapped address as
-//  IPv4; false if fd is not a connected IP socket
+//  An IPv4 peer of a socket bound to [::] shows as ::ffff:a.b.c.d: it is
+//  named, matched and registered as the IPv4 address it is
+static const char *
+s_unmapped (const char *ip)
+{
+    return strncasecmp (ip, "::ffff:", 7) == 0 && strchr (ip + 7, '.')? ip + 7: ip;
+}
+
+//  The IP of the peer of fd (host) and its "ip:port" or "[ip]:port"
+//  (address); false if fd is not a connected IP socket
 static bool
-s_fd_address (int fd, char *address, size_t address_size)
+s_fd_address (int fd, char *host, size_t host_size, char *address, size_t address_size)
 {
     struct sockaddr_storage peer;
     socklen_t peer_size = sizeof peer;
     char ip [INET6_ADDRSTRLEN];
+    int port;
     if (getpeername (fd, (struct sockaddr *) &peer, &peer_size) != 0)
         return false;
     if (peer.ss_family == AF_INET) {
         struct sockaddr_in *v4 = (struct sockaddr_in *) &peer;
         inet_ntop (AF_INET, &v4->sin_addr, ip, sizeof ip);
-        snprintf (address, address_size, "%s:%d", ip, ntohs (v4->sin_port));
-        return true;
+        port = ntohs (v4->sin_port);
     }
-    if (peer.ss_family != AF_INET6)
+    else
+    if (peer.ss_family == AF_INET6) {
+        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *) &peer;
+        inet_ntop (AF_INET6, &v6->sin6_addr, ip, sizeof ip);
+        port = ntohs (v6->sin6_port);
+    }
+    else
         return false;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *) &peer;
-    inet_ntop (AF_INET6, &v6->sin6_addr, ip, sizeof ip);
-    bool mapped = strncasecmp (ip, "::ffff:", 7) == 0 && strchr (ip + 7, '.');
-    snprintf (address, address_size, mapped? "%s:%d": "[%s]:%d",
-              mapped? ip + 7: ip, ntohs (v6->sin6_port));
+    snprintf (host, host_size, "%s", s_unmapped (ip));
+    snprintf (address, address_size, strchr (host, ':')? "[%s]:%d": "%s:%d", host, port);
     return true;
 }
 
@@ -180,8 +191,9 @@ s_fd_address (int fd, char *address, size_t address_size)
 static void
 s_shutdown_stalled (sq_conn_t *conn)
 {
-    char address [SQ_ADDRESS_MAX];
-    if (conn->fd < 0 || conn->fd_shut || !s_fd_address (conn->fd, address, sizeof address)
+    char host [SQ_ADDRESS_MAX], address [SQ_ADDRESS_MAX];
+    if (conn->fd < 0 || conn->fd_shut
+    ||  !s_fd_address (conn->fd, host, sizeof host, address, sizeof address)
     ||  strcmp (address, conn->address) != 0)
         return;
     if (shutdown (conn->fd, SHUT_RDWR) == 0) {
@@ -276,33 +288,18 @@ sq_engine_stream_endpoint (sq_engine_stream_t *self, sq_side_t side)
     return self->endpoint [side];
 }
 
-//  Peer IP from the message metadata, port from the socket while it is open
+//  Peer IP and address from its socket while it is open, as
+//  s_shutdown_stalled will see them; else the IP libzmq noted, no port
 static void
 s_peer_address (zmq_msg_t *msg, char *host, size_t host_size,
                 char *address, size_t address_size)
 {
-    const char *ip = zmq_msg_gets (msg, "Peer-Address");
-    //  An IPv4 peer of a socket bound to [::] shows as ::ffff:a.b.c.d:
-    //  it is named, matched and registered as the IPv4 address it is
-    if (ip && strncasecmp (ip, "::ffff:", 7) == 0 && strchr (ip + 7, '.'))
-        ip += 7;
-    snprintf (host, host_size, "%s", ip? ip: "unknown");
-    int port = -1;
     int fd = zmq_msg_get (msg, ZMQ_SRCFD);
-    struct sockaddr_storage peer;
-    socklen_t peer_size = sizeof peer;
-    if (fd >= 0 && getpeername (fd, (struct sockaddr *) &peer, &peer_size) == 0) {
-        if (peer.ss_family == AF_INET)
-            port = ntohs (((struct sockaddr_in *) &peer)->sin_port);
-        else
-        if (peer.ss_family == AF_INET6)
-            port = ntohs (((struct sockaddr_in6 *) &peer)->sin6_port);
-    }
-    bool v6 = strchr (host, ':') != NULL;
-    if (port < 0)
-        snprintf (address, address_size, "%s", host);
-    else
-        snprintf (address, address_size, v6? "[%s]:%d": "%s:%d", host, port);
+    if (fd >= 0 && s_fd_address (fd, host, host_size, address, address_size))
+        return;
+    const char *ip = zmq_msg_gets (msg, "Peer-Address");
+    snprintf (host, host_size, "%s", ip? s_unmapped (ip): "unknown");
+    snprintf (address, address_size, "%s", host);
 }
 
 //  A zero-length chunk: a connection arrived (unknown id) or left (known).
