@@ -552,6 +552,19 @@ sq_run (const char **argv, int timeout_ms, char **out_p, char **err_p)
     return code;
 }
 
+int
+sq_run_program (const char *program, const char **args, char **out_p, char **err_p)
+{
+    char binary [512];
+    sq_build_path (program, binary, sizeof binary);
+    const char *argv [64] = { binary };
+    size_t count = 1;
+    for (size_t index = 0; args && args [index] && count < 63; index++)
+        argv [count++] = args [index];
+    argv [count] = NULL;
+    return sq_run (argv, SQ_WAIT_MS, out_p, err_p);
+}
+
 //  =====================================================================
 //  Control socket
 

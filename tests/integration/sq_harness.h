@@ -107,6 +107,10 @@ void sq_proxy_print_log (sq_proxy_t *self, int lines);
 //  or -1 if it did not finish within timeout_ms (it is then killed).
 int sq_run (const char **argv, int timeout_ms, char **out_p, char **err_p);
 
+//  Runs $SQ_BUILD/<program> with the NULL-terminated args (after its
+//  name) as sq_run does, within SQ_WAIT_MS
+int sq_run_program (const char *program, const char **args, char **out_p, char **err_p);
+
 //  ---------------------------------------------------------------------
 //  Control socket
 

@@ -16,29 +16,12 @@
 
 SQ_TEST_DEFINE
 
-//  Runs the proxy with argv [1..] and no default endpoints; returns the
-//  exit code, with stdout and stderr (caller frees)
-static int
-s_run_proxy (const char **args, char **out_p, char **err_p)
-{
-    char binary [512];
-    sq_build_path ("streamq-proxy", binary, sizeof binary);
-    const char *argv [32] = { binary };
-    int argc = 1;
-    while (args [argc - 1] && argc < 31) {
-        argv [argc] = args [argc - 1];
-        argc++;
-    }
-    argv [argc] = NULL;
-    return sq_run (argv, SQ_WAIT_MS, out_p, err_p);
-}
-
 static void
 test_help (void)
 {
     const char *args [] = { "--help", NULL };
     char *out, *err;
-    SQ_CHECK_EQ (s_run_proxy (args, &out, &err), 0);
+    SQ_CHECK_EQ (sq_run_program ("streamq-proxy", args, &out, &err), 0);
     const char *options [] = {
         "--frontend", "--backend", "--control", "--log-level", "--max-queue",
         "--queue-timeout", "--greeting-timeout", "--close-linger", "--io-threads",
@@ -56,7 +39,7 @@ test_version (void)
 {
     const char *args [] = { "--version", NULL };
     char *out, *err;
-    SQ_CHECK_EQ (s_run_proxy (args, &out, &err), 0);
+    SQ_CHECK_EQ (sq_run_program ("streamq-proxy", args, &out, &err), 0);
     regex_t pattern;
     SQ_CHECK_EQ (regcomp (&pattern, "^streamq-proxy [0-9]+\\.[0-9]+\\.[0-9]+\n$",
                           REG_EXTENDED | REG_NOSUB), 0);
@@ -72,7 +55,7 @@ static void
 s_expect_usage_error (const char **args)
 {
     char *out, *err;
-    int code = s_run_proxy (args, &out, &err);
+    int code = sq_run_program ("streamq-proxy", args, &out, &err);
     SQ_CHECK_MSG (code == 2, "'%s %s' exited %d, expected 2", args [0],
                   args [1]? args [1]: "", code);
     SQ_CHECK_MSG (strlen (err) > 0, "'%s' printed nothing on stderr", args [0]);
@@ -318,24 +301,9 @@ test_pause_resume (void)
 
 //  Runs streamq-ctl with the arguments; returns its exit code
 static int
-s_run_ctl_err (const char **args, char **out_p, char **err_p)
-{
-    char binary [512];
-    sq_build_path ("streamq-ctl", binary, sizeof binary);
-    const char *argv [16] = { binary };
-    int argc = 1;
-    while (args [argc - 1] && argc < 15) {
-        argv [argc] = args [argc - 1];
-        argc++;
-    }
-    argv [argc] = NULL;
-    return sq_run (argv, SQ_WAIT_MS, out_p, err_p);
-}
-
-static int
 s_run_ctl (const char **args, char **out_p)
 {
-    return s_run_ctl_err (args, out_p, NULL);
+    return sq_run_program ("streamq-ctl", args, out_p, NULL);
 }
 
 //  A TCP port bound but not listening: connecting to it is refused, and
@@ -406,7 +374,7 @@ test_ctl_error_output (void)
     SQ_CHECK (proxy);
     const char *foo [] = { "--control", proxy->control, "FOO", NULL };
     char *out, *err;
-    SQ_CHECK_EQ (s_run_ctl_err (foo, &out, &err), 1);
+    SQ_CHECK_EQ (sq_run_program ("streamq-ctl", foo, &out, &err), 1);
     //  An error is not a result: nothing on stdout, the reason on stderr
     SQ_CHECK_MSG (out [0] == 0 && strstr (err, "streamq-ctl: error: unknown command 'FOO'"),
                   "FOO printed '%s' on stdout ('%s' on stderr)", out, err);

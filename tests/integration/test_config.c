@@ -35,21 +35,6 @@ s_write (const char *name, const char *text)
     return path;
 }
 
-//  Runs the proxy binary with arguments to completion; returns its exit
-//  code, with stdout and stderr in out and err (caller frees)
-static int
-s_proxy_run (const char **args, char **out, char **err)
-{
-    char binary [512];
-    sq_build_path ("streamq-proxy", binary, sizeof binary);
-    const char *argv [16] = { binary };
-    size_t count = 1;
-    for (size_t index = 0; args [index] && count < 15; index++)
-        argv [count++] = args [index];
-    argv [count] = NULL;
-    return sq_run (argv, SQ_WAIT_MS, out, err);
-}
-
 //  True when the proxy's log gets a line holding text within SQ_WAIT_MS
 static bool
 s_log_shows (sq_proxy_t *proxy, const char *text)
@@ -89,15 +74,15 @@ test_example_is_the_defaults (void)
 {
     char *with = NULL, *without = NULL, *help = NULL;
     const char *check [] = { "--config", "examples/streamq.cfg", "--check-config", NULL };
-    SQ_CHECK_EQ (s_proxy_run (check, NULL, NULL), 0);
+    SQ_CHECK_EQ (sq_run_program ("streamq-proxy", check, NULL, NULL), 0);
     const char *print_with [] = { "--config", "examples/streamq.cfg", "--print-config", NULL };
     const char *print_without [] = { "--print-config", NULL };
-    SQ_CHECK_EQ (s_proxy_run (print_with, &with, NULL), 0);
-    SQ_CHECK_EQ (s_proxy_run (print_without, &without, NULL), 0);
+    SQ_CHECK_EQ (sq_run_program ("streamq-proxy", print_with, &with, NULL), 0);
+    SQ_CHECK_EQ (sq_run_program ("streamq-proxy", print_without, &without, NULL), 0);
     SQ_CHECK (with && without && strlen (without) > 500);
     SQ_CHECK_STR (with, without);
     const char *usage [] = { "--help", NULL };
-    SQ_CHECK_EQ (s_proxy_run (usage, &help, NULL), 0);
+    SQ_CHECK_EQ (sq_run_program ("streamq-proxy", usage, &help, NULL), 0);
     char *example = sq_file_read ("examples/streamq.cfg");
     SQ_CHECK (example && help);
     //  Options are the "--name" words of the lines that start with one
@@ -139,14 +124,14 @@ test_check_config_errors (void)
         SQ_CHECK (path);
         const char *args [] = { "--config", path, "--check-config", NULL };
         char *err = NULL;
-        int code = s_proxy_run (args, NULL, &err);
+        int code = sq_run_program ("streamq-proxy", args, NULL, &err);
         SQ_CHECK_MSG (code == 2 && err && strstr (err, cases [index].expected),
                       "case %zu: exit %d, stderr: %s", index, code, err? err: "");
         free (err);
     }
     const char *missing [] = { "--config", "/nonexistent/streamq.cfg", "--check-config", NULL };
     char *err = NULL;
-    SQ_CHECK_EQ (s_proxy_run (missing, NULL, &err), 2);
+    SQ_CHECK_EQ (sq_run_program ("streamq-proxy", missing, NULL, &err), 2);
     SQ_CHECK (err && strstr (err, "cannot open"));
     free (err);
 }
@@ -167,7 +152,7 @@ test_command_line_overrides (void)
         "--print-config", NULL
     };
     char *out = NULL;
-    SQ_CHECK_EQ (s_proxy_run (args, &out, NULL), 0);
+    SQ_CHECK_EQ (sq_run_program ("streamq-proxy", args, &out, NULL), 0);
     SQ_CHECK (out);
     SQ_CHECK (strstr (out, "max-queue = \"7\""));
     SQ_CHECK (strstr (out, "queue-timeout = \"700\""));

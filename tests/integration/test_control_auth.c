@@ -60,30 +60,13 @@ s_key_read (const char *path, const char *field, char *key)
     return found;
 }
 
-//  Runs streamq-ctl with args; returns its exit code, output in out_p and
-//  err_p (caller frees)
-static int
-s_ctl (const char **args, char **out_p, char **err_p)
-{
-    char binary [512];
-    sq_build_path ("streamq-ctl", binary, sizeof binary);
-    const char *argv [16] = { binary };
-    int argc = 1;
-    while (args [argc - 1] && argc < 15) {
-        argv [argc] = args [argc - 1];
-        argc++;
-    }
-    argv [argc] = NULL;
-    return sq_run (argv, SQ_WAIT_MS, out_p, err_p);
-}
-
 //  Makes a key pair at path with streamq-ctl --keygen and reads it back
 static void
 s_party_make (s_party_t *party, const char *path)
 {
     const char *args [] = { "--keygen", path, NULL };
     char *out = NULL, *err = NULL;
-    int code = s_ctl (args, &out, &err);
+    int code = sq_run_program ("streamq-ctl", args, &out, &err);
     SQ_CHECK_MSG (code == 0, "keygen %s exited %d: %s", path, code, err);
     snprintf (party->public_file, sizeof party->public_file, "%s", path);
     snprintf (party->secret_file, sizeof party->secret_file, "%s_secret", path);
@@ -287,14 +270,14 @@ test_ctl_curve (void)
     char *out = NULL, *err = NULL;
     const char *ping [] = { "--control", proxy->control, "--key", s_admin.secret_file,
                             "--server-key", s_proxy_keys.public_file, "PING", NULL };
-    SQ_CHECK_EQ (s_ctl (ping, &out, &err), 0);
+    SQ_CHECK_EQ (sq_run_program ("streamq-ctl", ping, &out, &err), 0);
     SQ_CHECK_STR (out, "PONG\n");
     free (out);
     free (err);
 
     const char *by_key [] = { "--control", proxy->control, "--key", s_admin.secret_file,
                               "--server-key", s_proxy_keys.public_key, "PAUSE", NULL };
-    SQ_CHECK_EQ (s_ctl (by_key, &out, &err), 0);
+    SQ_CHECK_EQ (sq_run_program ("streamq-ctl", by_key, &out, &err), 0);
     SQ_CHECK_STR (out, "OK\n");
     free (out);
     free (err);
@@ -302,7 +285,7 @@ test_ctl_curve (void)
 
     const char *stranger [] = { "--control", proxy->control, "--key", s_stranger.secret_file,
                                 "--server-key", s_proxy_keys.public_file, "RESUME", NULL };
-    SQ_CHECK_EQ (s_ctl (stranger, &out, &err), 2);
+    SQ_CHECK_EQ (sq_run_program ("streamq-ctl", stranger, &out, &err), 2);
     SQ_CHECK_MSG (*out == 0 && strstr (err, "refused our key"), "stranger: '%s' '%s'",
                   out, err);
     free (out);
@@ -312,7 +295,7 @@ test_ctl_curve (void)
     //  Without --key, a throwaway key: this proxy does not know it either
     const char *throwaway [] = { "--control", proxy->control, "--server-key",
                                  s_proxy_keys.public_file, "PING", NULL };
-    SQ_CHECK_EQ (s_ctl (throwaway, NULL, NULL), 2);
+    SQ_CHECK_EQ (sq_run_program ("streamq-ctl", throwaway, NULL, NULL), 2);
     SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
 }
 
@@ -325,13 +308,13 @@ test_ctl_open_read (void)
     char *out = NULL, *err = NULL;
     const char *stats [] = { "--control", proxy->control, "--server-key",
                              s_proxy_keys.public_file, "STATS", NULL };
-    SQ_CHECK_EQ (s_ctl (stats, &out, &err), 0);
+    SQ_CHECK_EQ (sq_run_program ("streamq-ctl", stats, &out, &err), 0);
     SQ_CHECK_MSG (sq_json_valid (out), "STATS printed '%s'", out);
     free (out);
     free (err);
     const char *pause [] = { "--control", proxy->control, "--key", s_stranger.secret_file,
                              "--server-key", s_proxy_keys.public_file, "PAUSE", NULL };
-    SQ_CHECK_EQ (s_ctl (pause, &out, &err), 1);
+    SQ_CHECK_EQ (sq_run_program ("streamq-ctl", pause, &out, &err), 1);
     SQ_CHECK_MSG (strstr (err, "streamq-ctl: error: not authorised"), "PAUSE: '%s'", err);
     free (out);
     free (err);
@@ -565,7 +548,7 @@ test_help (void)
                       proxy_options [index]);
     free (out);
     const char *help [] = { "--help", NULL };
-    SQ_CHECK_EQ (s_ctl (help, &out, NULL), 0);
+    SQ_CHECK_EQ (sq_run_program ("streamq-ctl", help, &out, NULL), 0);
     const char *ctl_options [] = { "--key FILE", "--server-key FILE|KEY", "--keygen NAME" };
     for (size_t index = 0; index < 3; index++)
         SQ_CHECK_MSG (strstr (out, ctl_options [index]), "streamq-ctl --help: no %s",
@@ -606,7 +589,7 @@ test_keygen (void)
     //  Never overwrites a key
     const char *again [] = { "--keygen", path, NULL };
     char *err = NULL;
-    SQ_CHECK_EQ (s_ctl (again, NULL, &err), 2);
+    SQ_CHECK_EQ (sq_run_program ("streamq-ctl", again, NULL, &err), 2);
     SQ_CHECK_MSG (strstr (err, "File exists"), "'%s'", err);
     free (err);
 }

@@ -350,20 +350,6 @@ test_options (void)
 //  ---------------------------------------------------------------------
 //  streamq-ctl
 
-//  Runs streamq-ctl with the arguments; its exit code, stdout in out_p
-static int
-s_ctl (const char **args, char **out_p, char **err_p)
-{
-    char binary [512];
-    sq_build_path ("streamq-ctl", binary, sizeof binary);
-    const char *argv [24] = { binary };
-    int argc = 1;
-    for (int index = 0; args [index] && argc < 23; index++)
-        argv [argc++] = args [index];
-    argv [argc] = NULL;
-    return sq_run (argv, SQ_WAIT_MS, out_p, err_p);
-}
-
 //  The text without the white space outside JSON strings (heap)
 static char *
 s_compact (const char *json)
@@ -406,16 +392,16 @@ test_ctl_raw_and_pretty (void)
     char *out, expected [8192];
     snprintf (expected, sizeof expected, "%s\n", frame);
     const char *raw [] = { "--control", proxy->control, "--raw", "ROUTES", NULL };
-    SQ_CHECK_EQ (s_ctl (raw, &out, NULL), 0);
+    SQ_CHECK_EQ (sq_run_program ("streamq-ctl", raw, &out, NULL), 0);
     SQ_CHECK_STR (out, expected);
     free (out);
     const char *plain [] = { "--control", proxy->control, "ROUTES", NULL };
-    SQ_CHECK_EQ (s_ctl (plain, &out, NULL), 0);
+    SQ_CHECK_EQ (sq_run_program ("streamq-ctl", plain, &out, NULL), 0);
     SQ_CHECK_STR (out, expected);
     free (out);
 
     const char *pretty [] = { "--control", proxy->control, "--pretty", "ROUTES", NULL };
-    SQ_CHECK_EQ (s_ctl (pretty, &out, NULL), 0);
+    SQ_CHECK_EQ (sq_run_program ("streamq-ctl", pretty, &out, NULL), 0);
     SQ_CHECK_MSG (sq_json_valid (out) && strstr (out, "{\n  \""), "--pretty: '%s'", out);
     char *compact = s_compact (out);
     SQ_CHECK_STR (compact, frame);
@@ -425,17 +411,17 @@ test_ctl_raw_and_pretty (void)
 
     //  Several frames, not JSON: one a line, as they are, either way
     const char *level [] = { "--control", proxy->control, "-p", "LOGLEVEL", "info", NULL };
-    SQ_CHECK_EQ (s_ctl (level, &out, NULL), 0);
+    SQ_CHECK_EQ (sq_run_program ("streamq-ctl", level, &out, NULL), 0);
     SQ_CHECK_STR (out, "OK\ninfo\n");
     free (out);
     const char *raw_level [] = { "--control", proxy->control, "-r", "loglevel", NULL };
-    SQ_CHECK_EQ (s_ctl (raw_level, &out, NULL), 0);
+    SQ_CHECK_EQ (sq_run_program ("streamq-ctl", raw_level, &out, NULL), 0);
     SQ_CHECK_STR (out, "info\n");
     free (out);
     //  An ERROR is still the reason on stderr, exit 1
     char *err;
     const char *bad [] = { "--control", proxy->control, "--pretty", "LOGLEVEL", "loud", NULL };
-    SQ_CHECK_EQ (s_ctl (bad, &out, &err), 1);
+    SQ_CHECK_EQ (sq_run_program ("streamq-ctl", bad, &out, &err), 1);
     SQ_CHECK_MSG (*out == 0 && strstr (err, "streamq-ctl: error: level must be"),
                   "'%s' / '%s'", out, err);
     free (out);
@@ -462,7 +448,7 @@ test_ctl_watch (void)
     char *out;
     const char *watch [] = { "--control", proxy->control, "watch", "--count", "2",
                              "--interval", "200", NULL };
-    SQ_CHECK_EQ (s_ctl (watch, &out, NULL), 0);
+    SQ_CHECK_EQ (sq_run_program ("streamq-ctl", watch, &out, NULL), 0);
     char header [300];
     snprintf (header, sizeof header, "streamq-proxy %s at ", proxy->control);
     SQ_CHECK_MSG (s_count_lines (out, header) == 2, "watch printed '%s'", out);
@@ -473,7 +459,7 @@ test_ctl_watch (void)
 
     const char *raw [] = { "--control", proxy->control, "--raw", "--watch", "-n", "2",
                            "-i", "100", NULL };
-    SQ_CHECK_EQ (s_ctl (raw, &out, NULL), 0);
+    SQ_CHECK_EQ (sq_run_program ("streamq-ctl", raw, &out, NULL), 0);
     char *second = strchr (out, '\n');
     SQ_CHECK_MSG (second && s_count_lines (out, "{\"frontend\":") == 2, "'%s'", out);
     *second = 0;
@@ -482,16 +468,16 @@ test_ctl_watch (void)
 
     //  Usage errors, and no proxy
     const char *stray [] = { "--control", proxy->control, "watch", "PING", NULL };
-    SQ_CHECK_EQ (s_ctl (stray, NULL, NULL), 2);
+    SQ_CHECK_EQ (sq_run_program ("streamq-ctl", stray, NULL, NULL), 2);
     const char *lonely [] = { "--control", proxy->control, "--count", "2", "PING", NULL };
-    SQ_CHECK_EQ (s_ctl (lonely, NULL, NULL), 2);
+    SQ_CHECK_EQ (sq_run_program ("streamq-ctl", lonely, NULL, NULL), 2);
     const char *zero [] = { "--control", proxy->control, "watch", "--count", "0", NULL };
-    SQ_CHECK_EQ (s_ctl (zero, NULL, NULL), 2);
+    SQ_CHECK_EQ (sq_run_program ("streamq-ctl", zero, NULL, NULL), 2);
     SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
     char dead [64], *err;
     snprintf (dead, sizeof dead, "tcp://127.0.0.1:%d", sq_free_port ("127.0.0.1"));
     const char *gone [] = { "--control", dead, "--timeout", "300", "watch", NULL };
-    SQ_CHECK_EQ (s_ctl (gone, &out, &err), 2);
+    SQ_CHECK_EQ (sq_run_program ("streamq-ctl", gone, &out, &err), 2);
     SQ_CHECK_MSG (strstr (err, "no reply"), "'%s'", err);
     free (out);
     free (err);
@@ -503,7 +489,7 @@ test_ctl_help (void)
 {
     char *out;
     const char *help [] = { "--help", NULL };
-    SQ_CHECK_EQ (s_ctl (help, &out, NULL), 0);
+    SQ_CHECK_EQ (sq_run_program ("streamq-ctl", help, &out, NULL), 0);
     const char *named [] = {
         "  PING ", "  STATS ", "  LIST ", "  WORKERS ", "  CLIENTS ", "  ROUTES ",
         "  PAUSE ", "  RESUME ", "  TERMINATE ", "  IDENTIFY SIDE IP:PORT NAME",
