@@ -193,6 +193,10 @@ s_control_new (void *context, const char *endpoint, char *bound,
         return NULL;
     int linger = 0;
     zmq_setsockopt (socket, ZMQ_LINGER, &linger, sizeof linger);
+    //  Requests are small: a peer that sends a larger frame is cut off by
+    //  libzmq before the proxy holds it
+    int64_t max_frame = SQ_CONTROL_FRAME_BYTES_MAX;
+    zmq_setsockopt (socket, ZMQ_MAXMSGSIZE, &max_frame, sizeof max_frame);
     sq_engine_stream_set_ipv6 (socket, endpoint);
     if (auth && sq_control_auth_apply (auth, socket) != 0) {
         fprintf (stderr, "streamq-proxy: cannot set CURVE on the control socket: %s\n",
