@@ -28,6 +28,10 @@ MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicr
 #  Key files and the ZPL reader: in the core for the unit tests, and in
 #  streamq-ctl; the configuration file
 CORE_SRC  += src/sq_cert.c src/sq_zpl.c src/sq_config.c src/sq_file.c
+#  streamq-ctl's JSON reader, tables and list of commands: in the core for
+#  the unit tests
+CTL_SRC   := src/sq_json_scan.c src/sq_table.c src/sq_command.c
+CORE_SRC  += $(CTL_SRC)
 CORE_OBJ  := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
 PROXY_OBJ := $(PROXY_SRC:src/%.c=$(BUILD)/obj/%.o)
 
@@ -70,6 +74,7 @@ $(BUILD)/streamq-proxy: src/main.c $(CORE_OBJ) $(PROXY_OBJ) | $(BUILD)
 $(BUILD)/streamq-ctl: src/streamq_ctl.c $(BUILD)/obj/sq_cert.o $(BUILD)/obj/sq_zpl.o \
         $(BUILD)/obj/sq_file.o \
         $(BUILD)/obj/sq_log.o \
+        $(CTL_SRC:src/%.c=$(BUILD)/obj/%.o) \
         src/sq_version.h | $(BUILD)
 	$(CC) $(CFLAGS) $(LDFLAGS) $(filter %.c %.o,$^) -o $@ $(LDLIBS)
 
