@@ -225,6 +225,31 @@ s_endpoint_is_local (const char *endpoint)
     return false;
 }
 
+//  True when the allow list of that side has an entry
+static bool
+s_allow_list (const sq_proxy_config_t *config, sq_side_t side)
+{
+    char text [16] = "";
+    if (config->access [side])
+        sq_access_text (config->access [side], true, text, sizeof text);
+    return *text != 0;
+}
+
+//  Whoever connects to the backend is handed clients. Reachable from other
+//  hosts, with no allow list and not CURVE alone (where each client checks
+//  its worker's key), it lets any host that reaches it pose as a worker.
+static void
+s_warn_open_backend (const char *bound, const sq_proxy_config_t *config)
+{
+    const char *mechanisms = config->mechanisms [SQ_BACKEND];
+    if (s_endpoint_is_local (bound) || s_allow_list (config, SQ_BACKEND)
+    ||  (mechanisms && strcmp (mechanisms, "CURVE") == 0))
+        return;
+    sq_warning ("the backend %s is open to other hosts, with no --backend-allow and "
+                "not --backend-mechanisms CURVE: any host that reaches it can pose as "
+                "a worker and be handed clients", bound);
+}
+
 //  Each connection costs the proxy a file descriptor, and a soft limit of
 //  1024 (common) would stop it near 500 pairs: raise it to the hard limit.
 //  Returns the limit in force (RLIM_INFINITY when there is none).
@@ -355,6 +380,7 @@ s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
         }
         sq_info ("listening: metrics %s", sq_metrics_url (proxy->metrics));
     }
+    s_warn_open_backend (sq_engine_stream_endpoint (proxy->engine, SQ_BACKEND), config);
     if (!s_endpoint_is_local (proxy->control_endpoint) && !proxy->auth)
         sq_warning ("the control socket is reachable from other hosts: anyone "
                     "who reaches %s can pause or stop the proxy", proxy->control_endpoint);
