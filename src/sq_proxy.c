@@ -195,14 +195,14 @@ s_control_new (void *context, const char *endpoint, char *bound,
     zmq_setsockopt (socket, ZMQ_LINGER, &linger, sizeof linger);
     sq_engine_stream_set_ipv6 (socket, endpoint);
     if (auth && sq_control_auth_apply (auth, socket) != 0) {
-        fprintf (stderr, "streamq-proxy: cannot set CURVE on the control socket: %s\n",
-                 zmq_strerror (zmq_errno ()));
+        sq_log_failure ("cannot set CURVE on the control socket: %s",
+                        zmq_strerror (zmq_errno ()));
         zmq_close (socket);
         return NULL;
     }
     if (zmq_bind (socket, endpoint) != 0) {
-        fprintf (stderr, "streamq-proxy: cannot bind control to %s: %s\n",
-                 endpoint, zmq_strerror (zmq_errno ()));
+        sq_log_failure ("cannot bind control to %s: %s", endpoint,
+                        zmq_strerror (zmq_errno ()));
         zmq_close (socket);
         return NULL;
     }
@@ -345,7 +345,7 @@ s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
     //  The ZAP handler must be bound before the control socket is
     if (!sq_control_auth_start (&proxy->auth, proxy->context, &config->control_auth,
                                 error, sizeof error)) {
-        fprintf (stderr, "streamq-proxy: %s\n", error);
+        sq_log_failure ("%s", error);
         return false;
     }
     proxy->engine = sq_engine_stream_new (proxy->context, config->frontend,
@@ -353,7 +353,7 @@ s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
                                           config->peer_hwm,
                                           error, sizeof error);
     if (!proxy->engine) {
-        fprintf (stderr, "streamq-proxy: %s\n", error);
+        sq_log_failure ("%s", error);
         return false;
     }
     proxy->control = s_control_new (proxy->context, config->control,
@@ -363,7 +363,7 @@ s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
     sq_engine_t ops = sq_engine_stream_ops (proxy->engine);
     proxy->core = sq_core_new (&core_config, &ops);
     if (!proxy->core) {
-        fprintf (stderr, "streamq-proxy: out of memory\n");
+        sq_log_failure ("out of memory");
         return false;
     }
     sq_engine_stream_attach (proxy->engine, proxy->core);
@@ -375,7 +375,7 @@ s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
     if (config->metrics) {
         proxy->metrics = sq_metrics_new (config->metrics, proxy->core, error, sizeof error);
         if (!proxy->metrics) {
-            fprintf (stderr, "streamq-proxy: %s\n", error);
+            sq_log_failure ("%s", error);
             return false;
         }
         sq_info ("listening: metrics %s", sq_metrics_url (proxy->metrics));

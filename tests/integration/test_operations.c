@@ -12,6 +12,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -77,9 +79,152 @@ test_open_backend_warning (void)
     SQ_CHECK_MSG (!s_warns_open_backend (curve), "a warning with --backend-mechanisms CURVE");
 }
 
+//  ---------------------------------------------------------------------
+//  C. The log in JSON, from the first line to the last
+
+//  Checks that every line of text is one JSON object with a time, a level
+//  and a message, and no usage hint; returns the number of lines
+static int
+s_check_json_lines (const char *text, const char *what)
+{
+    char *copy = strdup (text), *save = NULL;
+    int lines = 0;
+    for (char *line = strtok_r (copy, "\n", &save); line; line = strtok_r (NULL, "\n", &save)) {
+        char time [64], level [16], message [1024];
+        SQ_CHECK_MSG (sq_json_valid (line) && *line == '{', "%s: not JSON: '%s'", what, line);
+        SQ_CHECK_MSG (sq_json_string (line, "time", time, sizeof time)
+                   && sq_json_string (line, "level", level, sizeof level)
+                   && sq_json_string (line, "message", message, sizeof message)
+                   && *message, "%s: fields missing: '%s'", what, line);
+        SQ_CHECK_MSG (!strstr (message, "--help"), "%s: a usage hint: '%s'", what, line);
+        lines++;
+    }
+    free (copy);
+    return lines;
+}
+
+//  A TCP listener on 127.0.0.1 that holds its port; the endpoint in buf
+static int
+s_taken_port (char *endpoint, size_t size)
+{
+    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in address = { .sin_family = AF_INET };
+    address.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    SQ_CHECK (fd >= 0 && bind (fd, (struct sockaddr *) &address, sizeof address) == 0
+              && listen (fd, 4) == 0);
+    snprintf (endpoint, size, "tcp://127.0.0.1:%d", sq_fd_local_port (fd));
+    return fd;
+}
+
+//  Writes text to the file at path
+static void
+s_write_file (const char *path, const char *text)
+{
+    FILE *file = fopen (path, "w");
+    SQ_CHECK (file && fputs (text, file) >= 0 && fclose (file) == 0);
+}
+
+//  With --log-format json every start-up failure is one JSON object on
+//  stderr, at level error, with no "Try --help"; in text the hint stays
+static void
+test_json_start_failures (void)
+{
+    char taken [64], path [512], routes [600];
+    int taken_fd = s_taken_port (taken, sizeof taken);
+    sq_build_path ("tests/test_operations-bad.cfg", path, sizeof path);
+    s_write_file (path, "#   a file that sets the format, then goes wrong\n"
+                        "log-format = \"json\"\nmax-queue = \"lots\"\n");
+    snprintf (routes, sizeof routes, "%s.missing", path);
+    const char *frontend = "--frontend", *any = "tcp://127.0.0.1:*";
+    const char *cases [][12] = {
+        { "--bogus", "--log-format", "json", NULL },
+        { "--log-format=json", "--max-queue", "-1", NULL },
+        { "--log-format", "json", "stray", NULL },
+        { "--config", path, NULL },
+        { "--log-format", "json", "--config", routes, NULL },
+        { "--log-format", "json", "--frontend", taken, "--backend", any, "--control", any,
+          NULL },
+        { "--log-format", "json", frontend, any, "--backend", any, "--control", taken, NULL },
+        { "--log-format", "json", frontend, any, "--backend", any, "--control", any,
+          "--routes", routes, NULL },
+        { "--log-format", "json", "--check-config", "--routes", routes, NULL },
+    };
+    for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++) {
+        char *out, *err, what [64];
+        snprintf (what, sizeof what, "case %zu (%s)", index, cases [index][0]);
+        SQ_CHECK_MSG (sq_run_program ("streamq-proxy", cases [index], &out, &err) == 2,
+                      "%s did not exit 2: '%s'", what, err);
+        SQ_CHECK_EQ (*out, 0);
+        SQ_CHECK_MSG (s_check_json_lines (err, what) >= 1, "%s: nothing on stderr", what);
+        SQ_CHECK_MSG (strstr (err, "\"level\":\"error\""), "%s: no error: '%s'", what, err);
+        free (out);
+        free (err);
+    }
+    close (taken_fd);
+    //  In text, for a person at the command line, the hint is there
+    const char *text [] = { "--bogus", NULL };
+    char *err;
+    SQ_CHECK_EQ (sq_run_program ("streamq-proxy", text, NULL, &err), 2);
+    SQ_CHECK_STR (err, "streamq-proxy: unknown or incomplete option '--bogus'\n"
+                       "Try 'streamq-proxy --help' for more information.\n");
+    free (err);
+    unlink (path);
+}
+
+//  Waits until the proxy's log holds the text; false after SQ_WAIT_MS
+static bool
+s_log_wait (sq_proxy_t *proxy, const char *text)
+{
+    int64_t deadline = sq_now_ms () + SQ_WAIT_MS;
+    while (sq_now_ms () < deadline) {
+        if (s_log_has (proxy, text))
+            return true;
+        sq_sleep_ms (20);
+    }
+    fprintf (stderr, "no '%s' in %s\n", text, proxy->log_path);
+    return false;
+}
+
+//  A SIGHUP that finds the file broken is refused, with its reason, in
+//  JSON like every other line of the log
+static void
+test_json_reload_refused (void)
+{
+    char path [512];
+    sq_build_path ("tests/test_operations-reload.cfg", path, sizeof path);
+    s_write_file (path, "log-format = \"json\"\nmax-queue = 10\n");
+    const char *args [] = { "--config", path, NULL };
+    sq_proxy_t *proxy = sq_proxy_start ("test_operations", args);
+    SQ_CHECK (proxy);
+    s_write_file (path, "log-format = \"json\"\nmax-queue = 10\nbogus = 1\n");
+    SQ_CHECK_EQ (kill (proxy->pid, SIGHUP), 0);
+    char reason [600];
+    snprintf (reason, sizeof reason, "reload: %s: line 3: unknown option 'bogus'", path);
+    SQ_CHECK (s_log_wait (proxy, reason));
+    SQ_CHECK (s_log_wait (proxy, "reload: the configuration is not valid"));
+    //  The same with a broken value, for a line the file already had
+    s_write_file (path, "log-format = \"json\"\nmax-queue = ten\n");
+    SQ_CHECK_EQ (kill (proxy->pid, SIGHUP), 0);
+    SQ_CHECK (s_log_wait (proxy, "invalid value 'ten' for --max-queue"));
+    char *pong = sq_control_str (proxy->control, "PING");
+    SQ_CHECK_STR (pong, "PONG");
+    free (pong);
+    char log_path [512];
+    snprintf (log_path, sizeof log_path, "%s", proxy->log_path);
+    SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
+    char *log = sq_file_read (log_path);
+    SQ_CHECK (log);
+    SQ_CHECK (s_check_json_lines (log, log_path) >= 8);
+    SQ_CHECK_MSG (strstr (log, "\"message\":\"stopped\"}"), "no last line: %s", log);
+    free (log);
+    unlink (path);
+}
+
 int
 main (void)
 {
     SQ_RUN (test_open_backend_warning);
+    SQ_RUN (test_json_start_failures);
+    SQ_RUN (test_json_reload_refused);
     return sq_test_summary ();
 }
