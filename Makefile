@@ -20,11 +20,15 @@ CORE_SRC := src/sq_log.c src/sq_clock.c src/sq_buf.c src/sq_greeting.c \
             src/sq_control.c src/sq_dict.c src/sq_identity.c src/sq_pairing.c src/sq_report.c src/sq_routes.c src/sq_heartbeat.c \
             src/sq_cidr.c src/sq_access.c src/sq_admission.c \
             src/sq_histogram.c src/sq_prometheus.c
-#  The ZMQ_STREAM engine, the event loop, CURVE on the control socket, and
-#  the HTTP server of --metrics (libmicrohttpd: the proxy alone links it)
-PROXY_SRC := src/sq_engine_stream.c src/sq_proxy.c src/sq_control_auth.c src/sq_metrics.c
+#  The ZMQ_STREAM engine, the event loop, CURVE on the control socket, the
+#  HTTP server of --metrics (libmicrohttpd) and the systemd notifications
+#  (libsystemd): the proxy alone links those two
+PROXY_SRC := src/sq_engine_stream.c src/sq_proxy.c src/sq_control_auth.c src/sq_metrics.c \
+             src/sq_notify.c
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
+SYSTEMD_CFLAGS := $(shell pkg-config --cflags libsystemd 2>/dev/null)
+SYSTEMD_LIBS   := $(shell pkg-config --libs libsystemd 2>/dev/null || echo -lsystemd)
 #  Key files and the ZPL reader: in the core for the unit tests, and in
 #  streamq-ctl; the configuration file
 CORE_SRC  += src/sq_cert.c src/sq_zpl.c src/sq_config.c src/sq_file.c
@@ -45,12 +49,16 @@ EXAMPLES  := $(BUILD)/curve_worker $(BUILD)/curve_client
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 
-.PHONY: all deps run test test-unit test-integration test-asan install clean
+.PHONY: all deps test-deps run test test-unit test-integration test-asan install clean
 
 all: $(BUILD)/streamq-proxy $(BUILD)/streamq-ctl $(EXAMPLES)
 
 deps:
 	@scripts/deps.sh
+
+#  What the tests need besides: promtool, for the alert rules
+test-deps:
+	@scripts/deps.sh test
 
 #  Installs what is missing, builds, and runs the proxy with its defaults
 run: deps
@@ -67,7 +75,8 @@ $(BUILD) $(BUILD)/obj $(BUILD)/tests:
 	mkdir -p $@
 
 $(BUILD)/obj/sq_metrics.o: CFLAGS += $(MHD_CFLAGS)
-$(BUILD)/streamq-proxy: LDLIBS += $(MHD_LIBS)
+$(BUILD)/obj/sq_notify.o: CFLAGS += $(SYSTEMD_CFLAGS)
+$(BUILD)/streamq-proxy: LDLIBS += $(MHD_LIBS) $(SYSTEMD_LIBS)
 $(BUILD)/streamq-proxy: src/main.c $(CORE_OBJ) $(PROXY_OBJ) | $(BUILD)
 	$(CC) $(CFLAGS) $(LDFLAGS) $(filter %.c %.o,$^) -o $@ $(LDLIBS)
 
@@ -87,16 +96,16 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(CORE_OBJ) tests/sq_test.h $(wildcar
 $(BUILD)/tests/test_%: tests/integration/test_%.c $(HARNESS_OBJ) tests/sq_test.h | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(LDFLAGS) $< $(HARNESS_OBJ) -o $@ $(LDLIBS)
 
-test-unit: deps
+test-unit: test-deps
 	@$(MAKE) --no-print-directory $(UNIT_BIN)
 	@tests/run.sh $(UNIT_BIN)
 
-test-integration: deps
+test-integration: test-deps
 	@$(MAKE) --no-print-directory all $(INTEG_BIN)
 	@SQ_BUILD=$(BUILD) tests/run.sh $(INTEG_BIN)
 
 #  Builds and runs every test
-test: deps
+test: test-deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(INTEG_BIN)
 	@SQ_BUILD=$(BUILD) tests/run.sh $(UNIT_BIN) $(INTEG_BIN)
 

@@ -18,6 +18,7 @@
 #include "sq_engine_stream.h"
 #include "sq_control.h"
 #include "sq_metrics.h"
+#include "sq_notify.h"
 #include "sq_routes.h"
 #include "sq_cert.h"
 #include "sq_file.h"
@@ -172,6 +173,7 @@ typedef struct {
     sq_engine_stream_t *engine;
     sq_core_t *core;
     sq_metrics_t *metrics;      //  --metrics, or NULL
+    sq_notify_t *notify;        //  What systemd is told
     char control_endpoint [256];
     int64_t control_due_ms;     //  Look at the control socket by then
     rlim_t files;               //  The open-file limit in force
@@ -401,6 +403,7 @@ s_stop (s_proxy_t *proxy)
     sq_control_auth_destroy (&proxy->auth);
     if (proxy->context)
         zmq_ctx_term (proxy->context);
+    sq_notify_destroy (&proxy->notify);
 }
 
 //  Sends the reply frames behind the request's envelope
@@ -586,9 +589,13 @@ s_wait (s_proxy_t *proxy)
     int64_t now = sq_clock_now ();
     sq_core_tick (proxy->core, now);
     int64_t timeout = sq_core_next_timeout (proxy->core, now);
-    int64_t metrics_due = proxy->metrics? sq_metrics_timeout (proxy->metrics): -1;
-    if (metrics_due >= 0 && (timeout < 0 || metrics_due < timeout))
-        timeout = metrics_due;
+    int64_t due [2] = {
+        proxy->metrics? sq_metrics_timeout (proxy->metrics): -1,
+        sq_notify_timeout (proxy->notify, now)
+    };
+    for (int index = 0; index < 2; index++)
+        if (due [index] >= 0 && (timeout < 0 || due [index] < timeout))
+            timeout = due [index];
     if (timeout < 0 || timeout > S_POLL_MAX_MS)
         timeout = S_POLL_MAX_MS;
     if (poll (fds, (nfds_t) polled, (int) timeout) < 0 && errno != EINTR)
@@ -696,8 +703,10 @@ s_drained (s_proxy_t *proxy, const sq_proxy_config_t *config, int64_t now)
     }
     if (!sq_core_draining_all (proxy->core))
         return false;
-    if (!proxy->drain_deadline_ms)
+    if (!proxy->drain_deadline_ms) {
         proxy->drain_deadline_ms = now + config->drain_timeout_ms;
+        sq_notify_stopping (proxy->notify, "draining: no new connections, the pairs finish");
+    }
     if (sq_core_connections (proxy->core) == 0) {
         sq_info ("drained: every pair has finished");
         return true;
@@ -710,26 +719,50 @@ s_drained (s_proxy_t *proxy, const sq_proxy_config_t *config, int64_t now)
     return false;
 }
 
+//  What systemctl status shows of a ready proxy
+static void
+s_notify_ready (s_proxy_t *proxy)
+{
+    char status [600];
+    snprintf (status, sizeof status, "ready: frontend %s, backend %s",
+              sq_engine_stream_endpoint (proxy->engine, SQ_FRONTEND),
+              sq_engine_stream_endpoint (proxy->engine, SQ_BACKEND));
+    sq_notify_ready (proxy->notify, status);
+}
+
+//  SIGHUP, between RELOADING=1 and READY=1
+static void
+s_notify_reload (s_proxy_t *proxy, sq_proxy_config_t *config)
+{
+    sq_notify_reloading (proxy->notify);
+    s_reload (proxy, config);
+    s_notify_ready (proxy);
+}
+
 int
 sq_proxy_run (sq_proxy_config_t *config)
 {
     s_proxy_t proxy;
     memset (&proxy, 0, sizeof proxy);
     proxy.reserve_fd = -1;
-    if (!s_start (&proxy, config)) {
+    proxy.notify = sq_notify_new ();
+    if (!proxy.notify || !s_start (&proxy, config)) {
         s_stop (&proxy);
         return 2;
     }
     sq_info ("ready");
+    s_notify_ready (&proxy);
     while (!s_stop_requested && !sq_core_terminating (proxy.core)
     &&     !s_drained (&proxy, config, sq_clock_now ())) {
         if (!s_serve (&proxy))
             s_wait (&proxy);
+        sq_notify_run (proxy.notify, sq_clock_now ());
         if (s_reload_requested) {
             s_reload_requested = 0;
-            s_reload (&proxy, config);
+            s_notify_reload (&proxy, config);
         }
     }
+    sq_notify_stopping (proxy.notify, "stopping");
     sq_info ("stopping: closing %zu frontend and %zu backend connections",
              sq_conn_table_count (sq_core_conns (proxy.core), SQ_FRONTEND),
              sq_conn_table_count (sq_core_conns (proxy.core), SQ_BACKEND));

@@ -322,6 +322,101 @@ test_paths_and_methods (void)
     SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
 }
 
+//  GETs path at the metrics server; the answer's status, its body in body
+static int
+s_get (const char *url, const char *path, char *body, size_t size)
+{
+    s_answer_t answer;
+    SQ_CHECK (s_http (url, "GET", path, &answer));
+    snprintf (body, size, "%s", answer.body);
+    free (answer.body);
+    return answer.status;
+}
+
+//  GETs path until it answers status; false (with the last answer) after
+//  SQ_WAIT_MS
+static bool
+s_get_wait (const char *url, const char *path, int status, char *body, size_t size)
+{
+    int64_t deadline = sq_now_ms () + SQ_WAIT_MS;
+    int last = 0;
+    while (sq_now_ms () < deadline) {
+        if ((last = s_get (url, path, body, size)) == status)
+            return true;
+        sq_sleep_ms (50);
+    }
+    fprintf (stderr, "%s stayed at %d (%s), not %d\n", path, last, body, status);
+    return false;
+}
+
+//  /healthz answers while the proxy runs; /readyz only while a client
+//  would be paired at once: 503 with the reason before any worker, when
+//  paused and when draining, 200 with an idle worker connection. Both at
+//  the metrics server's port, whatever its path.
+static void
+test_health_and_readiness (void)
+{
+    const char *args [] = { "--metrics", "http://127.0.0.1:0/probe/metrics", NULL };
+    sq_proxy_t *proxy = sq_proxy_start ("test_metrics", args);
+    SQ_CHECK (proxy);
+    char url [256], body [256];
+    SQ_CHECK (s_metrics_url (proxy, url, sizeof url));
+    SQ_CHECK_EQ (s_get (url, "/healthz", body, sizeof body), 200);
+    SQ_CHECK_STR (body, "ok\n");
+    SQ_CHECK_EQ (s_get (url, "/readyz", body, sizeof body), 503);
+    SQ_CHECK_STR (body, "not ready: no idle worker\n");
+    s_answer_t answer;
+    SQ_CHECK (s_http (url, "POST", "/readyz", &answer));
+    SQ_CHECK_EQ (answer.status, 405);
+    free (answer.body);
+    SQ_CHECK (s_http (url, "HEAD", "/healthz", &answer));
+    SQ_CHECK_EQ (answer.status, 200);
+    free (answer.body);
+
+    //  A worker connects: ready
+    sq_worker_t *worker = sq_echo_new (proxy->backend, ZMQ_DEALER, 1);
+    SQ_CHECK (worker);
+    SQ_CHECK (s_get_wait (url, "/readyz", 200, body, sizeof body));
+    SQ_CHECK_STR (body, "ok: 1 idle worker connection\n");
+    char *reply = sq_control_str (proxy->control, "PAUSE");
+    SQ_CHECK_STR (reply, "OK");
+    free (reply);
+    SQ_CHECK_EQ (s_get (url, "/readyz", body, sizeof body), 503);
+    SQ_CHECK_STR (body, "not ready: paused\n");
+    reply = sq_control_str (proxy->control, "RESUME");
+    SQ_CHECK_STR (reply, "OK");
+    free (reply);
+    SQ_CHECK_EQ (s_get (url, "/readyz", body, sizeof body), 200);
+
+    //  The one worker connection takes a client: no idle worker again
+    void *ctx = zmq_ctx_new ();
+    void *client = sq_peer_new (ctx, ZMQ_DEALER, NULL, proxy->frontend);
+    SQ_CHECK (client);
+    SQ_CHECK_EQ (sq_send_str (client, "hello"), 0);
+    char *echo = sq_recv_str (client, SQ_WAIT_MS);
+    SQ_CHECK_STR (echo, "hello");
+    free (echo);
+    SQ_CHECK (s_get_wait (url, "/readyz", 503, body, sizeof body));
+    SQ_CHECK_STR (body, "not ready: no idle worker\n");
+
+    //  Draining, with that pair still open: not ready, yet alive
+    sq_worker_t *spare = sq_echo_new (proxy->backend, ZMQ_DEALER, 1);
+    SQ_CHECK (spare);
+    SQ_CHECK (s_get_wait (url, "/readyz", 200, body, sizeof body));
+    const char *drain [] = { "DRAIN", "ALL", NULL };
+    char **drained = sq_control (proxy->control, drain, SQ_WAIT_MS);
+    SQ_CHECK (drained && drained [0] && strcmp (drained [0], "OK") == 0);
+    sq_strv_destroy (&drained);
+    SQ_CHECK (s_get_wait (url, "/readyz", 503, body, sizeof body));
+    SQ_CHECK_STR (body, "not ready: draining\n");
+    SQ_CHECK_EQ (s_get (url, "/healthz", body, sizeof body), 200);
+    zmq_close (client);
+    zmq_ctx_term (ctx);
+    SQ_CHECK_EQ (sq_proxy_stop_with (&proxy, 0), 0);
+    sq_worker_destroy (&worker);
+    sq_worker_destroy (&spare);
+}
+
 //  Without --metrics, no HTTP port: the frontend, the backend and the
 //  control socket are all the proxy listens on
 static void
@@ -416,6 +511,7 @@ main (void)
 {
     SQ_RUN (test_values_move);
     SQ_RUN (test_paths_and_methods);
+    SQ_RUN (test_health_and_readiness);
     SQ_RUN (test_off_by_default);
     SQ_RUN (test_bad_url_exits_2);
     SQ_RUN (test_ipv6);

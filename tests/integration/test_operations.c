@@ -220,11 +220,117 @@ test_json_reload_refused (void)
     unlink (path);
 }
 
+//  ---------------------------------------------------------------------
+//  D. systemd notifications, on a real notify socket
+
+//  A datagram socket bound at a fresh path, as systemd's notify socket
+static int
+s_notify_socket (char *path, size_t size)
+{
+    snprintf (path, size, "/tmp/sq-operations-notify-%d.sock", (int) getpid ());
+    unlink (path);
+    int fd = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un address = { .sun_family = AF_UNIX };
+    snprintf (address.sun_path, sizeof address.sun_path, "%s", path);
+    SQ_CHECK (fd >= 0 && bind (fd, (struct sockaddr *) &address, sizeof address) == 0);
+    return fd;
+}
+
+//  Receives notifications until one has a line that is exactly `line`;
+//  that one (heap), or NULL after SQ_WAIT_MS. Every other one received on
+//  the way is appended to seen, when not NULL.
+static char *
+s_notify_wait (int fd, const char *line, char *seen, size_t size)
+{
+    int64_t deadline = sq_now_ms () + SQ_WAIT_MS;
+    char packet [4096];
+    while (sq_now_ms () < deadline) {
+        struct timeval timeout = { 0, 100000 };
+        setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+        ssize_t got = recv (fd, packet, sizeof packet - 1, 0);
+        if (got <= 0)
+            continue;
+        packet [got] = 0;
+        for (const char *at = packet; at; at = strchr (at, '\n'), at = at? at + 1: NULL)
+            if (strncmp (at, line, strlen (line)) == 0
+            &&  (at [strlen (line)] == '\n' || at [strlen (line)] == 0))
+                return strdup (packet);
+        if (seen)
+            snprintf (seen + strlen (seen), size - strlen (seen), "[%s]", packet);
+    }
+    fprintf (stderr, "no notification %s within %d ms\n", line, SQ_WAIT_MS);
+    return NULL;
+}
+
+//  READY=1 once bound (with its endpoints in STATUS=), RELOADING=1 then
+//  READY=1 around a SIGHUP, STOPPING=1 at SIGTERM
+static void
+test_notify (void)
+{
+    char path [108];
+    int fd = s_notify_socket (path, sizeof path);
+    SQ_CHECK_EQ (setenv ("NOTIFY_SOCKET", path, 1), 0);
+    sq_proxy_t *proxy = sq_proxy_start ("test_operations", NULL);
+    unsetenv ("NOTIFY_SOCKET");
+    SQ_CHECK (proxy);
+    char *ready = s_notify_wait (fd, "READY=1", NULL, 0);
+    char status [600];
+    snprintf (status, sizeof status, "STATUS=ready: frontend %s, backend %s", proxy->frontend,
+              proxy->backend);
+    SQ_CHECK_MSG (ready && strstr (ready, status), "'%s'", ready? ready: "(none)");
+    free (ready);
+    SQ_CHECK_EQ (kill (proxy->pid, SIGHUP), 0);
+    char seen [4096] = "";
+    char *reloading = s_notify_wait (fd, "RELOADING=1", seen, sizeof seen);
+    SQ_CHECK_MSG (reloading && strstr (reloading, "\nMONOTONIC_USEC="), "'%s' after %s",
+                  reloading? reloading: "(none)", seen);
+    free (reloading);
+    ready = s_notify_wait (fd, "READY=1", NULL, 0);
+    SQ_CHECK (ready);
+    free (ready);
+    SQ_CHECK (s_log_wait (proxy, "reload: configuration applied"));
+    SQ_CHECK_EQ (kill (proxy->pid, SIGTERM), 0);
+    char *stopping = s_notify_wait (fd, "STOPPING=1", NULL, 0);
+    SQ_CHECK (stopping);
+    free (stopping);
+    SQ_CHECK_EQ (sq_proxy_stop_with (&proxy, 0), 0);
+    //  No watchdog was asked for: none was sent
+    SQ_CHECK_MSG (!strstr (seen, "WATCHDOG"), "%s", seen);
+    close (fd);
+    unlink (path);
+}
+
+//  With $WATCHDOG_USEC the proxy pings at half of it, again and again,
+//  and logs that it does
+static void
+test_watchdog (void)
+{
+    char path [108];
+    int fd = s_notify_socket (path, sizeof path);
+    SQ_CHECK_EQ (setenv ("NOTIFY_SOCKET", path, 1), 0);
+    SQ_CHECK_EQ (setenv ("WATCHDOG_USEC", "300000", 1), 0);
+    sq_proxy_t *proxy = sq_proxy_start ("test_operations", NULL);
+    unsetenv ("NOTIFY_SOCKET");
+    unsetenv ("WATCHDOG_USEC");
+    SQ_CHECK (proxy);
+    SQ_CHECK (s_log_has (proxy, "systemd watchdog: a ping every 150 ms"));
+    for (int ping = 0; ping < 3; ping++) {
+        char *watchdog = s_notify_wait (fd, "WATCHDOG=1", NULL, 0);
+        SQ_CHECK_MSG (watchdog, "ping %d missing", ping);
+        free (watchdog);
+    }
+    SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
+    close (fd);
+    unlink (path);
+}
+
 int
 main (void)
 {
     SQ_RUN (test_open_backend_warning);
     SQ_RUN (test_json_start_failures);
     SQ_RUN (test_json_reload_refused);
+    SQ_RUN (test_notify);
+    SQ_RUN (test_watchdog);
     return sq_test_summary ();
 }
