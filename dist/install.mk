@@ -9,8 +9,10 @@
 #    $(MANDIR)/man1       streamq-proxy.1, streamq-ctl.1
 #    $(SYSTEMDUNITDIR)    streamq-proxy.service, running $(BINDIR)/streamq-proxy
 #    $(BASHCOMPDIR)       streamq-ctl, its bash completion
-#    $(DOCDIR)            README.md, and examples/streamq.cfg (every option
-#                         with its default) as streamq.cfg.example
+#    $(DOCDIR)            README.md, doc/operations.md, the Prometheus alert
+#                         rules and the Grafana dashboard of dist/, and
+#                         examples/streamq.cfg (every option with its
+#                         default) as streamq.cfg.example
 #  make uninstall   removes those files (same PREFIX, DESTDIR and dirs)
 #
 #  Every directory can be set on the command line. With DESTDIR (a staging
@@ -34,7 +36,7 @@ INSTALL        ?= install
 LDCONFIG       ?= ldconfig
 
 INSTALL_MAN    := doc/streamq-proxy.1 doc/streamq-ctl.1
-INSTALL_DOC    := README.md
+INSTALL_DOC    := README.md doc/operations.md dist/streamq-rules.yml dist/streamq-dashboard.json
 INSTALL_UNIT   := streamq-proxy.service
 #  Refreshes the shared library cache after a real (not staged) install or
 #  uninstall, as root, where ldconfig exists

@@ -412,6 +412,9 @@ test_install_staged (void)
     s_check_file (s_stage, "/usr/lib/systemd/system/streamq-proxy.service", 0644);
     s_check_file (s_stage, "/usr/share/doc/streamq-proxy/streamq.cfg.example", 0644);
     s_check_file (s_stage, "/usr/share/doc/streamq-proxy/README.md", 0644);
+    s_check_file (s_stage, "/usr/share/doc/streamq-proxy/operations.md", 0644);
+    s_check_file (s_stage, "/usr/share/doc/streamq-proxy/streamq-rules.yml", 0644);
+    s_check_file (s_stage, "/usr/share/doc/streamq-proxy/streamq-dashboard.json", 0644);
     s_check_file (s_stage, "/usr/share/bash-completion/completions/streamq-ctl", 0644);
 
     //  The shared library: its real name carries the version of the .pc
