@@ -19,7 +19,9 @@ CORE_SRC := src/sq_log.c src/sq_clock.c src/sq_buf.c src/sq_greeting.c \
             src/sq_conn.c src/sq_balancer.c src/sq_core.c src/sq_json.c \
             src/sq_control.c src/sq_dict.c src/sq_identity.c src/sq_pairing.c src/sq_report.c src/sq_routes.c src/sq_heartbeat.c \
             src/sq_cidr.c src/sq_access.c src/sq_admission.c \
-            src/sq_histogram.c src/sq_prometheus.c
+            src/sq_histogram.c src/sq_prometheus.c \
+            src/sq_flow.c src/sq_outcome.c src/sq_handshake.c src/sq_liveness.c src/sq_arrival.c \
+            src/sq_frame_reader.c src/sq_zmtp_check.c src/sq_bans.c src/sq_tally.c
 #  The ZMQ_STREAM engine, the event loop, CURVE on the control socket, and
 #  the HTTP server of --metrics (libmicrohttpd: the proxy alone links it)
 PROXY_SRC := src/sq_engine_stream.c src/sq_proxy.c src/sq_control_auth.c src/sq_metrics.c

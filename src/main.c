@@ -40,6 +40,8 @@ s_usage (FILE *out)
 "  --syslog-socket PATH   with --syslog: send to this unix datagram socket\n"
 "                         rather than through syslog(3) to /dev/log\n"
 "  --max-queue N          clients waiting for a worker   (default 1000)\n"
+"  --max-queue-per-ip N   of those, from one IP; past it a client is closed\n"
+"                         (default 100; 0: no limit)\n"
 "  --queue-timeout MS     longest wait for a worker      (default 10000)\n"
 "  --greeting-timeout MS  time to send a ZMTP greeting   (default 5000)\n"
 "  --close-linger MS      grace to deliver the last bytes before closing\n"
@@ -57,6 +59,16 @@ s_usage (FILE *out)
 "  --metrics URL          serve Prometheus metrics over HTTP at\n"
 "                         http://HOST:PORT/PATH, e.g. http://127.0.0.1:9100/metrics;\n"
 "                         port 0 picks one, which is logged (default: off)\n"
+"\n"
+"Guarded handshakes (see README, \"Guarded handshakes\"): a client's first\n"
+"handshake command is checked before any worker sees it:\n"
+"  --handshake-timeout MS time for a client's first command, then for the\n"
+"                         rest of the handshake once a worker has it\n"
+"                                                        (default 5000)\n"
+"  --handshake-ban MS     a client that a worker refuses (it closes, or\n"
+"                         sends ERROR) is refused for MS, doubled at each\n"
+"                         further failure (default 30000; 0: no bans)\n"
+"  --handshake-ban-max MS the longest such ban           (default 3600000)\n"
 "\n"
 "Securing the control socket (see README, \"Securing the control socket\"):\n"
 "  --control-key FILE     the proxy's secret certificate (NAME_secret, from\n"
@@ -124,9 +136,9 @@ s_usage (FILE *out)
 "\n"
 "Endpoints take any libzmq form, e.g. tcp://0.0.0.0:5555, tcp://[::]:5555,\n"
 "ipc:///run/streamq/frontend; a port of * picks a free one, which is logged.\n"
-"Control commands: PING, STATS, LIST, WORKERS, CLIENTS, ROUTES, PAUSE, RESUME,\n"
-"TERMINATE, IDENTIFY, ALIAS, UNALIAS, ROUTE, UNROUTE, DRAIN, UNDRAIN, WEIGHT,\n"
-"LOAD, HEARTBEAT, LOGLEVEL (see streamq-ctl --help).\n"
+"Control commands: PING, STATS, LIST, WORKERS, CLIENTS, ROUTES, BANS, PAUSE,\n"
+"RESUME, TERMINATE, IDENTIFY, ALIAS, UNALIAS, ROUTE, UNROUTE, DRAIN, UNDRAIN,\n"
+"WEIGHT, LOAD, HEARTBEAT, LOGLEVEL, UNBAN (see streamq-ctl --help).\n"
 "Peers must speak ZMTP 3.0 or later (libzmq 4.x, JeroMQ 0.4+, pyzmq, CZMQ ...).\n"
 "SIGINT or SIGTERM closes every connection and exits 0. SIGUSR1 (or DRAIN ALL)\n"
 "drains: no new connection or pair, the pairs finish (within --drain-timeout),\n"
@@ -188,6 +200,7 @@ enum {
     OPT_PEER_HWM,
     OPT_CONTROL_KEY, OPT_CONTROL_CLIENTS, OPT_CONTROL_OPEN_READ,
     OPT_CONFIG, OPT_CHECK_CONFIG, OPT_DRAIN_TIMEOUT, OPT_PRINT_CONFIG, OPT_METRICS,
+    OPT_MAX_QUEUE_PER_IP, OPT_HANDSHAKE_TIMEOUT, OPT_HANDSHAKE_BAN, OPT_HANDSHAKE_BAN_MAX,
     OPT_LOG_FORMAT, OPT_SYSLOG, OPT_SYSLOG_FACILITY, OPT_SYSLOG_SOCKET,
     OPT_HELP, OPT_VERSION
 };
@@ -198,8 +211,12 @@ static const struct option s_options [] = {
     { "control",          required_argument, NULL, OPT_CONTROL },
     { "log-level",        required_argument, NULL, OPT_LOG_LEVEL },
     { "max-queue",        required_argument, NULL, OPT_MAX_QUEUE },
+    { "max-queue-per-ip", required_argument, NULL, OPT_MAX_QUEUE_PER_IP },
     { "queue-timeout",    required_argument, NULL, OPT_QUEUE_TIMEOUT },
     { "greeting-timeout", required_argument, NULL, OPT_GREETING_TIMEOUT },
+    { "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT },
+    { "handshake-ban",    required_argument, NULL, OPT_HANDSHAKE_BAN },
+    { "handshake-ban-max", required_argument, NULL, OPT_HANDSHAKE_BAN_MAX },
     { "close-linger",     required_argument, NULL, OPT_CLOSE_LINGER },
     { "io-threads",       required_argument, NULL, OPT_IO_THREADS },
     { "route-wait",       required_argument, NULL, OPT_ROUTE_WAIT },
@@ -277,10 +294,11 @@ s_number_option (int option, const char *value, sq_proxy_config_t *config)
     long long number;
     const char *name = s_option_name (option);
     bool milliseconds = option != OPT_MAX_QUEUE && option != OPT_IO_THREADS
-                     && option != OPT_HEARTBEAT_LIVENESS;
+                     && option != OPT_HEARTBEAT_LIVENESS && option != OPT_MAX_QUEUE_PER_IP;
     bool zero_ok = option == OPT_CLOSE_LINGER || option == OPT_ROUTE_WAIT
                 || option == OPT_IDENTIFY_WAIT || option == OPT_PAIR_IDLE_TIMEOUT
-                || option == OPT_PAIR_MAX_LIFETIME;
+                || option == OPT_PAIR_MAX_LIFETIME || option == OPT_HANDSHAKE_BAN
+                || option == OPT_MAX_QUEUE_PER_IP;
     long long min = zero_ok? 0: 1;
     long long max = option == OPT_IO_THREADS? 64: option == OPT_HEARTBEAT_LIVENESS? 1000:
                     milliseconds? 86400000LL: 100000000LL;
@@ -292,6 +310,10 @@ s_number_option (int option, const char *value, sq_proxy_config_t *config)
     }
     switch (option) {
         case OPT_MAX_QUEUE:        config->core.max_queue = (size_t) number; break;
+        case OPT_MAX_QUEUE_PER_IP: config->core.max_queue_per_ip = (size_t) number; break;
+        case OPT_HANDSHAKE_TIMEOUT: config->core.handshake_timeout_ms = number; break;
+        case OPT_HANDSHAKE_BAN:    config->core.handshake_ban_ms = number; break;
+        case OPT_HANDSHAKE_BAN_MAX: config->core.handshake_ban_max_ms = number; break;
         case OPT_QUEUE_TIMEOUT:    config->core.queue_timeout_ms = number; break;
         case OPT_GREETING_TIMEOUT: config->core.greeting_timeout_ms = number; break;
         case OPT_CLOSE_LINGER:     config->core.close_linger_ms = number; break;
@@ -832,6 +854,10 @@ s_option_text (const sq_proxy_config_t *config, int option, char *text, size_t s
         }
         case OPT_MAX_CONNECTIONS: number = config->max_connections; break;
         case OPT_MAX_QUEUE:     number = (long long) core->max_queue; break;
+        case OPT_MAX_QUEUE_PER_IP: number = (long long) core->max_queue_per_ip; break;
+        case OPT_HANDSHAKE_TIMEOUT: number = core->handshake_timeout_ms; break;
+        case OPT_HANDSHAKE_BAN: number = core->handshake_ban_ms; break;
+        case OPT_HANDSHAKE_BAN_MAX: number = core->handshake_ban_max_ms; break;
         case OPT_QUEUE_TIMEOUT: number = core->queue_timeout_ms; break;
         case OPT_GREETING_TIMEOUT: number = core->greeting_timeout_ms; break;
         case OPT_CLOSE_LINGER:  number = core->close_linger_ms; break;

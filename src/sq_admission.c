@@ -28,7 +28,8 @@ struct sq_admission {
 };
 
 static const char *s_refusal_names [SQ_REFUSED_COUNT] = {
-    "admitted", "denied", "max_connections", "per_ip", "rate", "draining"
+    "admitted", "denied", "max_connections", "per_ip", "rate", "draining",
+    "handshake", "queue_per_ip"
 };
 
 const char *

@@ -28,6 +28,8 @@ typedef enum {
     SQ_REFUSED_PER_IP,              //  The IP has its maximum on this side
     SQ_REFUSED_RATE,                //  The IP connects too often
     SQ_REFUSED_DRAINING,            //  The proxy drains before it stops
+    SQ_REFUSED_HANDSHAKE,           //  Banned after failed handshakes
+    SQ_REFUSED_QUEUE_PER_IP,        //  Its IP holds its share of the queue
     SQ_REFUSED_COUNT
 } sq_refusal_t;
 
@@ -43,7 +45,8 @@ typedef struct sq_admission sq_admission_t;
 sq_admission_t *sq_admission_new (void);
 void sq_admission_destroy (sq_admission_t **self_p);
 
-//  "admitted", "denied", "max_connections", "per_ip", "rate", "draining"
+//  "admitted", "denied", "max_connections", "per_ip", "rate", "draining",
+//  "handshake", "queue_per_ip"
 const char *sq_refusal_name (sq_refusal_t refusal);
 
 //  Decides on a new connection from host, with `live` connections on the

@@ -1,5 +1,5 @@
 /*  =========================================================================
-    sq_balancer - pools per mechanism, workers by name, routes, the choice
+    sq_balancer - pools per greeting tail, workers by name, routes, the choice
     =========================================================================
 */
 #include <stdio.h>
@@ -20,10 +20,13 @@ typedef struct sq_offer {
     sq_list_node_t worker_node; //  In worker->offers
 } sq_offer_t;
 
-//  Everything that speaks one mechanism. The offers of eligible workers form
+//  Everything that speaks one greeting tail (its key, conn->pool), or the
+//  clients of one mechanism that wait for any tail (the key is then the
+//  mechanism alone, and the pool holds no offer). The offers of eligible workers form
 //  a binary heap with the worker that should get the next client on top, so
 //  a choice is O(1) and a change of load O(log workers).
 typedef struct sq_pool {
+    char key [SQ_POOL_KEY_MAX];
     char mechanism [SQ_MECHANISM_MAX + 1];
     sq_offer_t **heap;
     size_t heap_size;
@@ -172,13 +175,14 @@ s_worker_reorder (sq_worker_t *worker)
 //  -------------------------------------------------------------------------
 //  Pools and offers
 
-//  The pool for a mechanism; created when `create` is set
+//  The pool of a key; created when `create` is set, for a connection of
+//  this mechanism
 static sq_pool_t *
-s_pool (sq_balancer_t *self, const char *mechanism, bool create)
+s_pool (sq_balancer_t *self, const char *key, const char *mechanism, bool create)
 {
     for (sq_list_node_t *node = self->pools.next; node != &self->pools; node = node->next) {
         sq_pool_t *pool = sq_list_entry (node, sq_pool_t, node);
-        if (strcmp (pool->mechanism, mechanism) == 0)
+        if (strcmp (pool->key, key) == 0)
             return pool;
     }
     if (!create)
@@ -186,6 +190,7 @@ s_pool (sq_balancer_t *self, const char *mechanism, bool create)
     sq_pool_t *pool = calloc (1, sizeof *pool);
     if (!pool)
         return NULL;
+    snprintf (pool->key, sizeof pool->key, "%s", key);
     snprintf (pool->mechanism, sizeof pool->mechanism, "%s", mechanism);
     sq_list_init (&pool->queue);
     sq_list_append (&self->pools, &pool->node);
@@ -498,7 +503,7 @@ void
 sq_balancer_idle_add (sq_balancer_t *self, sq_conn_t *conn, int64_t now)
 {
     assert (conn->worker && !conn->offer);
-    sq_pool_t *pool = s_pool (self, conn->greeting.mechanism, true);
+    sq_pool_t *pool = s_pool (self, conn->pool, conn->greeting.mechanism, true);
     sq_offer_t *offer = NULL;
     if (pool) {
         offer = s_offer (conn->worker, pool);
@@ -543,7 +548,7 @@ sq_balancer_idle_remove (sq_balancer_t *self, sq_conn_t *conn)
 void
 sq_balancer_queue_add (sq_balancer_t *self, sq_conn_t *conn, int64_t now)
 {
-    sq_pool_t *pool = s_pool (self, conn->greeting.mechanism, true);
+    sq_pool_t *pool = s_pool (self, conn->pool, conn->greeting.mechanism, true);
     if (!pool)
         return;
     conn->waiting_since_ms = now;
@@ -558,15 +563,15 @@ sq_balancer_queue_remove (sq_balancer_t *self, sq_conn_t *conn)
         return;
     sq_list_remove (&conn->state_node);
     self->queued_count--;
-    sq_pool_t *pool = s_pool (self, conn->greeting.mechanism, false);
+    sq_pool_t *pool = s_pool (self, conn->pool, NULL, false);
     if (pool)
         s_pool_release (pool);
 }
 
 sq_list_t *
-sq_balancer_queue (sq_balancer_t *self, const char *mechanism)
+sq_balancer_queue (sq_balancer_t *self, const char *key)
 {
-    sq_pool_t *pool = s_pool (self, mechanism, false);
+    sq_pool_t *pool = s_pool (self, key, NULL, false);
     return pool? &pool->queue: NULL;
 }
 
@@ -584,12 +589,10 @@ s_idle_of (sq_balancer_t *self, const char *name, sq_pool_t *pool)
     return offer? sq_list_entry (offer->idle.next, sq_conn_t, state_node): NULL;
 }
 
-sq_conn_t *
-sq_balancer_choose_worker (sq_balancer_t *self, const sq_conn_t *client, size_t allowed)
+//  The idle connection of a pool that a client should get, or NULL
+static sq_conn_t *
+s_choose_in (sq_balancer_t *self, sq_pool_t *pool, const sq_conn_t *client, size_t allowed)
 {
-    sq_pool_t *pool = s_pool (self, client->greeting.mechanism, false);
-    if (!pool)
-        return NULL;
     const sq_route_t *route = sq_dict_lookup (self->routes, client->name);
     if (route) {
         size_t tries = allowed < route->count? allowed: route->count;
@@ -604,6 +607,28 @@ sq_balancer_choose_worker (sq_balancer_t *self, const sq_conn_t *client, size_t 
     if (pool->heap_size == 0)
         return NULL;
     return sq_list_entry (pool->heap [0]->idle.next, sq_conn_t, state_node);
+}
+
+sq_conn_t *
+sq_balancer_choose_worker (sq_balancer_t *self, const sq_conn_t *client, size_t allowed)
+{
+    sq_pool_t *pool = s_pool (self, client->pool, NULL, false);
+    return pool? s_choose_in (self, pool, client, allowed): NULL;
+}
+
+sq_conn_t *
+sq_balancer_tail_source (sq_balancer_t *self, const sq_conn_t *client, size_t allowed)
+{
+    for (sq_list_node_t *node = self->pools.next; node != &self->pools; node = node->next) {
+        sq_pool_t *pool = sq_list_entry (node, sq_pool_t, node);
+        if (pool->offer_count == 0
+        ||  strcmp (pool->mechanism, client->greeting.mechanism) != 0)
+            continue;
+        sq_conn_t *conn = s_choose_in (self, pool, client, allowed);
+        if (conn)
+            return conn;
+    }
+    return NULL;
 }
 
 bool

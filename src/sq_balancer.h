@@ -3,11 +3,14 @@
 
     Workers are known by name (see sq_identity: a registration, an address
     rule, or by default the peer IP); every backend connection with one name
-    belongs to one worker. Each mechanism has a pool holding the idle worker
-    connections that speak it (grouped by worker, as "offers", kept in a heap
-    with the worker due the next client on top) and the FIFO of clients that
-    wait for one. A client only ever meets a worker connection of exactly its
-    own mechanism.
+    belongs to one worker. Each greeting tail (conn->pool: mechanism,
+    version, as-server and filler, see sq_greeting_pool_key) has a pool
+    holding the idle worker connections that sent it (grouped by worker, as
+    "offers", kept in a heap with the worker due the next client on top) and
+    the FIFO of screened clients given that tail, who wait for one. Clients
+    that wait for any tail of their mechanism wait in the pool keyed by the
+    mechanism alone. A client only ever meets a worker connection whose tail
+    is byte for byte the one it was given.
 
     The choice is made in one place, sq_balancer_choose_worker: a client
     with a route tries the workers of its route in order; otherwise the
@@ -109,7 +112,7 @@ void sq_balancer_queue_add (sq_balancer_t *self, sq_conn_t *conn, int64_t now);
 //  Takes a client out of its queue
 void sq_balancer_queue_remove (sq_balancer_t *self, sq_conn_t *conn);
 
-//  The idle worker connection a client should get, or NULL. `allowed` is
+//  The idle worker connection of the client's pool it should get, or NULL. `allowed` is
 //  how many workers of the client's route it accepts now, or SQ_ROUTE_ANY
 //  when any worker will do (the route's workers are still tried first).
 //  A client without a route takes the least loaded worker. O(1) without a
@@ -122,8 +125,14 @@ sq_conn_t *sq_balancer_choose_worker (sq_balancer_t *self, const sq_conn_t *clie
 bool sq_balancer_accepts (sq_balancer_t *self, const sq_conn_t *client, size_t allowed,
                           const sq_worker_t *worker);
 
-//  The queue of waiting clients of a mechanism (state_node), or NULL
-sq_list_t *sq_balancer_queue (sq_balancer_t *self, const char *mechanism);
+//  An idle worker connection whose greeting tail a client may be given: in
+//  a pool of the client's mechanism, the one it would get now (`allowed`
+//  as for sq_balancer_choose_worker), or NULL. Does not withdraw it.
+sq_conn_t *sq_balancer_tail_source (sq_balancer_t *self, const sq_conn_t *client,
+                                    size_t allowed);
+
+//  The queue of waiting clients of a pool key (state_node), or NULL
+sq_list_t *sq_balancer_queue (sq_balancer_t *self, const char *key);
 
 //  A queued client that has waited since `deadline` or earlier, or NULL
 sq_conn_t *sq_balancer_expired_client (sq_balancer_t *self, int64_t deadline);

@@ -65,3 +65,16 @@ sq_buf_pop (sq_buf_t *self)
     self->chunks--;
     free (chunk);
 }
+
+size_t
+sq_buf_copy (const sq_buf_t *self, uint8_t *dest, size_t size)
+{
+    size_t copied = 0;
+    for (const sq_buf_chunk_t *chunk = self->head; chunk && copied < size;
+         chunk = chunk->next) {
+        size_t take = chunk->size < size - copied? chunk->size: size - copied;
+        memcpy (dest + copied, chunk->data, take);
+        copied += take;
+    }
+    return copied;
+}

@@ -34,6 +34,10 @@ bool sq_buf_append (sq_buf_t *self, const uint8_t *data, size_t size);
 //  The oldest chunk; returns false when the buffer is empty
 bool sq_buf_peek (const sq_buf_t *self, const uint8_t **data, size_t *size);
 
+//  Copies up to size bytes from the start of the buffer into dest;
+//  returns how many it copied
+size_t sq_buf_copy (const sq_buf_t *self, uint8_t *dest, size_t size);
+
 //  Drops the oldest chunk
 void sq_buf_pop (sq_buf_t *self);
 

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <assert.h>
+#include <stdarg.h>
 #include "sq_conn.h"
+#include "sq_log.h"
 
 struct sq_conn_table {
     sq_conn_t **buckets;
@@ -38,6 +40,7 @@ sq_conn_new (sq_side_t side, const uint8_t *id, size_t id_size)
     sq_list_init (&self->age_node);
     sq_list_init (&self->activity_node);
     sq_list_init (&self->all_node);
+    sq_list_init (&self->handshake_node);
     return self;
 }
 
@@ -49,8 +52,23 @@ sq_conn_destroy (sq_conn_t **self_p)
         return;
     sq_buf_clear (&self->early);
     sq_buf_clear (&self->outq);
+    free (self->reader);
     free (self);
     *self_p = NULL;
+}
+
+void
+sq_conn_log (const sq_conn_t *self, const char *format, ...)
+{
+    if (!sq_log_enabled (SQ_LOG_INFO))
+        return;
+    char event [256];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (event, sizeof event, format, args);
+    va_end (args);
+    sq_info ("%s #%llu %s %s", sq_side_name (self->side),
+             (unsigned long long) self->serial, self->address, event);
 }
 
 const char *
@@ -64,7 +82,7 @@ sq_closed_name (sq_closed_t code)
 {
     static const char *names [SQ_CLOSED_COUNT] = {
         "peer", "partner", "heartbeat", "idle_timeout", "lifetime", "greeting",
-        "queue", "slow_peer", "shutdown", "other"
+        "queue", "slow_peer", "handshake", "shutdown", "other"
     };
     return code < SQ_CLOSED_COUNT? names [code]: "other";
 }
@@ -79,7 +97,8 @@ const char *
 sq_conn_state_name (sq_conn_state_t state)
 {
     static const char *names [] = {
-        "greeting", "naming", "queued", "idle", "paired", "closing", "dead"
+        "greeting", "naming", "screening", "queued", "idle", "paired", "closing",
+        "dead"
     };
     return names [state];
 }

@@ -30,6 +30,8 @@ typedef enum {
 typedef enum {
     SQ_CONN_GREETING = 0,   //  Collecting the peer's 64-byte greeting
     SQ_CONN_NAMING,         //  Greeting done, waiting for a registration
+    SQ_CONN_SCREENING,      //  Client given a worker's greeting tail: its
+                            //  first command is checked before any worker
     SQ_CONN_QUEUED,         //  Client waiting for a worker
     SQ_CONN_IDLE,           //  Worker connection waiting for a client
     SQ_CONN_PAIRED,         //  Bytes flow to and from the partner
@@ -47,13 +49,30 @@ typedef enum {
     SQ_CLOSED_GREETING,     //  Bad or late greeting
     SQ_CLOSED_QUEUE,        //  Queue full or queue timeout
     SQ_CLOSED_SLOW,         //  Its pair held more than the proxy may buffer
+    SQ_CLOSED_HANDSHAKE,    //  Its handshake broke the rules or ran late
     SQ_CLOSED_SHUTDOWN,     //  The proxy stopped
     SQ_CLOSED_OTHER,        //  Anything else (too many early bytes, memory)
     SQ_CLOSED_COUNT
 } sq_closed_t;
 
+//  How far the ZMTP handshake after the greeting has come (sq_handshake)
+typedef enum {
+    SQ_HANDSHAKE_NONE = 0,      //  Not begun: no worker tail given yet
+    SQ_HANDSHAKE_SCREENING,     //  Client: tail given, first command awaited
+    SQ_HANDSHAKE_SCREENED,      //  Client: first command well formed
+    SQ_HANDSHAKE_FOLLOWING,     //  Paired: frame headers followed both ways
+    SQ_HANDSHAKE_DONE,          //  Both sides ready: nothing parsed any more
+    SQ_HANDSHAKE_FAILED         //  Failed and counted: nothing parsed any more
+} sq_handshake_t;
+
+//  Room for a pool key (sq_greeting_pool_key)
+#define SQ_POOL_KEY_MAX 112
+//  Room for a command name in logs (longer names are cut)
+#define SQ_COMMAND_LOG_MAX 16
+
 struct sq_worker;
 struct sq_offer;
+struct sq_frame_reader;
 
 typedef struct sq_conn {
     sq_side_t side;
@@ -65,6 +84,19 @@ typedef struct sq_conn {
     char host [SQ_ADDRESS_MAX];         //  Peer IP alone
     char name [SQ_NAME_MAX];            //  Client or worker name (sq_identity)
     sq_greeting_t greeting;
+    //  The balancer's pool: for a worker connection, its greeting tail;
+    //  for a client, the tail it was given, or its mechanism before that
+    char pool [SQ_POOL_KEY_MAX];
+    sq_handshake_t handshake;
+    struct sq_frame_reader *reader;     //  Reads its bytes
+                                        //  while its handshake is read
+    char last_command [SQ_COMMAND_LOG_MAX]; //  Last one it sent, for logs
+    bool sent_ready;                    //  Its last handshake command went
+    int64_t handshake_ms;               //  When its handshake began
+    int64_t phase_ms;                   //  When its screening, or the
+                                        //  following of its pair, began
+    sq_list_node_t handshake_node;      //  Client of a pair whose handshake
+                                        //  is followed: in the core's list
     sq_buf_t early;                     //  Sent after greeting, before pairing
     sq_buf_t outq;                      //  For this peer, not yet taken by the engine
     struct sq_conn *partner;            //  When paired
@@ -74,6 +106,7 @@ typedef struct sq_conn {
     bool over;                          //  Block mode: its pair is over its bound
     bool discard;                       //  Closed as a slow peer: send nothing more
     bool admitted;                      //  Counted against its IP (sq_admission)
+    bool queue_counted;                 //  Counted in the queue of its IP
     int fd;                             //  The engine's descriptor for it, or -1
     bool fd_shut;                       //  The engine shut it down (see sq_engine_stream)
     int64_t created_ms;
@@ -105,11 +138,16 @@ sq_conn_t *sq_conn_new (sq_side_t side, const uint8_t *id, size_t id_size);
 //  Frees a connection and what it holds
 void sq_conn_destroy (sq_conn_t **self_p);
 
+//  Logs one event of one connection at info level, printf-style:
+//  "<side> #<serial> <address> <event>"
+void sq_conn_log (const sq_conn_t *self, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
 //  "frontend" or "backend"
 const char *sq_side_name (sq_side_t side);
 
 //  "peer", "partner", "heartbeat", "idle_timeout", "lifetime", "greeting",
-//  "queue", "slow_peer", "shutdown", "other"
+//  "queue", "slow_peer", "handshake", "shutdown", "other"
 const char *sq_closed_name (sq_closed_t code);
 
 //  Room for a key made by sq_conn_address_key
@@ -119,7 +157,8 @@ const char *sq_closed_name (sq_closed_t code);
 //  or "b ip:port"): registrations and the live connections share it
 void sq_conn_address_key (sq_side_t side, const char *address, char *key, size_t size);
 
-//  "greeting", "naming", "queued", "idle", "paired", "closing", "dead"
+//  "greeting", "naming", "screening", "queued", "idle", "paired",
+//  "closing", "dead"
 const char *sq_conn_state_name (sq_conn_state_t state);
 
 sq_conn_table_t *sq_conn_table_new (void);

@@ -182,6 +182,21 @@ s_routes (s_request_t *request)
 }
 
 static void
+s_bans (s_request_t *request)
+{
+    s_reply_take (request->reply, sq_report_bans (request->core, request->now));
+}
+
+static void
+s_unban (s_request_t *request)
+{
+    if (sq_core_unban (request->core, request->args [0]))
+        s_reply (request->reply, "OK");
+    else
+        s_error (request->reply, "no ban for %s", request->args [0]);
+}
+
+static void
 s_pause (s_request_t *request)
 {
     if (!sq_core_paused (request->core))
@@ -396,6 +411,8 @@ static const s_command_t s_commands [] = {
     { "WORKERS",   0, 0,  "WORKERS",                          s_workers },
     { "CLIENTS",   0, 0,  "CLIENTS",                          s_clients },
     { "ROUTES",    0, 0,  "ROUTES",                           s_routes },
+    { "BANS",      0, 0,  "BANS",                             s_bans },
+    { "UNBAN",     1, 1,  "UNBAN <client name or IP>",        s_unban },
     { "PAUSE",     0, 0,  "PAUSE",                            s_pause },
     { "RESUME",    0, 0,  "RESUME",                           s_resume },
     { "TERMINATE", 0, 0,  "TERMINATE",                        s_terminate },
@@ -425,7 +442,7 @@ s_command_find (const char *name)
 //  to any client (--control-open-read). Every other command, including
 //  IDENTIFY and HEARTBEAT, changes what the proxy does.
 static const char *s_read_only [] = {
-    "PING", "STATS", "LIST", "WORKERS", "CLIENTS", "ROUTES"
+    "PING", "STATS", "LIST", "WORKERS", "CLIENTS", "ROUTES", "BANS"
 };
 
 bool

@@ -1,8 +1,10 @@
 /*  =========================================================================
     sq_core - the proxy's decisions, free of I/O
 
-    The core keeps every connection, runs the greeting, pairs clients with
-    workers, forwards bytes, and runs the timers. It never touches a socket:
+    The core keeps every connection, runs the greeting, screens each client's
+    first handshake command before any worker sees it, pairs clients with
+    workers, follows each pair's handshake to its end, forwards bytes, and
+    runs the timers. It never touches a socket:
     an engine reports events to it (a connection arrived, bytes arrived, a
     connection went) and the core asks the engine to send bytes or close a
     connection through the sq_engine_t table. Any engine (ZMQ_STREAM today,
@@ -41,11 +43,29 @@ typedef struct {
     sq_send_result_t (*close) (void *handle, sq_conn_t *conn);
 } sq_engine_t;
 
+//  Why a handshake failed, counted in STATS as handshakes.failed_by.<name>
+typedef enum {
+    SQ_HS_WORKER_CLOSED = 0,    //  The worker closed after the client's command
+    SQ_HS_CLIENT_CLOSED,        //  The client closed before the end
+    SQ_HS_ERROR,                //  A peer sent an ERROR command
+    SQ_HS_MALFORMED,            //  Bytes that are not a handshake
+    SQ_HS_TIMEOUT,              //  Past --handshake-timeout
+    SQ_HS_ABORTED,              //  The proxy closed the pair for another reason
+    SQ_HS_FAILED_COUNT
+} sq_hs_failure_t;
+
+//  "worker_closed", "client_closed", "error", "malformed", "timeout", "aborted"
+const char *sq_hs_failure_name (sq_hs_failure_t failure);
+
 typedef struct {
     int64_t greeting_timeout_ms;    //  To receive the 64-byte greeting
     int64_t queue_timeout_ms;       //  Longest wait of a client for a worker
     int64_t close_linger_ms;        //  Grace before closing a just-written peer
     size_t max_queue;               //  Clients waiting at once
+    size_t max_queue_per_ip;        //  Of those, from one IP (0: no bound)
+    int64_t handshake_timeout_ms;   //  To screen, then to finish the handshake
+    int64_t handshake_ban_ms;       //  First ban after a failed handshake (0: off)
+    int64_t handshake_ban_max_ms;   //  Longest ban, as it doubles
     size_t max_early;               //  Bytes kept per peer before pairing
     int64_t identify_wait_ms;       //  Wait for a registration before serving
     int64_t identify_timeout_ms;    //  A registration waits this long for its connection
@@ -80,6 +100,11 @@ typedef struct {
     uint64_t accept_failed [2];     //  Connections the engine could not accept
     sq_histogram_t pairing_wait;    //  A client's greeting done to its pairing
     sq_histogram_t pair_duration;   //  A pairing to the end of that pair
+    uint64_t handshakes_completed;
+    uint64_t handshakes_failed [SQ_HS_FAILED_COUNT];    //  By reason
+    uint64_t slots_lost;            //  Worker connections closed by their
+                                    //  worker during a handshake
+    sq_histogram_t handshake_time;  //  A tail given to both sides ready
 } sq_core_stats_t;
 
 typedef struct sq_core sq_core_t;
@@ -185,6 +210,19 @@ sq_balancer_t *sq_core_balancer (sq_core_t *self);
 struct sq_identity *sq_core_identity (sq_core_t *self);
 const sq_core_config_t *sq_core_config (sq_core_t *self);
 size_t sq_core_active_pairs (sq_core_t *self);
+
+//  Clients being screened, and pairs whose handshake is followed, now
+size_t sq_core_screening (sq_core_t *self);
+size_t sq_core_following (sq_core_t *self);
+
+//  Failed handshakes of all reasons
+uint64_t sq_core_handshakes_failed (sq_core_t *self);
+
+//  The bans of clients after failed handshakes
+struct sq_bans *sq_core_bans (sq_core_t *self);
+
+//  Lifts the ban of a key (UNBAN); false when it had none
+bool sq_core_unban (sq_core_t *self, const char *key);
 
 //  Connections on both sides, in any state but dead
 size_t sq_core_connections (sq_core_t *self);

@@ -2,6 +2,7 @@
     sq_greeting - ZMTP 3 greeting parser
     =========================================================================
 */
+#include <stdio.h>
 #include <string.h>
 #include <stdbool.h>
 #include "sq_greeting.h"
@@ -121,4 +122,23 @@ sq_greeting_mechanism_listed (const char *list, const char *mechanism)
         cursor += name_length + (comma? 1: 0);
     }
     return false;
+}
+
+void
+sq_greeting_pool_key (const sq_greeting_t *self, char *key, size_t size)
+{
+    int used = snprintf (key, size, "%s/3.%d", self->mechanism, sq_greeting_minor (self));
+    const uint8_t *rest = self->bytes + 32;     //  as-server, then filler
+    size_t rest_size = SQ_GREETING_SIZE - 32;
+    bool zero = true;
+    for (size_t index = 0; index < rest_size; index++)
+        zero = zero && rest [index] == 0;
+    if (zero || used < 0)
+        return;
+    size_t at = (size_t) used;
+    if (at + 1 < size)
+        key [at++] = '/';
+    for (size_t index = 0; index < rest_size && at + 2 < size; index++, at += 2)
+        snprintf (key + at, size - at, "%02x", rest [index]);
+    key [at < size? at: size - 1] = 0;
 }

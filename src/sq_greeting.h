@@ -68,6 +68,12 @@ sq_greeting_minor (const sq_greeting_t *self)
     return self->bytes [11];
 }
 
+//  The key of a complete greeting's tail, which names it byte for byte:
+//  "CURVE/3.1", followed by "/" and the as-server byte and filler in hex
+//  when they are not all zero (libzmq sends zeros). Peers with one key
+//  send identical tails, so a client given one may meet any of them.
+void sq_greeting_pool_key (const sq_greeting_t *self, char *key, size_t size);
+
 //  A short reason for a status, for logs
 const char *sq_greeting_status_str (sq_greeting_status_t status);
 

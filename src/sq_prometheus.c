@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include "sq_prometheus.h"
 #include "sq_identity.h"
+#include "sq_bans.h"
 #include "sq_version.h"
 
 //  -------------------------------------------------------------------------
@@ -288,6 +289,35 @@ s_workers (s_text_t *text, sq_core_t *core)
     free (workers.items);
 }
 
+//  Handshakes: how they ended, those under way, the slots they cost, bans
+static void
+s_handshakes (s_text_t *text, sq_core_t *core, int64_t now)
+{
+    const sq_core_stats_t *stats = sq_core_stats (core);
+    s_single (text, "handshakes_completed_total", "counter",
+              "ZMTP handshakes followed to their end (both sides ready)",
+              stats->handshakes_completed);
+    s_family (text, "handshakes_failed_total", "counter",
+              "ZMTP handshakes that failed, by reason");
+    for (int failure = 0; failure < SQ_HS_FAILED_COUNT; failure++)
+        s_sample (text, "handshakes_failed_total", "reason",
+                  sq_hs_failure_name ((sq_hs_failure_t) failure),
+                  stats->handshakes_failed [failure]);
+    s_family (text, "handshakes_in_progress", "gauge",
+              "Clients being screened, and pairs whose handshake is followed");
+    s_sample (text, "handshakes_in_progress", "stage", "screening", sq_core_screening (core));
+    s_sample (text, "handshakes_in_progress", "stage", "following", sq_core_following (core));
+    s_single (text, "workers_slots_lost_total", "counter",
+              "Worker connections their worker closed during a handshake (a libzmq "
+              "worker that does not redial has lost them)", stats->slots_lost);
+    s_single (text, "bans_active", "gauge",
+              "Clients refused for now after failed handshakes",
+              sq_bans_active (sq_core_bans (core), now));
+    s_histogram (text, "handshake_duration_seconds",
+                 "From a client given a worker's greeting to both sides ready",
+                 &stats->handshake_time);
+}
+
 char *
 sq_prometheus_text (sq_core_t *core, const char *libzmq_version, int64_t now)
 {
@@ -331,6 +361,7 @@ sq_prometheus_text (sq_core_t *core, const char *libzmq_version, int64_t now)
                  &stats->pairing_wait);
     s_histogram (&text, "pair_duration_seconds",
                  "From a pairing to the end of that pair", &stats->pair_duration);
+    s_handshakes (&text, core, now);
     if (text.failed) {
         free (text.data);
         return NULL;

@@ -9,6 +9,7 @@
 #include "sq_json.h"
 #include "sq_identity.h"
 #include "sq_dict.h"
+#include "sq_bans.h"
 
 //  -------------------------------------------------------------------------
 //  Workers, sorted by name so that replies are stable
@@ -102,6 +103,7 @@ s_stats_workers (sq_json_t *json, sq_core_t *core)
         draining += workers.items [index]->draining;
     sq_json_object_open (json, "workers");
     sq_json_uint (json, "idle", sq_balancer_idle_count (balancer));
+    sq_json_uint (json, "slots_lost", sq_core_stats (core)->slots_lost);
     sq_json_uint (json, "known", sq_balancer_worker_count (balancer));
     sq_json_uint (json, "draining", draining);
     sq_json_object_open (json, "by_name");
@@ -156,6 +158,30 @@ s_stats_histogram (sq_json_t *json, const char *key, const sq_histogram_t *histo
     sq_json_object_close (json);
 }
 
+//  Handshakes: how they ended and how long they took, those under way,
+//  and the bans of clients after failed ones
+static void
+s_stats_handshakes (sq_json_t *json, sq_core_t *core, int64_t now)
+{
+    const sq_core_stats_t *stats = sq_core_stats (core);
+    sq_json_object_open (json, "handshakes");
+    sq_json_uint (json, "completed", stats->handshakes_completed);
+    sq_json_uint (json, "failed", sq_core_handshakes_failed (core));
+    sq_json_object_open (json, "failed_by");
+    for (int failure = 0; failure < SQ_HS_FAILED_COUNT; failure++)
+        sq_json_uint (json, sq_hs_failure_name ((sq_hs_failure_t) failure),
+                      stats->handshakes_failed [failure]);
+    sq_json_object_close (json);
+    sq_json_uint (json, "screening", sq_core_screening (core));
+    sq_json_uint (json, "following", sq_core_following (core));
+    sq_json_object_close (json);
+    s_stats_histogram (json, "handshake_time", &stats->handshake_time);
+    sq_json_object_open (json, "bans");
+    sq_json_uint (json, "active", sq_bans_active (sq_core_bans (core), now));
+    sq_json_uint (json, "remembered", sq_bans_count (sq_core_bans (core)));
+    sq_json_object_close (json);
+}
+
 char *
 sq_report_stats (sq_core_t *core, int64_t now)
 {
@@ -204,6 +230,7 @@ sq_report_stats (sq_core_t *core, int64_t now)
     sq_json_uint (&json, "early_overflow", stats->closed_early_overflow);
     sq_json_uint (&json, "unflushed", stats->closed_unflushed);
     sq_json_object_close (&json);
+    s_stats_handshakes (&json, core, now);
     sq_json_object_open (&json, "heartbeats");
     sq_json_uint (&json, "watched", sq_core_heartbeat_count (core));
     sq_json_object_close (&json);
@@ -219,6 +246,16 @@ sq_report_stats (sq_core_t *core, int64_t now)
 //  -------------------------------------------------------------------------
 //  LIST
 
+//  A connection's state, with a pair whose handshake is under way shown
+//  as "handshake" rather than "paired"
+static const char *
+s_list_state (const sq_conn_t *conn)
+{
+    if (conn->state == SQ_CONN_PAIRED && conn->handshake == SQ_HANDSHAKE_FOLLOWING)
+        return "handshake";
+    return sq_conn_state_name (conn->state);
+}
+
 static void
 s_list_conn (sq_json_t *json, const sq_conn_t *conn)
 {
@@ -228,7 +265,7 @@ s_list_conn (sq_json_t *json, const sq_conn_t *conn)
     sq_json_string (json, "address", conn->address);
     sq_json_string (json, "name", conn->name);
     sq_json_string (json, "mechanism", conn->greeting.mechanism);
-    sq_json_string (json, "state", sq_conn_state_name (conn->state));
+    sq_json_string (json, "state", s_list_state (conn));
     if (conn->side == SQ_BACKEND)
         sq_json_string (json, "worker", conn->worker? conn->worker->name: conn->name);
     if (conn->partner)
@@ -371,5 +408,56 @@ sq_report_routes (sq_core_t *core)
     sq_json_array_close (&json);
     sq_json_uint (&json, "registrations", sq_identity_pending (identity));
     sq_json_object_close (&json);
+    return sq_json_take (&json);
+}
+
+//  -------------------------------------------------------------------------
+//  BANS: clients refused after failed handshakes, sorted by key
+
+typedef struct {
+    sq_ban_t *items;
+    size_t count;
+    size_t capacity;
+} s_bans_t;
+
+static void
+s_collect_ban (const sq_ban_t *ban, void *argument)
+{
+    s_bans_t *bans = argument;
+    if (bans->count < bans->capacity)
+        bans->items [bans->count++] = *ban;
+}
+
+static int
+s_by_key (const void *a, const void *b)
+{
+    return strcmp (((const sq_ban_t *) a)->key, ((const sq_ban_t *) b)->key);
+}
+
+char *
+sq_report_bans (sq_core_t *core, int64_t now)
+{
+    sq_bans_t *table = sq_core_bans (core);
+    s_bans_t bans = { NULL, 0, sq_bans_count (table) };
+    bans.items = calloc (bans.capacity + 1, sizeof (sq_ban_t));
+    if (!bans.items)
+        return NULL;
+    sq_bans_each (table, s_collect_ban, &bans);
+    qsort (bans.items, bans.count, sizeof (sq_ban_t), s_by_key);
+    sq_json_t json;
+    sq_json_init (&json);
+    sq_json_array_open (&json, NULL);
+    for (size_t index = 0; index < bans.count; index++) {
+        const sq_ban_t *ban = &bans.items [index];
+        sq_json_object_open (&json, NULL);
+        sq_json_string (&json, "key", ban->key);
+        sq_json_uint (&json, "failures", ban->failures);
+        sq_json_uint (&json, "remaining_ms",
+                      ban->until_ms > now? (uint64_t) (ban->until_ms - now): 0);
+        sq_json_uint (&json, "length_ms", (uint64_t) ban->length_ms);
+        sq_json_object_close (&json);
+    }
+    sq_json_array_close (&json);
+    free (bans.items);
     return sq_json_take (&json);
 }

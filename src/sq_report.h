@@ -15,5 +15,9 @@ char *sq_report_list (sq_core_t *core);
 char *sq_report_workers (sq_core_t *core);
 char *sq_report_clients (sq_core_t *core);
 char *sq_report_routes (sq_core_t *core);
+//  BANS: [{"key", "failures", "remaining_ms", "length_ms"}], sorted by key;
+//  a key whose ban is over but whose failures are remembered has
+//  remaining_ms 0
+char *sq_report_bans (sq_core_t *core, int64_t now);
 
 #endif

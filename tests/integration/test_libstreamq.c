@@ -718,7 +718,10 @@ s_redial_setup (bool redial)
 {
     s_redial_fixture_t *self = calloc (1, sizeof *self);
     SQ_CHECK (self);
-    self->proxy = sq_proxy_start ("test_libstreamq", NULL);
+    //  The refused clients and the good one come from one IP: no bans, so
+    //  that every refused client reaches the worker
+    const char *args [] = { "--handshake-ban", "0", NULL };
+    self->proxy = sq_proxy_start ("test_libstreamq", args);
     SQ_CHECK (self->proxy);
     SQ_CHECK_EQ (zmq_curve_keypair (self->server_keys.public_key, self->server_keys.secret_key), 0);
     SQ_CHECK_EQ (zmq_curve_keypair (self->good_keys.public_key, self->good_keys.secret_key), 0);

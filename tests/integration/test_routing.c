@@ -845,10 +845,13 @@ test_naming_keeps_early_bytes (void)
     char address [64], bytes [32];
     snprintf (address, sizeof address, "%s:%d", S_LOCAL_IP, sq_fd_local_port (client));
     SQ_CHECK (s_conn_wait (proxy, "frontend", address, "state", "naming"));
-    SQ_CHECK_EQ (sq_tcp_send (client, "EARLY", 5), 0);
+    //  A pipelined READY (NULL, no metadata), sent before the client has
+    //  seen any worker's greeting
+    const uint8_t ready [8] = { 0x04, 6, 5, 'R', 'E', 'A', 'D', 'Y' };
+    SQ_CHECK_EQ (sq_tcp_send (client, ready, sizeof ready), 0);
     int64_t deadline = sq_now_ms () + SQ_WAIT_MS;
     long long bytes_in = 0;
-    while (bytes_in < 69 && sq_now_ms () < deadline) {
+    while (bytes_in < 72 && sq_now_ms () < deadline) {
         char *list;
         int index = s_list_conn (proxy, "frontend", address, &list);
         snprintf (bytes, sizeof bytes, "%d.bytes_in", index);
@@ -856,12 +859,13 @@ test_naming_keeps_early_bytes (void)
         free (list);
         sq_sleep_ms (20);
     }
-    SQ_CHECK_EQ (bytes_in, 69);
+    SQ_CHECK_EQ (bytes_in, 72);
     s_ok (proxy, "IDENTIFY", "frontend", address, "R", NULL);
     SQ_CHECK (sq_stats_wait (proxy->control, "clients.queued", 1, SQ_WAIT_MS));
 
-    //  A raw worker, named at once: it gets the client's greeting tail (53
-    //  bytes) and then the 5 early bytes
+    //  A raw worker, named at once: the client is given its greeting tail
+    //  and screened on the READY it sent already; the worker gets the
+    //  client's greeting tail (53 bytes) and then the 8 early bytes
     int worker = sq_tcp_connect (proxy->backend);
     SQ_CHECK (worker >= 0);
     SQ_CHECK_EQ (sq_tcp_recv (worker, buffer, 11, SQ_WAIT_MS), 11);
@@ -869,13 +873,13 @@ test_naming_keeps_early_bytes (void)
     SQ_CHECK (s_conn_wait (proxy, "backend", address, "state", "greeting"));
     s_ok (proxy, "IDENTIFY", "backend", address, "RW", NULL);
     SQ_CHECK_EQ (sq_tcp_send (worker, greeting, sizeof greeting), 0);
-    size_t got = sq_tcp_recv (worker, buffer, 58, 5000);
+    size_t got = sq_tcp_recv (worker, buffer, 61, 5000);
     close (worker);
     close (client);
     SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
-    SQ_CHECK_MSG (got == 58 && memcmp (buffer + 53, "EARLY", 5) == 0,
-                  "the worker got %zu of 58 bytes (53 greeting bytes + 'EARLY'): the "
-                  "proxy counted the 5 bytes sent while naming (bytes_in 69) but did "
+    SQ_CHECK_MSG (got == 61 && memcmp (buffer + 53, ready, sizeof ready) == 0,
+                  "the worker got %zu of 61 bytes (53 greeting bytes + READY): the "
+                  "proxy counted the 8 bytes sent while naming (bytes_in 72) but did "
                   "not deliver them", got);
 }
 

@@ -173,17 +173,43 @@ s_curve_worker (sq_proxy_t *proxy, s_keypair_t *server, const uint8_t *client_ke
     return worker;
 }
 
-//  A CURVE client with its own keypair, trusting server_key
+//  A CURVE client with its own keypair, trusting server_key, dialling from
+//  source_ip (NULL: any)
 static void *
-s_curve_client (void *ctx, sq_proxy_t *proxy, s_keypair_t *own, const char *server_key)
+s_curve_client_from (void *ctx, sq_proxy_t *proxy, s_keypair_t *own, const char *server_key,
+                     const char *source_ip)
 {
     sq_security_t security = {
         .mechanism = SQ_CURVE, .server_key = server_key,
         .public_key = own->public_key, .secret_key = own->secret_key
     };
-    void *client = sq_peer_new (ctx, ZMQ_DEALER, &security, proxy->frontend);
+    char endpoint [300];
+    snprintf (endpoint, sizeof endpoint, "%s", proxy->frontend);
+    if (source_ip)
+        SQ_CHECK (sq_endpoint_from (proxy->frontend, source_ip, 0, endpoint, sizeof endpoint));
+    void *client = sq_peer_new (ctx, ZMQ_DEALER, &security, endpoint);
     SQ_CHECK (client);
     return client;
+}
+
+static void *
+s_curve_client (void *ctx, sq_proxy_t *proxy, s_keypair_t *own, const char *server_key)
+{
+    return s_curve_client_from (ctx, proxy, own, server_key, NULL);
+}
+
+//  The proxy bans a client's IP after a worker refused it: the IP and its
+//  refusals, as BANS and STATS show them
+static void
+s_check_banned (sq_proxy_t *proxy, const char *ip)
+{
+    SQ_CHECK (sq_stats_wait (proxy->control, "bans.active", 1, SQ_WAIT_MS));
+    char *bans = sq_control_str (proxy->control, "BANS");
+    SQ_CHECK (bans && sq_json_valid (bans));
+    char key [64];
+    SQ_CHECK (sq_json_string (bans, "0.key", key, sizeof key));
+    SQ_CHECK_STR (key, ip);
+    free (bans);
 }
 
 static void
@@ -268,10 +294,16 @@ test_curve_wrong_server_key (void)
     SQ_CHECK (sq_stats_wait (proxy->control, "frontend.connections", 0, SQ_WAIT_MS));
 
     //  libzmq 4.3 treats the bad HELLO as a protocol error, and a socket
-    //  does not redial after one: the first worker may be gone for good.
-    //  A second worker serves the client that has the right key.
+    //  does not redial after one: the first worker's slot is gone for good,
+    //  the proxy says so, and bans the client's IP so that it cannot take
+    //  more slots. A second worker serves a client that has the right key,
+    //  from another IP.
+    SQ_CHECK (sq_stats_wait (proxy->control, "workers.slots_lost", 1, SQ_WAIT_MS));
+    SQ_CHECK (sq_stats_wait (proxy->control, "handshakes.failed_by.worker_closed", 1,
+                             SQ_WAIT_MS));
+    s_check_banned (proxy, "127.0.0.1");
     sq_worker_t *second = s_curve_worker (proxy, &server, NULL);
-    client = s_curve_client (ctx, proxy, &client_keys, server.public_key);
+    client = s_curve_client_from (ctx, proxy, &client_keys, server.public_key, "127.0.0.2");
     s_expect_echo (client, "right server key");
     SQ_CHECK_EQ (sq_worker_handled (worker) + sq_worker_handled (second), 1);
     zmq_close (client);
@@ -308,7 +340,11 @@ test_curve_zap_refuses_key (void)
     SQ_CHECK_EQ (seen.accepted, 0);
     zmq_close (client);
 
-    client = s_curve_client (ctx, proxy, &allowed, server.public_key);
+    //  The worker's ERROR bans the stranger's IP; the worker redials (libzmq
+    //  does after an ERROR) and serves an allowed key from another IP
+    SQ_CHECK (sq_stats_wait (proxy->control, "handshakes.failed_by.error", 1, SQ_WAIT_MS));
+    s_check_banned (proxy, "127.0.0.1");
+    client = s_curve_client_from (ctx, proxy, &allowed, server.public_key, "127.0.0.2");
     s_expect_echo (client, "allowed");
     sq_zap_seen (sq_worker_zap (worker), &seen);
     SQ_CHECK_EQ (seen.accepted, 1);

@@ -170,7 +170,9 @@ test_text_of_an_empty_proxy (void)
         "bytes_total", "chunks_total", "closed_total", "rejected_total", "refused_total",
         "accept_failed_total", "queue_length", "held_bytes", "workers_known",
         "workers_idle_slots", "uptime_seconds", "build_info", "pairing_wait_seconds",
-        "pair_duration_seconds", NULL
+        "pair_duration_seconds", "handshakes_completed_total", "handshakes_failed_total",
+        "handshakes_in_progress", "workers_slots_lost_total", "bans_active",
+        "handshake_duration_seconds", NULL
     };
     for (size_t index = 0; families [index]; index++) {
         char type [128];
@@ -189,7 +191,14 @@ test_text_follows_a_pair (void)
     sq_conn_t *client = s_peer (SQ_FRONTEND, 1, "NULL");
     now += 3;                                   //  Waits 3 ms for a worker
     sq_conn_t *worker = s_peer (SQ_BACKEND, 2, "NULL");
+    //  The client, given the worker's tail, sends its READY; the worker
+    //  gets it and answers with its own: the handshake is over
+    SQ_CHECK_EQ (client->state, SQ_CONN_SCREENING);
+    const uint8_t ready [8] = { 0x04, 6, 5, 'R', 'E', 'A', 'D', 'Y' };
+    sq_core_received (core, client, ready, sizeof ready, now);
     SQ_CHECK_EQ (client->state, SQ_CONN_PAIRED);
+    sq_core_received (core, worker, ready, sizeof ready, now);
+    SQ_CHECK_EQ (client->handshake, SQ_HANDSHAKE_DONE);
     sq_core_received (core, client, (const uint8_t *) "hello", 5, now);
     sq_core_received (core, worker, (const uint8_t *) "hi", 2, now);
     //  A worker named with characters a label value must escape
@@ -202,12 +211,17 @@ test_text_follows_a_pair (void)
     SQ_CHECK_EQ (s_value (text, "streamq_connections{side=\"backend\",state=\"paired\"}"), 1);
     SQ_CHECK_EQ (s_value (text, "streamq_connections{side=\"frontend\",state=\"greeting\"}"), 1);
     SQ_CHECK_EQ (s_value (text, "streamq_connections_accepted_total{side=\"frontend\"}"), 2);
-    //  The proxy's 11 bytes, the partner's greeting tail (53), the data
-    SQ_CHECK_EQ (s_value (text, "streamq_bytes_total{direction=\"to_backend\"}"), 11 + 53 + 5);
+    //  The proxy's 11 bytes, the partner's greeting tail (53), its READY
+    //  (8), the data
+    SQ_CHECK_EQ (s_value (text, "streamq_bytes_total{direction=\"to_backend\"}"),
+                 11 + 53 + 8 + 5);
     SQ_CHECK_EQ (s_value (text, "streamq_bytes_total{direction=\"to_frontend\"}"),
-                 11 + 11 + 53 + 2);
-    SQ_CHECK_EQ (s_value (text, "streamq_chunks_total{direction=\"to_backend\"}"), 3);
-    SQ_CHECK_EQ (s_value (text, "streamq_chunks_total{direction=\"to_frontend\"}"), 4);
+                 11 + 11 + 53 + 8 + 2);
+    SQ_CHECK_EQ (s_value (text, "streamq_chunks_total{direction=\"to_backend\"}"), 4);
+    SQ_CHECK_EQ (s_value (text, "streamq_chunks_total{direction=\"to_frontend\"}"), 5);
+    SQ_CHECK_EQ (s_value (text, "streamq_handshakes_completed_total"), 1);
+    SQ_CHECK_EQ (s_value (text, "streamq_handshakes_failed_total{reason=\"malformed\"}"), 0);
+    SQ_CHECK_EQ (s_value (text, "streamq_handshake_duration_seconds_count"), 1);
     SQ_CHECK_EQ (s_value (text, "streamq_worker_active_pairs{worker=\"we\\\"ird\\\\name\"}"), 1);
     SQ_CHECK_EQ (s_value (text, "streamq_pairing_wait_seconds_bucket{le=\"0.001\"}"), 0);
     SQ_CHECK_EQ (s_value (text, "streamq_pairing_wait_seconds_bucket{le=\"0.005\"}"), 1);
@@ -235,7 +249,8 @@ test_text_follows_a_pair (void)
                              "\"buckets_ms\":{\"1\":0,"));
     SQ_CHECK (strstr (stats, "\"2500\":1,"));
     SQ_CHECK (strstr (stats, "\"+Inf\":1}"));
-    SQ_CHECK (strstr (stats, "\"chunks\":{\"to_backend\":3,\"to_frontend\":4}"));
+    SQ_CHECK (strstr (stats, "\"chunks\":{\"to_backend\":4,\"to_frontend\":5}"));
+    SQ_CHECK (strstr (stats, "\"handshakes\":{\"completed\":1,\"failed\":0,"));
     free (stats);
     s_teardown ();
 }

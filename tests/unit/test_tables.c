@@ -81,6 +81,7 @@ s_idle (sq_balancer_t *balancer, uint32_t n, const char *worker, const char *mec
     s_id (n, id);
     sq_conn_t *conn = sq_conn_new (SQ_BACKEND, id, 5);
     snprintf (conn->greeting.mechanism, sizeof conn->greeting.mechanism, "%s", mechanism);
+    snprintf (conn->pool, sizeof conn->pool, "%s", mechanism);
     conn->worker = sq_balancer_worker_attach (balancer, worker, now);
     sq_balancer_idle_add (balancer, conn, now);
     return conn;
@@ -93,6 +94,7 @@ s_client (uint32_t n, const char *mechanism)
     s_id (n, id);
     sq_conn_t *conn = sq_conn_new (SQ_FRONTEND, id, 5);
     snprintf (conn->greeting.mechanism, sizeof conn->greeting.mechanism, "%s", mechanism);
+    snprintf (conn->pool, sizeof conn->pool, "%s", mechanism);
     snprintf (conn->name, sizeof conn->name, "C%u", n);
     return conn;
 }
