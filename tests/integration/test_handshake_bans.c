@@ -1,5 +1,5 @@
 /*  =========================================================================
-    test_bans - a client that fails a handshake after a worker was
+    test_handshake_bans - a client that fails a handshake after a worker was
     committed is refused for a while, and each side of that is visible
 
     The failing client is a real libzmq CURVE client holding the wrong
@@ -82,7 +82,7 @@ s_fixture_new (const char **args, int slots)
 {
     s_fixture_t *self = calloc (1, sizeof *self);
     SQ_CHECK (self);
-    self->proxy = sq_proxy_start ("test_bans", args);
+    self->proxy = sq_proxy_start ("test_handshake_bans", args);
     SQ_CHECK (self->proxy);
     s_keypair (&self->server);
     self->worker = s_worker_add (self, slots);
@@ -474,7 +474,7 @@ test_max_queue_per_ip (void)
 {
     //  No worker at all; a queue timeout far beyond the test
     const char *args [] = { "--max-queue-per-ip", "2", "--queue-timeout", "120000", NULL };
-    sq_proxy_t *proxy = sq_proxy_start ("test_bans", args);
+    sq_proxy_t *proxy = sq_proxy_start ("test_handshake_bans", args);
     SQ_CHECK (proxy);
     int first = s_queued_client (proxy, "127.0.0.2");
     int second = s_queued_client (proxy, "127.0.0.2");
