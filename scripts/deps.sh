@@ -2,7 +2,7 @@
 #  Installs the Debian packages StreamQ-Proxy needs to build and test,
 #  when any is missing. Uses sudo when not run as root.
 set -e
-packages="build-essential pkg-config libzmq3-dev libsodium-dev libmicrohttpd-dev"
+packages="build-essential pkg-config libzmq3-dev libsodium-dev libmicrohttpd-dev python3-zmq"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" \
