@@ -1731,3 +1731,45 @@ sq_child_stop (pid_t pid, int signum)
     s_unregister (pid);
     return code;
 }
+
+//  True if the python3 at path imports zmq
+static bool
+s_python_has_zmq (const char *path)
+{
+    const char *argv [] = { path, "-c", "import zmq", NULL };
+    return sq_run (argv, SQ_WAIT_MS, NULL, NULL) == 0;
+}
+
+const char *
+sq_python_zmq (void)
+{
+    static char found [512] = "";
+    if (*found)
+        return found;
+    const char *chosen = getenv ("SQ_PYTHON");
+    if (chosen && *chosen) {
+        if (sq_which (chosen, found, sizeof found) && s_python_has_zmq (found))
+            return found;
+        fprintf (stderr, "sq_python_zmq: SQ_PYTHON=%s cannot import zmq\n", chosen);
+        *found = 0;
+        return NULL;
+    }
+    bool any = false;
+    const char *path = getenv ("PATH");
+    while (path && *path) {
+        size_t length = strcspn (path, ":");
+        char candidate [512];
+        snprintf (candidate, sizeof candidate, "%.*s/python3", (int) length, path);
+        path += length + (path [length] == ':');
+        if (length == 0 || access (candidate, X_OK) != 0)
+            continue;
+        any = true;
+        if (s_python_has_zmq (candidate)) {
+            snprintf (found, sizeof found, "%s", candidate);
+            return found;
+        }
+    }
+    fprintf (stderr, "sq_python_zmq: %s: install python3-zmq (apt-get install python3-zmq)\n",
+             any? "no python3 in PATH can import zmq": "no python3 in PATH");
+    return NULL;
+}

@@ -405,6 +405,11 @@ bool sq_file_wait (const char *path, const char *text, int times, int timeout_ms
 //  slash) and writes its path into buf; false if there is none
 bool sq_which (const char *command, char *buf, size_t size);
 
+//  A python3 that can import zmq (Debian's python3-zmq): $SQ_PYTHON if set,
+//  else the first python3 in PATH that can. NULL, and on stderr what to
+//  install, if there is none. Found once, then remembered.
+const char *sq_python_zmq (void);
+
 //  Starts argv (argv [0] is a path) with stdin from /dev/null and stdout
 //  and stderr appended to log_path. It inherits the environment, and dies
 //  with the test binary if the test does not stop it. Returns its pid, or

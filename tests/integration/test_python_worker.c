@@ -61,46 +61,14 @@ s_stat (sq_proxy_t *proxy, const char *path)
     return value;
 }
 
-//  True if the python3 at path imports zmq
-static bool
-s_python_has_zmq (const char *path)
-{
-    const char *argv [] = { path, "-c", "import zmq", NULL };
-    return sq_run (argv, SQ_WAIT_MS, NULL, NULL) == 0;
-}
-
-//  Finds a python3 that can import zmq: $SQ_PYTHON, else the first in
-//  PATH that can. Fails the test, saying what to install, if none can.
+//  The python3 to run the recipe with; fails the test, saying what to
+//  install, if no python3 can import zmq
 static const char *
 s_python (void)
 {
-    static char found [512] = "";
-    if (*found)
-        return found;
-    const char *chosen = getenv ("SQ_PYTHON");
-    if (chosen && *chosen) {
-        SQ_CHECK_MSG (sq_which (chosen, found, sizeof found) && s_python_has_zmq (found),
-                      "SQ_PYTHON=%s cannot import zmq", chosen);
-        return found;
-    }
-    const char *path = getenv ("PATH");
-    bool any = false;
-    while (path && *path) {
-        size_t length = strcspn (path, ":");
-        char candidate [512];
-        snprintf (candidate, sizeof candidate, "%.*s/python3", (int) length, path);
-        path += length + (path [length] == ':');
-        if (length == 0 || access (candidate, X_OK) != 0)
-            continue;
-        any = true;
-        if (s_python_has_zmq (candidate)) {
-            snprintf (found, sizeof found, "%s", candidate);
-            return found;
-        }
-    }
-    SQ_CHECK_MSG (false, "%s: install python3-zmq (apt-get install python3-zmq)",
-                  any? "no python3 in PATH can import zmq": "no python3 in PATH");
-    return NULL;
+    const char *python = sq_python_zmq ();
+    SQ_CHECK_MSG (python, "python3 with zmq is needed: apt-get install python3-zmq");
+    return python;
 }
 
 //  Starts the recipe with the given extra arguments (NULL-terminated);
