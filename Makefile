@@ -22,14 +22,22 @@ CORE_SRC := src/sq_log.c src/sq_clock.c src/sq_buf.c src/sq_greeting.c \
             src/sq_histogram.c src/sq_prometheus.c \
             src/sq_flow.c src/sq_outcome.c src/sq_handshake.c src/sq_liveness.c src/sq_arrival.c \
             src/sq_frame_reader.c src/sq_zmtp_check.c src/sq_bans.c src/sq_tally.c
-#  The ZMQ_STREAM engine, the event loop, CURVE on the control socket, and
-#  the HTTP server of --metrics (libmicrohttpd: the proxy alone links it)
-PROXY_SRC := src/sq_engine_stream.c src/sq_proxy.c src/sq_control_auth.c src/sq_metrics.c
+#  The ZMQ_STREAM engine, the event loop, CURVE on the control socket, the
+#  HTTP server of --metrics (libmicrohttpd) and the systemd notifications
+#  (libsystemd): the proxy alone links those two
+PROXY_SRC := src/sq_engine_stream.c src/sq_proxy.c src/sq_control_auth.c src/sq_metrics.c \
+             src/sq_notify.c
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
+SYSTEMD_CFLAGS := $(shell pkg-config --cflags libsystemd 2>/dev/null)
+SYSTEMD_LIBS   := $(shell pkg-config --libs libsystemd 2>/dev/null || echo -lsystemd)
 #  Key files and the ZPL reader: in the core for the unit tests, and in
 #  streamq-ctl; the configuration file
 CORE_SRC  += src/sq_cert.c src/sq_zpl.c src/sq_config.c src/sq_file.c
+#  streamq-ctl's JSON reader, tables and list of commands: in the core for
+#  the unit tests
+CTL_SRC   := src/sq_json_scan.c src/sq_table.c src/sq_command.c
+CORE_SRC  += $(CTL_SRC)
 CORE_OBJ  := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
 PROXY_OBJ := $(PROXY_SRC:src/%.c=$(BUILD)/obj/%.o)
 
@@ -43,12 +51,16 @@ EXAMPLES  := $(BUILD)/curve_worker $(BUILD)/curve_client
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 
-.PHONY: all deps run test test-unit test-integration test-asan install clean
+.PHONY: all deps test-deps run test test-unit test-integration test-asan install clean
 
 all: $(BUILD)/streamq-proxy $(BUILD)/streamq-ctl $(EXAMPLES)
 
 deps:
 	@scripts/deps.sh
+
+#  What the tests need besides: promtool, for the alert rules
+test-deps:
+	@scripts/deps.sh test
 
 #  Installs what is missing, builds, and runs the proxy with its defaults
 run: deps
@@ -65,13 +77,15 @@ $(BUILD) $(BUILD)/obj $(BUILD)/tests:
 	mkdir -p $@
 
 $(BUILD)/obj/sq_metrics.o: CFLAGS += $(MHD_CFLAGS)
-$(BUILD)/streamq-proxy: LDLIBS += $(MHD_LIBS)
+$(BUILD)/obj/sq_notify.o: CFLAGS += $(SYSTEMD_CFLAGS)
+$(BUILD)/streamq-proxy: LDLIBS += $(MHD_LIBS) $(SYSTEMD_LIBS)
 $(BUILD)/streamq-proxy: src/main.c $(CORE_OBJ) $(PROXY_OBJ) | $(BUILD)
 	$(CC) $(CFLAGS) $(LDFLAGS) $(filter %.c %.o,$^) -o $@ $(LDLIBS)
 
 $(BUILD)/streamq-ctl: src/streamq_ctl.c $(BUILD)/obj/sq_cert.o $(BUILD)/obj/sq_zpl.o \
         $(BUILD)/obj/sq_file.o \
         $(BUILD)/obj/sq_log.o \
+        $(CTL_SRC:src/%.c=$(BUILD)/obj/%.o) \
         src/sq_version.h | $(BUILD)
 	$(CC) $(CFLAGS) $(LDFLAGS) $(filter %.c %.o,$^) -o $@ $(LDLIBS)
 
@@ -84,16 +98,16 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(CORE_OBJ) tests/sq_test.h $(wildcar
 $(BUILD)/tests/test_%: tests/integration/test_%.c $(HARNESS_OBJ) tests/sq_test.h | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(LDFLAGS) $< $(HARNESS_OBJ) -o $@ $(LDLIBS)
 
-test-unit: deps
+test-unit: test-deps
 	@$(MAKE) --no-print-directory $(UNIT_BIN)
 	@tests/run.sh $(UNIT_BIN)
 
-test-integration: deps
+test-integration: test-deps
 	@$(MAKE) --no-print-directory all $(INTEG_BIN)
 	@SQ_BUILD=$(BUILD) tests/run.sh $(INTEG_BIN)
 
 #  Builds and runs every test
-test: deps
+test: test-deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(INTEG_BIN)
 	@SQ_BUILD=$(BUILD) tests/run.sh $(UNIT_BIN) $(INTEG_BIN)
 

@@ -8,8 +8,11 @@
 #    $(INCLUDEDIR)        streamq.h
 #    $(MANDIR)/man1       streamq-proxy.1, streamq-ctl.1
 #    $(SYSTEMDUNITDIR)    streamq-proxy.service, running $(BINDIR)/streamq-proxy
-#    $(DOCDIR)            README.md, and examples/streamq.cfg (every option
-#                         with its default) as streamq.cfg.example
+#    $(BASHCOMPDIR)       streamq-ctl, its bash completion
+#    $(DOCDIR)            README.md, doc/operations.md, the Prometheus alert
+#                         rules and the Grafana dashboard of dist/, and
+#                         examples/streamq.cfg (every option with its
+#                         default) as streamq.cfg.example
 #  make uninstall   removes those files (same PREFIX, DESTDIR and dirs)
 #
 #  Every directory can be set on the command line. With DESTDIR (a staging
@@ -28,11 +31,12 @@ INCLUDEDIR     ?= $(PREFIX)/include
 MANDIR         ?= $(PREFIX)/share/man
 DOCDIR         ?= $(PREFIX)/share/doc/streamq-proxy
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR    ?= $(PREFIX)/share/bash-completion/completions
 INSTALL        ?= install
 LDCONFIG       ?= ldconfig
 
 INSTALL_MAN    := doc/streamq-proxy.1 doc/streamq-ctl.1
-INSTALL_DOC    := README.md
+INSTALL_DOC    := README.md doc/operations.md dist/streamq-rules.yml dist/streamq-dashboard.json
 INSTALL_UNIT   := streamq-proxy.service
 #  Refreshes the shared library cache after a real (not staged) install or
 #  uninstall, as root, where ldconfig exists
@@ -47,7 +51,7 @@ install: all
 	$(LIB_PC_SED) < lib/libstreamq.pc.in > $(BUILD)/dist/libstreamq.pc
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
 	    $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(MANDIR)/man1 \
-	    $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(DOCDIR)
+	    $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(BASHCOMPDIR)
 	$(INSTALL) -m 755 $(BUILD)/streamq-proxy $(BUILD)/streamq-ctl $(DESTDIR)$(BINDIR)/
 	$(INSTALL) -m 644 $(BUILD)/libstreamq.a $(DESTDIR)$(LIBDIR)/
 	$(INSTALL) -m 755 $(BUILD)/libstreamq.so.$(LIB_VERSION) $(DESTDIR)$(LIBDIR)/
@@ -57,6 +61,7 @@ install: all
 	$(INSTALL) -m 644 include/streamq.h $(DESTDIR)$(INCLUDEDIR)/
 	$(INSTALL) -m 644 $(INSTALL_MAN) $(DESTDIR)$(MANDIR)/man1/
 	$(INSTALL) -m 644 $(BUILD)/dist/$(INSTALL_UNIT) $(DESTDIR)$(SYSTEMDUNITDIR)/
+	$(INSTALL) -m 644 dist/streamq-ctl.bash-completion $(DESTDIR)$(BASHCOMPDIR)/streamq-ctl
 	$(INSTALL) -m 644 $(INSTALL_DOC) $(DESTDIR)$(DOCDIR)/
 	$(INSTALL) -m 644 examples/streamq.cfg $(DESTDIR)$(DOCDIR)/streamq.cfg.example
 	@$(INSTALL_LDCONFIG)
@@ -69,6 +74,7 @@ uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/streamq.h
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(INSTALL_MAN)))
 	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/$(INSTALL_UNIT)
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/streamq-ctl
 	rm -f $(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(INSTALL_DOC)) streamq.cfg.example)
 	rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
 	@$(INSTALL_LDCONFIG)

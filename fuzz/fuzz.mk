@@ -18,13 +18,14 @@
 
 FUZZ_SAVED_GOAL := $(.DEFAULT_GOAL)
 
-FUZZ_TARGETS  := greeting control routes
+FUZZ_TARGETS  := greeting control routes frames
 FUZZ_CC       ?= clang
 FUZZ_BUILD    ?= build-fuzz
 #  Longest input per target: a greeting is 64 bytes, a route file line 1 KiB
 FUZZ_MAX_LEN_greeting := 256
 FUZZ_MAX_LEN_control  := 4096
 FUZZ_MAX_LEN_routes   := 8192
+FUZZ_MAX_LEN_frames   := 4096
 #  FUZZ_SECONDS, when given, sets the budget per target of both runs
 FUZZ_SHORT_SECONDS := $(or $(FUZZ_SECONDS),20)
 FUZZ_LONG_SECONDS  := $(or $(FUZZ_SECONDS),600)

@@ -103,6 +103,39 @@ control blocked-engine   $full '+\x07\n~\n>\x00held\n>\x01held\n@100\n~\n>\x00go
 control gone-engine      0x00  '~\n~\n+\x07\n+\x06\n~\n+\x07\n+\x06\n>\x00hello\nLIST\n'
 control timeouts         0x4f  '@1000\nLIST\n@5000\nLIST\n@20000\nSTATS\n'
 
+#  Guarded handshakes: a client's READY passes its screening; bans
+control screened         0x00  '+\x07\n+\x06\n>\x00\x04\x06\x05READY\n>\x01\x04\x06\x05READY\nLIST\nSTATS\n'
+control screened-garbage 0x00  '+\x07\n+\x06\n>\x00\xffGET /\nLIST\nSTATS\nBANS\n'
+control bans             $full 'BANS\nUNBAN\t10.0.0.1\nUNBAN\nUNBAN\ta\tb\nBANS\n'
+
+#  -------------------------------------------------------------------------
+#  Frames after a greeting: one plan byte, one mechanism byte (0 NULL,
+#  1 PLAIN, 2 CURVE, 3 another), then the bytes
+dir=fuzz/corpus/frames
+mkdir -p $dir
+frames () {
+    local name=$1 plan=$2 mechanism=$3
+    shift 3
+    { byte "$plan"; byte "$mechanism"; printf "$@"; } > "$dir/$name"
+}
+#  A command: command NAME EXTRA_ZERO_BYTES (a short frame)
+command () {
+    byte 4; byte $((1 + ${#1} + $2)); byte ${#1}; printf '%s' "$1"; zeros "$2"
+}
+frames null-ready        0x00 0 '\x04\x1c\x05READY\x0bSocket-Type\x00\x00\x00\x06DEALER'
+frames null-ready-bytes  0x11 0 '\x04\x06\x05READY\x00\x03abc\x01\x01x\x00\x00'
+frames plain-hello       0x21 1 '\x04\x13\x05HELLO\x05admin\x06secret'
+frames plain-error       0x00 1 '\x04\x0a\x05ERROR\x03400'
+{ byte 0x3f; byte 2; byte 4; byte 200; byte 5; printf HELLO; byte 1; zeros 193
+  command WELCOME 160; command INITIATE 200; command READY 40
+  printf '\x04\x10\x07MESSAGE'; zeros 8; } > $dir/curve-handshake
+frames curve-short       0x00 2 '\x04\x06\x05HELLO'
+frames other-mechanism   0x05 3 '\x04\x06\x05TOKEN\x00\x04data'
+frames garbage           0x00 0 'GET / HTTP/1.1\r\n\r\n'
+frames oversized         0x00 2 '\x06\x40\x00\x00\x00\x00\x00\x00\x00'
+frames long-frame        0x07 3 '\x02\x00\x00\x00\x00\x00\x00\x01\x00'
+frames command-more      0x00 0 '\x05\x06\x05READY'
+
 #  -------------------------------------------------------------------------
 #  Route files
 dir=fuzz/corpus/routes

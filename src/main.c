@@ -3,6 +3,7 @@
     =========================================================================
 */
 #include <stdio.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
@@ -29,11 +30,14 @@ s_usage (FILE *out)
 "  --frontend EP          where clients connect          (default tcp://*:5555)\n"
 "  --backend EP           where workers connect          (default tcp://127.0.0.1:5556)\n"
 "                         Any peer that reaches the backend can serve clients:\n"
-"                         keep it private (loopback, VPN, firewall).\n"
+"                         keep it private (loopback, VPN, firewall). A warning\n"
+"                         is logged when other hosts reach it with neither\n"
+"                         --backend-allow nor --backend-mechanisms CURVE.\n"
 "  --control EP           control socket (REQ/DEALER)    (default tcp://127.0.0.1:5557)\n"
 "  --log-level LEVEL      error, warning, info or debug  (default info);\n"
 "                         the control command LOGLEVEL changes it live\n"
-"  --log-format FORMAT    text, or json: one JSON object a line (default text)\n"
+"  --log-format FORMAT    text, or json: one JSON object a line, start-up\n"
+"                         errors and reload refusals too (default text)\n"
 "  --syslog               log to syslog (as streamq-proxy, facility daemon)\n"
 "                         instead of stderr\n"
 "  --syslog-facility NAME with --syslog: daemon, user, local0 to local7\n"
@@ -58,7 +62,8 @@ s_usage (FILE *out)
 "                         to finish before the proxy exits 0 (default 30000)\n"
 "  --metrics URL          serve Prometheus metrics over HTTP at\n"
 "                         http://HOST:PORT/PATH, e.g. http://127.0.0.1:9100/metrics;\n"
-"                         port 0 picks one, which is logged (default: off)\n"
+"                         port 0 picks one, which is logged (default: off);\n"
+"                         /healthz and /readyz answer there too, for probes\n"
 "\n"
 "Guarded handshakes (see README, \"Guarded handshakes\"): a client's first\n"
 "handshake command is checked before any worker sees it:\n"
@@ -278,12 +283,45 @@ static bool s_print_requested = false;
 //  command line, "FILE: line N: " for the configuration file
 static char s_origin [600];
 
+//  True while SIGHUP reads the configuration again: what is wrong then
+//  goes to the log of the running proxy
+static bool s_reloading = false;
+
+//  Says what is wrong with the options or the configuration file: at
+//  start to whoever started the proxy (in the log's format: one JSON
+//  object with --log-format json), during a reload in the log
+static void
+s_complain (const char *format, ...) __attribute__ ((format (printf, 1, 2)));
+
+static void
+s_complain (const char *format, ...)
+{
+    char message [1024];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (message, sizeof message, format, args);
+    va_end (args);
+    if (s_reloading)
+        sq_error ("reload: %s", message);
+    else
+        sq_log_failure ("%s", message);
+}
+
+//  After a usage error on the command line, where to read more: for a
+//  person at a terminal, so not into a JSON log nor during a reload
+static void
+s_hint (void)
+{
+    if (!s_reloading && sq_log_format () == SQ_LOG_TEXT)
+        fprintf (stderr, "Try 'streamq-proxy --help' for more information.\n");
+}
+
 static int
 s_bad_value (const char *option, const char *value, const char *expected)
 {
-    fprintf (stderr, "streamq-proxy: %sinvalid value '%s' for --%s: expected %s\n",
-             s_origin, value, option, expected);
-    fprintf (stderr, "Try 'streamq-proxy --help' for more information.\n");
+    s_complain ("%sinvalid value '%s' for --%s: expected %s", s_origin, value, option,
+                expected);
+    s_hint ();
     return 2;
 }
 
@@ -479,6 +517,10 @@ s_log_option (int option, const char *value, sq_proxy_config_t *config)
     if (option == OPT_LOG_FORMAT) {
         if (!sq_log_format_parse (value, &config->log_format))
             return s_bad_value ("log-format", value, "text or json");
+        //  At start the messages that follow, about the options, are in
+        //  this format already; a reload keeps the format in force
+        if (!s_reloading)
+            sq_log_set_format (config->log_format);
         return 0;
     }
     if (option == OPT_SYSLOG_FACILITY) {
@@ -597,9 +639,8 @@ s_read_argv (int argc, char *argv [], s_given_t *given, size_t *count,
             return 0;
         }
         if (option == '?') {
-            fprintf (stderr, "streamq-proxy: unknown or incomplete option '%s'\n",
-                     argv [optind - 1]);
-            fprintf (stderr, "Try 'streamq-proxy --help' for more information.\n");
+            s_complain ("unknown or incomplete option '%s'", argv [optind - 1]);
+            s_hint ();
             return 2;
         }
         if (option == OPT_CONFIG)
@@ -614,7 +655,7 @@ s_read_argv (int argc, char *argv [], s_given_t *given, size_t *count,
             given [(*count)++] = (s_given_t) { option, optarg };
     }
     if (optind < argc) {
-        fprintf (stderr, "streamq-proxy: unexpected argument '%s'\n", argv [optind]);
+        s_complain ("unexpected argument '%s'", argv [optind]);
         return 2;
     }
     return -1;
@@ -672,10 +713,18 @@ s_apply_file (s_parse_t *parse, const char *path, const s_given_t *given, size_t
     char error [600];
     sq_config_t *file = sq_config_load (path, error, sizeof error);
     if (!file) {
-        fprintf (stderr, "streamq-proxy: %s\n", error);
+        s_complain ("%s", error);
         return 2;
     }
     parse->config->file = file;
+    //  The file's log-format first, so that what is wrong in the lines
+    //  before it is said in that format
+    for (size_t index = 0; index < sq_config_count (file); index++) {
+        const sq_config_entry_t *entry = sq_config_entry (file, index);
+        if (s_option_by_name (entry->option) == OPT_LOG_FORMAT && entry->value
+        &&  !s_given_on_command_line (given, count, OPT_LOG_FORMAT))
+            s_log_option (OPT_LOG_FORMAT, entry->value, parse->config);
+    }
     for (size_t index = 0; index < sq_config_count (file); index++) {
         const sq_config_entry_t *entry = sq_config_entry (file, index);
         int option = s_option_by_name (entry->option);
@@ -686,7 +735,7 @@ s_apply_file (s_parse_t *parse, const char *path, const s_given_t *given, size_t
                 flag = known->has_arg == no_argument;
         int code = 0;
         if (!option) {
-            fprintf (stderr, "streamq-proxy: %sunknown option '%s'\n", s_origin, entry->option);
+            s_complain ("%sunknown option '%s'", s_origin, entry->option);
             code = 2;
         }
         else
@@ -708,9 +757,8 @@ static int
 s_check_whole (sq_proxy_config_t *config)
 {
     if (config->core.max_pair_buffer > config->core.max_buffer) {
-        fprintf (stderr, "streamq-proxy: --max-pair-buffer (%zu) is larger than "
-                 "--max-buffer (%zu)\n", config->core.max_pair_buffer,
-                 config->core.max_buffer);
+        s_complain ("--max-pair-buffer (%zu) is larger than --max-buffer (%zu)",
+                    config->core.max_pair_buffer, config->core.max_buffer);
         return 2;
     }
     char error [512];
@@ -719,12 +767,30 @@ s_check_whole (sq_proxy_config_t *config)
         //  "line N: reason", N counting the rules: the file's line instead
         int rule = 0, skip = 0;
         sscanf (error, "line %d: %n", &rule, &skip);
-        fprintf (stderr, "streamq-proxy: %s: line %d: %s\n", config->config_path,
-                 sq_config_rule_line (config->file, (size_t) rule), error + skip);
+        s_complain ("%s: line %d: %s", config->config_path,
+                    sq_config_rule_line (config->file, (size_t) rule), error + skip);
         return 2;
     }
     config->rules = rules;
     return 0;
+}
+
+//  --log-format on the command line, put in force before anything else is
+//  read, so that a bad option before it is said in that format too
+static void
+s_log_format_early (int argc, char *argv [])
+{
+    for (int index = 1; index < argc && strcmp (argv [index], "--") != 0; index++) {
+        const char *value = NULL;
+        sq_log_format_t format;
+        if (strcmp (argv [index], "--log-format") == 0 && index + 1 < argc)
+            value = argv [++index];
+        else
+        if (strncmp (argv [index], "--log-format=", 13) == 0)
+            value = argv [index] + 13;
+        if (value && sq_log_format_parse (value, &format))
+            sq_log_set_format (format);
+    }
 }
 
 //  Fills config from the configuration file, if any, then argv; returns
@@ -761,7 +827,10 @@ static bool
 s_reload (sq_proxy_config_t *fresh)
 {
     bool check_only = false;
-    return s_parse_args (s_argc, s_argv, fresh, &check_only) < 0;
+    s_reloading = true;
+    bool valid = s_parse_args (s_argc, s_argv, fresh, &check_only) < 0;
+    s_reloading = false;
+    return valid;
 }
 
 //  --check-config: what parsing could not see, without starting
@@ -770,7 +839,7 @@ s_check_config (const sq_proxy_config_t *config)
 {
     char error [512];
     if (!sq_proxy_check_files (config, error, sizeof error)) {
-        fprintf (stderr, "streamq-proxy: %s\n", error);
+        s_complain ("%s", error);
         return 2;
     }
     printf ("streamq-proxy: configuration OK%s%s\n", config->config_path? ": ": "",
@@ -927,6 +996,7 @@ main (int argc, char *argv [])
     sq_proxy_config_t config;
     sq_proxy_config_defaults (&config);
     bool check_only = false;
+    s_log_format_early (argc, argv);
     int code = s_parse_args (argc, argv, &config, &check_only);
     if (code < 0 && check_only)
         code = s_check_config (&config);

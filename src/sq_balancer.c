@@ -464,6 +464,12 @@ sq_balancer_route (sq_balancer_t *self, const char *client)
     return sq_dict_lookup (self->routes, client);
 }
 
+size_t
+sq_balancer_route_count (sq_balancer_t *self)
+{
+    return sq_dict_size (self->routes);
+}
+
 void
 sq_balancer_routes_clear (sq_balancer_t *self)
 {

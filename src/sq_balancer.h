@@ -92,6 +92,7 @@ bool sq_balancer_route_set (sq_balancer_t *self, const char *client,
                             const char **workers, size_t count);
 bool sq_balancer_route_delete (sq_balancer_t *self, const char *client);
 const sq_route_t *sq_balancer_route (sq_balancer_t *self, const char *client);
+size_t sq_balancer_route_count (sq_balancer_t *self);
 void sq_balancer_routes_clear (sq_balancer_t *self);
 void sq_balancer_each_route (sq_balancer_t *self,
                              void (*fn) (const sq_route_t *route, void *argument),

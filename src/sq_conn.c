@@ -82,7 +82,8 @@ sq_closed_name (sq_closed_t code)
 {
     static const char *names [SQ_CLOSED_COUNT] = {
         "peer", "partner", "heartbeat", "idle_timeout", "lifetime", "greeting",
-        "queue", "slow_peer", "handshake", "shutdown", "other"
+        "queue", "slow_peer", "handshake", "operator", "shutdown",
+        "other"
     };
     return code < SQ_CLOSED_COUNT? names [code]: "other";
 }

@@ -50,6 +50,7 @@ typedef enum {
     SQ_CLOSED_QUEUE,        //  Queue full or queue timeout
     SQ_CLOSED_SLOW,         //  Its pair held more than the proxy may buffer
     SQ_CLOSED_HANDSHAKE,    //  Its handshake broke the rules or ran late
+    SQ_CLOSED_OPERATOR,     //  CLOSE on the control socket
     SQ_CLOSED_SHUTDOWN,     //  The proxy stopped
     SQ_CLOSED_OTHER,        //  Anything else (too many early bytes, memory)
     SQ_CLOSED_COUNT
@@ -147,7 +148,7 @@ void sq_conn_log (const sq_conn_t *self, const char *format, ...)
 const char *sq_side_name (sq_side_t side);
 
 //  "peer", "partner", "heartbeat", "idle_timeout", "lifetime", "greeting",
-//  "queue", "slow_peer", "handshake", "shutdown", "other"
+//  "queue", "slow_peer", "handshake", "operator", "shutdown", "other"
 const char *sq_closed_name (sq_closed_t code);
 
 //  Room for a key made by sq_conn_address_key

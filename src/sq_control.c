@@ -157,28 +157,78 @@ s_stats (s_request_t *request)
     s_reply_take (request->reply, sq_report_stats (request->core, request->now));
 }
 
+//  A report's page from its optional arguments [offset [count]]; false
+//  (with an ERROR) when they are not whole numbers in range
+static bool
+s_page (s_request_t *request, sq_page_t *page)
+{
+    page->offset = 0;
+    page->count = SQ_PAGE_DEFAULT;
+    for (size_t index = 0; index < request->count; index++) {
+        char *end;
+        long long value = strtoll (request->args [index], &end, 10);
+        long long max = index == 0? 1000000000LL: SQ_PAGE_MAX;
+        if (end == request->args [index] || *end || value < (long long) index || value > max) {
+            s_error (request->reply, "%s must be a whole number from %d to %lld, not '%s'",
+                     index == 0? "offset": "count", (int) index, max, request->args [index]);
+            return false;
+        }
+        if (index == 0)
+            page->offset = (size_t) value;
+        else
+            page->count = (size_t) value;
+    }
+    return true;
+}
+
 static void
 s_list (s_request_t *request)
 {
-    s_reply_take (request->reply, sq_report_list (request->core));
+    sq_page_t page;
+    if (s_page (request, &page))
+        s_reply_take (request->reply, sq_report_list (request->core, page));
 }
 
 static void
 s_workers (s_request_t *request)
 {
-    s_reply_take (request->reply, sq_report_workers (request->core));
+    sq_page_t page;
+    if (s_page (request, &page))
+        s_reply_take (request->reply, sq_report_workers (request->core, page));
 }
 
 static void
 s_clients (s_request_t *request)
 {
-    s_reply_take (request->reply, sq_report_clients (request->core));
+    sq_page_t page;
+    if (s_page (request, &page))
+        s_reply_take (request->reply, sq_report_clients (request->core, page));
 }
 
 static void
 s_routes (s_request_t *request)
 {
-    s_reply_take (request->reply, sq_report_routes (request->core));
+    sq_page_t page;
+    if (s_page (request, &page))
+        s_reply_take (request->reply, sq_report_routes (request->core, page));
+}
+
+//  CLOSE <side> <ip|cidr|name>: closes the live connections that match,
+//  with their partners; replies OK and how many matched
+static void
+s_close (s_request_t *request)
+{
+    sq_side_t side;
+    if (!s_side_ok (request, &side))
+        return;
+    size_t closed = sq_core_close_matching (request->core, side, request->args [1],
+                                            request->now);
+    sq_warning ("control: CLOSE %s %s closed %zu connections and their partners",
+                sq_side_name (side), request->args [1], closed);
+    char count [32];
+    snprintf (count, sizeof count, "%zu", closed);
+    s_reply (request->reply, "OK");
+    s_reply (request->reply, count);
 }
 
 static void
@@ -233,6 +283,11 @@ s_identify (s_request_t *request)
                  request->args [1]);
         return;
     }
+    if (sq_identity_pending (sq_core_identity (request->core)) >= SQ_CONTROL_REGISTRATIONS_MAX) {
+        s_error (request->reply, "too many registrations waiting for their connection (%d)",
+                 SQ_CONTROL_REGISTRATIONS_MAX);
+        return;
+    }
     bool applied = sq_core_identify (request->core, side, request->args [1],
                                      request->args [2], request->now);
     sq_debug ("control: %s %s named %s (%s)", sq_side_name (side), request->args [1],
@@ -271,6 +326,13 @@ s_route (s_request_t *request)
 {
     if (!s_names_ok (request, 0))
         return;
+    sq_balancer_t *balancer = sq_core_balancer (request->core);
+    if (!sq_balancer_route (balancer, request->args [0])
+    &&  sq_balancer_route_count (balancer) >= SQ_CONTROL_ROUTES_MAX) {
+        s_error (request->reply, "too many routes (%d): UNROUTE some first",
+                 SQ_CONTROL_ROUTES_MAX);
+        return;
+    }
     if (sq_core_route (request->core, request->args [0], (const char **) request->args + 1,
                        request->count - 1, request->now))
         s_reply (request->reply, "OK");
@@ -287,10 +349,23 @@ s_unroute (s_request_t *request)
         s_error (request->reply, "no route for '%s'", request->args [0]);
 }
 
+//  A setting may keep a record of a worker that is not connected: false
+//  (with an ERROR) when that would pass the bound
+static bool
+s_worker_room (s_request_t *request)
+{
+    sq_balancer_t *balancer = sq_core_balancer (request->core);
+    if (sq_balancer_worker (balancer, request->args [0])
+    ||  sq_balancer_record_count (balancer) < SQ_CONTROL_WORKERS_MAX)
+        return true;
+    s_error (request->reply, "too many workers known by name (%d)", SQ_CONTROL_WORKERS_MAX);
+    return false;
+}
+
 static void
 s_set_draining (s_request_t *request, bool draining)
 {
-    if (!s_names_ok (request, 0))
+    if (!s_names_ok (request, 0) || !s_worker_room (request))
         return;
     if (sq_core_set_draining (request->core, request->args [0], draining, request->now))
         s_reply (request->reply, "OK");
@@ -321,7 +396,7 @@ static void
 s_weight (s_request_t *request)
 {
     unsigned weight;
-    if (!s_names_ok (request, 0))
+    if (!s_names_ok (request, 0) || !s_worker_room (request))
         return;
     if (!sq_control_weight_parse (request->args [1], &weight))
         s_error (request->reply, "weight must be a whole number from 1 to %d, not '%s'",
@@ -336,7 +411,7 @@ s_weight (s_request_t *request)
 static void
 s_load (s_request_t *request)
 {
-    if (!s_names_ok (request, 0))
+    if (!s_names_ok (request, 0) || !s_worker_room (request))
         return;
     char *end;
     double load = strtod (request->args [1], &end);
@@ -407,10 +482,11 @@ typedef struct {
 static const s_command_t s_commands [] = {
     { "PING",      0, 0,  "PING",                             s_ping },
     { "STATS",     0, 0,  "STATS",                            s_stats },
-    { "LIST",      0, 0,  "LIST",                             s_list },
-    { "WORKERS",   0, 0,  "WORKERS",                          s_workers },
-    { "CLIENTS",   0, 0,  "CLIENTS",                          s_clients },
-    { "ROUTES",    0, 0,  "ROUTES",                           s_routes },
+    { "LIST",      0, 2,  "LIST [<offset> [<count>]]",        s_list },
+    { "WORKERS",   0, 2,  "WORKERS [<offset> [<count>]]",     s_workers },
+    { "CLIENTS",   0, 2,  "CLIENTS [<offset> [<count>]]",     s_clients },
+    { "ROUTES",    0, 2,  "ROUTES [<offset> [<count>]]",      s_routes },
+    { "CLOSE",     2, 2,  "CLOSE <frontend|backend> <ip|cidr|name>", s_close },
     { "BANS",      0, 0,  "BANS",                             s_bans },
     { "UNBAN",     1, 1,  "UNBAN <client name or IP>",        s_unban },
     { "PAUSE",     0, 0,  "PAUSE",                            s_pause },

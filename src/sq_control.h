@@ -27,6 +27,15 @@
 
 //  A command, up to 16 workers in a route, and room to spare
 #define SQ_CONTROL_FRAMES_MAX 24
+//  The largest frame the control socket takes (ZMQ_MAXMSGSIZE): every
+//  argument is shorter than 256 bytes
+#define SQ_CONTROL_FRAME_BYTES_MAX 4096
+//  What the control socket may make the proxy keep, at most: routes,
+//  registrations waiting for their connection, and workers known by name
+//  (connected, or kept for a WEIGHT, LOAD or DRAIN)
+#define SQ_CONTROL_ROUTES_MAX        10000
+#define SQ_CONTROL_REGISTRATIONS_MAX 10000
+#define SQ_CONTROL_WORKERS_MAX       10000
 
 typedef struct {
     size_t count;

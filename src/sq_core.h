@@ -173,6 +173,12 @@ void sq_core_close_all (sq_core_t *self, int64_t now);
 bool sq_core_identify (sq_core_t *self, sq_side_t side, const char *address,
                        const char *name, int64_t now);
 
+//  Closes the live connections of a side that match `match` (an IP or a
+//  CIDR, against the peer's IP; else a name, against the connection's or
+//  its worker's name), and their partners. Returns how many matched.
+size_t sq_core_close_matching (sq_core_t *self, sq_side_t side, const char *match,
+                               int64_t now);
+
 //  Routing changes that may let waiting clients pair: each tries again
 bool sq_core_route (sq_core_t *self, const char *client, const char **workers,
                     size_t count, int64_t now);

@@ -498,11 +498,11 @@ sq_flow_unqueue (sq_core_t *self, sq_conn_t *client)
 void
 sq_flow_close_now (sq_core_t *self, sq_conn_t *conn, int64_t now)
 {
-    s_leave_state (self, conn, now);
     if (!conn->close_reason) {
         conn->close_reason = "proxy shutting down";
         conn->close_code = SQ_CLOSED_SHUTDOWN;
     }
+    s_leave_state (self, conn, now);
     self->engine.close (self->engine.handle, conn);
     s_kill (self, conn, now);
 }

@@ -26,8 +26,9 @@ s_malformed (sq_frame_reader_t *self, const char *error, size_t used)
     return used;
 }
 
-//  A command's name, once its length byte and letters are in head: a
-//  length that fits the body, and letters only (RFC 23: ALPHA)
+//  What is wrong with a command's name, once head holds its length byte
+//  (a length that fits the body) and then all of it (letters only, as RFC
+//  23 asks), or NULL
 static const char *
 s_name_error (const sq_frame_reader_t *self)
 {
@@ -62,6 +63,7 @@ s_size_known (sq_frame_reader_t *self)
     self->stage = S_BODY;
     self->body_read = 0;
     self->head_size = 0;
+    self->named = false;
     return true;
 }
 
@@ -97,21 +99,30 @@ s_feed_size (sq_frame_reader_t *self, uint8_t byte)
         s_frame_done (self);
 }
 
-//  Takes body bytes, keeping the head; returns how many it took
+//  Takes body bytes, keeping the head; returns how many it took. While a
+//  command's name is not all in, it takes no byte past the name, so that
+//  a bad name breaks the framing at the same byte in every chunking.
 static size_t
 s_feed_body (sq_frame_reader_t *self, const uint8_t *data, size_t size)
 {
     uint64_t left = self->size - self->body_read;
     size_t take = left < size? (size_t) left: size;
+    bool naming = (self->flags & SQ_FRAME_COMMAND) && !self->named;
+    if (naming) {
+        size_t name_end = self->head_size == 0? 1: 1 + (size_t) self->head [0];
+        if (take > name_end - self->head_size)
+            take = name_end - self->head_size;
+    }
     size_t room = SQ_FRAME_HEAD_MAX - self->head_size;
     size_t keep = take < room? take: room;
     memcpy (self->head + self->head_size, data, keep);
     self->head_size += keep;
     self->body_read += take;
-    if ((self->flags & SQ_FRAME_COMMAND) && self->head_size > 0) {
+    if (naming) {
         const char *error = s_name_error (self);
         if (error)
             return s_malformed (self, error, take);
+        self->named = self->head_size == 1 + (size_t) self->head [0];
     }
     if (self->body_read == self->size)
         s_frame_done (self);

@@ -44,6 +44,7 @@ typedef struct sq_frame_reader {
     uint64_t body_read;
     uint64_t max_size;          //  A larger frame is malformed (0: any size)
     size_t head_size;           //  Bytes of the body kept in head
+    bool named;                 //  A command's name is all in head, valid
     uint8_t head [SQ_FRAME_HEAD_MAX];
     uint64_t frames;            //  Frames completed so far
     sq_frame_status_t status;

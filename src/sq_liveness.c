@@ -1,5 +1,6 @@
 /*  =========================================================================
-    sq_liveness - pairs that end by time, names whose heartbeats stop
+    sq_liveness - pairs that end by time, names whose heartbeats stop, and
+    connections an operator closes
 
     A pair may be closed when silent both ways for --pair-idle-timeout, or
     when older than --pair-max-lifetime; a name that sent heartbeats and
@@ -13,6 +14,7 @@
 #include <string.h>
 #include "sq_core_private.h"
 #include "sq_log.h"
+#include "sq_cidr.h"
 
 void
 sq_liveness_pair_active (sq_core_t *self, sq_conn_t *conn, int64_t now)
@@ -64,7 +66,8 @@ void
 sq_liveness_close_where (sq_core_t *self, bool (*pick) (const sq_conn_t *conn, const void *arg),
                          const void *arg, sq_closed_t code, const char *reason, int64_t now)
 {
-    size_t count = sq_core_connections (self);
+    size_t count = sq_conn_table_count (self->conns, SQ_FRONTEND)
+                 + sq_conn_table_count (self->conns, SQ_BACKEND);
     sq_conn_t **chosen = calloc (count + 1, sizeof (sq_conn_t *));
     if (!chosen)
         return;
@@ -141,4 +144,45 @@ sq_liveness_tick (sq_core_t *self, int64_t now)
 {
     s_expire_pairs (self, now);
     s_expire_heartbeats (self, now);
+}
+
+//  What CLOSE matches: a side, then an address block or a name
+typedef struct {
+    sq_side_t side;
+    bool by_address;
+    sq_cidr_t cidr;
+    const char *name;
+} s_match_t;
+
+static bool
+s_matches (const sq_conn_t *conn, const void *arg)
+{
+    const s_match_t *match = arg;
+    if (conn->side != match->side || conn->state == SQ_CONN_CLOSING
+    ||  conn->state == SQ_CONN_DEAD)
+        return false;
+    if (!match->by_address)
+        return strcmp (conn->name, match->name) == 0
+            || (conn->worker && strcmp (conn->worker->name, match->name) == 0);
+    int family;
+    uint8_t address [16];
+    return sq_cidr_host (conn->host, &family, address)
+        && sq_cidr_contains (&match->cidr, family, address);
+}
+
+size_t
+sq_core_close_matching (sq_core_t *self, sq_side_t side, const char *match, int64_t now)
+{
+    s_match_t rule = { .side = side, .name = match };
+    char error [128];
+    rule.by_address = sq_cidr_parse (match, &rule.cidr, error, sizeof error);
+    size_t count = 0;
+    sq_list_t *all = sq_conn_table_all (self->conns);
+    for (sq_list_node_t *node = all->next; node != all; node = node->next)
+        count += s_matches (sq_list_entry (node, sq_conn_t, all_node), &rule);
+    if (count)
+        sq_liveness_close_where (self, s_matches, &rule, SQ_CLOSED_OPERATOR,
+                                 "closed by the operator", now);
+    sq_flow_reap (self);
+    return count;
 }

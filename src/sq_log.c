@@ -77,6 +77,12 @@ sq_log_set_format (sq_log_format_t format)
     s_format = format;
 }
 
+sq_log_format_t
+sq_log_format (void)
+{
+    return s_format;
+}
+
 bool
 sq_log_format_parse (const char *name, sq_log_format_t *format)
 {
@@ -279,6 +285,16 @@ s_syslog_write (sq_log_level_t level, const struct timespec *time, const char *m
         s_syslog_send (level, time, text);
 }
 
+//  Writes one whole line and its newline on stderr
+static void
+s_stderr_write (char *line, size_t size)
+{
+    line [size++] = '\n';
+    if (write (STDERR_FILENO, line, size) < 0) {
+        //  Nowhere left to report a failing stderr
+    }
+}
+
 void
 sq_log (sq_log_level_t level, const char *format, ...)
 {
@@ -296,9 +312,29 @@ sq_log (sq_log_level_t level, const char *format, ...)
         return;
     }
     char line [S_LINE_MAX];
-    size_t size = sq_log_format_line (line, sizeof line - 1, level, &time, message);
-    line [size++] = '\n';
-    if (write (STDERR_FILENO, line, size) < 0) {
-        //  Nowhere left to report a failing stderr
+    s_stderr_write (line, sq_log_format_line (line, sizeof line - 1, level, &time, message));
+}
+
+void
+sq_log_failure (const char *format, ...)
+{
+    struct timespec time;
+    clock_gettime (CLOCK_REALTIME, &time);
+    char message [S_MESSAGE_MAX];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (message, sizeof message, format, args);
+    va_end (args);
+    if (s_syslog.on)
+        s_syslog_write (SQ_LOG_ERROR, &time, message);
+    char line [S_LINE_MAX];
+    size_t size;
+    if (s_format == SQ_LOG_JSON)
+        size = sq_log_format_line (line, sizeof line - 1, SQ_LOG_ERROR, &time, message);
+    else {
+        int length = snprintf (line, sizeof line - 1, S_IDENT ": %s", message);
+        size = length < 0? 0: (size_t) length < sizeof line - 1? (size_t) length
+                                                               : sizeof line - 2;
     }
+    s_stderr_write (line, size);
 }

@@ -41,6 +41,9 @@ const char *sq_log_level_name (sq_log_level_t level);
 //  Sets the format of the lines (default text)
 void sq_log_set_format (sq_log_format_t format);
 
+//  The format in force
+sq_log_format_t sq_log_format (void);
+
 //  Parses "text" or "json"; false if unknown
 bool sq_log_format_parse (const char *name, sq_log_format_t *format);
 
@@ -67,6 +70,14 @@ bool sq_log_enabled (sq_log_level_t level);
 //  Writes one line, printf-style, when the level is enabled
 void sq_log (sq_log_level_t level, const char *format, ...)
     __attribute__ ((format (printf, 2, 3)));
+
+//  Says why the proxy cannot start, or what is wrong with its options, to
+//  whoever started it, at any level: in text on stderr as "streamq-proxy:
+//  <message>" (a command-line message, with no time stamp); in JSON as
+//  a log line at level error on stderr, so that every line is one JSON
+//  object. With syslog in force the line goes to syslog as well.
+void sq_log_failure (const char *format, ...)
+    __attribute__ ((format (printf, 1, 2)));
 
 #define sq_error(...)   sq_log (SQ_LOG_ERROR, __VA_ARGS__)
 #define sq_warning(...) sq_log (SQ_LOG_WARNING, __VA_ARGS__)

@@ -11,6 +11,7 @@
     it nothing.
     =========================================================================
 */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdarg.h>
@@ -21,6 +22,7 @@
 #include <microhttpd.h>
 #include <zmq.h>
 #include "sq_metrics.h"
+#include "sq_balancer.h"
 #include "sq_prometheus.h"
 #include "sq_clock.h"
 #include "sq_log.h"
@@ -84,7 +86,45 @@ s_answer_metrics (sq_metrics_t *self, struct MHD_Connection *connection)
     return result;
 }
 
-//  Every request: answered at once, as none of them needs a body
+//  Queues a plain text response with a body of its own
+static enum MHD_Result
+s_answer_text (struct MHD_Connection *connection, unsigned int status, const char *body)
+{
+    struct MHD_Response *response = MHD_create_response_from_buffer (
+        strlen (body), (void *) body, MHD_RESPMEM_MUST_COPY);
+    if (!response)
+        return MHD_NO;
+    MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain");
+    enum MHD_Result result = MHD_queue_response (connection, status, response);
+    MHD_destroy_response (response);
+    return result;
+}
+
+//  /readyz: 200 while a client that arrives now can be paired at once,
+//  503 with the reason when not
+static enum MHD_Result
+s_answer_ready (sq_metrics_t *self, struct MHD_Connection *connection)
+{
+    size_t idle = sq_balancer_idle_count (sq_core_balancer (self->core));
+    char body [128];
+    if (sq_core_draining_all (self->core))
+        snprintf (body, sizeof body, "not ready: draining\n");
+    else
+    if (sq_core_paused (self->core))
+        snprintf (body, sizeof body, "not ready: paused\n");
+    else
+    if (idle == 0)
+        snprintf (body, sizeof body, "not ready: no idle worker\n");
+    else {
+        snprintf (body, sizeof body, "ok: %zu idle worker connection%s\n", idle,
+                  idle == 1? "": "s");
+        return s_answer_text (connection, MHD_HTTP_OK, body);
+    }
+    return s_answer_text (connection, MHD_HTTP_SERVICE_UNAVAILABLE, body);
+}
+
+//  Every request: answered at once, as none of them needs a body. The
+//  metrics path first, then /healthz and /readyz, whatever that path is.
 static enum MHD_Result
 s_request (void *argument, struct MHD_Connection *connection, const char *url,
            const char *method, const char *version, const char *upload_data,
@@ -95,11 +135,18 @@ s_request (void *argument, struct MHD_Connection *connection, const char *url,
     (void) upload_data_size;
     (void) request_state;
     sq_metrics_t *self = argument;
-    if (strcmp (url, self->parsed.path) != 0)
+    bool metrics = strcmp (url, self->parsed.path) == 0;
+    bool health = !metrics && strcmp (url, SQ_METRICS_HEALTH_PATH) == 0;
+    bool ready = !metrics && strcmp (url, SQ_METRICS_READY_PATH) == 0;
+    if (!metrics && !health && !ready)
         return s_answer_static (connection, MHD_HTTP_NOT_FOUND, "not found\n");
     if (strcmp (method, MHD_HTTP_METHOD_GET) != 0 && strcmp (method, MHD_HTTP_METHOD_HEAD) != 0)
         return s_answer_static (connection, MHD_HTTP_METHOD_NOT_ALLOWED,
                                 "method not allowed\n");
+    if (health)
+        return s_answer_static (connection, MHD_HTTP_OK, "ok\n");
+    if (ready)
+        return s_answer_ready (self, connection);
     return s_answer_metrics (self, connection);
 }
 

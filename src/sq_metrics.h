@@ -2,8 +2,12 @@
     sq_metrics - the HTTP server of --metrics (libmicrohttpd)
 
     Serves sq_prometheus_text at http://HOST:PORT/PATH: GET and HEAD on
-    PATH answer 200 with the Prometheus text format, any other path 404,
-    any other method 405.
+    PATH answer 200 with the Prometheus text format. At the same HOST:PORT,
+    whatever PATH is (unless it is one of them), /healthz answers 200 "ok"
+    while the proxy runs, and /readyz 200 while a client arriving now
+    would be paired at once (an idle worker connection, not paused, not
+    draining), else 503 with the reason ("not ready: no idle worker").
+    Any other path 404, any other method 405.
 
     It runs in the proxy's own thread: libmicrohttpd has no thread of its
     own here, and hands the loop one epoll descriptor (sq_metrics_fd) to
@@ -20,6 +24,10 @@
 #include "sq_core.h"
 
 typedef struct sq_metrics sq_metrics_t;
+
+//  The paths of liveness and readiness, beside the metrics
+#define SQ_METRICS_HEALTH_PATH "/healthz"
+#define SQ_METRICS_READY_PATH  "/readyz"
 
 //  Binds url (http://HOST:PORT/PATH, checked by sq_prometheus_url_parse)
 //  and serves the core's metrics; NULL with the reason in error

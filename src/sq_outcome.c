@@ -145,6 +145,8 @@ s_counted_already (const sq_conn_t *conn)
 void
 sq_outcome_pair_left (sq_core_t *self, sq_conn_t *conn, sq_conn_t *partner, int64_t now)
 {
+    if (self->closing_all)
+        return;                     //  Shutting down: no verdict on anyone
     bool by_peer = conn->close_code == SQ_CLOSED_PEER;
     sq_conn_t *client = conn->side == SQ_FRONTEND? conn: partner;
     sq_conn_t *worker_conn = conn->side == SQ_BACKEND? conn: partner;

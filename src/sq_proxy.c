@@ -18,6 +18,7 @@
 #include "sq_engine_stream.h"
 #include "sq_control.h"
 #include "sq_metrics.h"
+#include "sq_notify.h"
 #include "sq_routes.h"
 #include "sq_cert.h"
 #include "sq_file.h"
@@ -172,6 +173,7 @@ typedef struct {
     sq_engine_stream_t *engine;
     sq_core_t *core;
     sq_metrics_t *metrics;      //  --metrics, or NULL
+    sq_notify_t *notify;        //  What systemd is told
     char control_endpoint [256];
     int64_t control_due_ms;     //  Look at the control socket by then
     rlim_t files;               //  The open-file limit in force
@@ -193,16 +195,20 @@ s_control_new (void *context, const char *endpoint, char *bound,
         return NULL;
     int linger = 0;
     zmq_setsockopt (socket, ZMQ_LINGER, &linger, sizeof linger);
+    //  Requests are small: a peer that sends a larger frame is cut off by
+    //  libzmq before the proxy holds it
+    int64_t max_frame = SQ_CONTROL_FRAME_BYTES_MAX;
+    zmq_setsockopt (socket, ZMQ_MAXMSGSIZE, &max_frame, sizeof max_frame);
     sq_engine_stream_set_ipv6 (socket, endpoint);
     if (auth && sq_control_auth_apply (auth, socket) != 0) {
-        fprintf (stderr, "streamq-proxy: cannot set CURVE on the control socket: %s\n",
-                 zmq_strerror (zmq_errno ()));
+        sq_log_failure ("cannot set CURVE on the control socket: %s",
+                        zmq_strerror (zmq_errno ()));
         zmq_close (socket);
         return NULL;
     }
     if (zmq_bind (socket, endpoint) != 0) {
-        fprintf (stderr, "streamq-proxy: cannot bind control to %s: %s\n",
-                 endpoint, zmq_strerror (zmq_errno ()));
+        sq_log_failure ("cannot bind control to %s: %s", endpoint,
+                        zmq_strerror (zmq_errno ()));
         zmq_close (socket);
         return NULL;
     }
@@ -223,6 +229,31 @@ s_endpoint_is_local (const char *endpoint)
         if (strncmp (endpoint, local [index], strlen (local [index])) == 0)
             return true;
     return false;
+}
+
+//  True when the allow list of that side has an entry
+static bool
+s_allow_list (const sq_proxy_config_t *config, sq_side_t side)
+{
+    char text [16] = "";
+    if (config->access [side])
+        sq_access_text (config->access [side], true, text, sizeof text);
+    return *text != 0;
+}
+
+//  Whoever connects to the backend is handed clients. Reachable from other
+//  hosts, with no allow list and not CURVE alone (where each client checks
+//  its worker's key), it lets any host that reaches it pose as a worker.
+static void
+s_warn_open_backend (const char *bound, const sq_proxy_config_t *config)
+{
+    const char *mechanisms = config->mechanisms [SQ_BACKEND];
+    if (s_endpoint_is_local (bound) || s_allow_list (config, SQ_BACKEND)
+    ||  (mechanisms && strcmp (mechanisms, "CURVE") == 0))
+        return;
+    sq_warning ("the backend %s is open to other hosts, with no --backend-allow and "
+                "not --backend-mechanisms CURVE: any host that reaches it can pose as "
+                "a worker and be handed clients", bound);
 }
 
 //  Each connection costs the proxy a file descriptor, and a soft limit of
@@ -320,7 +351,7 @@ s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
     //  The ZAP handler must be bound before the control socket is
     if (!sq_control_auth_start (&proxy->auth, proxy->context, &config->control_auth,
                                 error, sizeof error)) {
-        fprintf (stderr, "streamq-proxy: %s\n", error);
+        sq_log_failure ("%s", error);
         return false;
     }
     proxy->engine = sq_engine_stream_new (proxy->context, config->frontend,
@@ -328,7 +359,7 @@ s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
                                           config->peer_hwm,
                                           error, sizeof error);
     if (!proxy->engine) {
-        fprintf (stderr, "streamq-proxy: %s\n", error);
+        sq_log_failure ("%s", error);
         return false;
     }
     proxy->control = s_control_new (proxy->context, config->control,
@@ -338,7 +369,7 @@ s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
     sq_engine_t ops = sq_engine_stream_ops (proxy->engine);
     proxy->core = sq_core_new (&core_config, &ops);
     if (!proxy->core) {
-        fprintf (stderr, "streamq-proxy: out of memory\n");
+        sq_log_failure ("out of memory");
         return false;
     }
     sq_engine_stream_attach (proxy->engine, proxy->core);
@@ -350,11 +381,12 @@ s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
     if (config->metrics) {
         proxy->metrics = sq_metrics_new (config->metrics, proxy->core, error, sizeof error);
         if (!proxy->metrics) {
-            fprintf (stderr, "streamq-proxy: %s\n", error);
+            sq_log_failure ("%s", error);
             return false;
         }
         sq_info ("listening: metrics %s", sq_metrics_url (proxy->metrics));
     }
+    s_warn_open_backend (sq_engine_stream_endpoint (proxy->engine, SQ_BACKEND), config);
     if (!s_endpoint_is_local (proxy->control_endpoint) && !proxy->auth)
         sq_warning ("the control socket is reachable from other hosts: anyone "
                     "who reaches %s can pause or stop the proxy", proxy->control_endpoint);
@@ -375,6 +407,7 @@ s_stop (s_proxy_t *proxy)
     sq_control_auth_destroy (&proxy->auth);
     if (proxy->context)
         zmq_ctx_term (proxy->context);
+    sq_notify_destroy (&proxy->notify);
 }
 
 //  Sends the reply frames behind the request's envelope
@@ -560,9 +593,13 @@ s_wait (s_proxy_t *proxy)
     int64_t now = sq_clock_now ();
     sq_core_tick (proxy->core, now);
     int64_t timeout = sq_core_next_timeout (proxy->core, now);
-    int64_t metrics_due = proxy->metrics? sq_metrics_timeout (proxy->metrics): -1;
-    if (metrics_due >= 0 && (timeout < 0 || metrics_due < timeout))
-        timeout = metrics_due;
+    int64_t due [2] = {
+        proxy->metrics? sq_metrics_timeout (proxy->metrics): -1,
+        sq_notify_timeout (proxy->notify, now)
+    };
+    for (int index = 0; index < 2; index++)
+        if (due [index] >= 0 && (timeout < 0 || due [index] < timeout))
+            timeout = due [index];
     if (timeout < 0 || timeout > S_POLL_MAX_MS)
         timeout = S_POLL_MAX_MS;
     if (poll (fds, (nfds_t) polled, (int) timeout) < 0 && errno != EINTR)
@@ -670,8 +707,10 @@ s_drained (s_proxy_t *proxy, const sq_proxy_config_t *config, int64_t now)
     }
     if (!sq_core_draining_all (proxy->core))
         return false;
-    if (!proxy->drain_deadline_ms)
+    if (!proxy->drain_deadline_ms) {
         proxy->drain_deadline_ms = now + config->drain_timeout_ms;
+        sq_notify_stopping (proxy->notify, "draining: no new connections, the pairs finish");
+    }
     if (sq_core_connections (proxy->core) == 0) {
         sq_info ("drained: every pair has finished");
         return true;
@@ -684,26 +723,50 @@ s_drained (s_proxy_t *proxy, const sq_proxy_config_t *config, int64_t now)
     return false;
 }
 
+//  What systemctl status shows of a ready proxy
+static void
+s_notify_ready (s_proxy_t *proxy)
+{
+    char status [600];
+    snprintf (status, sizeof status, "ready: frontend %s, backend %s",
+              sq_engine_stream_endpoint (proxy->engine, SQ_FRONTEND),
+              sq_engine_stream_endpoint (proxy->engine, SQ_BACKEND));
+    sq_notify_ready (proxy->notify, status);
+}
+
+//  SIGHUP, between RELOADING=1 and READY=1
+static void
+s_notify_reload (s_proxy_t *proxy, sq_proxy_config_t *config)
+{
+    sq_notify_reloading (proxy->notify);
+    s_reload (proxy, config);
+    s_notify_ready (proxy);
+}
+
 int
 sq_proxy_run (sq_proxy_config_t *config)
 {
     s_proxy_t proxy;
     memset (&proxy, 0, sizeof proxy);
     proxy.reserve_fd = -1;
-    if (!s_start (&proxy, config)) {
+    proxy.notify = sq_notify_new ();
+    if (!proxy.notify || !s_start (&proxy, config)) {
         s_stop (&proxy);
         return 2;
     }
     sq_info ("ready");
+    s_notify_ready (&proxy);
     while (!s_stop_requested && !sq_core_terminating (proxy.core)
     &&     !s_drained (&proxy, config, sq_clock_now ())) {
         if (!s_serve (&proxy))
             s_wait (&proxy);
+        sq_notify_run (proxy.notify, sq_clock_now ());
         if (s_reload_requested) {
             s_reload_requested = 0;
-            s_reload (&proxy, config);
+            s_notify_reload (&proxy, config);
         }
     }
+    sq_notify_stopping (proxy.notify, "stopping");
     sq_info ("stopping: closing %zu frontend and %zu backend connections",
              sq_conn_table_count (sq_core_conns (proxy.core), SQ_FRONTEND),
              sq_conn_table_count (sq_core_conns (proxy.core), SQ_BACKEND));

@@ -73,8 +73,17 @@ s_worker_json (sq_json_t *json, const sq_worker_t *worker)
     sq_json_object_close (json);
 }
 
+//  The end of a page over count entries
+static size_t
+s_page_end (sq_page_t page, size_t count)
+{
+    if (page.offset >= count)
+        return count;
+    return count - page.offset < page.count? count: page.offset + page.count;
+}
+
 char *
-sq_report_workers (sq_core_t *core)
+sq_report_workers (sq_core_t *core, sq_page_t page)
 {
     s_workers_t workers;
     if (!s_workers_sorted (sq_core_balancer (core), &workers))
@@ -82,7 +91,8 @@ sq_report_workers (sq_core_t *core)
     sq_json_t json;
     sq_json_init (&json);
     sq_json_array_open (&json, NULL);
-    for (size_t index = 0; index < workers.count; index++)
+    size_t end = s_page_end (page, workers.count);
+    for (size_t index = page.offset; index < end; index++)
         s_worker_json (&json, workers.items [index]);
     sq_json_array_close (&json);
     free (workers.items);
@@ -278,14 +288,18 @@ s_list_conn (sq_json_t *json, const sq_conn_t *conn)
 }
 
 char *
-sq_report_list (sq_core_t *core)
+sq_report_list (sq_core_t *core, sq_page_t page)
 {
     sq_json_t json;
     sq_json_init (&json);
     sq_json_array_open (&json, NULL);
     sq_list_t *all = sq_conn_table_all (sq_core_conns (core));
-    for (sq_list_node_t *node = all->next; node != all; node = node->next)
-        s_list_conn (&json, sq_list_entry (node, sq_conn_t, all_node));
+    size_t index = 0;
+    size_t end = page.count > SIZE_MAX - page.offset? SIZE_MAX: page.offset + page.count;
+    for (sq_list_node_t *node = all->next; node != all && index < end;
+         node = node->next, index++)
+        if (index >= page.offset)
+            s_list_conn (&json, sq_list_entry (node, sq_conn_t, all_node));
     sq_json_array_close (&json);
     return sq_json_take (&json);
 }
@@ -346,7 +360,7 @@ s_route_workers (sq_json_t *json, const sq_route_t *route)
 }
 
 char *
-sq_report_clients (sq_core_t *core)
+sq_report_clients (sq_core_t *core, sq_page_t page)
 {
     size_t capacity = sq_conn_table_count (sq_core_conns (core), SQ_FRONTEND);
     s_client_t *clients = calloc (capacity + 1, sizeof (s_client_t));
@@ -356,7 +370,8 @@ sq_report_clients (sq_core_t *core)
     sq_json_t json;
     sq_json_init (&json);
     sq_json_array_open (&json, NULL);
-    for (size_t index = 0; index < count; index++) {
+    size_t end = s_page_end (page, count);
+    for (size_t index = page.offset; index < end; index++) {
         sq_json_object_open (&json, NULL);
         sq_json_string (&json, "name", clients [index].name);
         sq_json_uint (&json, "connections", clients [index].connections);
@@ -373,10 +388,30 @@ sq_report_clients (sq_core_t *core)
 //  -------------------------------------------------------------------------
 //  ROUTES: routes, address rules, registrations waiting
 
+typedef struct {
+    const sq_route_t **items;
+    size_t count;
+    size_t capacity;
+} s_routes_t;
+
 static void
-s_route_json (const sq_route_t *route, void *argument)
+s_collect_route (const sq_route_t *route, void *argument)
 {
-    sq_json_t *json = argument;
+    s_routes_t *routes = argument;
+    if (routes->count < routes->capacity)
+        routes->items [routes->count++] = route;
+}
+
+static int
+s_route_by_client (const void *a, const void *b)
+{
+    return strcmp ((*(const sq_route_t * const *) a)->client,
+                   (*(const sq_route_t * const *) b)->client);
+}
+
+static void
+s_route_json (sq_json_t *json, const sq_route_t *route)
+{
     sq_json_object_open (json, NULL);
     sq_json_string (json, "client", route->client);
     sq_json_array_open (json, "workers");
@@ -387,14 +422,24 @@ s_route_json (const sq_route_t *route, void *argument)
 }
 
 char *
-sq_report_routes (sq_core_t *core)
+sq_report_routes (sq_core_t *core, sq_page_t page)
 {
     sq_identity_t *identity = sq_core_identity (core);
+    sq_balancer_t *balancer = sq_core_balancer (core);
+    s_routes_t routes = { NULL, 0, sq_balancer_route_count (balancer) };
+    routes.items = calloc (routes.capacity + 1, sizeof (sq_route_t *));
+    if (!routes.items)
+        return NULL;
+    sq_balancer_each_route (balancer, s_collect_route, &routes);
+    qsort (routes.items, routes.count, sizeof (sq_route_t *), s_route_by_client);
     sq_json_t json;
     sq_json_init (&json);
     sq_json_object_open (&json, NULL);
     sq_json_array_open (&json, "routes");
-    sq_balancer_each_route (sq_core_balancer (core), s_route_json, &json);
+    size_t end = s_page_end (page, routes.count);
+    for (size_t index = page.offset; index < end; index++)
+        s_route_json (&json, routes.items [index]);
+    free (routes.items);
     sq_json_array_close (&json);
     sq_json_array_open (&json, "aliases");
     for (size_t index = 0; index < sq_identity_alias_count (identity); index++) {

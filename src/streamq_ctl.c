@@ -3,10 +3,12 @@
 
     Sends one command (and its arguments) as the frames of one multipart
     message, waits for the reply, prints each reply frame on its own line;
-    on a terminal a JSON frame is printed indented (--pretty, --raw choose).
-    `watch` asks for STATS again and again and shows a summary with rates.
+    on a terminal LIST, WORKERS, CLIENTS and BANS are printed as tables and
+    other JSON indented (--raw, --pretty, --table choose). STATS FIELD
+    prints one field. `watch` asks for STATS again and again and shows a
+    summary with rates.
 
-        streamq-ctl [--control EP] [--timeout MS] [--raw|--pretty]
+        streamq-ctl [--control EP] [--timeout MS] [--raw|--pretty|--table]
                     [--key FILE] [--server-key FILE|KEY] COMMAND [ARG...]
         streamq-ctl [OPTION...] watch [--interval MS] [--count N]
         streamq-ctl --keygen NAME
@@ -16,8 +18,9 @@
     --key, or a throwaway one. --keygen makes a key pair in CZMQ's
     certificate format.
 
-    Exit status: 0 success, 1 the proxy replied "ERROR", 2 usage error,
-    no reply within the timeout, or a key the proxy refused. The exit
+    Exit status: 0 success, 1 the proxy replied "ERROR", 2 usage error
+    (a command it knows with the wrong arguments, a STATS field the reply
+    lacks), no reply within the timeout, or a key the proxy refused. The exit
     codes are part of the interface: scripts and tests rely on them.
     =========================================================================
 */
@@ -27,6 +30,8 @@
 #include <ctype.h>
 #include <getopt.h>
 #include <limits.h>
+#include <netdb.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -35,9 +40,14 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include "sq_version.h"
 #include "sq_cert.h"
+#include "sq_command.h"
+#include "sq_json_scan.h"
+#include "sq_table.h"
 #define SQ_CTL_VERSION          SQ_VERSION
 #define SQ_CTL_DEFAULT_CONTROL  "tcp://127.0.0.1:5557"
 #define SQ_CTL_DEFAULT_TIMEOUT  2000
@@ -56,9 +66,11 @@
 
 //  How reply frames that hold JSON are printed
 typedef enum {
-    S_OUTPUT_AUTO,              //  Indented on a terminal, else as they are
+    S_OUTPUT_AUTO,              //  On a terminal tables and indented JSON,
+                                //  else as they are
     S_OUTPUT_RAW,               //  As they are, one line each
-    S_OUTPUT_PRETTY             //  Indented
+    S_OUTPUT_PRETTY,            //  Indented
+    S_OUTPUT_TABLE              //  Tables where the command has them
 } s_output_t;
 
 typedef struct {
@@ -66,12 +78,14 @@ typedef struct {
     int timeout;                //  msecs to wait for the reply
     int argc;                   //  command and arguments, argv [0] = command
     char **argv;
+    const sq_command_t *command;    //  The command, when streamq-ctl knows it
+    const char *field;          //  STATS FIELD: the path of the one to print
     const char *key_file;       //  --key: our secret certificate, or NULL
     const char *server_key;     //  --server-key: a file or a Z85 key, or NULL
     const char *keygen;         //  --keygen: where to write a new key pair
     sq_cert_t cert;             //  Our key pair, when CURVE
     char server_public [SQ_CERT_Z85_SIZE];
-    s_output_t output;          //  --raw, --pretty
+    s_output_t output;          //  --raw, --pretty, --table
     bool watch;                 //  watch (or --watch): STATS, again and again
     int interval;               //  msecs between two STATS, when watching
     long count;                 //  refreshes before exiting; 0: no end
@@ -86,7 +100,7 @@ static void
 s_short_usage (FILE *out)
 {
     fprintf (out,
-        "Usage: streamq-ctl [--control EP] [--timeout MS] [--raw|--pretty]\n"
+        "Usage: streamq-ctl [--control EP] [--timeout MS] [--raw|--pretty|--table]\n"
         "                   [--key FILE] [--server-key FILE|KEY] COMMAND [ARG...]\n"
         "       streamq-ctl [OPTION...] watch [--interval MS] [--count N]\n"
         "       streamq-ctl --keygen NAME\n"
@@ -97,13 +111,15 @@ static void
 s_full_usage (FILE *out)
 {
     fprintf (out,
-        "Usage: streamq-ctl [--control EP] [--timeout MS] [--raw|--pretty]\n"
+        "Usage: streamq-ctl [--control EP] [--timeout MS] [--raw|--pretty|--table]\n"
         "                   [--key FILE] [--server-key FILE|KEY] COMMAND [ARG...]\n"
         "       streamq-ctl [OPTION...] watch [--interval MS] [--count N]\n"
         "       streamq-ctl --keygen NAME\n"
         "Sends COMMAND to a StreamQ-Proxy control socket and prints each reply\n"
-        "frame on its own line; when stdout is a terminal, a frame holding a\n"
-        "JSON object or array is printed indented.\n"
+        "frame on its own line. When stdout is a terminal, LIST, WORKERS,\n"
+        "CLIENTS and BANS are printed as aligned tables, and any other frame\n"
+        "holding a JSON object or array indented; into a pipe, or with --raw,\n"
+        "every frame is printed as it came (JSON for scripts and jq).\n"
         "\n"
         "Options:\n"
         "  -c, --control EP   control endpoint (default $" SQ_CTL_ENV_CONTROL
@@ -112,7 +128,10 @@ s_full_usage (FILE *out)
         "  -t, --timeout MS   how long to wait for the reply (default %d)\n"
         "  -r, --raw          print every frame as it came, one line each, even\n"
         "                     on a terminal (what scripts and pipes get anyway)\n"
-        "  -p, --pretty       print JSON frames indented, even into a pipe\n"
+        "  -p, --pretty       print JSON frames indented, even into a pipe, and\n"
+        "                     not as tables\n"
+        "  -T, --table        print LIST, WORKERS, CLIENTS and BANS as tables,\n"
+        "                     even into a pipe (e.g. for watch(1))\n"
         "  -s, --server-key FILE|KEY   the proxy's control public key, as its\n"
         "                     certificate file or 40 Z85 characters: talk CURVE\n"
         "                     to a proxy started with --control-key\n"
@@ -128,12 +147,18 @@ s_full_usage (FILE *out)
         "\n"
         "Commands (any case; whatever else is given is sent as it is):\n"
         "  PING               check the proxy is alive (replies PONG)\n"
-        "  STATS              counters, as one JSON object\n"
-        "  LIST               every connection, as a JSON array\n"
+        "  STATS [FIELD]      counters, as one JSON object; with FIELD, a dotted\n"
+        "                     path such as pairs.active, only that value\n"
+        "  LIST [OFFSET [COUNT]]  a page of the connections, as a JSON array\n"
+        "                     (1000 unless COUNT; WORKERS, CLIENTS, ROUTES too)\n"
         "  WORKERS            workers by name: state, connections, idle, load\n"
         "  CLIENTS            connected clients by name, with their routes\n"
         "  ROUTES             routes, address rules, waiting registrations\n"
-        "  BANS               clients refused after failed handshakes\n"
+        "  BANS               clients refused after failed handshakes: key,\n"
+        "                     failures, remaining_ms\n"
+        "  CLOSE SIDE MATCH   close the live connections of SIDE whose IP is in\n"
+        "                     MATCH (IP or CIDR) or whose name is MATCH, and\n"
+        "                     their partners (rules touch new connections only)\n"
         "  PAUSE              stop reading frontend and backend\n"
         "  RESUME             start reading again\n"
         "  TERMINATE          close every connection and stop the proxy\n"
@@ -167,9 +192,15 @@ s_full_usage (FILE *out)
         "with --control-open-read, it answers ERROR 'not authorised' to a\n"
         "command that changes state.\n"
         "\n"
+        "A command listed here with missing or extra arguments is a usage error,\n"
+        "found before anything is sent; any other command is sent as it is.\n"
+        "When no reply comes, streamq-ctl says whether the connection was\n"
+        "refused (nothing listens at the endpoint: is the proxy running?).\n"
+        "\n"
         "Exit status: 0 success, 1 the proxy replied ERROR,\n"
-        "             2 usage error, no reply within the timeout, or our key\n"
-        "             refused.\n",
+        "             2 usage error (wrong arguments, a STATS FIELD the reply\n"
+        "             does not have), no reply within the timeout, connection\n"
+        "             refused, or our key refused.\n",
         SQ_CTL_DEFAULT_TIMEOUT, SQ_CTL_DEFAULT_INTERVAL);
 }
 
@@ -254,6 +285,7 @@ s_apply_option (int code, char *argv [], s_options_t *options)
         case 's': options->server_key = optarg; break;
         case 'r': options->output = S_OUTPUT_RAW; break;
         case 'p': options->output = S_OUTPUT_PRETTY; break;
+        case 'T': options->output = S_OUTPUT_TABLE; break;
         case 'w': options->watch = true; break;
         case SQ_CTL_OPT_KEYGEN:
             if (*optarg == '\0')
@@ -285,6 +317,7 @@ s_parse_options (int argc, char *argv [], s_options_t *options)
         { "keygen",  required_argument, NULL, SQ_CTL_OPT_KEYGEN },
         { "raw",     no_argument,       NULL, 'r' },
         { "pretty",  no_argument,       NULL, 'p' },
+        { "table",   no_argument,       NULL, 'T' },
         { "watch",   no_argument,       NULL, 'w' },
         { "interval", required_argument, NULL, 'i' },
         { "count",   required_argument, NULL, 'n' },
@@ -298,10 +331,35 @@ s_parse_options (int argc, char *argv [], s_options_t *options)
     opterr = 0;
     optind = 0;                 //  From the start: this runs twice for watch
     int code;
-    while ((code = getopt_long (argc, argv, "+:c:t:k:s:rpwi:n:hV", long_options, NULL)) != -1) {
+    while ((code = getopt_long (argc, argv, "+:c:t:k:s:rpTwi:n:hV", long_options, NULL)) != -1) {
         int result = s_apply_option (code, argv, options);
         if (result != SQ_CTL_CONTINUE)
             return result;
+    }
+    return SQ_CTL_CONTINUE;
+}
+
+//  A command streamq-ctl knows must have the arguments it takes (a usage
+//  error otherwise); STATS FIELD keeps its FIELD for itself. Returns
+//  SQ_CTL_CONTINUE or the exit code.
+static int
+s_check_command (s_options_t *options)
+{
+    options->command = sq_command_find (options->argv [0]);
+    const sq_command_t *command = options->command;
+    size_t args = (size_t) options->argc - 1;
+    if (!command)
+        return SQ_CTL_CONTINUE;
+    if (!sq_command_args_ok (command, args)) {
+        fprintf (stderr, "streamq-ctl: usage: streamq-ctl [OPTION...] %s\n",
+                 command->synopsis);
+        fprintf (stderr, "Try 'streamq-ctl --help' for more information.\n");
+        return SQ_CTL_EXIT_USAGE;
+    }
+    if (sq_command_has (command, SQ_COMMAND_FIELD) && args > command->max_args) {
+        options->field = options->argv [--options->argc];
+        if (*options->field == 0)
+            return s_usage_error ("the field may not be empty", NULL);
     }
     return SQ_CTL_CONTINUE;
 }
@@ -354,7 +412,7 @@ s_parse_args (int argc, char *argv [], s_options_t *options)
         return s_usage_error ("the command may not be empty", NULL);
     options->argc = argc - first;
     options->argv = argv + first;
-    return SQ_CTL_CONTINUE;
+    return s_check_command (options);
 }
 
 
@@ -562,6 +620,67 @@ s_wait_reply (void *socket, s_watch_t *watch, int timeout)
     }
 }
 
+//  How long the probe after a silence may take to connect
+#define SQ_CTL_PROBE_MS         1000
+
+//  Connects a plain socket to address, waiting at most SQ_CTL_PROBE_MS;
+//  0 when it connects, else the errno of the failure
+static int
+s_probe_connect (const struct sockaddr *address, socklen_t size)
+{
+    int fd = socket (address->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1)
+        return errno;
+    int error = connect (fd, address, size) == 0? 0: errno;
+    if (error == EINPROGRESS) {
+        struct pollfd item = { fd, POLLOUT, 0 };
+        socklen_t length = sizeof error;
+        if (poll (&item, 1, SQ_CTL_PROBE_MS) != 1
+        ||  getsockopt (fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0)
+            error = ETIMEDOUT;
+    }
+    close (fd);
+    return error;
+}
+
+//  After no reply: whether anything listens at the control endpoint, by
+//  connecting to it as libzmq would (tcp:// and ipc:// only). 0 when
+//  something accepts, the errno of the failure (ECONNREFUSED, ENOENT...),
+//  or -1 when the endpoint cannot be probed.
+static int
+s_probe (const char *endpoint)
+{
+    if (strncmp (endpoint, "ipc://", 6) == 0) {
+        struct sockaddr_un address = { .sun_family = AF_UNIX };
+        const char *path = endpoint + 6;
+        if (strlen (path) >= sizeof address.sun_path)
+            return -1;
+        strcpy (address.sun_path, path);
+        if (*path == '@')           //  Abstract, as libzmq spells it
+            address.sun_path [0] = 0;
+        return s_probe_connect ((struct sockaddr *) &address, (socklen_t)
+                                (offsetof (struct sockaddr_un, sun_path) + strlen (path)
+                                 + (*path != '@')));
+    }
+    if (strncmp (endpoint, "tcp://", 6) != 0)
+        return -1;
+    //  tcp://[SOURCE;]HOST:PORT, HOST maybe [IPv6]
+    const char *host = strrchr (endpoint, ';')? strrchr (endpoint, ';') + 1: endpoint + 6;
+    const char *colon = strrchr (host, ':');
+    char name [256];
+    bool bracket = *host == '[' && colon && colon > host && colon [-1] == ']';
+    if (!colon || (size_t) (colon - host) >= sizeof name)
+        return -1;
+    snprintf (name, sizeof name, "%.*s", (int) (colon - host - 2 * bracket), host + bracket);
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
+    struct addrinfo *found = NULL;
+    if (getaddrinfo (name, colon + 1, &hints, &found) != 0 || !found)
+        return -1;
+    int error = s_probe_connect (found->ai_addr, found->ai_addrlen);
+    freeaddrinfo (found);
+    return error;
+}
+
 //  Says why no reply came
 static void
 s_no_reply (const s_options_t *options, const s_watch_t *watch)
@@ -575,8 +694,16 @@ s_no_reply (const s_options_t *options, const s_watch_t *watch)
         fprintf (stderr, "streamq-ctl: the CURVE handshake with %s failed "
                  "(protocol error 0x%x)\n", options->control, watch->protocol_error);
     else {
-        fprintf (stderr, "streamq-ctl: no reply from %s within %d ms\n",
-                 options->control, options->timeout);
+        int probe = s_probe (options->control);
+        if (probe == ECONNREFUSED || probe == ENOENT)
+            fprintf (stderr, "streamq-ctl: no reply from %s within %d ms: %s "
+                     "(is streamq-proxy running, with --control %s?)\n",
+                     options->control, options->timeout,
+                     probe == ENOENT? "no such socket": "connection refused",
+                     options->control);
+        else
+            fprintf (stderr, "streamq-ctl: no reply from %s within %d ms\n",
+                     options->control, options->timeout);
         if (watch->cut)
             fprintf (stderr, "streamq-ctl: the proxy closed the connection during "
                      "the CURVE handshake: is --server-key its control key, and "
@@ -596,190 +723,7 @@ s_curve_set (void *socket, const s_options_t *options)
 }
 
 //  --------------------------------------------------------------------------
-//  JSON replies: a reader just strict enough to tell a JSON object or array
-//  from other text, which prints it indented on the way; and a lookup of
-//  a member by its path, for watch
-
-#define SQ_CTL_JSON_DEPTH_MAX   64
-
-static const char *
-s_json_space (const char *at)
-{
-    while (*at == ' ' || *at == '\t' || *at == '\n' || *at == '\r')
-        at++;
-    return at;
-}
-
-//  The end of the string whose opening quote is at `at`, or NULL
-static const char *
-s_json_string_end (const char *at)
-{
-    for (at++; *at != '"'; at++) {
-        if ((unsigned char) *at < 0x20)         //  The NUL at the end too
-            return NULL;
-        if (*at != '\\')
-            continue;
-        at++;
-        if (*at == 'u') {
-            for (int index = 1; index <= 4; index++)
-                if (!isxdigit ((unsigned char) at [index]))
-                    return NULL;
-            at += 4;
-        }
-        else
-        if (!*at || !strchr ("\"\\/bfnrt", *at))
-            return NULL;
-    }
-    return at + 1;
-}
-
-static const char *
-s_json_digits_end (const char *at)
-{
-    if (!isdigit ((unsigned char) *at))
-        return NULL;
-    while (isdigit ((unsigned char) *at))
-        at++;
-    return at;
-}
-
-//  The end of the number at `at`, or NULL
-static const char *
-s_json_number_end (const char *at)
-{
-    if (*at == '-')
-        at++;
-    at = *at == '0'? at + 1: s_json_digits_end (at);
-    if (at && *at == '.')
-        at = s_json_digits_end (at + 1);
-    if (at && (*at == 'e' || *at == 'E')) {
-        at++;
-        if (*at == '+' || *at == '-')
-            at++;
-        at = s_json_digits_end (at);
-    }
-    return at;
-}
-
-//  The end of the string, number, true, false or null at `at`, or NULL
-static const char *
-s_json_scalar_end (const char *at)
-{
-    if (*at == '"')
-        return s_json_string_end (at);
-    if (*at == '-' || isdigit ((unsigned char) *at))
-        return s_json_number_end (at);
-    const char *words [] = { "true", "false", "null" };
-    for (int index = 0; index < 3; index++)
-        if (strncmp (at, words [index], strlen (words [index])) == 0)
-            return at + strlen (words [index]);
-    return NULL;
-}
-
-static void
-s_put (FILE *out, const char *text, size_t size)
-{
-    if (out)
-        fwrite (text, 1, size, out);
-}
-
-//  A new line, indented for depth
-static void
-s_put_line (FILE *out, int depth)
-{
-    if (out)
-        fprintf (out, "\n%*s", 2 * depth, "");
-}
-
-//  Reads the value at `at` and, when out is not NULL, writes it there,
-//  each member and element on its own line, indented two spaces a level.
-//  Strings and numbers are copied as they are. Returns the end of the
-//  value, or NULL if it is not JSON.
-static const char *
-s_json_walk (const char *at, FILE *out, int depth)
-{
-    at = s_json_space (at);
-    if (*at != '{' && *at != '[') {
-        const char *end = s_json_scalar_end (at);
-        if (end)
-            s_put (out, at, (size_t) (end - at));
-        return end;
-    }
-    bool object = *at == '{';
-    char close = object? '}': ']';
-    if (depth >= SQ_CTL_JSON_DEPTH_MAX)
-        return NULL;
-    s_put (out, at, 1);
-    at = s_json_space (at + 1);
-    if (*at == close) {
-        s_put (out, at, 1);
-        return at + 1;
-    }
-    while (true) {
-        s_put_line (out, depth + 1);
-        if (object) {
-            const char *end = *at == '"'? s_json_string_end (at): NULL;
-            if (!end)
-                return NULL;
-            s_put (out, at, (size_t) (end - at));
-            at = s_json_space (end);
-            if (*at++ != ':')
-                return NULL;
-            s_put (out, ": ", 2);
-        }
-        at = s_json_walk (at, out, depth + 1);
-        if (!at)
-            return NULL;
-        at = s_json_space (at);
-        if (*at == ',') {
-            s_put (out, ",", 1);
-            at = s_json_space (at + 1);
-        }
-        else
-        if (*at == close) {
-            s_put_line (out, depth);
-            s_put (out, at, 1);
-            return at + 1;
-        }
-        else
-            return NULL;
-    }
-}
-
-//  The value of the member at a dotted path ("pairs.active") of a JSON
-//  object, or NULL
-static const char *
-s_json_find (const char *json, const char *path)
-{
-    const char *at = s_json_space (json);
-    while (*path) {
-        size_t length = strcspn (path, ".");
-        if (*at != '{')
-            return NULL;
-        at = s_json_space (at + 1);
-        bool found = false;
-        while (!found && *at == '"') {
-            const char *end = s_json_string_end (at);
-            if (!end)
-                return NULL;
-            found = (size_t) (end - at) == length + 2 && memcmp (at + 1, path, length) == 0;
-            at = s_json_space (end);
-            if (*at++ != ':')
-                return NULL;
-            at = s_json_space (at);
-            if (!found && (at = s_json_walk (at, NULL, 0)) != NULL) {
-                at = s_json_space (at);
-                at = s_json_space (at + (*at == ','));
-            }
-            if (!at)
-                return NULL;
-        }
-        if (!found)
-            return NULL;
-        path += length + (path [length] == '.');
-    }
-    return at;
-}
+//  Printing the reply
 
 //  Writes a frame that holds a JSON object or array indented, and a
 //  newline; false, having written nothing, when it holds anything else
@@ -793,10 +737,10 @@ s_print_pretty (FILE *out, const void *data, size_t size)
     if (text && !memchr (data, 0, size)) {
         memcpy (text, data, size);
         text [size] = 0;
-        const char *start = s_json_space (text);
+        const char *start = sq_json_scan_space (text);
         FILE *buffer = *start == '{' || *start == '['? open_memstream (&pretty, &length): NULL;
-        const char *end = buffer? s_json_walk (start, buffer, 0): NULL;
-        if (buffer && fclose (buffer) == 0 && end && *s_json_space (end) == 0) {
+        const char *end = buffer? sq_json_scan_value (start, buffer, 0): NULL;
+        if (buffer && fclose (buffer) == 0 && end && *sq_json_scan_space (end) == 0) {
             fwrite (pretty, 1, length, out);
             fputc ('\n', out);
             done = true;
@@ -807,91 +751,173 @@ s_print_pretty (FILE *out, const void *data, size_t size)
     return done;
 }
 
-//  Writes one reply frame to out, followed by a newline. JSON and other text
-//  frames come out as they are, so the output can be piped into jq.
+//  A whole reply, the delimiter left out: its frames, each a copy with a
+//  NUL after it (the size does not count it)
+typedef struct {
+    bool is_error;              //  The first frame is "ERROR"
+    size_t count;
+    char **frame;
+    size_t *size;
+} s_reply_t;
+
 static void
-s_print_frame (FILE *out, zmq_msg_t *frame)
+s_reply_clear (s_reply_t *reply)
 {
-    fwrite (zmq_msg_data (frame), 1, zmq_msg_size (frame), out);
-    fputc ('\n', out);
+    for (size_t index = 0; index < reply->count; index++)
+        free (reply->frame [index]);
+    free (reply->frame);
+    free (reply->size);
+    memset (reply, 0, sizeof *reply);
 }
 
-//  True when the frame holds exactly the given text
+//  Appends a copy of the frame; false when out of memory
 static bool
-s_frame_is (zmq_msg_t *frame, const char *text)
+s_reply_add (s_reply_t *reply, zmq_msg_t *frame)
 {
-    size_t size = strlen (text);
-    return zmq_msg_size (frame) == size
-        && memcmp (zmq_msg_data (frame), text, size) == 0;
+    size_t size = zmq_msg_size (frame);
+    char **frames = realloc (reply->frame, (reply->count + 1) * sizeof (char *));
+    if (frames)
+        reply->frame = frames;
+    size_t *sizes = realloc (reply->size, (reply->count + 1) * sizeof (size_t));
+    if (sizes)
+        reply->size = sizes;
+    char *copy = frames && sizes? malloc (size + 1): NULL;
+    if (!copy)
+        return false;
+    memcpy (copy, zmq_msg_data (frame), size);
+    copy [size] = 0;
+    reply->frame [reply->count] = copy;
+    reply->size [reply->count++] = size;
+    return true;
 }
 
-//  Prints one frame of the reply proper. After an "ERROR" the frames are
-//  the reason: they go to stderr, each as a whole "streamq-ctl: error: "
-//  line, so stdout stays empty for a script that parses it.
-static void
-s_print_reply_frame (zmq_msg_t *frame, bool is_error, bool pretty)
+//  Reads the whole reply (libzmq delivers all its frames together) into
+//  reply; false, having said why, when that fails
+static bool
+s_read_reply (void *socket, s_reply_t *reply)
 {
-    if (is_error) {
-        fputs ("streamq-ctl: error: ", stderr);
-        s_print_frame (stderr, frame);
-    }
-    else
-    if (!pretty || !s_print_pretty (stdout, zmq_msg_data (frame), zmq_msg_size (frame)))
-        s_print_frame (stdout, frame);
-}
-
-//  Reads the whole reply (libzmq delivers all its frames together) and
-//  prints it; or, when kept is not NULL, keeps a copy of its first frame
-//  there instead (the reason of an ERROR is printed all the same).
-//  Returns the exit code.
-static int
-s_read_reply (void *socket, bool pretty, char **kept)
-{
-    bool is_error = false;
-    int received = 0;           //  frames received, delimiter included
-    int content = 0;            //  frames of the reply proper
+    memset (reply, 0, sizeof *reply);
     bool more = true;
-    while (more) {
+    for (int received = 0; more; received++) {
         zmq_msg_t frame;
         zmq_msg_init (&frame);
         if (zmq_msg_recv (&frame, socket, 0) == -1) {
-            fprintf (stderr, "streamq-ctl: receive failed: %s\n",
-                     zmq_strerror (errno));
+            fprintf (stderr, "streamq-ctl: receive failed: %s\n", zmq_strerror (errno));
             zmq_msg_close (&frame);
-            return SQ_CTL_EXIT_USAGE;
+            s_reply_clear (reply);
+            return false;
         }
         more = zmq_msg_more (&frame);
         //  The proxy mirrors our empty delimiter; it is not part of the reply
-        bool is_delimiter = received++ == 0 && zmq_msg_size (&frame) == 0;
-        if (!is_delimiter) {
-            if (content++ == 0 && s_frame_is (&frame, "ERROR"))
-                is_error = true;
-            else
-            if (kept && !is_error) {
-                if (!*kept)
-                    *kept = strndup (zmq_msg_data (&frame), zmq_msg_size (&frame));
-            }
-            else
-                s_print_reply_frame (&frame, is_error, pretty);
-        }
+        bool is_delimiter = received == 0 && zmq_msg_size (&frame) == 0;
+        bool kept = is_delimiter || s_reply_add (reply, &frame);
         zmq_msg_close (&frame);
+        if (!kept) {
+            fprintf (stderr, "streamq-ctl: out of memory\n");
+            s_reply_clear (reply);
+            return false;
+        }
     }
-    if (!is_error)
-        return SQ_CTL_EXIT_OK;
-    if (content == 1)
+    reply->is_error = reply->count > 0 && strcmp (reply->frame [0], "ERROR") == 0;
+    return true;
+}
+
+//  Writes one frame as it came, and a newline. JSON and other text
+//  frames come out as they are, so the output can be piped into jq.
+static void
+s_print_frame (FILE *out, const char *frame, size_t size)
+{
+    fwrite (frame, 1, size, out);
+    fputc ('\n', out);
+}
+
+//  An "ERROR" reply: the frames after it are the reason, each a whole
+//  "streamq-ctl: error: " line on stderr, so that stdout stays empty for
+//  a script that parses it. Returns the exit code.
+static int
+s_print_error (const s_reply_t *reply, const s_options_t *options)
+{
+    for (size_t index = 1; index < reply->count; index++) {
+        fputs ("streamq-ctl: error: ", stderr);
+        s_print_frame (stderr, reply->frame [index], reply->size [index]);
+    }
+    if (reply->count == 1)
         fprintf (stderr, "streamq-ctl: error: (the proxy gave no reason)\n");
+    if (reply->count > 1 && options->command
+    &&  strncmp (reply->frame [1], "unknown command", 15) == 0)
+        fprintf (stderr, "streamq-ctl: this proxy does not know %s: it is older "
+                 "than this streamq-ctl (%s)\n", options->command->name, SQ_CTL_VERSION);
     return SQ_CTL_EXIT_ERROR;
 }
 
-//  Sends the request and reads the reply, as s_read_reply. Returns the exit
-//  code: after an interrupted watch, 0.
+//  STATS FIELD: the value at that dotted path alone, a string without its
+//  quotes and escapes. Returns the exit code: a path the reply does not
+//  have is a usage error.
 static int
-s_exchange (void *socket, s_watch_t *watch, const s_options_t *options, bool pretty,
-            char **kept)
+s_print_field (const char *json, const char *field, bool pretty)
 {
+    const char *value = *field? sq_json_scan_find (json, field): NULL;
+    const char *end = value? sq_json_scan_value (value, NULL, 0): NULL;
+    if (!end) {
+        fprintf (stderr, "streamq-ctl: STATS has no field '%s' (the fields are the "
+                 "dotted paths into what 'streamq-ctl --raw STATS' prints, e.g. "
+                 "pairs.active)\n", field);
+        return SQ_CTL_EXIT_USAGE;
+    }
+    size_t size = (size_t) (end - value);
+    char *text = *value == '"'? malloc (size + 1): NULL;
+    if (text && sq_json_scan_string (value, text, size + 1))
+        printf ("%s\n", text);
+    else
+    if (!pretty || !s_print_pretty (stdout, value, size))
+        s_print_frame (stdout, value, size);
+    free (text);
+    return SQ_CTL_EXIT_OK;
+}
+
+//  A reply that is a JSON array of objects, as an aligned table; false,
+//  having written nothing, when it is not one
+static bool
+s_print_table (const char *json)
+{
+    sq_table_t *table = sq_table_from_json (json);
+    if (!table)
+        return false;
+    sq_table_print (table, stdout);
+    sq_table_destroy (&table);
+    return true;
+}
+
+//  Prints the reply as the options ask: an error's reason on stderr, a
+//  field, a table, or every frame on its own line (JSON indented when
+//  pretty). Returns the exit code.
+static int
+s_print_reply (const s_reply_t *reply, const s_options_t *options, bool pretty, bool table)
+{
+    if (reply->is_error)
+        return s_print_error (reply, options);
+    if (options->field)
+        return s_print_field (reply->count? reply->frame [0]: "", options->field, pretty);
+    if (table && reply->count == 1 && options->command
+    &&  sq_command_has (options->command, SQ_COMMAND_TABLE)
+    &&  s_print_table (reply->frame [0]))
+        return SQ_CTL_EXIT_OK;
+    for (size_t index = 0; index < reply->count; index++)
+        if (!pretty || !s_print_pretty (stdout, reply->frame [index], reply->size [index]))
+            s_print_frame (stdout, reply->frame [index], reply->size [index]);
+    return SQ_CTL_EXIT_OK;
+}
+
+//  Sends the request and reads the whole reply into reply. Returns
+//  SQ_CTL_CONTINUE when there is one to print, else the exit code: after
+//  an interrupted watch, 0.
+static int
+s_exchange (void *socket, s_watch_t *watch, const s_options_t *options, s_reply_t *reply)
+{
+    memset (reply, 0, sizeof *reply);
     if (s_send_request (socket, options) == 0
     &&  s_wait_reply (socket, watch, options->timeout))
-        return s_read_reply (socket, pretty, kept);
+        return s_read_reply (socket, reply)? SQ_CTL_CONTINUE: SQ_CTL_EXIT_USAGE;
     if (s_interrupted)
         return SQ_CTL_EXIT_OK;
     s_no_reply (options, watch);
@@ -920,7 +946,7 @@ typedef struct {
 static double
 s_stat (const char *stats, const char *path)
 {
-    const char *value = s_json_find (stats, path);
+    const char *value = sq_json_scan_find (stats, path);
     return value? strtod (value, NULL): 0;
 }
 
@@ -971,7 +997,7 @@ s_summary_print (const char *stats, s_sample_t *previous, const s_options_t *opt
     struct tm local;
     strftime (clock, sizeof clock, "%H:%M:%S", localtime_r (&wall, &local));
     long long up = (long long) now.uptime_ms / 1000;
-    const char *paused = s_json_find (stats, "paused");
+    const char *paused = sq_json_scan_find (stats, "paused");
     printf ("streamq-proxy %s at %s, up %lldh%02lldm%02llds%s\n", options->control,
             clock, up / 3600, up / 60 % 60, up % 60,
             paused && strncmp (paused, "true", 4) == 0? ", PAUSED": "");
@@ -1034,16 +1060,20 @@ s_watch_stats (void *socket, s_watch_t *watch, const s_options_t *options)
     for (long refresh = 0; !options->count || refresh < options->count; refresh++) {
         if (refresh > 0 && !s_sleep (options->interval))
             break;
-        char *stats = NULL;
-        int code = s_exchange (socket, watch, options, false, &stats);
-        if (code != SQ_CTL_EXIT_OK || !stats || s_interrupted) {
-            if (code == SQ_CTL_EXIT_OK && !stats && !s_interrupted) {
-                fprintf (stderr, "streamq-ctl: the proxy replied to STATS with nothing\n");
-                code = SQ_CTL_EXIT_USAGE;
-            }
-            free (stats);
-            return code;
+        s_reply_t reply;
+        int code = s_exchange (socket, watch, options, &reply);
+        if (code == SQ_CTL_CONTINUE && reply.is_error)
+            code = s_print_error (&reply, options);
+        else
+        if (code == SQ_CTL_CONTINUE && reply.count == 0 && !s_interrupted) {
+            fprintf (stderr, "streamq-ctl: the proxy replied to STATS with nothing\n");
+            code = SQ_CTL_EXIT_USAGE;
         }
+        if (code != SQ_CTL_CONTINUE || s_interrupted) {
+            s_reply_clear (&reply);
+            return code == SQ_CTL_CONTINUE? SQ_CTL_EXIT_OK: code;
+        }
+        const char *stats = reply.frame [0];
         if (options->output == S_OUTPUT_RAW)
             printf ("%s\n", stats);
         else {
@@ -1056,7 +1086,7 @@ s_watch_stats (void *socket, s_watch_t *watch, const s_options_t *options)
                 putchar ('\n');
             s_summary_print (stats, &previous, options);
         }
-        free (stats);
+        s_reply_clear (&reply);
         if (fflush (stdout) == EOF)
             return SQ_CTL_EXIT_USAGE;
     }
@@ -1085,12 +1115,16 @@ s_run (void *context, const s_options_t *options)
 
     int exit_code = SQ_CTL_EXIT_USAGE;
     s_watch_t watch = { NULL, 0, 0, false };
-    //  Indented JSON is for people: by default only on a terminal, so that
-    //  scripts and pipes get the frames as they came
+    //  Tables and indented JSON are for people: by default only on a
+    //  terminal, so that scripts and pipes get the frames as they came
+    bool terminal = isatty (STDOUT_FILENO);
     bool pretty = options->output == S_OUTPUT_PRETTY
-               || (options->output == S_OUTPUT_AUTO && isatty (STDOUT_FILENO));
+               || (options->output != S_OUTPUT_RAW && terminal);
+    bool table = options->output == S_OUTPUT_TABLE
+              || (options->output == S_OUTPUT_AUTO && terminal);
     //  libzmq connects to tcp://[v6 address] only with ZMQ_IPV6 set
     int ipv6 = strncmp (options->control, "tcp://[", 7) == 0;
+    s_reply_t reply = { 0 };
     if (options->server_key
     && (s_curve_set (socket, options) == -1
     ||  !s_watch_start (&watch, context, socket)))
@@ -1104,7 +1138,9 @@ s_run (void *context, const s_options_t *options)
     if (options->watch)
         exit_code = s_watch_stats (socket, &watch, options);
     else
-        exit_code = s_exchange (socket, &watch, options, pretty, NULL);
+    if ((exit_code = s_exchange (socket, &watch, options, &reply)) == SQ_CTL_CONTINUE)
+        exit_code = s_print_reply (&reply, options, pretty, table);
+    s_reply_clear (&reply);
     s_watch_stop (&watch, socket);
 
     zmq_close (socket);

@@ -29,7 +29,7 @@ VALGRIND_TEST  := $(VALGRIND) $(VALGRIND_OPTS) --child-silent-after-fork=yes \
 
 .PHONY: test-valgrind
 
-test-valgrind: deps
+test-valgrind: test-deps
 	@command -v $(VALGRIND) >/dev/null \
 	    || { echo "test-valgrind: $(VALGRIND) is missing (apt-get install valgrind)"; exit 2; }
 	@$(MAKE) --no-print-directory all $(INTEG_BIN)

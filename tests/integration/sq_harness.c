@@ -284,7 +284,7 @@ s_parse_endpoint (const char *log, const char *tag, char *buf, size_t size)
     if (!start)
         return false;
     start += strlen (tag);
-    size_t length = strcspn (start, " \t\r\n");
+    size_t length = strcspn (start, " \t\r\n\"");
     if (length == 0 || length >= size)
         return false;
     memcpy (buf, start, length);
@@ -292,16 +292,21 @@ s_parse_endpoint (const char *log, const char *tag, char *buf, size_t size)
     return true;
 }
 
-//  True once the log holds a complete line whose message is "ready"
+//  True once the log holds a complete line whose message is "ready", in
+//  text or in JSON (--log-format json)
 static bool
 s_log_ready (const char *log)
 {
+    static const char json [] = "\"message\":\"ready\"}";
+    size_t json_size = sizeof json - 1;
     const char *line = log;
     while (line && *line) {
         const char *end = strchr (line, '\n');
         if (!end)
             return false;           //  Incomplete last line
         if (end - line >= 6 && memcmp (end - 6, " ready", 6) == 0)
+            return true;
+        if ((size_t) (end - line) >= json_size && memcmp (end - json_size, json, json_size) == 0)
             return true;
         line = end + 1;
     }

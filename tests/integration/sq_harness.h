@@ -76,7 +76,7 @@ typedef struct {
 
 //  Starts $SQ_BUILD/streamq-proxy on three ephemeral 127.0.0.1 ports plus
 //  the NULL-terminated extra arguments (args may be NULL), waits for its
-//  "ready" line and parses the "listening:" lines. The log goes to
+//  "ready" line and parses the "listening:" lines (in text or JSON). The log goes to
 //  $SQ_BUILD/tests/<name>-<n>.proxy.log. Returns NULL (after printing the
 //  log) if the proxy does not become ready within SQ_WAIT_MS.
 //  Call from the main thread: the child dies with the thread that forked.

@@ -412,6 +412,10 @@ test_install_staged (void)
     s_check_file (s_stage, "/usr/lib/systemd/system/streamq-proxy.service", 0644);
     s_check_file (s_stage, "/usr/share/doc/streamq-proxy/streamq.cfg.example", 0644);
     s_check_file (s_stage, "/usr/share/doc/streamq-proxy/README.md", 0644);
+    s_check_file (s_stage, "/usr/share/doc/streamq-proxy/operations.md", 0644);
+    s_check_file (s_stage, "/usr/share/doc/streamq-proxy/streamq-rules.yml", 0644);
+    s_check_file (s_stage, "/usr/share/doc/streamq-proxy/streamq-dashboard.json", 0644);
+    s_check_file (s_stage, "/usr/share/bash-completion/completions/streamq-ctl", 0644);
 
     //  The shared library: its real name carries the version of the .pc
     //  file, its soname the major number
@@ -538,6 +542,97 @@ test_pkg_config_staged (void)
     SQ_CHECK_EQ (s_sh (&out, "cd '%s' && ./peer-static && ldd ./peer-static", s_root), 0);
     SQ_CHECK_MSG (!strstr (out, "libstreamq"), "peer-static loads libstreamq:\n%s", out);
     free (out);
+}
+
+//  What the installed bash completion offers for the words of a command
+//  line, the last one being completed (heap, one a line)
+static char *
+s_complete (const char *words)
+{
+    char *out = NULL;
+    int code = s_sh (&out, "bash --norc --noprofile -c '"
+                     "source \"%s/usr/share/bash-completion/completions/streamq-ctl\" && "
+                     "COMP_WORDS=(%s) && COMP_CWORD=$((${#COMP_WORDS[@]} - 1)) && "
+                     "_streamq_ctl && printf \"%%s\\n\" \"${COMPREPLY[@]}\"'",
+                     s_stage, words);
+    if (code != 0) {
+        free (out);
+        return NULL;
+    }
+    return out;
+}
+
+//  True if the line list holds the word as a whole line
+static bool
+s_has_line (const char *lines, const char *word)
+{
+    size_t length = strlen (word);
+    for (const char *at = lines; at && *at; at = strchr (at, '\n'), at = at? at + 1: NULL)
+        if (strncmp (at, word, length) == 0 && (at [length] == '\n' || !at [length]))
+            return true;
+    return false;
+}
+
+//  The bash completion offers every command and long option of
+//  streamq-ctl --help, and the words a command takes
+static void
+test_bash_completion (void)
+{
+    if (!s_have ("bash")) {
+        printf ("note: bash missing: the completion is not checked\n");
+        return;
+    }
+    char *commands = s_complete ("streamq-ctl \"\"");
+    char *options = s_complete ("streamq-ctl --");
+    SQ_CHECK (commands && options);
+    const char *section = strstr (s_ctl_help, "\nCommands");
+    SQ_CHECK (section);
+    size_t count = 0;
+    for (const char *line = strchr (section + 1, '\n') + 1; *line && *line != '\n';
+         line = strchr (line, '\n') + 1) {
+        if (strncmp (line, "  ", 2) == 0 && isupper ((unsigned char) line [2])) {
+            char command [64];
+            snprintf (command, sizeof command, "%.*s", (int) strcspn (line + 2, " \n"),
+                      line + 2);
+            SQ_CHECK_MSG (s_has_line (commands, command), "no completion for %s:\n%s",
+                          command, commands);
+            count++;
+        }
+        if (!strchr (line, '\n'))
+            break;
+    }
+    SQ_CHECK (count >= 15 && s_has_line (commands, "watch"));
+    //  The options: the long names in the tag of each entry, a line that
+    //  starts with "-" (up to the two spaces before its description)
+    size_t options_seen = 0;
+    for (const char *line = s_ctl_help; line && *line; line = strchr (line, '\n'),
+         line = line? line + 1: NULL) {
+        const char *tag = line + strspn (line, " ");
+        if (tag == line || *tag != '-')
+            continue;
+        const char *end = strstr (tag, "  ");
+        for (const char *at = strstr (tag, "--"); at && (!end || at < end);
+             at = strstr (at + 2, "--")) {
+            char option [64];
+            snprintf (option, sizeof option, "%.*s",
+                      (int) strspn (at, "-abcdefghijklmnopqrstuvwxyz"), at);
+            SQ_CHECK_MSG (s_has_line (options, option), "no completion for %s:\n%s",
+                          option, options);
+            options_seen++;
+        }
+    }
+    SQ_CHECK (options_seen >= 12);
+    free (commands);
+    free (options);
+    char *words = s_complete ("streamq-ctl -c tcp://127.0.0.1:9 IDENTIFY \"\"");
+    SQ_CHECK_STR (words, "frontend\nbackend\n");
+    free (words);
+    words = s_complete ("streamq-ctl LOGLEVEL w");
+    SQ_CHECK_STR (words, "warning\n");
+    free (words);
+    words = s_complete ("streamq-ctl drain A");
+    SQ_CHECK_STR (words, "ALL\n");
+    free (words);
 }
 
 //  make install with a PREFIX and no DESTDIR: what a make install on a
@@ -746,6 +841,7 @@ main (void)
 
     SQ_RUN (test_install_staged);
     SQ_RUN (test_pkg_config_staged);
+    SQ_RUN (test_bash_completion);
     SQ_RUN (test_install_prefix);
     SQ_RUN (test_uninstall);
     SQ_RUN (test_man_proxy);

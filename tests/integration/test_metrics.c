@@ -13,6 +13,7 @@
 #include "sq_harness.h"
 #include "sq_prometheus_check.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <poll.h>
@@ -322,6 +323,101 @@ test_paths_and_methods (void)
     SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
 }
 
+//  GETs path at the metrics server; the answer's status, its body in body
+static int
+s_get (const char *url, const char *path, char *body, size_t size)
+{
+    s_answer_t answer;
+    SQ_CHECK (s_http (url, "GET", path, &answer));
+    snprintf (body, size, "%s", answer.body);
+    free (answer.body);
+    return answer.status;
+}
+
+//  GETs path until it answers status; false (with the last answer) after
+//  SQ_WAIT_MS
+static bool
+s_get_wait (const char *url, const char *path, int status, char *body, size_t size)
+{
+    int64_t deadline = sq_now_ms () + SQ_WAIT_MS;
+    int last = 0;
+    while (sq_now_ms () < deadline) {
+        if ((last = s_get (url, path, body, size)) == status)
+            return true;
+        sq_sleep_ms (50);
+    }
+    fprintf (stderr, "%s stayed at %d (%s), not %d\n", path, last, body, status);
+    return false;
+}
+
+//  /healthz answers while the proxy runs; /readyz only while a client
+//  would be paired at once: 503 with the reason before any worker, when
+//  paused and when draining, 200 with an idle worker connection. Both at
+//  the metrics server's port, whatever its path.
+static void
+test_health_and_readiness (void)
+{
+    const char *args [] = { "--metrics", "http://127.0.0.1:0/probe/metrics", NULL };
+    sq_proxy_t *proxy = sq_proxy_start ("test_metrics", args);
+    SQ_CHECK (proxy);
+    char url [256], body [256];
+    SQ_CHECK (s_metrics_url (proxy, url, sizeof url));
+    SQ_CHECK_EQ (s_get (url, "/healthz", body, sizeof body), 200);
+    SQ_CHECK_STR (body, "ok\n");
+    SQ_CHECK_EQ (s_get (url, "/readyz", body, sizeof body), 503);
+    SQ_CHECK_STR (body, "not ready: no idle worker\n");
+    s_answer_t answer;
+    SQ_CHECK (s_http (url, "POST", "/readyz", &answer));
+    SQ_CHECK_EQ (answer.status, 405);
+    free (answer.body);
+    SQ_CHECK (s_http (url, "HEAD", "/healthz", &answer));
+    SQ_CHECK_EQ (answer.status, 200);
+    free (answer.body);
+
+    //  A worker connects: ready
+    sq_worker_t *worker = sq_echo_new (proxy->backend, ZMQ_DEALER, 1);
+    SQ_CHECK (worker);
+    SQ_CHECK (s_get_wait (url, "/readyz", 200, body, sizeof body));
+    SQ_CHECK_STR (body, "ok: 1 idle worker connection\n");
+    char *reply = sq_control_str (proxy->control, "PAUSE");
+    SQ_CHECK_STR (reply, "OK");
+    free (reply);
+    SQ_CHECK_EQ (s_get (url, "/readyz", body, sizeof body), 503);
+    SQ_CHECK_STR (body, "not ready: paused\n");
+    reply = sq_control_str (proxy->control, "RESUME");
+    SQ_CHECK_STR (reply, "OK");
+    free (reply);
+    SQ_CHECK_EQ (s_get (url, "/readyz", body, sizeof body), 200);
+
+    //  The one worker connection takes a client: no idle worker again
+    void *ctx = zmq_ctx_new ();
+    void *client = sq_peer_new (ctx, ZMQ_DEALER, NULL, proxy->frontend);
+    SQ_CHECK (client);
+    SQ_CHECK_EQ (sq_send_str (client, "hello"), 0);
+    char *echo = sq_recv_str (client, SQ_WAIT_MS);
+    SQ_CHECK_STR (echo, "hello");
+    free (echo);
+    SQ_CHECK (s_get_wait (url, "/readyz", 503, body, sizeof body));
+    SQ_CHECK_STR (body, "not ready: no idle worker\n");
+
+    //  Draining, with that pair still open: not ready, yet alive
+    sq_worker_t *spare = sq_echo_new (proxy->backend, ZMQ_DEALER, 1);
+    SQ_CHECK (spare);
+    SQ_CHECK (s_get_wait (url, "/readyz", 200, body, sizeof body));
+    const char *drain [] = { "DRAIN", "ALL", NULL };
+    char **drained = sq_control (proxy->control, drain, SQ_WAIT_MS);
+    SQ_CHECK (drained && drained [0] && strcmp (drained [0], "OK") == 0);
+    sq_strv_destroy (&drained);
+    SQ_CHECK (s_get_wait (url, "/readyz", 503, body, sizeof body));
+    SQ_CHECK_STR (body, "not ready: draining\n");
+    SQ_CHECK_EQ (s_get (url, "/healthz", body, sizeof body), 200);
+    zmq_close (client);
+    zmq_ctx_term (ctx);
+    SQ_CHECK_EQ (sq_proxy_stop_with (&proxy, 0), 0);
+    sq_worker_destroy (&worker);
+    sq_worker_destroy (&spare);
+}
+
 //  Without --metrics, no HTTP port: the frontend, the backend and the
 //  control socket are all the proxy listens on
 static void
@@ -411,13 +507,132 @@ test_ipv6 (void)
     SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
 }
 
+//  ---------------------------------------------------------------------
+//  The dashboard and the alert rules of dist/
+
+//  True when name is family, or a series of the histogram family
+static bool
+s_of_family (const char *name, const char *family, bool histogram)
+{
+    size_t length = strlen (family);
+    if (strncmp (name, family, length) != 0)
+        return false;
+    return name [length] == 0
+        || (histogram && (!strcmp (name + length, "_bucket") || !strcmp (name + length, "_sum")
+                          || !strcmp (name + length, "_count")));
+}
+
+//  True when the scrape has a family that name is a series of
+static bool
+s_served (const char *scrape, const char *name)
+{
+    for (const char *line = strstr (scrape, "# TYPE "); line; line = strstr (line + 1, "# TYPE ")) {
+        char family [128], type [32];
+        if (sscanf (line, "# TYPE %127s %31s", family, type) == 2
+        &&  s_of_family (name, family, strcmp (type, "histogram") == 0))
+            return true;
+    }
+    return false;
+}
+
+//  Checks every streamq_ name in the file against the scrape; returns how
+//  many names it holds
+static int
+s_check_names (const char *path, const char *scrape)
+{
+    char *text = sq_file_read (path);
+    SQ_CHECK_MSG (text, "cannot read %s (run from the top of the tree)", path);
+    int names = 0;
+    for (const char *at = strstr (text, "streamq_"); at; at = strstr (at + 1, "streamq_")) {
+        if (at > text && (isalnum ((unsigned char) at [-1]) || at [-1] == '_'))
+            continue;
+        char name [128];
+        snprintf (name, sizeof name, "%.*s", (int) strspn (at, "abcdefghijklmnopqrstuvwxyz"
+                                                           "0123456789_"), at);
+        SQ_CHECK_MSG (s_served (scrape, name), "%s uses %s, which the proxy does not serve",
+                      path, name);
+        names++;
+    }
+    free (text);
+    return names;
+}
+
+//  Every metric name that the Grafana dashboard's and the alert rules'
+//  queries use is one a running proxy serves
+static void
+test_dashboard_and_rules_names (void)
+{
+    const char *args [] = { "--metrics", "http://127.0.0.1:0/metrics", NULL };
+    sq_proxy_t *proxy = sq_proxy_start ("test_metrics", args);
+    SQ_CHECK (proxy);
+    char url [256];
+    SQ_CHECK (s_metrics_url (proxy, url, sizeof url));
+    char *scrape = s_scrape (url);
+    SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
+
+    char *dashboard = sq_file_read ("dist/streamq-dashboard.json");
+    SQ_CHECK_MSG (dashboard && sq_json_valid (dashboard), "dist/streamq-dashboard.json is not JSON");
+    int panels = sq_json_count (dashboard, "panels");
+    SQ_CHECK (panels >= 10);
+    int queries = 0;
+    for (int index = 0; index < panels; index++) {
+        char path [64], expression [1024];
+        snprintf (path, sizeof path, "panels.%d.targets", index);
+        for (int target = 0; target < sq_json_count (dashboard, path); target++) {
+            char expr [96];
+            snprintf (expr, sizeof expr, "%s.%d.expr", path, target);
+            SQ_CHECK (sq_json_string (dashboard, expr, expression, sizeof expression));
+            SQ_CHECK_MSG (strstr (expression, "streamq_"), "%s: '%s'", expr, expression);
+            queries++;
+        }
+    }
+    free (dashboard);
+    SQ_CHECK (queries >= 20);
+    SQ_CHECK (s_check_names ("dist/streamq-dashboard.json", scrape) >= queries);
+    SQ_CHECK (s_check_names ("dist/streamq-rules.yml", scrape) >= 5);
+    free (scrape);
+}
+
+//  promtool checks the rules, and runs their unit tests: each alert fires
+//  on the series made up for it, and only on those
+static void
+test_alert_rules (void)
+{
+    const char *check [] = { "promtool", "check", "rules", "dist/streamq-rules.yml", NULL };
+    const char *unit [] = { "promtool", "test", "rules",
+                            "tests/prometheus/streamq-rules.test.yml", NULL };
+    const char *paths [] = { "/usr/bin/promtool", "/usr/local/bin/promtool" };
+    for (size_t index = 0; index < 2 && check [0] [0] != '/'; index++)
+        if (access (paths [index], X_OK) == 0)
+            check [0] = unit [0] = paths [index];
+    if (check [0] [0] != '/') {
+        printf ("# note: promtool missing (Debian: prometheus, which make test installs): "
+                "the alert rules are not checked\n");
+        return;
+    }
+    char *out, *err;
+    int code = sq_run (check, SQ_WAIT_MS, &out, &err);
+    SQ_CHECK_MSG (code == 0 && strstr (out, "SUCCESS: 5 rules found"), "promtool check rules "
+                  "exited %d: %s%s", code, out, err);
+    free (out);
+    free (err);
+    code = sq_run (unit, SQ_WAIT_MS, &out, &err);
+    SQ_CHECK_MSG (code == 0 && strstr (out, "SUCCESS"), "promtool test rules exited %d: %s%s",
+                  code, out, err);
+    free (out);
+    free (err);
+}
+
 int
 main (void)
 {
     SQ_RUN (test_values_move);
     SQ_RUN (test_paths_and_methods);
+    SQ_RUN (test_health_and_readiness);
     SQ_RUN (test_off_by_default);
     SQ_RUN (test_bad_url_exits_2);
     SQ_RUN (test_ipv6);
+    SQ_RUN (test_dashboard_and_rules_names);
+    SQ_RUN (test_alert_rules);
     return sq_test_summary ();
 }
