@@ -26,6 +26,7 @@ CORE_SRC := src/sq_log.c src/sq_clock.c src/sq_buf.c src/sq_greeting.c \
 #  HTTP server of --metrics (libmicrohttpd) and the systemd notifications
 #  (libsystemd): the proxy alone links those two
 PROXY_SRC := src/sq_engine_stream.c src/sq_proxy.c src/sq_control_auth.c src/sq_metrics.c \
+             src/sq_control_guard.c \
              src/sq_notify.c
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)

@@ -82,8 +82,10 @@ s_usage (FILE *out)
 "  --control-clients DIR  public certificates of the authorised clients\n"
 "                         (needed with --control-key); SIGHUP reloads it\n"
 "  --control-open-read    any CURVE key may also run PING, STATS, LIST,\n"
-"                         WORKERS, CLIENTS and ROUTES; the other commands\n"
-"                         still need a key from DIR\n"
+"                         WORKERS, CLIENTS, ROUTES and BANS; the other\n"
+"                         commands still need a key from DIR\n"
+"  --max-control-connections N   connections to the control socket at once;\n"
+"                         one more is closed at once      (default 64)\n"
 "\n"
 "Names and routes (see README, \"Identities and routes\"):\n"
 "  --routes FILE          address rules, routes and weights to load at start;\n"
@@ -206,6 +208,7 @@ enum {
     OPT_CONTROL_KEY, OPT_CONTROL_CLIENTS, OPT_CONTROL_OPEN_READ,
     OPT_CONFIG, OPT_CHECK_CONFIG, OPT_DRAIN_TIMEOUT, OPT_PRINT_CONFIG, OPT_METRICS,
     OPT_MAX_QUEUE_PER_IP, OPT_HANDSHAKE_TIMEOUT, OPT_HANDSHAKE_BAN, OPT_HANDSHAKE_BAN_MAX,
+    OPT_MAX_CONTROL_CONNECTIONS,
     OPT_LOG_FORMAT, OPT_SYSLOG, OPT_SYSLOG_FACILITY, OPT_SYSLOG_SOCKET,
     OPT_HELP, OPT_VERSION
 };
@@ -252,6 +255,7 @@ static const struct option s_options [] = {
     { "control-key",      required_argument, NULL, OPT_CONTROL_KEY },
     { "control-clients",  required_argument, NULL, OPT_CONTROL_CLIENTS },
     { "control-open-read", no_argument,      NULL, OPT_CONTROL_OPEN_READ },
+    { "max-control-connections", required_argument, NULL, OPT_MAX_CONTROL_CONNECTIONS },
     { "config",           required_argument, NULL, OPT_CONFIG },
     { "check-config",     no_argument,       NULL, OPT_CHECK_CONFIG },
     { "drain-timeout",    required_argument, NULL, OPT_DRAIN_TIMEOUT },
@@ -434,7 +438,8 @@ s_limit_option (int option, const char *value, sq_proxy_config_t *config)
 {
     long long number;
     bool size = option == OPT_MAX_PAIR_BUFFER || option == OPT_MAX_BUFFER;
-    bool at_least_one = option == OPT_MAX_CONNECTIONS || option == OPT_PEER_HWM;
+    bool at_least_one = option == OPT_MAX_CONNECTIONS || option == OPT_PEER_HWM
+                     || option == OPT_MAX_CONTROL_CONNECTIONS;
     long long min = size? 64 * 1024: at_least_one? 1: 0;
     long long max = size? (1LL << 40): 10000000;
     bool valid = size? s_parse_size (value, min, max, &number)
@@ -452,6 +457,7 @@ s_limit_option (int option, const char *value, sq_proxy_config_t *config)
         case OPT_PEER_HWM:        config->peer_hwm = (int) number; break;
         case OPT_MAX_PER_IP:      core->limits.max_per_ip = (size_t) number; break;
         case OPT_MAX_RATE:        core->limits.rate_per_ip = (unsigned) number; break;
+        case OPT_MAX_CONTROL_CONNECTIONS: config->max_control_connections = number; break;
     }
     return 0;
 }
@@ -599,6 +605,7 @@ s_apply (s_parse_t *parse, int option, const char *value)
         case OPT_PEER_HWM:
         case OPT_MAX_PER_IP:
         case OPT_MAX_RATE:
+        case OPT_MAX_CONTROL_CONNECTIONS:
             return s_limit_option (option, value, config);
         case OPT_FRONTEND_ALLOW:
         case OPT_FRONTEND_DENY:
@@ -941,6 +948,7 @@ s_option_text (const sq_proxy_config_t *config, int option, char *text, size_t s
         case OPT_PEER_HWM:      number = config->peer_hwm; break;
         case OPT_MAX_PER_IP:    number = (long long) core->limits.max_per_ip; break;
         case OPT_MAX_RATE:      number = core->limits.rate_per_ip; break;
+        case OPT_MAX_CONTROL_CONNECTIONS: number = config->max_control_connections; break;
         case OPT_DRAIN_TIMEOUT: number = config->drain_timeout_ms; break;
         case OPT_LOG_FORMAT:    return config->log_format == SQ_LOG_JSON? "json": "text";
         case OPT_SYSLOG:        return config->syslog? "true": "false";

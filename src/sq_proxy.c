@@ -15,6 +15,7 @@
 #include <syslog.h>
 #include <zmq.h>
 #include "sq_proxy.h"
+#include "sq_control_guard.h"
 #include "sq_engine_stream.h"
 #include "sq_control.h"
 #include "sq_metrics.h"
@@ -49,6 +50,7 @@ sq_proxy_config_defaults (sq_proxy_config_t *config)
         config->keepalive [side] = (sq_keepalive_t) { false, -1, -1, -1 };
     config->max_connections = -1;
     config->peer_hwm = 1000;
+    config->max_control_connections = 64;
     config->log_level = SQ_LOG_INFO;
     config->log_format = SQ_LOG_TEXT;
     config->syslog_facility = LOG_DAEMON;
@@ -179,6 +181,7 @@ typedef struct {
     rlim_t files;               //  The open-file limit in force
     int64_t drain_deadline_ms;  //  Draining: when the proxy stops anyway
     sq_config_t *start_file;    //  The file read at start, once reloaded
+    sq_control_guard_t *guard;  //  Bounds the control socket's connections
     int reserve_fd;             //  A descriptor to give back when out of them
     size_t conns_peak;          //  Most connections since memory was last trimmed
     int64_t trim_due_ms;        //  Earliest next trim while connections remain
@@ -366,6 +369,13 @@ s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
                                     proxy->control_endpoint, proxy->auth);
     if (!proxy->control)
         return false;
+    proxy->guard = sq_control_guard_new (proxy->context, proxy->control,
+                                         (size_t) config->max_control_connections);
+    if (!proxy->guard) {
+        sq_log_failure ("cannot watch the control socket's connections: %s",
+                        zmq_strerror (zmq_errno ()));
+        return false;
+    }
     sq_engine_t ops = sq_engine_stream_ops (proxy->engine);
     proxy->core = sq_core_new (&core_config, &ops);
     if (!proxy->core) {
@@ -402,6 +412,7 @@ s_stop (s_proxy_t *proxy)
     sq_metrics_destroy (&proxy->metrics);
     sq_core_destroy (&proxy->core);
     sq_engine_stream_destroy (&proxy->engine);
+    sq_control_guard_destroy (&proxy->guard);
     if (proxy->control)
         zmq_close (proxy->control);
     sq_control_auth_destroy (&proxy->auth);
@@ -533,6 +544,7 @@ s_serve (s_proxy_t *proxy)
         if (s_readable (proxy->control))
             s_control_drain (proxy, now);
         sq_engine_stream_events (proxy->engine, now);
+        sq_control_guard_events (proxy->guard, now);
         s_reserve_update (proxy, now);
         s_trim_memory (proxy, now);
         if (proxy->metrics)
@@ -553,10 +565,12 @@ s_wait (s_proxy_t *proxy)
 {
     //  The control socket, the peers' sockets unless paused, the monitors;
     //  reading [i] is false for a peers' socket whose reading stopped
-    void *sockets [5];
-    bool reading [5];
+    void *sockets [6];
+    bool reading [6];
     int watched = 0;
     sockets [watched++] = proxy->control;
+    reading [watched] = true;
+    sockets [watched++] = sq_control_guard_socket (proxy->guard);
     bool paused = sq_core_paused (proxy->core);
     for (int side = SQ_FRONTEND; side <= SQ_BACKEND && !paused; side++) {
         reading [watched] = sq_core_reading (proxy->core, side);
@@ -579,7 +593,7 @@ s_wait (s_proxy_t *proxy)
             return;
     //  One more for the metrics server's epoll descriptor: s_serve runs
     //  it after the wake-up
-    struct pollfd fds [6];
+    struct pollfd fds [7];
     int polled = watched;
     for (int index = 0; index < watched; index++) {
         size_t size = sizeof fds [index].fd;
@@ -667,6 +681,7 @@ s_reload (s_proxy_t *proxy, sq_proxy_config_t *config)
     sq_core_config_t core_config = fresh.core;
     s_connection_limits (&core_config, fresh.max_connections, proxy->files);
     sq_core_reconfigure (proxy->core, &core_config);
+    sq_control_guard_set_cap (proxy->guard, (size_t) fresh.max_control_connections);
     if (!s_load_routes (proxy->core, &fresh))
         sq_warning ("keeping the address rules, routes and weights in force");
     //  Keep the running values of what needs a restart

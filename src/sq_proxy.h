@@ -22,6 +22,7 @@ typedef struct sq_proxy_config {
     sq_keepalive_t keepalive [2];   //  Per side
     long long max_connections;  //  Each side; -1: from the open-file limit
     int peer_hwm;               //  Chunks libzmq queues per connection, each way
+    long long max_control_connections;  //  Connections to the control socket
     sq_access_t *access [2];    //  Owned; core.limits.access points here
     char *mechanisms [2];       //  Owned; core.mechanisms points here
     sq_control_auth_config_t control_auth;  //  CURVE on the control socket

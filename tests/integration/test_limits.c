@@ -568,6 +568,56 @@ test_out_of_descriptors (void)
     SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
 }
 
+//  Idle connections to the control port are bounded: past the cap each
+//  new one is closed at once, the ones within it stay, and the control
+//  socket still answers
+static void
+test_control_connections_bounded (void)
+{
+    const char *args [] = { "--max-control-connections", "4", NULL };
+    sq_proxy_t *proxy = sq_proxy_start ("test_limits", args);
+    SQ_CHECK (proxy);
+    int fds [10];
+    for (int index = 0; index < 10; index++) {
+        fds [index] = sq_tcp_connect (proxy->control);
+        SQ_CHECK (fds [index] >= 0);
+    }
+    //  The six past the cap are closed; which ones depends on the order
+    //  libzmq accepted them in
+    int closed = 0;
+    int64_t deadline = sq_now_ms () + SQ_WAIT_MS;
+    while (closed < 6 && sq_now_ms () < deadline) {
+        closed = 0;
+        for (int index = 0; index < 10; index++)
+            if (fds [index] >= 0 && sq_tcp_wait_closed (fds [index], 1)) {
+                close (fds [index]);
+                fds [index] = -1;
+            }
+        for (int index = 0; index < 10; index++)
+            closed += fds [index] < 0;
+        sq_sleep_ms (20);
+    }
+    SQ_CHECK_EQ (closed, 6);
+    sq_sleep_ms (SQ_QUIET_MS);
+    for (int index = 0; index < 10; index++)
+        if (fds [index] >= 0)
+            SQ_CHECK_MSG (!sq_tcp_wait_closed (fds [index], 1), "a connection within the cap closed");
+    //  Closing one makes room for a REQ client: the proxy still answers
+    for (int index = 0; index < 10; index++)
+        if (fds [index] >= 0) {
+            close (fds [index]);
+            fds [index] = -1;
+            break;
+        }
+    char *pong = sq_control_str (proxy->control, "PING");
+    SQ_CHECK (pong && strcmp (pong, "PONG") == 0);
+    free (pong);
+    for (int index = 0; index < 10; index++)
+        if (fds [index] >= 0)
+            close (fds [index]);
+    SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
+}
+
 int
 main (void)
 {
@@ -583,5 +633,6 @@ main (void)
     SQ_RUN (test_mechanisms_curve_pair);
     SQ_RUN (test_bad_values);
     SQ_RUN (test_out_of_descriptors);
+    SQ_RUN (test_control_connections_bounded);
     return sq_test_summary ();
 }
