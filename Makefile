@@ -21,7 +21,8 @@ CORE_SRC := src/sq_log.c src/sq_clock.c src/sq_buf.c src/sq_greeting.c \
             src/sq_cidr.c src/sq_access.c src/sq_admission.c \
             src/sq_histogram.c src/sq_prometheus.c \
             src/sq_flow.c src/sq_outcome.c src/sq_handshake.c src/sq_liveness.c src/sq_arrival.c \
-            src/sq_frame_reader.c src/sq_zmtp_check.c src/sq_bans.c src/sq_tally.c
+            src/sq_frame_reader.c src/sq_zmtp_check.c src/sq_bans.c src/sq_tally.c \
+            src/sq_options.c
 #  The ZMQ_STREAM engine, the event loop, CURVE on the control socket, the
 #  HTTP server of --metrics (libmicrohttpd) and the systemd notifications
 #  (libsystemd): the proxy alone links those two
