@@ -133,3 +133,17 @@ include fuzz/fuzz.mk
 
 #  Memory checks and the soak (not part of `make test`): make test-valgrind, make soak
 include tests/valgrind.mk tests/soak.mk
+
+#  The OPTIONS list of the manual page, from the option table: the lines
+#  between its BEGIN OPTIONS and END OPTIONS markers are what
+#  `streamq-proxy --help-man` prints (test_options checks they match)
+.PHONY: man
+man: $(BUILD)/streamq-proxy
+	@$(BUILD)/streamq-proxy --help-man > $(BUILD)/options.man
+	@awk -v block=$(BUILD)/options.man \
+	    '/^\.\\" END OPTIONS$$/ { skip = 0 } \
+	     !skip { print } \
+	     /^\.\\" BEGIN OPTIONS$$/ { while ((getline line < block) > 0) print line; skip = 1 }' \
+	    doc/streamq-proxy.1 > $(BUILD)/streamq-proxy.1
+	@mv $(BUILD)/streamq-proxy.1 doc/streamq-proxy.1
+	@echo "doc/streamq-proxy.1: OPTIONS from the option table"

@@ -340,7 +340,7 @@ static const sq_option_t s_table [] = {
              "with\n"
              ".BR \\-\\-syslog ." },
     { .name = "syslog-socket", .arg = "PATH", .type = SQ_OPTION_STRING,
-      S_AT (syslog_socket), .restart = "--syslog options changed: they need a restart",
+      .unset = "syslog(3)", S_AT (syslog_socket), .restart = "--syslog options changed: they need a restart",
       .help = "with --syslog: send to this unix datagram socket rather than through "
               "syslog(3) to /dev/log",
       .man = "Sends the log lines to this Unix datagram socket rather than through\n"
@@ -502,7 +502,7 @@ static const sq_option_t s_table [] = {
     //  -----------------------------------------------------------------
     //  Securing the control socket
     { .name = "control-key", .arg = "FILE", .type = SQ_OPTION_STRING,
-      S_AT (control_auth.key_file), .group = SQ_GROUP_CONTROL,
+      .unset = "none: no CURVE", S_AT (control_auth.key_file), .group = SQ_GROUP_CONTROL,
       .help = "the proxy's secret certificate (NAME_secret, from streamq-ctl --keygen "
               "or CZMQ): the control socket runs CURVE, and answers only authorised keys",
       .man = "The proxy's secret certificate\n"
@@ -515,7 +515,7 @@ static const sq_option_t s_table [] = {
              "Needs\n"
              ".BR \\-\\-control\\-clients ." },
     { .name = "control-clients", .arg = "DIR", .type = SQ_OPTION_STRING,
-      S_AT (control_auth.clients_dir), .group = SQ_GROUP_CONTROL,
+      .unset = "none", S_AT (control_auth.clients_dir), .group = SQ_GROUP_CONTROL,
       .help = "public certificates of the authorised clients (needed with "
               "--control-key); SIGHUP reloads it",
       .man = "The public certificates of the authorised clients, one file each; needs\n"
@@ -544,7 +544,8 @@ static const sq_option_t s_table [] = {
 
     //  -----------------------------------------------------------------
     //  Names and routes
-    { .name = "routes", .arg = "FILE", .type = SQ_OPTION_STRING, S_AT (routes),
+    { .name = "routes", .arg = "FILE", .type = SQ_OPTION_STRING, .unset = "none",
+      S_AT (routes),
       .group = SQ_GROUP_ROUTES, .flags = SQ_OPTION_LIVE,
       .help = "address rules, routes and weights to load at start; SIGHUP loads the "
               "file again (a bad file is refused, with its line number, and the tables "
@@ -969,8 +970,12 @@ s_tcp_valid (const char *address, char *reason, size_t size)
             snprintf (reason, size, "an IPv6 address goes in brackets, then :PORT");
             return false;
         }
+        const char *zone = memchr (address, '%', (size_t) (close - address));
         for (const char *cursor = address + 1; cursor < close; cursor++)
-            if (!isxdigit ((unsigned char) *cursor) && !strchr (":.%", *cursor)) {
+            if (zone && cursor > zone? !isalnum ((unsigned char) *cursor)
+                                       && !strchr ("-._", *cursor)
+                                     : !isxdigit ((unsigned char) *cursor)
+                                       && !strchr (":.%", *cursor)) {
                 snprintf (reason, size, "'%.*s' is not an IPv6 address",
                           (int) (close - address - 1), address + 1);
                 return false;
@@ -1278,7 +1283,10 @@ s_help_default (const sq_option_t *option, char *text, size_t size)
     else
         snprintf (text, size, "%s%s%s", *repeatable? "(": "", repeatable,
                   *repeatable? ")": "");
-    for (char *cursor = text; *cursor; cursor++)
+    //  "(default VALUE" stays on one line
+    char *value = strstr (text, "default");
+    value = value? value + strcspn (value, " "): NULL;
+    for (char *cursor = text; value && cursor <= value && *cursor; cursor++)
         if (*cursor == ' ')
             *cursor = S_NBSP;
 }
