@@ -190,32 +190,31 @@ sq_proxy_check_names (const sq_proxy_config_t *config, char *error, size_t size)
     return true;
 }
 
-//  Binds a socket of that type to the endpoint and closes it; appends
-//  the reason to error when it cannot be bound
-static bool
+//  Binds a socket of that type to the endpoint; returns it, or NULL
+//  with the reason appended to error
+static void *
 s_try_bind (void *context, int type, const char *name, const char *endpoint,
             char *error, size_t size)
 {
     void *socket = zmq_socket (context, type);
     int linger = 0;
-    bool bound = false;
     if (socket) {
         zmq_setsockopt (socket, ZMQ_LINGER, &linger, sizeof linger);
         sq_engine_stream_set_ipv6 (socket, endpoint);
-        bound = zmq_bind (socket, endpoint) == 0;
+        if (zmq_bind (socket, endpoint) == 0)
+            return socket;
     }
     size_t used = strlen (error);
-    if (!bound)
-        snprintf (error + used, size - used, "%scannot bind %s to %s: %s", used? "; ": "",
-                  name, endpoint, zmq_strerror (zmq_errno ()));
+    snprintf (error + used, size - used, "%scannot bind %s to %s: %s", used? "; ": "",
+              name, endpoint, zmq_strerror (zmq_errno ()));
     if (socket)
         zmq_close (socket);
-    return bound;
+    return NULL;
 }
 
-//  Binds a TCP socket to the metrics URL's address and closes it, as
-//  s_try_bind does
-static bool
+//  Binds a listening TCP socket to the metrics URL's address; returns
+//  its descriptor, or -1 with the reason appended to error
+static int
 s_try_bind_metrics (const char *url, char *error, size_t size)
 {
     sq_prometheus_url_t parsed;
@@ -224,11 +223,10 @@ s_try_bind_metrics (const char *url, char *error, size_t size)
     memset (&address, 0, sizeof address);
     struct sockaddr_in *ipv4 = (struct sockaddr_in *) &address;
     struct sockaddr_in6 *ipv6 = (struct sockaddr_in6 *) &address;
-    bool bound = false;
+    int fd = -1;
     if (!sq_prometheus_url_parse (url, &parsed, reason, sizeof reason))
         snprintf (reason, sizeof reason, "not a metrics URL");
     else {
-        int family = parsed.ipv6? AF_INET6: AF_INET;
         if (parsed.ipv6) {
             ipv6->sin6_family = AF_INET6;
             ipv6->sin6_port = htons ((uint16_t) parsed.port);
@@ -239,22 +237,26 @@ s_try_bind_metrics (const char *url, char *error, size_t size)
             ipv4->sin_port = htons ((uint16_t) parsed.port);
             inet_pton (AF_INET, parsed.host, &ipv4->sin_addr);
         }
-        int fd = socket (family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        fd = socket (parsed.ipv6? AF_INET6: AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         int on = 1;
         if (fd >= 0)
             setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-        bound = fd >= 0 && bind (fd, (struct sockaddr *) &address, parsed.ipv6
-                                 ? sizeof *ipv6: sizeof *ipv4) == 0
-                        && listen (fd, 1) == 0;
-        snprintf (reason, sizeof reason, "%s", strerror (errno));
-        if (fd >= 0)
+        if (fd >= 0 && (bind (fd, (struct sockaddr *) &address,
+                              parsed.ipv6? sizeof *ipv6: sizeof *ipv4) != 0
+                        || listen (fd, 1) != 0)) {
+            snprintf (reason, sizeof reason, "%s", strerror (errno));
             close (fd);
+            fd = -1;
+        }
+        else
+        if (fd < 0)
+            snprintf (reason, sizeof reason, "%s", strerror (errno));
     }
     size_t used = strlen (error);
-    if (!bound)
+    if (fd < 0)
         snprintf (error + used, size - used, "%scannot bind metrics to %s: %s",
                   used? "; ": "", url, reason);
-    return bound;
+    return fd;
 }
 
 bool
@@ -266,11 +268,20 @@ sq_proxy_check_bind (const sq_proxy_config_t *config, char *error, size_t size)
         snprintf (error, size, "cannot make a libzmq context: %s", zmq_strerror (zmq_errno ()));
         return false;
     }
-    bool bound = s_try_bind (context, ZMQ_STREAM, "frontend", config->frontend, error, size);
-    bound &= s_try_bind (context, ZMQ_STREAM, "backend", config->backend, error, size);
-    bound &= s_try_bind (context, ZMQ_ROUTER, "control", config->control, error, size);
-    if (config->metrics)
-        bound &= s_try_bind_metrics (config->metrics, error, size);
+    //  All held at once, so that two of them on one port fail as at start
+    void *sockets [3] = {
+        s_try_bind (context, ZMQ_STREAM, "frontend", config->frontend, error, size),
+        s_try_bind (context, ZMQ_STREAM, "backend", config->backend, error, size),
+        s_try_bind (context, ZMQ_ROUTER, "control", config->control, error, size)
+    };
+    int metrics = config->metrics? s_try_bind_metrics (config->metrics, error, size): -1;
+    bool bound = sockets [0] && sockets [1] && sockets [2]
+              && (!config->metrics || metrics >= 0);
+    for (int index = 0; index < 3; index++)
+        if (sockets [index])
+            zmq_close (sockets [index]);
+    if (metrics >= 0)
+        close (metrics);
     zmq_ctx_term (context);
     return bound;
 }
