@@ -27,6 +27,7 @@ s_field (const sq_option_t *option, sq_proxy_config_t *config)
     return (char *) config + option->offset;
 }
 
+//  The same, to read
 static const void *
 s_field_const (const sq_option_t *option, const sq_proxy_config_t *config)
 {
@@ -46,6 +47,7 @@ s_print_string (const sq_option_t *option, const sq_proxy_config_t *config,
     return *(const char *const *) s_field_const (option, config);
 }
 
+//  --log-level: error, warning, info or debug (any case, as sq_log reads them)
 static bool
 s_parse_log_level (const sq_option_t *option, const char *value,
                    sq_proxy_config_t *config, char *expected, size_t size)
@@ -56,6 +58,7 @@ s_parse_log_level (const sq_option_t *option, const char *value,
     return sq_log_level_parse (value, &config->log_level);
 }
 
+//  The level's name
 static const char *
 s_print_log_level (const sq_option_t *option, const sq_proxy_config_t *config,
                    char *text, size_t size)
@@ -78,6 +81,7 @@ s_parse_log_format (const sq_option_t *option, const char *value,
     return sq_log_format_parse (value, &config->log_format);
 }
 
+//  The format's name
 static const char *
 s_print_log_format (const sq_option_t *option, const sq_proxy_config_t *config,
                     char *text, size_t size)
@@ -178,6 +182,7 @@ s_parse_access (const sq_option_t *option, const char *value,
     return true;
 }
 
+//  The allow or the deny list of a side, comma-separated; NULL when empty
 static const char *
 s_print_access (const sq_option_t *option, const sq_proxy_config_t *config,
                 char *text, size_t size)
@@ -209,6 +214,7 @@ s_parse_mechanisms (const sq_option_t *option, const char *value,
     return true;
 }
 
+//  A side's mechanisms, as stored (in capitals); NULL: any
 static const char *
 s_print_mechanisms (const sq_option_t *option, const sq_proxy_config_t *config,
                     char *text, size_t size)
@@ -1291,6 +1297,8 @@ s_help_default (const sq_option_t *option, char *text, size_t size)
             *cursor = S_NBSP;
 }
 
+//  One option in --help: its tag, then its text and default from column
+//  S_TEXT_COLUMN (on the next line when the tag reaches it)
 static void
 s_usage_option (FILE *out, const sq_option_t *option)
 {
@@ -1390,6 +1398,8 @@ s_man_default (FILE *out, const sq_option_t *option)
     }
 }
 
+//  One option in the manual page: a tagged paragraph, its text, whether
+//  it repeats, whether SIGHUP can change it, its default
 static void
 s_man_option (FILE *out, const sq_option_t *option)
 {
@@ -1408,6 +1418,8 @@ s_man_option (FILE *out, const sq_option_t *option)
     }
     if (option->flags & SQ_OPTION_REPEATABLE)
         fputs ("The option can be repeated.\n", out);
+    if (!(option->flags & (SQ_OPTION_LIVE | SQ_OPTION_META)))
+        fputs ("A change takes a restart: SIGHUP logs it as needing one.\n", out);
     if (!(option->flags & SQ_OPTION_META))
         s_man_default (out, option);
 }
