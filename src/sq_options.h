@@ -137,7 +137,8 @@ void sq_options_print (const sq_proxy_config_t *config, FILE *out);
 void sq_options_restart_notes (const sq_proxy_config_t *running,
                                const sq_proxy_config_t *fresh);
 
-//  Gives fresh the running values of what only a restart applies
+//  Gives fresh the running values of what only a restart applies (their
+//  fields are copied: an option that needs a restart owns no memory)
 void sq_options_keep_running (const sq_proxy_config_t *running, sq_proxy_config_t *fresh);
 
 #endif
