@@ -336,6 +336,12 @@ test_readme_example (void)
         "--control-clients", clients, "--check-config", NULL
     };
     char *out = NULL, *err = NULL;
+    //  A directory of clients that cannot be read is refused
+    check [11] = "/nonexistent/clients";
+    SQ_CHECK_EQ (sq_run_program ("streamq-proxy", check, NULL, &err), 2);
+    SQ_CHECK_MSG (strstr (err, "--control-clients: "), "%s", err);
+    free (err);
+    check [11] = clients;
     int code = sq_run_program ("streamq-proxy", check, &out, &err);
     SQ_CHECK_MSG (code == 0 && strstr (out, "configuration OK"), "exit %d: %s", code, err);
     free (out);
