@@ -95,12 +95,17 @@ s_close_all (int *fds, size_t count)
             close (fds [index]);
 }
 
-//  A proxy whose admitted peers wait a long time for their greeting
+//  A proxy whose admitted peers wait a long time for their greeting, and
+//  for their first command (a greeted client is given an idle worker's
+//  greeting, then screened), and in the queue
 static sq_proxy_t *
 s_proxy (const char **extra)
 {
-    const char *args [24] = { "--greeting-timeout", "600000" };
-    size_t count = 2;
+    const char *args [24] = {
+        "--greeting-timeout", "600000", "--handshake-timeout", "600000",
+        "--queue-timeout", "600000"
+    };
+    size_t count = 6;
     for (size_t index = 0; extra && extra [index] && count < 23; index++)
         args [count++] = extra [index];
     args [count] = NULL;
