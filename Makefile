@@ -22,7 +22,7 @@ CORE_SRC := src/sq_log.c src/sq_clock.c src/sq_buf.c src/sq_greeting.c \
             src/sq_histogram.c src/sq_prometheus.c
 #  The ZMQ_STREAM engine, the event loop, CURVE on the control socket, and
 #  the HTTP server of --metrics (libmicrohttpd: the proxy alone links it)
-PROXY_SRC := src/sq_engine_stream.c src/sq_proxy.c src/sq_control_auth.c src/sq_metrics.c
+PROXY_SRC := src/sq_loop.c src/sq_engine_stream.c src/sq_proxy.c src/sq_control_auth.c src/sq_metrics.c
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 #  Key files and the ZPL reader: in the core for the unit tests, and in
