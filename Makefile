@@ -1,5 +1,7 @@
-#  StreamQ-Proxy build. `make` builds, `make test` builds and runs every test,
-#  `make test-asan` runs the same suite under AddressSanitizer and UBSan.
+#  StreamQ-Proxy build. `make` builds, `make test` builds and runs every test
+#  (the integration tests once per engine: SQ_ENGINE=splice make test runs
+#  them on that one alone), `make test-asan` runs the same suite under
+#  AddressSanitizer and UBSan.
 
 CC       ?= gcc
 BUILD    ?= build
@@ -22,7 +24,7 @@ CORE_SRC := src/sq_log.c src/sq_clock.c src/sq_buf.c src/sq_greeting.c \
             src/sq_histogram.c src/sq_prometheus.c
 #  The ZMQ_STREAM engine, the event loop, CURVE on the control socket, and
 #  the HTTP server of --metrics (libmicrohttpd: the proxy alone links it)
-PROXY_SRC := src/sq_loop.c src/sq_engine_stream.c src/sq_proxy.c src/sq_control_auth.c src/sq_metrics.c
+PROXY_SRC := src/sq_loop.c src/sq_net.c src/sq_engine_stream.c src/sq_engine_splice.c src/sq_proxy.c src/sq_control_auth.c src/sq_metrics.c
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 #  Key files and the ZPL reader: in the core for the unit tests, and in
@@ -88,12 +90,12 @@ test-unit: deps
 
 test-integration: deps
 	@$(MAKE) --no-print-directory all $(INTEG_BIN)
-	@SQ_BUILD=$(BUILD) tests/run.sh $(INTEG_BIN)
+	@SQ_BUILD=$(BUILD) tests/run.sh --engines $(INTEG_BIN)
 
 #  Builds and runs every test
 test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(INTEG_BIN)
-	@SQ_BUILD=$(BUILD) tests/run.sh $(UNIT_BIN) $(INTEG_BIN)
+	@SQ_BUILD=$(BUILD) tests/run.sh $(UNIT_BIN) --engines $(INTEG_BIN)
 
 test-asan:
 	@$(MAKE) --no-print-directory SANITIZE=1 test

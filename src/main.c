@@ -31,6 +31,12 @@ s_usage (FILE *out)
 "                         Any peer that reaches the backend can serve clients:\n"
 "                         keep it private (loopback, VPN, firewall).\n"
 "  --control EP           control socket (REQ/DEALER)    (default tcp://127.0.0.1:5557)\n"
+"  --engine NAME          what carries the peers' bytes: 'stream' (two ZMQ_STREAM\n"
+"                         sockets) or 'splice' (the proxy's own TCP sockets:\n"
+"                         back-pressure per connection, and once a pair's\n"
+"                         handshake is over it moves the bytes with large\n"
+"                         buffers or splice(2); tcp:// endpoints only)\n"
+"                                                        (default stream)\n"
 "  --log-level LEVEL      error, warning, info or debug  (default info);\n"
 "                         the control command LOGLEVEL changes it live\n"
 "  --log-format FORMAT    text, or json: one JSON object a line (default text)\n"
@@ -189,6 +195,7 @@ enum {
     OPT_CONTROL_KEY, OPT_CONTROL_CLIENTS, OPT_CONTROL_OPEN_READ,
     OPT_CONFIG, OPT_CHECK_CONFIG, OPT_DRAIN_TIMEOUT, OPT_PRINT_CONFIG, OPT_METRICS,
     OPT_LOG_FORMAT, OPT_SYSLOG, OPT_SYSLOG_FACILITY, OPT_SYSLOG_SOCKET,
+    OPT_ENGINE,
     OPT_HELP, OPT_VERSION
 };
 
@@ -196,6 +203,7 @@ static const struct option s_options [] = {
     { "frontend",         required_argument, NULL, OPT_FRONTEND },
     { "backend",          required_argument, NULL, OPT_BACKEND },
     { "control",          required_argument, NULL, OPT_CONTROL },
+    { "engine",           required_argument, NULL, OPT_ENGINE },
     { "log-level",        required_argument, NULL, OPT_LOG_LEVEL },
     { "max-queue",        required_argument, NULL, OPT_MAX_QUEUE },
     { "queue-timeout",    required_argument, NULL, OPT_QUEUE_TIMEOUT },
@@ -499,6 +507,11 @@ s_apply (s_parse_t *parse, int option, const char *value)
         case OPT_FRONTEND: config->frontend = value; return 0;
         case OPT_BACKEND:  config->backend = value; return 0;
         case OPT_CONTROL:  config->control = value; return 0;
+        case OPT_ENGINE:
+            if (strcmp (value, "stream") != 0 && strcmp (value, "splice") != 0)
+                return s_bad_value ("engine", value, "'stream' or 'splice'");
+            config->engine = strcmp (value, "splice") == 0? SQ_ENGINE_SPLICE: SQ_ENGINE_STREAM;
+            return 0;
         case OPT_ROUTES:   config->routes = value; return 0;
         case OPT_METRICS:  return s_metrics_option (value, config);
         case OPT_CONTROL_KEY:     config->control_auth.key_file = value; return 0;
@@ -801,6 +814,7 @@ s_option_text (const sq_proxy_config_t *config, int option, char *text, size_t s
         case OPT_FRONTEND:      return config->frontend;
         case OPT_BACKEND:       return config->backend;
         case OPT_CONTROL:       return config->control;
+        case OPT_ENGINE:        return config->engine == SQ_ENGINE_SPLICE? "splice": "stream";
         case OPT_ROUTES:        return config->routes;
         case OPT_METRICS:       return config->metrics;
         case OPT_CONTROL_KEY:   return config->control_auth.key_file;

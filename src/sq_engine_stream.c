@@ -173,43 +173,6 @@ sq_engine_stream_set_linger (sq_engine_stream_t *self, int linger_ms)
         zmq_setsockopt (self->socket [side], ZMQ_LINGER, &linger_ms, sizeof linger_ms);
 }
 
-//  An IPv4 peer of a socket bound to [::] shows as ::ffff:a.b.c.d: it is
-//  named, matched and registered as the IPv4 address it is
-static const char *
-s_unmapped (const char *ip)
-{
-    return strncasecmp (ip, "::ffff:", 7) == 0 && strchr (ip + 7, '.')? ip + 7: ip;
-}
-
-//  The IP of the peer of fd (host) and its "ip:port" or "[ip]:port"
-//  (address); false if fd is not a connected IP socket
-static bool
-s_fd_address (int fd, char *host, size_t host_size, char *address, size_t address_size)
-{
-    struct sockaddr_storage peer;
-    socklen_t peer_size = sizeof peer;
-    char ip [INET6_ADDRSTRLEN];
-    int port;
-    if (getpeername (fd, (struct sockaddr *) &peer, &peer_size) != 0)
-        return false;
-    if (peer.ss_family == AF_INET) {
-        struct sockaddr_in *v4 = (struct sockaddr_in *) &peer;
-        inet_ntop (AF_INET, &v4->sin_addr, ip, sizeof ip);
-        port = ntohs (v4->sin_port);
-    }
-    else
-    if (peer.ss_family == AF_INET6) {
-        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *) &peer;
-        inet_ntop (AF_INET6, &v6->sin6_addr, ip, sizeof ip);
-        port = ntohs (v6->sin6_port);
-    }
-    else
-        return false;
-    snprintf (host, host_size, "%s", s_unmapped (ip));
-    snprintf (address, address_size, strchr (host, ':')? "[%s]:%d": "%s:%d", host, port);
-    return true;
-}
-
 //  A peer that reads nothing fills its pipe, and libzmq then refuses even
 //  the empty message that would close it: the proxy could never let it
 //  go. So the engine shuts the TCP connection down itself; libzmq sees
@@ -221,7 +184,7 @@ s_shutdown_stalled (sq_conn_t *conn)
 {
     char host [SQ_ADDRESS_MAX], address [SQ_ADDRESS_MAX];
     if (conn->fd < 0 || conn->fd_shut
-    ||  !s_fd_address (conn->fd, host, sizeof host, address, sizeof address)
+    ||  !sq_net_peer_address (conn->fd, host, sizeof host, address, sizeof address)
     ||  strcmp (address, conn->address) != 0)
         return;
     if (shutdown (conn->fd, SHUT_RDWR) == 0) {
@@ -317,10 +280,12 @@ s_peer_address (zmq_msg_t *msg, char *host, size_t host_size,
                 char *address, size_t address_size)
 {
     int fd = zmq_msg_get (msg, ZMQ_SRCFD);
-    if (fd >= 0 && s_fd_address (fd, host, host_size, address, address_size))
+    if (fd >= 0 && sq_net_peer_address (fd, host, host_size, address, address_size))
         return;
     const char *ip = zmq_msg_gets (msg, "Peer-Address");
-    snprintf (host, host_size, "%s", ip? s_unmapped (ip): "unknown");
+    if (ip && strncasecmp (ip, "::ffff:", 7) == 0 && strchr (ip + 7, '.'))
+        ip += 7;                //  An IPv4 peer of [::], named as IPv4
+    snprintf (host, host_size, "%s", ip? ip: "unknown");
     snprintf (address, address_size, "%s", host);
 }
 

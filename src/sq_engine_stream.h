@@ -15,17 +15,9 @@
 #include <stdint.h>
 #include "sq_core.h"
 #include "sq_loop.h"
+#include "sq_net.h"
 
 typedef struct sq_engine_stream sq_engine_stream_t;
-
-//  TCP keepalive on one side's connections. Numbers of -1 keep the
-//  kernel's defaults (net.ipv4.tcp_keepalive_*).
-typedef struct {
-    bool on;
-    int idle_s;                 //  Silence before the first probe
-    int interval_s;             //  Between probes
-    int count;                  //  Unanswered probes before the connection drops
-} sq_keepalive_t;
 
 //  Creates both sockets, with keepalive [side] for each, and binds them.
 //  hwm is how many chunks (of up to 8 KiB) libzmq may queue for each

@@ -183,11 +183,24 @@ sq_proxy_check_files (const sq_proxy_config_t *config, char *error, size_t size)
     return true;
 }
 
+//  What the proxy needs of an engine, whichever runs
+typedef struct {
+    void *self;
+    sq_engine_t ops;            //  What the core calls
+    void (*attach) (void *self, sq_core_t *core);
+    bool (*register_with) (void *self, sq_loop_t *loop);
+    const char *(*endpoint) (void *self, sq_side_t side);
+    //  At shutdown, once every connection was closed: the time the last
+    //  bytes may take. True while the loop must still run for them.
+    bool (*linger) (void *self, int linger_ms);
+    void (*destroy) (void *self);
+} s_engine_t;
+
 typedef struct {
     void *context;
     void *control;
     sq_control_auth_t *auth;    //  CURVE on the control socket, or NULL
-    sq_engine_stream_t *engine;
+    s_engine_t engine;
     sq_core_t *core;
     sq_metrics_t *metrics;      //  --metrics, or NULL
     sq_loop_t *loop;
@@ -293,6 +306,112 @@ s_connection_limits (sq_core_config_t *core, long long configured, rlim_t files)
 
 static bool s_register (s_proxy_t *proxy);
 
+//  -------------------------------------------------------------------------
+//  The engines, behind s_engine_t
+
+static void
+s_stream_attach (void *self, sq_core_t *core)
+{
+    sq_engine_stream_attach (self, core);
+}
+
+static bool
+s_stream_register (void *self, sq_loop_t *loop)
+{
+    return sq_engine_stream_register (self, loop);
+}
+
+static const char *
+s_stream_endpoint (void *self, sq_side_t side)
+{
+    return sq_engine_stream_endpoint (self, side);
+}
+
+//  libzmq delivers what it queued while the context terminates
+static bool
+s_stream_linger (void *self, int linger_ms)
+{
+    sq_engine_stream_set_linger (self, linger_ms);
+    return false;
+}
+
+static void
+s_stream_destroy (void *self)
+{
+    sq_engine_stream_t *engine = self;
+    sq_engine_stream_destroy (&engine);
+}
+
+static bool
+s_stream_new (s_engine_t *engine, void *context, const sq_proxy_config_t *config,
+              char *error, size_t error_size)
+{
+    sq_engine_stream_t *self = sq_engine_stream_new (context, config->frontend,
+                                                     config->backend, config->keepalive,
+                                                     config->peer_hwm, error, error_size);
+    if (!self)
+        return false;
+    *engine = (s_engine_t) {
+        .self = self, .ops = sq_engine_stream_ops (self), .attach = s_stream_attach,
+        .register_with = s_stream_register, .endpoint = s_stream_endpoint,
+        .linger = s_stream_linger, .destroy = s_stream_destroy
+    };
+    return true;
+}
+
+static void
+s_splice_attach (void *self, sq_core_t *core)
+{
+    sq_engine_splice_attach (self, core);
+}
+
+static bool
+s_splice_register (void *self, sq_loop_t *loop)
+{
+    return sq_engine_splice_register (self, loop);
+}
+
+static const char *
+s_splice_endpoint (void *self, sq_side_t side)
+{
+    return sq_engine_splice_endpoint (self, side);
+}
+
+//  The engine delivers what it holds for closed connections while the
+//  loop runs
+static bool
+s_splice_linger (void *self, int linger_ms)
+{
+    (void) linger_ms;
+    return sq_engine_splice_lingering (self);
+}
+
+static void
+s_splice_destroy (void *self)
+{
+    sq_engine_splice_t *engine = self;
+    sq_engine_splice_destroy (&engine);
+}
+
+static bool
+s_splice_new (s_engine_t *engine, const sq_proxy_config_t *config,
+              char *error, size_t error_size)
+{
+    sq_engine_splice_config_t splice = {
+        .frontend = config->frontend, .backend = config->backend
+    };
+    memcpy (splice.keepalive, config->keepalive, sizeof splice.keepalive);
+    sq_engine_splice_t *self = sq_engine_splice_new (&splice, error, error_size);
+    if (!self)
+        return false;
+    *engine = (s_engine_t) {
+        .self = self, .ops = sq_engine_splice_ops (self), .attach = s_splice_attach,
+        .register_with = s_splice_register, .endpoint = s_splice_endpoint,
+        .linger = s_splice_linger, .destroy = s_splice_destroy
+    };
+    return true;
+}
+
 //  Binds everything and logs the real endpoints; false if anything failed
 static bool
 s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
@@ -311,11 +430,10 @@ s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
         fprintf (stderr, "streamq-proxy: %s\n", error);
         return false;
     }
-    proxy->engine = sq_engine_stream_new (proxy->context, config->frontend,
-                                          config->backend, config->keepalive,
-                                          config->peer_hwm,
-                                          error, sizeof error);
-    if (!proxy->engine) {
+    bool made = config->engine == SQ_ENGINE_SPLICE
+              ? s_splice_new (&proxy->engine, config, error, sizeof error)
+              : s_stream_new (&proxy->engine, proxy->context, config, error, sizeof error);
+    if (!made) {
         fprintf (stderr, "streamq-proxy: %s\n", error);
         return false;
     }
@@ -323,17 +441,17 @@ s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
                                     proxy->control_endpoint, proxy->auth);
     if (!proxy->control)
         return false;
-    sq_engine_t ops = sq_engine_stream_ops (proxy->engine);
-    proxy->core = sq_core_new (&core_config, &ops);
+    proxy->core = sq_core_new (&core_config, &proxy->engine.ops);
     if (!proxy->core) {
         fprintf (stderr, "streamq-proxy: out of memory\n");
         return false;
     }
-    sq_engine_stream_attach (proxy->engine, proxy->core);
+    proxy->engine.attach (proxy->engine.self, proxy->core);
     if (!s_load_routes (proxy->core, config))
         return false;
-    sq_info ("listening: frontend %s", sq_engine_stream_endpoint (proxy->engine, SQ_FRONTEND));
-    sq_info ("listening: backend %s", sq_engine_stream_endpoint (proxy->engine, SQ_BACKEND));
+    sq_info ("engine: %s", config->engine == SQ_ENGINE_SPLICE? "splice": "stream");
+    sq_info ("listening: frontend %s", proxy->engine.endpoint (proxy->engine.self, SQ_FRONTEND));
+    sq_info ("listening: backend %s", proxy->engine.endpoint (proxy->engine.self, SQ_BACKEND));
     sq_info ("listening: control %s", proxy->control_endpoint);
     if (config->metrics) {
         proxy->metrics = sq_metrics_new (config->metrics, proxy->core, error, sizeof error);
@@ -365,7 +483,8 @@ s_stop (s_proxy_t *proxy)
         sq_loop_unwatch (proxy->loop, sq_metrics_fd (proxy->metrics));
     sq_metrics_destroy (&proxy->metrics);
     sq_core_destroy (&proxy->core);
-    sq_engine_stream_destroy (&proxy->engine);
+    if (proxy->engine.self)
+        proxy->engine.destroy (proxy->engine.self);
     if (proxy->control) {
         int fd = -1;
         size_t size = sizeof fd;
@@ -563,7 +682,7 @@ s_register (s_proxy_t *proxy)
     proxy->core_timer = sq_loop_timer_new (loop, -1, s_on_core_timer, proxy);
     bool done = proxy->core_timer
         && sq_loop_hook_add (loop, s_tick_hook, proxy)
-        && sq_engine_stream_register (proxy->engine, loop)
+        && proxy->engine.register_with (proxy->engine.self, loop)
         && sq_loop_hook_add (loop, s_arm_hook, proxy)
         && s_watch_zmq (loop, proxy->control, s_on_control, proxy);
     if (done && proxy->metrics) {
@@ -604,6 +723,8 @@ s_restart_notes (const sq_proxy_config_t *running, const sq_proxy_config_t *fres
         if (strcmp (was, now) != 0)
             sq_warning ("reload: --%s changed: it needs a restart", strings [index].option);
     }
+    if (running->engine != fresh->engine)
+        sq_warning ("reload: --engine changed: it needs a restart");
     if (running->io_threads != fresh->io_threads)
         sq_warning ("reload: --io-threads changed: it needs a restart");
     if (running->peer_hwm != fresh->peer_hwm)
@@ -655,6 +776,7 @@ s_reload (s_proxy_t *proxy, sq_proxy_config_t *config)
     fresh.metrics = config->metrics;
     fresh.control_auth = config->control_auth;
     fresh.io_threads = config->io_threads;
+    fresh.engine = config->engine;
     fresh.peer_hwm = config->peer_hwm;
     fresh.log_format = config->log_format;
     fresh.syslog = config->syslog;
@@ -723,8 +845,12 @@ sq_proxy_run (sq_proxy_config_t *config)
              sq_conn_table_count (sq_core_conns (proxy.core), SQ_FRONTEND),
              sq_conn_table_count (sq_core_conns (proxy.core), SQ_BACKEND));
     sq_core_close_all (proxy.core, sq_clock_now ());
-    //  Give the close requests a moment to reach the I/O threads
-    sq_engine_stream_set_linger (proxy.engine, (int) config->core.close_linger_ms);
+    //  Give the last bytes a moment to go
+    int64_t linger_ms = config->core.close_linger_ms;
+    int64_t deadline = sq_clock_now () + linger_ms;
+    while (proxy.engine.linger (proxy.engine.self, (int) linger_ms)
+    &&     sq_clock_now () < deadline)
+        sq_loop_once (proxy.loop, deadline - sq_clock_now ());
     s_stop (&proxy);
     sq_config_destroy (&proxy.start_file);
     sq_info ("stopped");

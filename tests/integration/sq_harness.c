@@ -61,6 +61,20 @@ sq_time_scale (void)
 }
 
 const char *
+sq_engine (void)
+{
+    const char *engine = getenv ("SQ_ENGINE");
+    return engine? engine: "";
+}
+
+bool
+sq_engine_is (const char *name)
+{
+    const char *engine = sq_engine ();
+    return strcmp (*engine? engine: "stream", name) == 0;
+}
+
+const char *
 sq_build_dir (void)
 {
     const char *dir = getenv ("SQ_BUILD");
@@ -400,8 +414,10 @@ sq_proxy_start (const char *name, const char **args)
     char dir [512];
     sq_build_path ("tests", dir, sizeof dir);
     mkdir (dir, 0755);
-    char stem [420], storage [4096];
-    snprintf (stem, sizeof stem, "%.300s/%.100s-%d", dir, name, ++counter);
+    char stem [440], storage [4096];
+    const char *engine = sq_engine ();
+    snprintf (stem, sizeof stem, "%.300s/%.100s%s%.16s-%d", dir, name, *engine? "-": "",
+              engine, ++counter);
     snprintf (self->log_path, sizeof self->log_path, "%s.proxy.log", stem);
 
     const char *argv [96];
@@ -416,6 +432,10 @@ sq_proxy_start (const char *name, const char **args)
     };
     for (size_t index = 0; index < sizeof own / sizeof own [0]; index++)
         argv [argc++] = own [index];
+    if (*engine) {
+        argv [argc++] = "--engine";
+        argv [argc++] = engine;
+    }
     for (int index = 0; args && args [index] && argc < 95; index++)
         argv [argc++] = args [index];
     argv [argc] = NULL;

@@ -39,6 +39,14 @@ int64_t sq_now_ms (void);
 //  Sleeps for the given number of milliseconds
 void sq_sleep_ms (int msecs);
 
+//  The engine the proxy runs with: $SQ_ENGINE ("stream" or "splice"), or
+//  "" for the proxy's default (stream)
+const char *sq_engine (void);
+
+//  True when the proxy runs the engine of that name ("stream" by default).
+//  For the few checks of what truly differs between the engines.
+bool sq_engine_is (const char *name);
+
 //  Directory holding the built binaries: $SQ_BUILD, or "build"
 const char *sq_build_dir (void);
 
@@ -74,8 +82,9 @@ typedef struct {
     char log_path [512];        //  stdout + stderr of the proxy
 } sq_proxy_t;
 
-//  Starts $SQ_BUILD/streamq-proxy on three ephemeral 127.0.0.1 ports plus
-//  the NULL-terminated extra arguments (args may be NULL), waits for its
+//  Starts $SQ_BUILD/streamq-proxy on three ephemeral 127.0.0.1 ports, with
+//  --engine $SQ_ENGINE when that is set, plus the NULL-terminated extra
+//  arguments (args may be NULL), waits for its
 //  "ready" line and parses the "listening:" lines. The log goes to
 //  $SQ_BUILD/tests/<name>-<n>.proxy.log. Returns NULL (after printing the
 //  log) if the proxy does not become ready within SQ_WAIT_MS.
