@@ -20,11 +20,11 @@ endif
 CORE_SRC := src/sq_log.c src/sq_clock.c src/sq_buf.c src/sq_greeting.c \
             src/sq_conn.c src/sq_balancer.c src/sq_core.c src/sq_json.c \
             src/sq_control.c src/sq_dict.c src/sq_identity.c src/sq_pairing.c src/sq_report.c src/sq_routes.c src/sq_heartbeat.c \
-            src/sq_cidr.c src/sq_access.c src/sq_admission.c \
+            src/sq_cidr.c src/sq_access.c src/sq_admission.c src/sq_relay.c \
             src/sq_histogram.c src/sq_prometheus.c
 #  The ZMQ_STREAM engine, the event loop, CURVE on the control socket, and
 #  the HTTP server of --metrics (libmicrohttpd: the proxy alone links it)
-PROXY_SRC := src/sq_loop.c src/sq_net.c src/sq_engine_stream.c src/sq_engine_splice.c src/sq_proxy.c src/sq_control_auth.c src/sq_metrics.c
+PROXY_SRC := src/sq_loop.c src/sq_net.c src/sq_pipe_pool.c src/sq_engine_stream.c src/sq_engine_splice.c src/sq_proxy.c src/sq_control_auth.c src/sq_metrics.c
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 #  Key files and the ZPL reader: in the core for the unit tests, and in

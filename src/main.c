@@ -105,6 +105,8 @@ s_usage (FILE *out)
 "                         see a lost connection), 'block' stops reading the\n"
 "                         side that feeds it until it drains, so other pairs\n"
 "                         on that side wait too          (default disconnect)\n"
+"  --slow-peer-timeout MS with --engine splice: close a pair when bytes wait\n"
+"                         for a peer and none moved for MS (default 0: never)\n"
 "  --peer-hwm N           chunks (up to 8 KiB each) libzmq may queue for each\n"
 "                         connection, each way, besides what the proxy\n"
 "                         holds                          (default 1000)\n"
@@ -195,7 +197,7 @@ enum {
     OPT_CONTROL_KEY, OPT_CONTROL_CLIENTS, OPT_CONTROL_OPEN_READ,
     OPT_CONFIG, OPT_CHECK_CONFIG, OPT_DRAIN_TIMEOUT, OPT_PRINT_CONFIG, OPT_METRICS,
     OPT_LOG_FORMAT, OPT_SYSLOG, OPT_SYSLOG_FACILITY, OPT_SYSLOG_SOCKET,
-    OPT_ENGINE,
+    OPT_ENGINE, OPT_SLOW_PEER_TIMEOUT,
     OPT_HELP, OPT_VERSION
 };
 
@@ -225,6 +227,7 @@ static const struct option s_options [] = {
     { "max-pair-buffer",  required_argument, NULL, OPT_MAX_PAIR_BUFFER },
     { "max-buffer",       required_argument, NULL, OPT_MAX_BUFFER },
     { "slow-peer",        required_argument, NULL, OPT_SLOW_PEER },
+    { "slow-peer-timeout", required_argument, NULL, OPT_SLOW_PEER_TIMEOUT },
     { "peer-hwm",         required_argument, NULL, OPT_PEER_HWM },
     { "max-connections",  required_argument, NULL, OPT_MAX_CONNECTIONS },
     { "max-connections-per-ip", required_argument, NULL, OPT_MAX_PER_IP },
@@ -288,7 +291,7 @@ s_number_option (int option, const char *value, sq_proxy_config_t *config)
                      && option != OPT_HEARTBEAT_LIVENESS;
     bool zero_ok = option == OPT_CLOSE_LINGER || option == OPT_ROUTE_WAIT
                 || option == OPT_IDENTIFY_WAIT || option == OPT_PAIR_IDLE_TIMEOUT
-                || option == OPT_PAIR_MAX_LIFETIME;
+                || option == OPT_PAIR_MAX_LIFETIME || option == OPT_SLOW_PEER_TIMEOUT;
     long long min = zero_ok? 0: 1;
     long long max = option == OPT_IO_THREADS? 64: option == OPT_HEARTBEAT_LIVENESS? 1000:
                     milliseconds? 86400000LL: 100000000LL;
@@ -311,6 +314,7 @@ s_number_option (int option, const char *value, sq_proxy_config_t *config)
         case OPT_HEARTBEAT_LIVENESS: config->core.heartbeat_liveness = number; break;
         case OPT_PAIR_IDLE_TIMEOUT: config->core.pair_idle_timeout_ms = number; break;
         case OPT_PAIR_MAX_LIFETIME: config->core.pair_max_lifetime_ms = number; break;
+        case OPT_SLOW_PEER_TIMEOUT: config->core.slow_peer_timeout_ms = number; break;
         case OPT_DRAIN_TIMEOUT:    config->drain_timeout_ms = number; break;
     }
     return 0;
@@ -857,6 +861,7 @@ s_option_text (const sq_proxy_config_t *config, int option, char *text, size_t s
         case OPT_HEARTBEAT_LIVENESS: number = core->heartbeat_liveness; break;
         case OPT_PAIR_IDLE_TIMEOUT: number = core->pair_idle_timeout_ms; break;
         case OPT_PAIR_MAX_LIFETIME: number = core->pair_max_lifetime_ms; break;
+        case OPT_SLOW_PEER_TIMEOUT: number = core->slow_peer_timeout_ms; break;
         case OPT_PEER_HWM:      number = config->peer_hwm; break;
         case OPT_MAX_PER_IP:    number = (long long) core->limits.max_per_ip; break;
         case OPT_MAX_RATE:      number = core->limits.rate_per_ip; break;

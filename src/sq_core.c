@@ -26,6 +26,7 @@
 
 
 static void s_lost (sq_core_t *self, sq_conn_t *conn, const char *reason, int64_t now);
+static void s_pair_active (sq_core_t *self, sq_conn_t *conn, int64_t now);
 
 void
 sq_core_config_defaults (sq_core_config_t *config)
@@ -46,6 +47,7 @@ sq_core_config_defaults (sq_core_config_t *config)
     config->max_pair_buffer = 8 * 1024 * 1024;
     config->max_buffer = 256 * 1024 * 1024;
     config->slow_peer_block = false;
+    config->slow_peer_timeout_ms = 0;
     memset (&config->limits, 0, sizeof config->limits);
     config->mechanisms [SQ_FRONTEND] = NULL;
     config->mechanisms [SQ_BACKEND] = NULL;
@@ -332,6 +334,69 @@ sq_core_send (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t size
     s_enforce_bounds (self, conn, now);
 }
 
+//  -------------------------------------------------------------------------
+//  Handing pairs to the engine
+
+//  Hands the pair of conn to the engine if its handshake is over and
+//  nothing is held for either connection; else it waits for the flush
+static void
+s_try_handoff (sq_core_t *self, sq_conn_t *conn)
+{
+    sq_conn_t *partner = conn->partner;
+    if (!conn->handoff_due || conn->state != SQ_CONN_PAIRED || !partner
+    ||  !sq_buf_empty (&conn->outq) || !sq_buf_empty (&partner->outq))
+        return;
+    conn->handoff_due = partner->handoff_due = false;
+    sq_conn_t *client = conn->side == SQ_FRONTEND? conn: partner;
+    sq_conn_t *worker_conn = conn->side == SQ_BACKEND? conn: partner;
+    if (self->engine.handoff (self->engine.handle, client, worker_conn)) {
+        client->handed_off = worker_conn->handed_off = true;
+        sq_debug ("frontend #%llu and backend #%llu: handed to the engine",
+                  (unsigned long long) client->serial,
+                  (unsigned long long) worker_conn->serial);
+    }
+}
+
+void
+sq_core_handoff (sq_core_t *self, sq_conn_t *client, int64_t now)
+{
+    (void) now;
+    if (!self->engine.handoff || client->state != SQ_CONN_PAIRED || !client->partner
+    ||  client->handed_off)
+        return;
+    client->handoff_due = client->partner->handoff_due = true;
+    s_try_handoff (self, client);
+}
+
+void
+sq_core_moved (sq_core_t *self, sq_conn_t *from, uint64_t bytes, int64_t now)
+{
+    if (bytes == 0 || from->state == SQ_CONN_DEAD)
+        return;
+    sq_side_t to_side = from->side == SQ_FRONTEND? SQ_BACKEND: SQ_FRONTEND;
+    from->bytes_in += bytes;
+    self->stats.bytes_to [to_side] += bytes;
+    self->stats.chunks_to [to_side]++;
+    sq_conn_t *to = from->partner;
+    if (!to || from->state != SQ_CONN_PAIRED)
+        return;
+    to->bytes_out += bytes;
+    to->last_out_ms = now;
+    s_pair_active (self, from, now);
+}
+
+void
+sq_core_stalled (sq_core_t *self, sq_conn_t *conn, int64_t now)
+{
+    if (conn->state != SQ_CONN_PAIRED)
+        return;
+    sq_warning ("%s #%llu %s: slow peer, nothing moved for %lld ms: closing the pair",
+                sq_side_name (conn->side), (unsigned long long) conn->serial,
+                conn->address, (long long) self->config.slow_peer_timeout_ms);
+    sq_core_close_conn (self, conn, SQ_CLOSED_SLOW, "slow peer timeout", now);
+    s_reap (self);
+}
+
 //  Offers held bytes to the engine again, oldest first, until it blocks
 static void
 s_flush (sq_core_t *self, sq_conn_t *conn, int64_t now)
@@ -350,6 +415,8 @@ s_flush (sq_core_t *self, sq_conn_t *conn, int64_t now)
         sq_buf_pop (&conn->outq);
         s_held_changed (self, conn, -(long long) size);
     }
+    if (sq_buf_empty (&conn->outq) && conn->handoff_due)
+        s_try_handoff (self, conn);
     if (sq_buf_empty (&conn->outq))
         sq_list_remove (&conn->blocked_node);
     else

@@ -62,6 +62,11 @@ void sq_core_close_conn (sq_core_t *self, sq_conn_t *conn, sq_closed_t code,
 void sq_core_log_conn (const sq_conn_t *conn, const char *format, ...)
     __attribute__ ((format (printf, 2, 3)));
 
+//  The pair of client has finished its handshake: it goes to the engine,
+//  if the engine takes pairs, once nothing is held for either connection
+//  (now, or when the last held bytes are flushed) (sq_core.c)
+void sq_core_handoff (sq_core_t *self, sq_conn_t *client, int64_t now);
+
 //  A connection's greeting is done: name it, then pair, queue or offer it
 //  (sq_pairing.c)
 void sq_pairing_ready (sq_core_t *self, sq_conn_t *conn, int64_t now);

@@ -234,6 +234,8 @@ s_fired_mask (uint32_t events)
         fired |= SQ_LOOP_WRITABLE;
     if (events & (EPOLLERR | EPOLLHUP))
         fired |= SQ_LOOP_READABLE | SQ_LOOP_WRITABLE | SQ_LOOP_ERROR;
+    if (events & (EPOLLRDHUP | EPOLLERR | EPOLLHUP))
+        fired |= SQ_LOOP_HANGUP;
     return fired;
 }
 

@@ -28,11 +28,15 @@
 #define SQ_LOOP_ERROR       8   //  Fired only: an error or hang-up (with
                                 //  READABLE and WRITABLE, so that the owner
                                 //  reads or writes, and learns which)
+#define SQ_LOOP_HANGUP     16   //  Fired only: the peer ended its stream or
+                                //  the connection failed; reads reach that
+                                //  end with no further event, even after a
+                                //  short read
 
 typedef struct sq_loop sq_loop_t;
 
 //  A watched descriptor is ready: fired holds SQ_LOOP_READABLE,
-//  SQ_LOOP_WRITABLE, SQ_LOOP_ERROR
+//  SQ_LOOP_WRITABLE, SQ_LOOP_ERROR, SQ_LOOP_HANGUP
 typedef void (sq_loop_file_fn) (sq_loop_t *loop, int fd, int fired, void *arg);
 
 //  A timer is due; returns the milliseconds until it is due again, or -1

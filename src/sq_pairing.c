@@ -35,6 +35,16 @@ s_hand_over (sq_core_t *self, sq_conn_t *from, sq_conn_t *to, int64_t now)
     }
 }
 
+//  The pair's handshake is over: from here the engine may move its bytes.
+//  The core does not follow the handshake, so that is at pairing, once
+//  each side has what the other said before.
+static void
+s_handoff_ready (sq_core_t *self, sq_conn_t *client, int64_t now)
+{
+    if (client->state == SQ_CONN_PAIRED)
+        sq_core_handoff (self, client, now);
+}
+
 static void
 s_pair (sq_core_t *self, sq_conn_t *client, sq_conn_t *worker_conn, int64_t now)
 {
@@ -57,6 +67,7 @@ s_pair (sq_core_t *self, sq_conn_t *client, sq_conn_t *worker_conn, int64_t now)
     s_hand_over (self, worker_conn, client, now);
     if (client->state == SQ_CONN_PAIRED)
         s_hand_over (self, client, worker_conn, now);
+    s_handoff_ready (self, client, now);
 }
 
 //  -------------------------------------------------------------------------

@@ -351,6 +351,46 @@ bool sq_tcp_wait_closed (int fd, int timeout_ms);
 int sq_fd_local_port (int fd);
 
 //  ---------------------------------------------------------------------
+//  Raw ZMTP 3.0 NULL peers: raw TCP, the handshake done by hand, then
+//  frames written and read as bytes
+
+//  Connects to a tcp:// endpoint, reads the 11 bytes the proxy greets
+//  with and sends a NULL greeting; returns the fd, or -1
+int sq_raw_connect (const char *endpoint);
+
+//  Once paired: reads the partner's greeting bytes 11..63 (NULL) and
+//  sends READY with this Socket-Type; false (the reason on stderr) on
+//  anything else or SQ_WAIT_MS
+bool sq_raw_ready (int fd, const char *socket_type);
+
+//  Reads the partner's READY; false (the reason on stderr) otherwise
+bool sq_raw_expect_ready (int fd);
+
+//  Both of the above, for a raw peer whose partner is a libzmq peer
+bool sq_raw_handshake (int fd, const char *socket_type);
+
+//  Sends the header of a last message frame of size bytes (the long
+//  form); its body follows as plain bytes. 0 or -1.
+int sq_raw_send_header (int fd, uint64_t size);
+
+//  Reads a frame header; false on the end of the stream, an error or
+//  timeout_ms
+bool sq_raw_recv_header (int fd, uint8_t *flags, uint64_t *size, int timeout_ms);
+
+//  Sends a one-frame message with text; 0 or -1
+int sq_raw_send_text (int fd, const char *text);
+
+//  Reads a one-frame message and checks it holds text; false otherwise
+bool sq_raw_recv_text (int fd, const char *text);
+
+//  ---------------------------------------------------------------------
+//  Processes
+
+//  A "Name:   N kB" line of /proc/PID/status (VmRSS, VmHWM...), in KiB,
+//  or -1
+long sq_proc_status_kib (pid_t pid, const char *name);
+
+//  ---------------------------------------------------------------------
 //  Workers that answer with their own name, clients that ask which one
 
 //  The reply a worker named `name` gives: "<name>|<last frame>", behind

@@ -25,6 +25,9 @@ typedef struct {
 typedef struct {
     fake_peer_t peer [2][FAKE_PEERS];
     size_t close_calls;
+    bool take_pairs;                //  handoff takes the pairs offered
+    size_t handoffs;                //  Pairs offered
+    sq_conn_t *handed [2];          //  The last pair taken: client, worker
 } fake_engine_t;
 
 static inline fake_peer_t *
@@ -62,10 +65,24 @@ fake_close (void *handle, sq_conn_t *conn)
     return SQ_SEND_OK;
 }
 
+static inline bool
+fake_handoff (void *handle, sq_conn_t *client, sq_conn_t *worker)
+{
+    fake_engine_t *self = handle;
+    self->handoffs++;
+    if (self->take_pairs) {
+        self->handed [0] = client;
+        self->handed [1] = worker;
+    }
+    return self->take_pairs;
+}
+
 static inline sq_engine_t
 fake_engine_ops (fake_engine_t *self)
 {
-    sq_engine_t engine = { .handle = self, .send = fake_send, .close = fake_close };
+    sq_engine_t engine = {
+        .handle = self, .send = fake_send, .close = fake_close, .handoff = fake_handoff
+    };
     return engine;
 }
 

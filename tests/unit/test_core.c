@@ -821,6 +821,122 @@ test_mechanism_not_allowed (void)
     s_teardown ();
 }
 
+//  -------------------------------------------------------------------------
+//  Pairs handed to the engine
+
+//  A pair is offered to the engine once made; a pair it takes is counted
+//  through sq_core_moved and gets no more sends from the core
+static void
+test_handoff_after_pairing (void)
+{
+    s_setup (0, 10);
+    engine->take_pairs = true;
+    sq_conn_t *client = s_peer (SQ_FRONTEND, 1, "10.0.0.1", "NULL");
+    SQ_CHECK_EQ (engine->handoffs, 0);
+    sq_conn_t *worker = s_peer (SQ_BACKEND, 2, "10.0.0.2", "NULL");
+    SQ_CHECK_EQ (engine->handoffs, 1);
+    SQ_CHECK (engine->handed [0] == client && engine->handed [1] == worker);
+    SQ_CHECK (client->handed_off && worker->handed_off);
+    size_t sends = s_fake (SQ_FRONTEND, 1)->sends + s_fake (SQ_BACKEND, 2)->sends;
+    const sq_core_stats_t *stats = sq_core_stats (core);
+    uint64_t to_backend = stats->bytes_to [SQ_BACKEND];
+    uint64_t chunks = stats->chunks_to [SQ_BACKEND];
+    uint64_t client_in = client->bytes_in;
+    sq_core_moved (core, client, 1000, now);
+    sq_core_moved (core, worker, 300, now);
+    SQ_CHECK_EQ (client->bytes_in, client_in + 1000);
+    SQ_CHECK_EQ (worker->bytes_out, SQ_GREETING_SIZE + 1000);
+    SQ_CHECK_EQ (client->bytes_out, SQ_GREETING_SIZE + 300);
+    SQ_CHECK_EQ (stats->bytes_to [SQ_BACKEND], to_backend + 1000);
+    SQ_CHECK_EQ (stats->chunks_to [SQ_BACKEND], chunks + 1);
+    now += 100;
+    sq_core_tick (core, now);
+    SQ_CHECK_EQ (s_fake (SQ_FRONTEND, 1)->sends + s_fake (SQ_BACKEND, 2)->sends, sends);
+    s_teardown ();
+}
+
+//  An engine that does not take the pair leaves it to the core
+static void
+test_handoff_refused (void)
+{
+    s_setup (0, 10);
+    sq_conn_t *client = s_peer (SQ_FRONTEND, 1, "10.0.0.1", "NULL");
+    sq_conn_t *worker = s_peer (SQ_BACKEND, 2, "10.0.0.2", "NULL");
+    SQ_CHECK_EQ (engine->handoffs, 1);
+    SQ_CHECK (!client->handed_off && !worker->handed_off);
+    sq_core_received (core, client, (const uint8_t *) "data", 4, now);
+    fake_peer_t *to_worker = s_fake (SQ_BACKEND, 2);
+    SQ_CHECK_EQ (to_worker->size, SQ_GREETING_SIZE + 4);
+    SQ_CHECK_EQ (engine->handoffs, 1);
+    s_teardown ();
+}
+
+//  Bytes the core still holds for a peer go first: the pair is offered
+//  once they are flushed, not before
+static void
+test_handoff_waits_for_flush (void)
+{
+    s_setup (0, 10);
+    engine->take_pairs = true;
+    sq_conn_t *client = s_peer (SQ_FRONTEND, 1, "10.0.0.1", "NULL");
+    s_fake (SQ_FRONTEND, 1)->blocked = true;
+    sq_conn_t *worker = s_peer (SQ_BACKEND, 2, "10.0.0.2", "NULL");
+    SQ_CHECK_EQ (client->state, SQ_CONN_PAIRED);
+    SQ_CHECK (!sq_buf_empty (&client->outq));
+    SQ_CHECK_EQ (engine->handoffs, 0);
+    now += 10;
+    sq_core_tick (core, now);
+    SQ_CHECK_EQ (engine->handoffs, 0);
+    s_fake (SQ_FRONTEND, 1)->blocked = false;
+    now += 10;
+    sq_core_tick (core, now);
+    SQ_CHECK (sq_buf_empty (&client->outq));
+    SQ_CHECK_EQ (engine->handoffs, 1);
+    SQ_CHECK (client->handed_off && worker->handed_off);
+    SQ_CHECK_EQ (s_fake (SQ_FRONTEND, 1)->size, SQ_GREETING_SIZE);
+    s_teardown ();
+}
+
+//  What the engine moves keeps the pair alive for --pair-idle-timeout
+static void
+test_moved_is_activity (void)
+{
+    sq_core_config_t config = s_config (0, 10);
+    config.pair_idle_timeout_ms = 1000;
+    s_start (&config);
+    engine->take_pairs = true;
+    sq_conn_t *client = s_peer (SQ_FRONTEND, 1, "10.0.0.1", "NULL");
+    sq_conn_t *worker = s_peer (SQ_BACKEND, 2, "10.0.0.2", "NULL");
+    SQ_CHECK (client->handed_off);
+    now += 800;
+    sq_core_moved (core, worker, 10, now);
+    now += 800;
+    sq_core_tick (core, now);
+    SQ_CHECK_EQ (client->state, SQ_CONN_PAIRED);
+    now += 201;
+    sq_core_tick (core, now);
+    SQ_CHECK (s_fake (SQ_FRONTEND, 1)->closed && s_fake (SQ_BACKEND, 2)->closed);
+    SQ_CHECK_EQ (sq_core_stats (core)->closed [SQ_CLOSED_IDLE], 1);
+    SQ_CHECK_EQ (sq_core_active_pairs (core), 0);
+    s_teardown ();
+}
+
+//  A stalled pair the engine reports is closed as a slow peer
+static void
+test_stalled_pair_closed (void)
+{
+    s_setup (0, 10);
+    engine->take_pairs = true;
+    s_peer (SQ_FRONTEND, 1, "10.0.0.1", "NULL");
+    sq_conn_t *worker = s_peer (SQ_BACKEND, 2, "10.0.0.2", "NULL");
+    sq_core_stalled (core, worker, now);
+    SQ_CHECK (s_fake (SQ_FRONTEND, 1)->closed && s_fake (SQ_BACKEND, 2)->closed);
+    SQ_CHECK_EQ (sq_core_stats (core)->closed [SQ_CLOSED_SLOW], 1);
+    SQ_CHECK_EQ (sq_core_stats (core)->closed [SQ_CLOSED_PARTNER], 1);
+    SQ_CHECK_EQ (sq_core_active_pairs (core), 0);
+    s_teardown ();
+}
+
 int
 main (void)
 {
@@ -853,5 +969,10 @@ main (void)
     SQ_RUN (test_slow_peer_block);
     SQ_RUN (test_admission_refuses);
     SQ_RUN (test_mechanism_not_allowed);
+    SQ_RUN (test_handoff_after_pairing);
+    SQ_RUN (test_handoff_refused);
+    SQ_RUN (test_handoff_waits_for_flush);
+    SQ_RUN (test_moved_is_activity);
+    SQ_RUN (test_stalled_pair_closed);
     return sq_test_summary ();
 }
