@@ -1,5 +1,7 @@
-#  StreamQ-Proxy build. `make` builds, `make test` builds and runs every test,
-#  `make test-asan` runs the same suite under AddressSanitizer and UBSan.
+#  StreamQ-Proxy build. `make` builds, `make test` builds and runs every test
+#  (the integration tests once per engine: SQ_ENGINE=splice make test runs
+#  them on that one alone), `make test-asan` runs the same suite under
+#  AddressSanitizer and UBSan.
 
 CC       ?= gcc
 BUILD    ?= build
@@ -18,15 +20,17 @@ endif
 CORE_SRC := src/sq_log.c src/sq_clock.c src/sq_buf.c src/sq_greeting.c \
             src/sq_conn.c src/sq_balancer.c src/sq_core.c src/sq_json.c \
             src/sq_control.c src/sq_dict.c src/sq_identity.c src/sq_pairing.c src/sq_report.c src/sq_routes.c src/sq_heartbeat.c \
-            src/sq_cidr.c src/sq_access.c src/sq_admission.c \
+            src/sq_cidr.c src/sq_access.c src/sq_admission.c src/sq_relay.c \
             src/sq_histogram.c src/sq_prometheus.c \
             src/sq_flow.c src/sq_outcome.c src/sq_handshake.c src/sq_liveness.c src/sq_arrival.c \
             src/sq_frame_reader.c src/sq_zmtp_check.c src/sq_bans.c src/sq_tally.c \
             src/sq_options.c
-#  The ZMQ_STREAM engine, the event loop, CURVE on the control socket, the
-#  HTTP server of --metrics (libmicrohttpd) and the systemd notifications
-#  (libsystemd): the proxy alone links those two
-PROXY_SRC := src/sq_engine_stream.c src/sq_proxy.c src/sq_control_auth.c src/sq_metrics.c \
+#  The event loop, the two engines (ZMQ_STREAM, and the proxy's own TCP
+#  sockets), CURVE on the control socket and its guard, the HTTP server of
+#  --metrics (libmicrohttpd) and the systemd notifications (libsystemd):
+#  the proxy alone links those two
+PROXY_SRC := src/sq_loop.c src/sq_net.c src/sq_pipe_pool.c src/sq_engine_stream.c \
+             src/sq_engine_splice.c src/sq_proxy.c src/sq_control_auth.c src/sq_metrics.c \
              src/sq_control_guard.c \
              src/sq_notify.c
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
@@ -106,12 +110,12 @@ test-unit: test-deps
 
 test-integration: test-deps
 	@$(MAKE) --no-print-directory all $(INTEG_BIN)
-	@SQ_BUILD=$(BUILD) tests/run.sh $(INTEG_BIN)
+	@SQ_BUILD=$(BUILD) tests/run.sh --engines $(INTEG_BIN)
 
 #  Builds and runs every test
 test: test-deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(INTEG_BIN)
-	@SQ_BUILD=$(BUILD) tests/run.sh $(UNIT_BIN) $(INTEG_BIN)
+	@SQ_BUILD=$(BUILD) tests/run.sh $(UNIT_BIN) --engines $(INTEG_BIN)
 
 test-asan:
 	@$(MAKE) --no-print-directory SANITIZE=1 test

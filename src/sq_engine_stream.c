@@ -8,6 +8,8 @@
 #include <strings.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -16,12 +18,26 @@
 #include "sq_log.h"
 
 #define S_ENDPOINT_MAX 256
+//  Chunks read from one side before looking at the others, for fairness
+#define S_BATCH 256
+
+struct sq_engine_stream;
+
+//  What a watched descriptor stands for, for its handler
+typedef struct {
+    struct sq_engine_stream *engine;
+    sq_side_t side;
+} s_watch_t;
 
 struct sq_engine_stream {
     void *socket [2];
     void *monitor [2];          //  Accept failures of each side (PAIR)
     char endpoint [2][S_ENDPOINT_MAX];
     sq_core_t *core;
+    sq_loop_t *loop;
+    s_watch_t watch [2];
+    int reserve_fd;             //  A descriptor to give back when out of them
+    int64_t last_failure_ms;    //  Last failed accept
     //  The chunk being reported to the core: when the core forwards exactly
     //  these bytes, the message itself is sent on, with no copy
     zmq_msg_t *current;
@@ -104,6 +120,7 @@ sq_engine_stream_new (void *context, const char *frontend, const char *backend,
         snprintf (error, error_size, "out of memory");
         return NULL;
     }
+    self->reserve_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
     self->socket [SQ_FRONTEND] = s_socket_new (context, frontend, "frontend",
         &keepalive [SQ_FRONTEND], hwm, self->endpoint [SQ_FRONTEND], error, error_size);
     if (self->socket [SQ_FRONTEND])
@@ -126,7 +143,18 @@ sq_engine_stream_destroy (sq_engine_stream_t **self_p)
     sq_engine_stream_t *self = *self_p;
     if (!self)
         return;
+    if (self->reserve_fd >= 0)
+        close (self->reserve_fd);
     for (int side = 0; side < 2; side++) {
+        if (self->loop && self->socket [side]) {
+            int fd = -1;
+            size_t size = sizeof fd;
+            if (zmq_getsockopt (self->socket [side], ZMQ_FD, &fd, &size) == 0)
+                sq_loop_unwatch (self->loop, fd);
+            if (self->monitor [side]
+            &&  zmq_getsockopt (self->monitor [side], ZMQ_FD, &fd, &size) == 0)
+                sq_loop_unwatch (self->loop, fd);
+        }
         if (self->monitor [side]) {
             zmq_socket_monitor (self->socket [side], NULL, 0);
             zmq_close (self->monitor [side]);
@@ -145,43 +173,6 @@ sq_engine_stream_set_linger (sq_engine_stream_t *self, int linger_ms)
         zmq_setsockopt (self->socket [side], ZMQ_LINGER, &linger_ms, sizeof linger_ms);
 }
 
-//  An IPv4 peer of a socket bound to [::] shows as ::ffff:a.b.c.d: it is
-//  named, matched and registered as the IPv4 address it is
-static const char *
-s_unmapped (const char *ip)
-{
-    return strncasecmp (ip, "::ffff:", 7) == 0 && strchr (ip + 7, '.')? ip + 7: ip;
-}
-
-//  The IP of the peer of fd (host) and its "ip:port" or "[ip]:port"
-//  (address); false if fd is not a connected IP socket
-static bool
-s_fd_address (int fd, char *host, size_t host_size, char *address, size_t address_size)
-{
-    struct sockaddr_storage peer;
-    socklen_t peer_size = sizeof peer;
-    char ip [INET6_ADDRSTRLEN];
-    int port;
-    if (getpeername (fd, (struct sockaddr *) &peer, &peer_size) != 0)
-        return false;
-    if (peer.ss_family == AF_INET) {
-        struct sockaddr_in *v4 = (struct sockaddr_in *) &peer;
-        inet_ntop (AF_INET, &v4->sin_addr, ip, sizeof ip);
-        port = ntohs (v4->sin_port);
-    }
-    else
-    if (peer.ss_family == AF_INET6) {
-        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *) &peer;
-        inet_ntop (AF_INET6, &v6->sin6_addr, ip, sizeof ip);
-        port = ntohs (v6->sin6_port);
-    }
-    else
-        return false;
-    snprintf (host, host_size, "%s", s_unmapped (ip));
-    snprintf (address, address_size, strchr (host, ':')? "[%s]:%d": "%s:%d", host, port);
-    return true;
-}
-
 //  A peer that reads nothing fills its pipe, and libzmq then refuses even
 //  the empty message that would close it: the proxy could never let it
 //  go. So the engine shuts the TCP connection down itself; libzmq sees
@@ -193,7 +184,7 @@ s_shutdown_stalled (sq_conn_t *conn)
 {
     char host [SQ_ADDRESS_MAX], address [SQ_ADDRESS_MAX];
     if (conn->fd < 0 || conn->fd_shut
-    ||  !s_fd_address (conn->fd, host, sizeof host, address, sizeof address)
+    ||  !sq_net_peer_address (conn->fd, host, sizeof host, address, sizeof address)
     ||  strcmp (address, conn->address) != 0)
         return;
     if (shutdown (conn->fd, SHUT_RDWR) == 0) {
@@ -276,12 +267,6 @@ sq_engine_stream_attach (sq_engine_stream_t *self, sq_core_t *core)
     self->core = core;
 }
 
-void *
-sq_engine_stream_socket (sq_engine_stream_t *self, sq_side_t side)
-{
-    return self->socket [side];
-}
-
 const char *
 sq_engine_stream_endpoint (sq_engine_stream_t *self, sq_side_t side)
 {
@@ -295,10 +280,12 @@ s_peer_address (zmq_msg_t *msg, char *host, size_t host_size,
                 char *address, size_t address_size)
 {
     int fd = zmq_msg_get (msg, ZMQ_SRCFD);
-    if (fd >= 0 && s_fd_address (fd, host, host_size, address, address_size))
+    if (fd >= 0 && sq_net_peer_address (fd, host, host_size, address, address_size))
         return;
     const char *ip = zmq_msg_gets (msg, "Peer-Address");
-    snprintf (host, host_size, "%s", ip? s_unmapped (ip): "unknown");
+    if (ip && strncasecmp (ip, "::ffff:", 7) == 0 && strchr (ip + 7, '.'))
+        ip += 7;                //  An IPv4 peer of [::], named as IPv4
+    snprintf (host, host_size, "%s", ip? ip: "unknown");
     snprintf (address, address_size, "%s", host);
 }
 
@@ -327,9 +314,10 @@ s_notice (sq_engine_stream_t *self, sq_side_t side, zmq_msg_t *id, zmq_msg_t *da
     }
 }
 
-size_t
-sq_engine_stream_receive (sq_engine_stream_t *self, sq_side_t side, size_t limit,
-                          int64_t now)
+//  Reads up to `limit` chunks from one side without blocking and reports
+//  them to the core; returns how many were read
+static size_t
+s_receive (sq_engine_stream_t *self, sq_side_t side, size_t limit, int64_t now)
 {
     void *socket = self->socket [side];
     size_t count = 0;
@@ -362,16 +350,32 @@ sq_engine_stream_receive (sq_engine_stream_t *self, sq_side_t side, size_t limit
     return count;
 }
 
-void *
-sq_engine_stream_monitor (sq_engine_stream_t *self, sq_side_t side)
+//  The proxy keeps one descriptor in reserve. When libzmq fails to accept
+//  for want of one, the reserve is given back, so its next accept works
+//  and the core can refuse (close) what it accepts, instead of libzmq
+//  retrying in a busy loop while every descriptor is taken. The reserve
+//  is taken again once accepts have stopped failing for a while.
+#define S_RESERVE_QUIET_MS 100
+
+static void
+s_reserve_update (sq_engine_stream_t *self, bool failed, int64_t now)
 {
-    return self->monitor [side];
+    if (failed) {
+        self->last_failure_ms = now;
+        if (self->reserve_fd >= 0) {
+            close (self->reserve_fd);
+            self->reserve_fd = -1;
+        }
+    }
+    else
+    if (self->reserve_fd < 0 && now >= self->last_failure_ms + S_RESERVE_QUIET_MS)
+        self->reserve_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
-//  A monitor event is two frames: 16-bit event and 32-bit value, then the
-//  endpoint
-void
-sq_engine_stream_events (sq_engine_stream_t *self, int64_t now)
+//  Reads what the monitors reported and tells the core. A monitor event
+//  is two frames: 16-bit event and 32-bit value, then the endpoint.
+static void
+s_events (sq_engine_stream_t *self, int64_t now)
 {
     for (int side = SQ_FRONTEND; side <= SQ_BACKEND; side++) {
         if (!self->monitor [side])
@@ -388,9 +392,100 @@ sq_engine_stream_events (sq_engine_stream_t *self, int64_t now)
             while (zmq_msg_more (&frame)
             &&     zmq_msg_recv (&frame, self->monitor [side], 0) >= 0)
                 ;               //  The endpoint frame
-            if (event == ZMQ_EVENT_ACCEPT_FAILED)
+            if (event == ZMQ_EVENT_ACCEPT_FAILED) {
+                s_reserve_update (self, true, now);
                 sq_core_accept_failed (self->core, (sq_side_t) side, (int) value, now);
+            }
         }
         zmq_msg_close (&frame);
     }
+    s_reserve_update (self, false, now);
+}
+
+//  True when the socket has a message to read. Reading ZMQ_EVENTS also
+//  runs the socket's pending commands, which re-arms its ZMQ_FD.
+static bool
+s_readable (void *socket)
+{
+    int events = 0;
+    size_t size = sizeof events;
+    return zmq_getsockopt (socket, ZMQ_EVENTS, &events, &size) == 0
+        && (events & ZMQ_POLLIN);
+}
+
+//  Reads one batch from a side, if the core reads it; true when a whole
+//  batch came, so more may wait
+static bool
+s_serve_side (sq_engine_stream_t *self, sq_side_t side, int64_t now)
+{
+    return sq_core_reading (self->core, side)
+        && s_receive (self, side, S_BATCH, now) == S_BATCH;
+}
+
+//  A side's ZMQ_FD fired: news of arrived messages, or that a full pipe
+//  has drained (then the core's tick offers held bytes again). The check
+//  at the end runs libzmq's pending commands, which re-arms the FD.
+static void
+s_on_socket (sq_loop_t *loop, int fd, int fired, void *arg)
+{
+    (void) fd;
+    (void) fired;
+    s_watch_t *watch = arg;
+    s_serve_side (watch->engine, watch->side, sq_loop_now (loop));
+    s_readable (watch->engine->socket [watch->side]);
+}
+
+static void
+s_on_monitor (sq_loop_t *loop, int fd, int fired, void *arg)
+{
+    (void) fd;
+    (void) fired;
+    s_events (((s_watch_t *) arg)->engine, sq_loop_now (loop));
+}
+
+//  Before each wait: a batch from each side, the monitors, then a last
+//  look at each side. ZMQ_FD is edge-triggered: a send may have taken in
+//  the wake-up of a message that arrived meanwhile, so a side the core
+//  reads that has a message keeps the loop awake. A side whose reading
+//  stopped (--slow-peer=block) is still looked at, for the notices that
+//  its full pipes drained; the look takes those in.
+static bool
+s_hook (sq_loop_t *loop, void *arg)
+{
+    sq_engine_stream_t *self = arg;
+    int64_t now = sq_loop_now (loop);
+    bool busy = false;
+    for (int side = SQ_FRONTEND; side <= SQ_BACKEND; side++)
+        if (s_serve_side (self, (sq_side_t) side, now))
+            busy = true;
+    s_events (self, now);
+    for (int side = SQ_FRONTEND; side <= SQ_BACKEND; side++)
+        if (s_readable (self->socket [side]) && sq_core_reading (self->core, side))
+            busy = true;
+    return busy;
+}
+
+//  Watches the ZMQ_FD of a socket for its handler
+static bool
+s_watch_socket (sq_engine_stream_t *self, void *socket, sq_loop_file_fn *fn, s_watch_t *watch)
+{
+    int fd = -1;
+    size_t size = sizeof fd;
+    return zmq_getsockopt (socket, ZMQ_FD, &fd, &size) == 0
+        && sq_loop_watch (self->loop, fd, SQ_LOOP_READABLE, fn, watch) == 0;
+}
+
+bool
+sq_engine_stream_register (sq_engine_stream_t *self, sq_loop_t *loop)
+{
+    self->loop = loop;
+    for (int side = SQ_FRONTEND; side <= SQ_BACKEND; side++) {
+        self->watch [side] = (s_watch_t) { self, (sq_side_t) side };
+        if (!s_watch_socket (self, self->socket [side], s_on_socket, &self->watch [side]))
+            return false;
+        if (self->monitor [side]
+        &&  !s_watch_socket (self, self->monitor [side], s_on_monitor, &self->watch [side]))
+            return false;
+    }
+    return sq_loop_hook_add (loop, s_hook, self);
 }

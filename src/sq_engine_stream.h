@@ -14,17 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "sq_core.h"
+#include "sq_loop.h"
+#include "sq_net.h"
 
 typedef struct sq_engine_stream sq_engine_stream_t;
-
-//  TCP keepalive on one side's connections. Numbers of -1 keep the
-//  kernel's defaults (net.ipv4.tcp_keepalive_*).
-typedef struct {
-    bool on;
-    int idle_s;                 //  Silence before the first probe
-    int interval_s;             //  Between probes
-    int count;                  //  Unanswered probes before the connection drops
-} sq_keepalive_t;
 
 //  Creates both sockets, with keepalive [side] for each, and binds them.
 //  hwm is how many chunks (of up to 8 KiB) libzmq may queue for each
@@ -43,23 +36,15 @@ sq_engine_t sq_engine_stream_ops (sq_engine_stream_t *self);
 //  Sets the core that receives events
 void sq_engine_stream_attach (sq_engine_stream_t *self, sq_core_t *core);
 
-//  The socket of one side, for zmq_poll
-void *sq_engine_stream_socket (sq_engine_stream_t *self, sq_side_t side);
+//  Serves both sides from the loop: their ZMQ_FDs and the accept monitors
+//  are watched, and a hook reads what libzmq holds before each wait (as
+//  ZMQ_FD only tells of a change). Reading stops while the core says so
+//  (paused, or a bound of --slow-peer=block). Call after attach. False
+//  when the loop cannot take a descriptor.
+bool sq_engine_stream_register (sq_engine_stream_t *self, sq_loop_t *loop);
 
 //  The endpoint a side is bound to (with the real port for "*")
 const char *sq_engine_stream_endpoint (sq_engine_stream_t *self, sq_side_t side);
-
-//  Reads up to `limit` chunks from one side without blocking and reports
-//  them to the core; returns how many were read
-size_t sq_engine_stream_receive (sq_engine_stream_t *self, sq_side_t side,
-                                 size_t limit, int64_t now);
-
-//  The monitor socket that reports a side's failed accepts, for polling
-//  (NULL if it could not be made)
-void *sq_engine_stream_monitor (sq_engine_stream_t *self, sq_side_t side);
-
-//  Reads what the monitors reported and tells the core
-void sq_engine_stream_events (sq_engine_stream_t *self, int64_t now);
 
 //  Sets ZMQ_IPV6 on a socket when its endpoint is an IPv6 one
 //  (tcp://[...]:port), which libzmq needs to bind or connect it

@@ -245,6 +245,8 @@ s_print_mechanisms (const sq_option_t *option, const sq_proxy_config_t *config,
 
 static const char *const s_fallback_words [] = { "wait", "any", NULL };
 static const char *const s_slow_peer_words [] = { "disconnect", "block", NULL };
+//  In the order of sq_engine_kind_t
+static const char *const s_engine_words [] = { "stream", "splice", NULL };
 
 static const sq_option_t s_table [] = {
     //  -----------------------------------------------------------------
@@ -272,6 +274,19 @@ static const sq_option_t s_table [] = {
       .help = "control socket (REQ/DEALER)",
       .man = "The control socket, for REQ and DEALER clients.\n"
              "The proxy warns at start-up when it is bound where other hosts can reach it." },
+    { .name = "engine", .arg = "NAME", .type = SQ_OPTION_CHOICE,
+      .choices = s_engine_words, .fallback = "stream", S_AT (engine),
+      .help = "what carries the peers' bytes: 'stream' (two ZMQ_STREAM sockets) or "
+              "'splice' (the proxy's own TCP sockets: back-pressure per connection, "
+              "and once a pair's handshake is over it moves the bytes with large "
+              "buffers or splice(2); tcp:// endpoints only)",
+      .man = "What carries the peers' bytes.\n"
+             ".B stream\n"
+             "(the default): two ZMQ_STREAM sockets, as the requirements name.\n"
+             ".B splice\n"
+             "accepts the TCP connections itself, with back-pressure per connection,\n"
+             "and once a pair's handshake is over moves its bytes with large buffers or\n"
+             "splice(2), out of the core's way; tcp:// endpoints only." },
     { .name = "log-level", .arg = "LEVEL", .type = SQ_OPTION_CUSTOM,
       .parse = s_parse_log_level, .print = s_print_log_level,
       .expected = "error, warning, info or debug",
@@ -700,6 +715,16 @@ static const sq_option_t s_table [] = {
              ".B block\n"
              "stops reading the side that feeds the bytes until they drain to half the\n"
              "bound: nothing is lost, but every other pair on that side waits too." },
+    { .name = "slow-peer-timeout", .arg = "MS", .type = SQ_OPTION_MS, .min = 0,
+      .max = S_DAY_MS, .fallback = "0", .zero = "never", S_AT (core.slow_peer_timeout_ms),
+      .group = SQ_GROUP_SLOW, .flags = SQ_OPTION_LIVE,
+      .help = "with --engine splice: close a pair when bytes wait for a peer and none "
+              "moved for MS",
+      .man = "With\n"
+             ".BR \\-\\-engine\\ splice :\n"
+             "closes a pair, counted in\n"
+             ".BR closed.slow_peer ,\n"
+             "when bytes wait for one of its peers and none moved for that long." },
     { .name = "peer-hwm", .arg = "N", .type = SQ_OPTION_COUNT, .min = 1, .max = 10000000,
       .fallback = "1000", S_AT (peer_hwm), .group = SQ_GROUP_SLOW,
       .help = "chunks (up to 8 KiB each) libzmq may queue for each connection, each "

@@ -19,30 +19,31 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <zmq.h>
+#include <sys/eventfd.h>
 #include "sq_proxy.h"
 #include "sq_control_guard.h"
 #include "sq_options.h"
+#include "sq_notify.h"
+#include "sq_prometheus.h"
+#include "sq_loop.h"
 #include "sq_engine_stream.h"
 #include "sq_control.h"
 #include "sq_metrics.h"
-#include "sq_notify.h"
 #include "sq_routes.h"
-#include "sq_prometheus.h"
 #include "sq_cert.h"
 #include "sq_file.h"
 #include "sq_clock.h"
 #include "sq_log.h"
 
-//  Chunks read from one side before looking at the others, for fairness
-#define S_BATCH 256
 //  Longest sleep, so a stop request is seen even without a signal wake-up
 #define S_POLL_MAX_MS 1000
-//  Under a steady load, how often the control socket is looked at
-#define S_CONTROL_EVERY_MS 10
 
 static volatile sig_atomic_t s_stop_requested = 0;
 static volatile sig_atomic_t s_reload_requested = 0;
 static volatile sig_atomic_t s_drain_requested = 0;
+//  Written by the requests below, which signal handlers make: it wakes
+//  the loop at once (an eventfd, watched by the loop), or -1
+static volatile int s_wake_fd = -1;
 
 void
 sq_proxy_config_defaults (sq_proxy_config_t *config)
@@ -64,22 +65,39 @@ sq_proxy_config_clear (sq_proxy_config_t *config)
     config->rules = "";
 }
 
+//  Wakes the loop; async-signal-safe
+static void
+s_wake (void)
+{
+    int saved = errno;
+    uint64_t one = 1;
+    if (s_wake_fd >= 0) {
+        //  A failure means it is woken already: the counter is full
+        ssize_t written = write (s_wake_fd, &one, sizeof one);
+        (void) written;
+    }
+    errno = saved;
+}
+
 void
 sq_proxy_request_stop (void)
 {
     s_stop_requested = 1;
+    s_wake ();
 }
 
 void
 sq_proxy_request_reload (void)
 {
     s_reload_requested = 1;
+    s_wake ();
 }
 
 void
 sq_proxy_request_drain (void)
 {
     s_drain_requested = 1;
+    s_wake ();
 }
 
 //  Largest route file read
@@ -287,25 +305,39 @@ sq_proxy_check_bind (const sq_proxy_config_t *config, char *error, size_t size)
     return bound;
 }
 
+//  What the proxy needs of an engine, whichever runs
+typedef struct {
+    void *self;
+    sq_engine_t ops;            //  What the core calls
+    void (*attach) (void *self, sq_core_t *core);
+    bool (*register_with) (void *self, sq_loop_t *loop);
+    const char *(*endpoint) (void *self, sq_side_t side);
+    //  At shutdown, once every connection was closed: the time the last
+    //  bytes may take. True while the loop must still run for them.
+    bool (*linger) (void *self, int linger_ms);
+    void (*destroy) (void *self);
+} s_engine_t;
+
 typedef struct {
     void *context;
     void *control;
     sq_control_auth_t *auth;    //  CURVE on the control socket, or NULL
-    sq_engine_stream_t *engine;
+    s_engine_t engine;
     sq_core_t *core;
     sq_metrics_t *metrics;      //  --metrics, or NULL
     sq_notify_t *notify;        //  What systemd is told
+    sq_control_guard_t *guard;  //  Bounds the control socket's connections
+    sq_loop_t *loop;
+    int core_timer;             //  When the core's next timeout is due
+    int metrics_timer;          //  When the metrics server has work
+    int notify_timer;           //  When the watchdog is due
+    int wake_fd;                //  Signals wake the loop through it
     char control_endpoint [256];
-    int64_t control_due_ms;     //  Look at the control socket by then
     rlim_t files;               //  The open-file limit in force
     int64_t drain_deadline_ms;  //  Draining: when the proxy stops anyway
     sq_config_t *start_file;    //  The file read at start, once reloaded
-    sq_control_guard_t *guard;  //  Bounds the control socket's connections
-    int reserve_fd;             //  A descriptor to give back when out of them
     size_t conns_peak;          //  Most connections since memory was last trimmed
     int64_t trim_due_ms;        //  Earliest next trim while connections remain
-    uint64_t accept_failures;   //  Failed accepts seen so far
-    int64_t last_failure_ms;
 } s_proxy_t;
 
 static void *
@@ -426,42 +458,118 @@ s_connection_limits (sq_core_config_t *core, long long configured, rlim_t files)
                     (unsigned long long) files);
 }
 
-//  The proxy keeps one descriptor in reserve. When libzmq fails to accept
-//  for want of one, the reserve is given back, so its next accept works
-//  and the core can refuse (close) what it accepts, instead of libzmq
-//  retrying in a busy loop while every descriptor is taken. The reserve
-//  is taken again once accepts have stopped failing for a while.
-#define S_RESERVE_QUIET_MS 100
+static bool s_register (s_proxy_t *proxy);
+
+//  -------------------------------------------------------------------------
+//  The engines, behind s_engine_t
 
 static void
-s_reserve_open (s_proxy_t *proxy)
+s_stream_attach (void *self, sq_core_t *core)
 {
-    proxy->reserve_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+    sq_engine_stream_attach (self, core);
+}
+
+static bool
+s_stream_register (void *self, sq_loop_t *loop)
+{
+    return sq_engine_stream_register (self, loop);
+}
+
+static const char *
+s_stream_endpoint (void *self, sq_side_t side)
+{
+    return sq_engine_stream_endpoint (self, side);
+}
+
+//  libzmq delivers what it queued while the context terminates
+static bool
+s_stream_linger (void *self, int linger_ms)
+{
+    sq_engine_stream_set_linger (self, linger_ms);
+    return false;
 }
 
 static void
-s_reserve_update (s_proxy_t *proxy, int64_t now)
+s_stream_destroy (void *self)
 {
-    const sq_core_stats_t *stats = sq_core_stats (proxy->core);
-    uint64_t failures = stats->accept_failed [SQ_FRONTEND] + stats->accept_failed [SQ_BACKEND];
-    if (failures != proxy->accept_failures) {
-        proxy->accept_failures = failures;
-        proxy->last_failure_ms = now;
-        if (proxy->reserve_fd >= 0) {
-            close (proxy->reserve_fd);
-            proxy->reserve_fd = -1;
-        }
-    }
-    else
-    if (proxy->reserve_fd < 0 && now >= proxy->last_failure_ms + S_RESERVE_QUIET_MS)
-        s_reserve_open (proxy);
+    sq_engine_stream_t *engine = self;
+    sq_engine_stream_destroy (&engine);
+}
+
+static bool
+s_stream_new (s_engine_t *engine, void *context, const sq_proxy_config_t *config,
+              char *error, size_t error_size)
+{
+    sq_engine_stream_t *self = sq_engine_stream_new (context, config->frontend,
+                                                     config->backend, config->keepalive,
+                                                     config->peer_hwm, error, error_size);
+    if (!self)
+        return false;
+    *engine = (s_engine_t) {
+        .self = self, .ops = sq_engine_stream_ops (self), .attach = s_stream_attach,
+        .register_with = s_stream_register, .endpoint = s_stream_endpoint,
+        .linger = s_stream_linger, .destroy = s_stream_destroy
+    };
+    return true;
+}
+
+static void
+s_splice_attach (void *self, sq_core_t *core)
+{
+    sq_engine_splice_attach (self, core);
+}
+
+static bool
+s_splice_register (void *self, sq_loop_t *loop)
+{
+    return sq_engine_splice_register (self, loop);
+}
+
+static const char *
+s_splice_endpoint (void *self, sq_side_t side)
+{
+    return sq_engine_splice_endpoint (self, side);
+}
+
+//  The engine delivers what it holds for closed connections while the
+//  loop runs
+static bool
+s_splice_linger (void *self, int linger_ms)
+{
+    (void) linger_ms;
+    return sq_engine_splice_lingering (self);
+}
+
+static void
+s_splice_destroy (void *self)
+{
+    sq_engine_splice_t *engine = self;
+    sq_engine_splice_destroy (&engine);
+}
+
+static bool
+s_splice_new (s_engine_t *engine, const sq_proxy_config_t *config,
+              char *error, size_t error_size)
+{
+    sq_engine_splice_config_t splice = {
+        .frontend = config->frontend, .backend = config->backend
+    };
+    memcpy (splice.keepalive, config->keepalive, sizeof splice.keepalive);
+    sq_engine_splice_t *self = sq_engine_splice_new (&splice, error, error_size);
+    if (!self)
+        return false;
+    *engine = (s_engine_t) {
+        .self = self, .ops = sq_engine_splice_ops (self), .attach = s_splice_attach,
+        .register_with = s_splice_register, .endpoint = s_splice_endpoint,
+        .linger = s_splice_linger, .destroy = s_splice_destroy
+    };
+    return true;
 }
 
 //  Binds everything and logs the real endpoints; false if anything failed
 static bool
 s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
 {
-    s_reserve_open (proxy);
     sq_core_config_t core_config = config->core;
     proxy->files = s_raise_file_limit ();
     s_connection_limits (&core_config, config->max_connections, proxy->files);
@@ -476,11 +584,10 @@ s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
         sq_log_failure ("%s", error);
         return false;
     }
-    proxy->engine = sq_engine_stream_new (proxy->context, config->frontend,
-                                          config->backend, config->keepalive,
-                                          config->peer_hwm,
-                                          error, sizeof error);
-    if (!proxy->engine) {
+    bool made = config->engine == SQ_ENGINE_SPLICE
+              ? s_splice_new (&proxy->engine, config, error, sizeof error)
+              : s_stream_new (&proxy->engine, proxy->context, config, error, sizeof error);
+    if (!made) {
         sq_log_failure ("%s", error);
         return false;
     }
@@ -495,17 +602,17 @@ s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
                         zmq_strerror (zmq_errno ()));
         return false;
     }
-    sq_engine_t ops = sq_engine_stream_ops (proxy->engine);
-    proxy->core = sq_core_new (&core_config, &ops);
+    proxy->core = sq_core_new (&core_config, &proxy->engine.ops);
     if (!proxy->core) {
         sq_log_failure ("out of memory");
         return false;
     }
-    sq_engine_stream_attach (proxy->engine, proxy->core);
+    proxy->engine.attach (proxy->engine.self, proxy->core);
     if (!s_load_routes (proxy->core, config))
         return false;
-    sq_info ("listening: frontend %s", sq_engine_stream_endpoint (proxy->engine, SQ_FRONTEND));
-    sq_info ("listening: backend %s", sq_engine_stream_endpoint (proxy->engine, SQ_BACKEND));
+    sq_info ("engine: %s", config->engine == SQ_ENGINE_SPLICE? "splice": "stream");
+    sq_info ("listening: frontend %s", proxy->engine.endpoint (proxy->engine.self, SQ_FRONTEND));
+    sq_info ("listening: backend %s", proxy->engine.endpoint (proxy->engine.self, SQ_BACKEND));
     sq_info ("listening: control %s", proxy->control_endpoint);
     if (config->metrics) {
         proxy->metrics = sq_metrics_new (config->metrics, proxy->core, error, sizeof error);
@@ -515,25 +622,47 @@ s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
         }
         sq_info ("listening: metrics %s", sq_metrics_url (proxy->metrics));
     }
-    s_warn_open_backend (sq_engine_stream_endpoint (proxy->engine, SQ_BACKEND), config);
+    s_warn_open_backend (proxy->engine.endpoint (proxy->engine.self, SQ_BACKEND), config);
     if (!s_endpoint_is_local (proxy->control_endpoint) && !proxy->auth)
         sq_warning ("the control socket is reachable from other hosts: anyone "
                     "who reaches %s can pause or stop the proxy", proxy->control_endpoint);
-    return true;
+    proxy->loop = sq_loop_new ();
+    if (!proxy->loop) {
+        sq_log_failure ("cannot make the event loop: %s", strerror (errno));
+        return false;
+    }
+    return s_register (proxy);
 }
 
 static void
 s_stop (s_proxy_t *proxy)
 {
-    if (proxy->reserve_fd >= 0)
-        close (proxy->reserve_fd);
+    s_wake_fd = -1;
+    if (proxy->wake_fd >= 0)
+        close (proxy->wake_fd);
     //  Before the core: a request reads it
+    if (proxy->metrics && proxy->loop)
+        sq_loop_unwatch (proxy->loop, sq_metrics_fd (proxy->metrics));
     sq_metrics_destroy (&proxy->metrics);
     sq_core_destroy (&proxy->core);
-    sq_engine_stream_destroy (&proxy->engine);
-    sq_control_guard_destroy (&proxy->guard);
-    if (proxy->control)
+    if (proxy->engine.self)
+        proxy->engine.destroy (proxy->engine.self);
+    if (proxy->guard) {
+        int fd = -1;
+        size_t size = sizeof fd;
+        if (proxy->loop && zmq_getsockopt (sq_control_guard_socket (proxy->guard), ZMQ_FD,
+                                           &fd, &size) == 0)
+            sq_loop_unwatch (proxy->loop, fd);
+        sq_control_guard_destroy (&proxy->guard);
+    }
+    if (proxy->control) {
+        int fd = -1;
+        size_t size = sizeof fd;
+        if (proxy->loop && zmq_getsockopt (proxy->control, ZMQ_FD, &fd, &size) == 0)
+            sq_loop_unwatch (proxy->loop, fd);
         zmq_close (proxy->control);
+    }
+    sq_loop_destroy (&proxy->loop);
     sq_control_auth_destroy (&proxy->auth);
     if (proxy->context)
         zmq_ctx_term (proxy->context);
@@ -602,25 +731,20 @@ s_control_request (s_proxy_t *proxy, int64_t now)
         zmq_msg_close (&frames [index]);
 }
 
+//  The control socket's ZMQ_FD fired. It is edge-triggered: every
+//  request waiting is served, until ZMQ_EVENTS shows none, which also
+//  re-arms the FD for the next one.
 static void
-s_control_drain (s_proxy_t *proxy, int64_t now)
+s_on_control (sq_loop_t *loop, int fd, int fired, void *arg)
 {
+    (void) fd;
+    (void) fired;
+    s_proxy_t *proxy = arg;
     int events = 0;
     size_t events_size = sizeof events;
     while (zmq_getsockopt (proxy->control, ZMQ_EVENTS, &events, &events_size) == 0
     &&    (events & ZMQ_POLLIN))
-        s_control_request (proxy, now);
-}
-
-//  True when the socket has a message to read. Reading ZMQ_EVENTS also
-//  runs the socket's pending commands, which re-arms its ZMQ_FD.
-static bool
-s_readable (void *socket)
-{
-    int events = 0;
-    size_t size = sizeof events;
-    return zmq_getsockopt (socket, ZMQ_EVENTS, &events, &size) == 0
-        && (events & ZMQ_POLLIN);
+        s_control_request (proxy, sq_loop_now (loop));
 }
 
 //  glibc keeps what a burst of connections freed in its arenas: after a
@@ -645,98 +769,144 @@ s_trim_memory (s_proxy_t *proxy, int64_t now)
     }
 }
 
-//  Serves what is ready now; returns true when a side had more than one
-//  batch waiting, so the loop should come back at once. A read that finds
-//  nothing costs what a readiness check would, so the peers' sockets are
-//  simply read. The control socket is looked at when the peers' sockets
-//  are drained, and at least every S_CONTROL_EVERY_MS under load.
+//  First hook of each turn: the core runs what is due (held bytes offered
+//  again, timeouts, delayed closes)
 static bool
-s_serve (s_proxy_t *proxy)
+s_tick_hook (sq_loop_t *loop, void *arg)
 {
-    int64_t now = sq_clock_now ();
-    bool more = false;
-    for (int side = SQ_FRONTEND; side <= SQ_BACKEND; side++)
-        if (sq_core_reading (proxy->core, side)
-        &&  sq_engine_stream_receive (proxy->engine, side, S_BATCH, now) == S_BATCH)
-            more = true;
-    if (!more || now >= proxy->control_due_ms) {
-        if (s_readable (proxy->control))
-            s_control_drain (proxy, now);
-        sq_engine_stream_events (proxy->engine, now);
-        sq_control_guard_events (proxy->guard, now);
-        s_reserve_update (proxy, now);
-        s_trim_memory (proxy, now);
-        if (proxy->metrics)
-            sq_metrics_run (proxy->metrics);
-        proxy->control_due_ms = now + S_CONTROL_EVERY_MS;
-    }
+    s_proxy_t *proxy = arg;
+    int64_t now = sq_loop_now (loop);
     sq_core_tick (proxy->core, now);
-    return more;
+    s_trim_memory (proxy, now);
+    return false;
 }
 
-//  Sleeps until a socket has news or a timer is due. The sockets' ZMQ_FDs
-//  are watched directly, not through zmq_poll: besides arriving messages,
-//  they wake us when libzmq reports that a full pipe has drained, which is
-//  when held bytes can go. zmq_poll hides that, as a stream socket always
-//  counts as writable.
-static void
-s_wait (s_proxy_t *proxy)
+//  Last hook of each turn, once the engine has read what waited: the
+//  timers of the core and of the metrics server are set for the wait
+static bool
+s_arm_hook (sq_loop_t *loop, void *arg)
 {
-    //  The control socket, the peers' sockets unless paused, the monitors;
-    //  reading [i] is false for a peers' socket whose reading stopped
-    void *sockets [6];
-    bool reading [6];
-    int watched = 0;
-    sockets [watched++] = proxy->control;
-    reading [watched] = true;
-    sockets [watched++] = sq_control_guard_socket (proxy->guard);
-    bool paused = sq_core_paused (proxy->core);
-    for (int side = SQ_FRONTEND; side <= SQ_BACKEND && !paused; side++) {
-        reading [watched] = sq_core_reading (proxy->core, side);
-        sockets [watched++] = sq_engine_stream_socket (proxy->engine, side);
-    }
-    for (int side = SQ_FRONTEND; side <= SQ_BACKEND; side++)
-        if (sq_engine_stream_monitor (proxy->engine, side)) {
-            reading [watched] = true;
-            sockets [watched++] = sq_engine_stream_monitor (proxy->engine, side);
-        }
-    //  Edge-triggered: a send on a socket may have taken in the wake-up of
-    //  a message that arrived meanwhile, so check the sockets once more
-    //  before sleeping. The control socket was just drained by s_serve,
-    //  which ends on such a check. A side whose reading stopped
-    //  (--slow-peer=block) is still watched, for the notices that its
-    //  full pipes drained; the check takes those in, so its signal is
-    //  reset and the loop sleeps although messages wait on it.
-    for (int index = 1; index < watched; index++)
-        if (s_readable (sockets [index]) && reading [index])
-            return;
-    //  One more for the metrics server's epoll descriptor: s_serve runs
-    //  it after the wake-up
-    struct pollfd fds [7];
-    int polled = watched;
-    for (int index = 0; index < watched; index++) {
-        size_t size = sizeof fds [index].fd;
-        zmq_getsockopt (sockets [index], ZMQ_FD, &fds [index].fd, &size);
-        fds [index].events = POLLIN;
-        fds [index].revents = 0;
-    }
+    s_proxy_t *proxy = arg;
+    sq_loop_timer_set (loop, proxy->core_timer,
+                       sq_core_next_timeout (proxy->core, sq_clock_now ()));
     if (proxy->metrics)
-        fds [polled++] = (struct pollfd) { sq_metrics_fd (proxy->metrics), POLLIN, 0 };
-    //  Those checks may have taken in a drained-pipe notice: act on it now
-    int64_t now = sq_clock_now ();
-    sq_core_tick (proxy->core, now);
-    int64_t timeout = sq_core_next_timeout (proxy->core, now);
-    int64_t due [2] = {
-        proxy->metrics? sq_metrics_timeout (proxy->metrics): -1,
-        sq_notify_timeout (proxy->notify, now)
-    };
-    for (int index = 0; index < 2; index++)
-        if (due [index] >= 0 && (timeout < 0 || due [index] < timeout))
-            timeout = due [index];
-    if (timeout < 0 || timeout > S_POLL_MAX_MS)
-        timeout = S_POLL_MAX_MS;
-    if (poll (fds, (nfds_t) polled, (int) timeout) < 0 && errno != EINTR)
-        sq_warning ("poll failed: %s", strerror (errno));
+        sq_loop_timer_set (loop, proxy->metrics_timer, sq_metrics_timeout (proxy->metrics));
+    return false;
+}
+
+//  The core's timeout is due: the tick of the next turn runs it
+static int64_t
+s_on_core_timer (sq_loop_t *loop, void *arg)
+{
+    s_proxy_t *proxy = arg;
+    sq_core_tick (proxy->core, sq_loop_now (loop));
+    return -1;
+}
+
+static void
+s_on_metrics (sq_loop_t *loop, int fd, int fired, void *arg)
+{
+    (void) loop;
+    (void) fd;
+    (void) fired;
+    sq_metrics_run (((s_proxy_t *) arg)->metrics);
+}
+
+static int64_t
+s_on_metrics_timer (sq_loop_t *loop, void *arg)
+{
+    (void) loop;
+    sq_metrics_run (((s_proxy_t *) arg)->metrics);
+    return -1;
+}
+
+//  A signal asked for something: the loop's turn ends, and sq_proxy_run
+//  looks at the requests
+static void
+s_on_wake (sq_loop_t *loop, int fd, int fired, void *arg)
+{
+    (void) loop;
+    (void) fired;
+    (void) arg;
+    uint64_t count;
+    ssize_t got = read (fd, &count, sizeof count);
+    (void) got;                 //  Nothing to reset when it fails
+}
+
+//  The control socket's monitor has news (edge-triggered, as any ZMQ_FD):
+//  the guard reads every event waiting
+static void
+s_on_guard (sq_loop_t *loop, int fd, int fired, void *arg)
+{
+    (void) fd;
+    (void) fired;
+    s_proxy_t *proxy = arg;
+    void *monitor = sq_control_guard_socket (proxy->guard);
+    int events = 0;
+    size_t events_size = sizeof events;
+    do
+        sq_control_guard_events (proxy->guard, sq_loop_now (loop));
+    while (zmq_getsockopt (monitor, ZMQ_EVENTS, &events, &events_size) == 0
+       &&  (events & ZMQ_POLLIN));
+}
+
+//  The systemd watchdog is due
+static int64_t
+s_on_notify_timer (sq_loop_t *loop, void *arg)
+{
+    s_proxy_t *proxy = arg;
+    int64_t now = sq_loop_now (loop);
+    sq_notify_run (proxy->notify, now);
+    return sq_notify_timeout (proxy->notify, now);
+}
+
+//  Watches the ZMQ_FD of a ZeroMQ socket
+static bool
+s_watch_zmq (sq_loop_t *loop, void *socket, sq_loop_file_fn *fn, void *arg)
+{
+    int fd = -1;
+    size_t size = sizeof fd;
+    return zmq_getsockopt (socket, ZMQ_FD, &fd, &size) == 0
+        && sq_loop_watch (loop, fd, SQ_LOOP_READABLE, fn, arg) == 0;
+}
+
+//  Everything the loop serves registers with it: the core's timer and
+//  hooks around the engine's, the control socket, the metrics server,
+//  the signals' wake-up. False (with the reason on stderr) on failure.
+static bool
+s_register (s_proxy_t *proxy)
+{
+    sq_loop_t *loop = proxy->loop;
+    proxy->core_timer = sq_loop_timer_new (loop, -1, s_on_core_timer, proxy);
+    bool done = proxy->core_timer
+        && sq_loop_hook_add (loop, s_tick_hook, proxy)
+        && proxy->engine.register_with (proxy->engine.self, loop)
+        && sq_loop_hook_add (loop, s_arm_hook, proxy)
+        && s_watch_zmq (loop, proxy->control, s_on_control, proxy)
+        && s_watch_zmq (loop, sq_control_guard_socket (proxy->guard), s_on_guard, proxy);
+    if (done) {
+        proxy->notify_timer = sq_loop_timer_new (loop,
+            sq_notify_timeout (proxy->notify, sq_clock_now ()), s_on_notify_timer, proxy);
+        done = proxy->notify_timer != 0;
+    }
+    if (done && proxy->metrics) {
+        proxy->metrics_timer = sq_loop_timer_new (loop, -1, s_on_metrics_timer, proxy);
+        done = proxy->metrics_timer
+            && sq_loop_watch (loop, sq_metrics_fd (proxy->metrics), SQ_LOOP_READABLE,
+                              s_on_metrics, proxy) == 0;
+    }
+    proxy->wake_fd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
+    done = done && proxy->wake_fd >= 0
+        && sq_loop_watch (loop, proxy->wake_fd, SQ_LOOP_READABLE, s_on_wake, proxy) == 0;
+    if (!done) {
+        sq_log_failure ("cannot set up the event loop: %s", strerror (errno));
+        return false;
+    }
+    s_wake_fd = proxy->wake_fd;
+    //  A request may have come before the control socket was watched
+    s_on_control (loop, -1, 0, proxy);
+    s_on_guard (loop, -1, 0, proxy);
+    return true;
 }
 
 //  SIGHUP: reads the configuration again and applies what can change
@@ -815,8 +985,8 @@ s_notify_ready (s_proxy_t *proxy)
 {
     char status [600];
     snprintf (status, sizeof status, "ready: frontend %s, backend %s",
-              sq_engine_stream_endpoint (proxy->engine, SQ_FRONTEND),
-              sq_engine_stream_endpoint (proxy->engine, SQ_BACKEND));
+              proxy->engine.endpoint (proxy->engine.self, SQ_FRONTEND),
+              proxy->engine.endpoint (proxy->engine.self, SQ_BACKEND));
     sq_notify_ready (proxy->notify, status);
 }
 
@@ -834,7 +1004,7 @@ sq_proxy_run (sq_proxy_config_t *config)
 {
     s_proxy_t proxy;
     memset (&proxy, 0, sizeof proxy);
-    proxy.reserve_fd = -1;
+    proxy.wake_fd = -1;
     proxy.notify = sq_notify_new ();
     char error [512];
     if (!sq_options_check (config, error, sizeof error)
@@ -851,9 +1021,7 @@ sq_proxy_run (sq_proxy_config_t *config)
     s_notify_ready (&proxy);
     while (!s_stop_requested && !sq_core_terminating (proxy.core)
     &&     !s_drained (&proxy, config, sq_clock_now ())) {
-        if (!s_serve (&proxy))
-            s_wait (&proxy);
-        sq_notify_run (proxy.notify, sq_clock_now ());
+        sq_loop_once (proxy.loop, S_POLL_MAX_MS);
         if (s_reload_requested) {
             s_reload_requested = 0;
             s_notify_reload (&proxy, config);
@@ -864,8 +1032,12 @@ sq_proxy_run (sq_proxy_config_t *config)
              sq_conn_table_count (sq_core_conns (proxy.core), SQ_FRONTEND),
              sq_conn_table_count (sq_core_conns (proxy.core), SQ_BACKEND));
     sq_core_close_all (proxy.core, sq_clock_now ());
-    //  Give the close requests a moment to reach the I/O threads
-    sq_engine_stream_set_linger (proxy.engine, (int) config->core.close_linger_ms);
+    //  Give the last bytes a moment to go
+    int64_t linger_ms = config->core.close_linger_ms;
+    int64_t deadline = sq_clock_now () + linger_ms;
+    while (proxy.engine.linger (proxy.engine.self, (int) linger_ms)
+    &&     sq_clock_now () < deadline)
+        sq_loop_once (proxy.loop, deadline - sq_clock_now ());
     s_stop (&proxy);
     sq_config_destroy (&proxy.start_file);
     sq_info ("stopped");

@@ -1,6 +1,6 @@
 /*  =========================================================================
-    sq_proxy - the event loop: polls the engine's sockets and the control
-    socket, feeds the core, runs its timers, and shuts down cleanly
+    sq_proxy - runs the proxy: starts the engine, the core, the control
+    socket and the metrics server on one event loop, and shuts down cleanly
     =========================================================================
 */
 #ifndef SQ_PROXY_H_INCLUDED
@@ -8,11 +8,19 @@
 
 #include "sq_core.h"
 #include "sq_engine_stream.h"
+#include "sq_engine_splice.h"
 #include "sq_control_auth.h"
 #include "sq_config.h"
 #include "sq_log.h"
 
+//  Which engine carries the peers' bytes
+typedef enum {
+    SQ_ENGINE_STREAM = 0,       //  Two ZMQ_STREAM sockets (the default)
+    SQ_ENGINE_SPLICE            //  The proxy's own TCP sockets
+} sq_engine_kind_t;
+
 typedef struct sq_proxy_config {
+    sq_engine_kind_t engine;
     const char *frontend;
     const char *backend;
     const char *control;

@@ -36,6 +36,6 @@ test-valgrind: test-deps
 	@rm -f $(BUILD)/tests/*.valgrind.log
 	@SQ_BUILD=$(BUILD) SQ_TIME_SCALE=$(VALGRIND_SCALE) \
 	    SQ_PROXY_WRAPPER="$(VALGRIND_PROXY)" SQ_TEST_WRAPPER="$(VALGRIND_TEST)" \
-	    tests/run.sh $(INTEG_BIN); \
+	    tests/run.sh --engines $(INTEG_BIN); \
 	    status=$$?; tests/valgrind-check.sh $(BUILD)/tests/*.valgrind.log \
 	    && exit $$status

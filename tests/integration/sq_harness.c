@@ -61,6 +61,20 @@ sq_time_scale (void)
 }
 
 const char *
+sq_engine (void)
+{
+    const char *engine = getenv ("SQ_ENGINE");
+    return engine? engine: "";
+}
+
+bool
+sq_engine_is (const char *name)
+{
+    const char *engine = sq_engine ();
+    return strcmp (*engine? engine: "stream", name) == 0;
+}
+
+const char *
 sq_build_dir (void)
 {
     const char *dir = getenv ("SQ_BUILD");
@@ -405,8 +419,10 @@ sq_proxy_start (const char *name, const char **args)
     char dir [512];
     sq_build_path ("tests", dir, sizeof dir);
     mkdir (dir, 0755);
-    char stem [420], storage [4096];
-    snprintf (stem, sizeof stem, "%.300s/%.100s-%d", dir, name, ++counter);
+    char stem [440], storage [4096];
+    const char *engine = sq_engine ();
+    snprintf (stem, sizeof stem, "%.300s/%.100s%s%.16s-%d", dir, name, *engine? "-": "",
+              engine, ++counter);
     snprintf (self->log_path, sizeof self->log_path, "%s.proxy.log", stem);
 
     const char *argv [96];
@@ -421,6 +437,10 @@ sq_proxy_start (const char *name, const char **args)
     };
     for (size_t index = 0; index < sizeof own / sizeof own [0]; index++)
         argv [argc++] = own [index];
+    if (*engine) {
+        argv [argc++] = "--engine";
+        argv [argc++] = engine;
+    }
     for (int index = 0; args && args [index] && argc < 95; index++)
         argv [argc++] = args [index];
     argv [argc] = NULL;
@@ -1777,4 +1797,141 @@ sq_python_zmq (void)
     fprintf (stderr, "sq_python_zmq: %s: install python3-zmq (apt-get install python3-zmq)\n",
              any? "no python3 in PATH can import zmq": "no python3 in PATH");
     return NULL;
+}
+
+//  =====================================================================
+//  Raw ZMTP 3.0 NULL peers
+
+//  What the proxy sends every new connection: a signature and version 3
+static const uint8_t s_proxy_hello [11] = { 0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, 3 };
+
+int
+sq_raw_connect (const char *endpoint)
+{
+    int fd = sq_tcp_connect (endpoint);
+    uint8_t hello [11], greeting [64] = { 0 };
+    if (fd < 0)
+        return -1;
+    memcpy (greeting, s_proxy_hello, 11);
+    memcpy (greeting + 12, "NULL", 4);
+    if (sq_tcp_recv (fd, hello, 11, SQ_WAIT_MS) != 11 || memcmp (hello, s_proxy_hello, 11)
+    ||  sq_tcp_send (fd, greeting, 64) != 0) {
+        fprintf (stderr, "sq_raw_connect: no proxy greeting from %s\n", endpoint);
+        close (fd);
+        return -1;
+    }
+    return fd;
+}
+
+bool
+sq_raw_ready (int fd, const char *socket_type)
+{
+    uint8_t tail [53];
+    if (sq_tcp_recv (fd, tail, 53, SQ_WAIT_MS) != 53 || memcmp (tail + 1, "NULL", 5) != 0) {
+        fprintf (stderr, "sq_raw_ready: no NULL greeting from the partner\n");
+        return false;
+    }
+    uint8_t ready [64] = { 0x04, 0, 5, 'R', 'E', 'A', 'D', 'Y', 11 };
+    size_t size = 9;
+    memcpy (ready + size, "Socket-Type", 11);
+    size += 11;
+    size_t type_size = strlen (socket_type);
+    ready [size + 3] = (uint8_t) type_size;
+    size += 4;
+    memcpy (ready + size, socket_type, type_size);
+    size += type_size;
+    ready [1] = (uint8_t) (size - 2);
+    return sq_tcp_send (fd, ready, size) == 0;
+}
+
+bool
+sq_raw_expect_ready (int fd)
+{
+    uint8_t flags, body [255];
+    uint64_t body_size;
+    if (!sq_raw_recv_header (fd, &flags, &body_size, SQ_WAIT_MS) || !(flags & 0x04)
+    ||  body_size > sizeof body || body_size < 6
+    ||  sq_tcp_recv (fd, body, body_size, SQ_WAIT_MS) != body_size
+    ||  memcmp (body, "\x05READY", 6) != 0) {
+        fprintf (stderr, "sq_raw_expect_ready: no READY from the partner\n");
+        return false;
+    }
+    return true;
+}
+
+bool
+sq_raw_handshake (int fd, const char *socket_type)
+{
+    return sq_raw_ready (fd, socket_type) && sq_raw_expect_ready (fd);
+}
+
+int
+sq_raw_send_header (int fd, uint64_t size)
+{
+    uint8_t header [9] = { 0x02 };
+    for (int index = 8; index >= 1; index--, size >>= 8)
+        header [index] = (uint8_t) size;
+    return sq_tcp_send (fd, header, sizeof header);
+}
+
+bool
+sq_raw_recv_header (int fd, uint8_t *flags, uint64_t *size, int timeout_ms)
+{
+    uint8_t header [9];
+    if (sq_tcp_recv (fd, header, 2, timeout_ms) != 2)
+        return false;
+    *flags = header [0];
+    *size = header [1];
+    if (!(*flags & 0x02))
+        return true;
+    if (sq_tcp_recv (fd, header + 2, 7, timeout_ms) != 7)
+        return false;
+    *size = 0;
+    for (int index = 1; index < 9; index++)
+        *size = (*size << 8) | header [index];
+    return true;
+}
+
+int
+sq_raw_send_text (int fd, const char *text)
+{
+    size_t size = strlen (text);
+    uint8_t header [2] = { 0x00, (uint8_t) size };
+    if (size > 255 || sq_tcp_send (fd, header, 2) != 0)
+        return -1;
+    return sq_tcp_send (fd, text, size);
+}
+
+bool
+sq_raw_recv_text (int fd, const char *text)
+{
+    uint8_t flags;
+    uint64_t size;
+    char body [256];
+    if (!sq_raw_recv_header (fd, &flags, &size, SQ_WAIT_MS) || (flags & 0x05)
+    ||  size != strlen (text) || sq_tcp_recv (fd, body, size, SQ_WAIT_MS) != size
+    ||  memcmp (body, text, size) != 0) {
+        fprintf (stderr, "sq_raw_recv_text: expected '%s'\n", text);
+        return false;
+    }
+    return true;
+}
+
+//  =====================================================================
+//  Processes
+
+long
+sq_proc_status_kib (pid_t pid, const char *name)
+{
+    char path [64], line [256];
+    snprintf (path, sizeof path, "/proc/%d/status", (int) pid);
+    FILE *file = fopen (path, "r");
+    long value = -1;
+    size_t length = strlen (name);
+    while (file && value < 0 && fgets (line, sizeof line, file))
+        if (strncmp (line, name, length) == 0 && line [length] == ':')
+            value = atol (line + length + 1);
+    if (file)
+        fclose (file);
+    return value;
 }

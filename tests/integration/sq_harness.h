@@ -39,6 +39,14 @@ int64_t sq_now_ms (void);
 //  Sleeps for the given number of milliseconds
 void sq_sleep_ms (int msecs);
 
+//  The engine the proxy runs with: $SQ_ENGINE ("stream" or "splice"), or
+//  "" for the proxy's default (stream)
+const char *sq_engine (void);
+
+//  True when the proxy runs the engine of that name ("stream" by default).
+//  For the few checks of what truly differs between the engines.
+bool sq_engine_is (const char *name);
+
 //  Directory holding the built binaries: $SQ_BUILD, or "build"
 const char *sq_build_dir (void);
 
@@ -74,8 +82,9 @@ typedef struct {
     char log_path [512];        //  stdout + stderr of the proxy
 } sq_proxy_t;
 
-//  Starts $SQ_BUILD/streamq-proxy on three ephemeral 127.0.0.1 ports plus
-//  the NULL-terminated extra arguments (args may be NULL), waits for its
+//  Starts $SQ_BUILD/streamq-proxy on three ephemeral 127.0.0.1 ports, with
+//  --engine $SQ_ENGINE when that is set, plus the NULL-terminated extra
+//  arguments (args may be NULL), waits for its
 //  "ready" line and parses the "listening:" lines (in text or JSON). The log goes to
 //  $SQ_BUILD/tests/<name>-<n>.proxy.log. Returns NULL (after printing the
 //  log) if the proxy does not become ready within SQ_WAIT_MS.
@@ -425,6 +434,46 @@ bool sq_child_running (pid_t pid, int *code);
 //  for it, kills it if needed. Returns the exit code as sq_run does (-1
 //  if it had to be killed).
 int sq_child_stop (pid_t pid, int signum);
+
+//  ---------------------------------------------------------------------
+//  Raw ZMTP 3.0 NULL peers: raw TCP, the handshake done by hand, then
+//  frames written and read as bytes
+
+//  Connects to a tcp:// endpoint, reads the 11 bytes the proxy greets
+//  with and sends a NULL greeting; returns the fd, or -1
+int sq_raw_connect (const char *endpoint);
+
+//  Once paired: reads the partner's greeting bytes 11..63 (NULL) and
+//  sends READY with this Socket-Type; false (the reason on stderr) on
+//  anything else or SQ_WAIT_MS
+bool sq_raw_ready (int fd, const char *socket_type);
+
+//  Reads the partner's READY; false (the reason on stderr) otherwise
+bool sq_raw_expect_ready (int fd);
+
+//  Both of the above, for a raw peer whose partner is a libzmq peer
+bool sq_raw_handshake (int fd, const char *socket_type);
+
+//  Sends the header of a last message frame of size bytes (the long
+//  form); its body follows as plain bytes. 0 or -1.
+int sq_raw_send_header (int fd, uint64_t size);
+
+//  Reads a frame header; false on the end of the stream, an error or
+//  timeout_ms
+bool sq_raw_recv_header (int fd, uint8_t *flags, uint64_t *size, int timeout_ms);
+
+//  Sends a one-frame message with text; 0 or -1
+int sq_raw_send_text (int fd, const char *text);
+
+//  Reads a one-frame message and checks it holds text; false otherwise
+bool sq_raw_recv_text (int fd, const char *text);
+
+//  ---------------------------------------------------------------------
+//  Processes
+
+//  A "Name:   N kB" line of /proc/PID/status (VmRSS, VmHWM...), in KiB,
+//  or -1
+long sq_proc_status_kib (pid_t pid, const char *name);
 
 //  ---------------------------------------------------------------------
 //  Workers that answer with their own name, clients that ask which one

@@ -372,26 +372,30 @@ s_closed_print (sq_proxy_t *proxy)
     free (json);
 }
 
-//  The sum of the closed.* counters
-static long long
-s_closed_sum (sq_proxy_t *proxy)
+//  From one STATS reply: the sum of the closed.* counters, and the
+//  connections accepted and no longer open. One reply is one moment: a
+//  connection that closes between two requests cannot make them differ.
+static bool
+s_closed_and_gone (sq_proxy_t *proxy, long long *sum, long long *gone)
 {
-    long long sum = 0;
-    for (size_t index = 0; index < S_REASONS; index++)
-        sum += s_closed (proxy, s_reasons [index]);
-    return sum;
-}
-
-//  Connections accepted and no longer open: each was closed once
-static long long
-s_gone (sq_proxy_t *proxy)
-{
+    char *json = sq_control_str (proxy->control, "STATS");
     long long accepted [2], open [2];
-    SQ_CHECK (sq_stats (proxy->control, "frontend.accepted", &accepted [0]));
-    SQ_CHECK (sq_stats (proxy->control, "backend.accepted", &accepted [1]));
-    SQ_CHECK (sq_stats (proxy->control, "frontend.connections", &open [0]));
-    SQ_CHECK (sq_stats (proxy->control, "backend.connections", &open [1]));
-    return accepted [0] + accepted [1] - open [0] - open [1];
+    bool read = json
+        && sq_json_number (json, "frontend.accepted", &accepted [0])
+        && sq_json_number (json, "backend.accepted", &accepted [1])
+        && sq_json_number (json, "frontend.connections", &open [0])
+        && sq_json_number (json, "backend.connections", &open [1]);
+    *sum = 0;
+    for (size_t index = 0; read && index < S_REASONS; index++) {
+        char path [64];
+        long long value;
+        snprintf (path, sizeof path, "closed.%s", s_reasons [index]);
+        read = sq_json_number (json, path, &value);
+        *sum += value;
+    }
+    *gone = read? accepted [0] + accepted [1] - open [0] - open [1]: -1;
+    free (json);
+    return read;
 }
 
 //  Every connection accepted and gone was counted under exactly one
@@ -400,9 +404,10 @@ static void
 s_closed_consistent (sq_proxy_t *proxy)
 {
     int64_t deadline = sq_now_ms () + SQ_WAIT_MS;
-    while (s_closed_sum (proxy) != s_gone (proxy) && sq_now_ms () < deadline)
+    long long sum = 0, gone = -1;
+    while ((!s_closed_and_gone (proxy, &sum, &gone) || sum != gone)
+    &&     sq_now_ms () < deadline)
         sq_sleep_ms (50);
-    long long sum = s_closed_sum (proxy), gone = s_gone (proxy);
     if (sum != gone)
         s_closed_print (proxy);
     SQ_CHECK_MSG (sum == gone, "closed.* sum to %lld, but %lld connections were "

@@ -1,0 +1,286 @@
+/*  =========================================================================
+    sq_loop - a small event loop: file events on epoll, timers, and hooks
+
+    Descriptors index a table that grows as higher numbers come in, so a
+    ready descriptor finds its handler in O(1). Timers are few (the core's,
+    the metrics server's, an engine's), so a due timer is found by a pass
+    over them.
+    =========================================================================
+*/
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include "sq_loop.h"
+#include "sq_clock.h"
+#include "sq_log.h"
+
+//  Events taken from the kernel per wait
+#define S_FIRED_MAX 256
+
+typedef struct {
+    int mask;                   //  As watched; 0: not watched
+    sq_loop_file_fn *fn;
+    void *arg;
+} s_file_t;
+
+typedef struct {
+    bool used;
+    bool armed;
+    int64_t due_ms;
+    sq_loop_timer_fn *fn;
+    void *arg;
+} s_timer_t;
+
+typedef struct {
+    sq_loop_hook_fn *fn;
+    void *arg;
+} s_hook_t;
+
+struct sq_loop {
+    int epoll_fd;
+    s_file_t *files;            //  By descriptor
+    int files_size;
+    s_timer_t *timers;          //  Id is index + 1
+    int timers_size;
+    s_hook_t hooks [SQ_LOOP_HOOKS_MAX];
+    int hooks_count;
+    int64_t now;
+    struct epoll_event fired [S_FIRED_MAX];
+};
+
+sq_loop_t *
+sq_loop_new (void)
+{
+    sq_loop_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->epoll_fd = epoll_create1 (EPOLL_CLOEXEC);
+    if (self->epoll_fd < 0) {
+        free (self);
+        return NULL;
+    }
+    self->now = sq_clock_now ();
+    return self;
+}
+
+void
+sq_loop_destroy (sq_loop_t **self_p)
+{
+    sq_loop_t *self = *self_p;
+    if (!self)
+        return;
+    close (self->epoll_fd);
+    free (self->files);
+    free (self->timers);
+    free (self);
+    *self_p = NULL;
+}
+
+//  Makes room for descriptor fd in the table; false when out of memory
+static bool
+s_files_reserve (sq_loop_t *self, int fd)
+{
+    if (fd < self->files_size)
+        return true;
+    int size = self->files_size? self->files_size: 64;
+    while (size <= fd)
+        size *= 2;
+    s_file_t *files = realloc (self->files, (size_t) size * sizeof *files);
+    if (!files)
+        return false;
+    memset (files + self->files_size, 0, (size_t) (size - self->files_size) * sizeof *files);
+    self->files = files;
+    self->files_size = size;
+    return true;
+}
+
+static uint32_t
+s_epoll_events (int mask)
+{
+    uint32_t events = 0;
+    if (mask & SQ_LOOP_READABLE)
+        events |= EPOLLIN | EPOLLRDHUP;
+    if (mask & SQ_LOOP_WRITABLE)
+        events |= EPOLLOUT;
+    if (mask & SQ_LOOP_EDGE)
+        events |= EPOLLET;
+    return events;
+}
+
+int
+sq_loop_watch (sq_loop_t *self, int fd, int mask, sq_loop_file_fn *fn, void *arg)
+{
+    if (fd < 0) {
+        errno = EBADF;
+        return -1;
+    }
+    if (mask == 0) {
+        sq_loop_unwatch (self, fd);
+        return 0;
+    }
+    if (!s_files_reserve (self, fd)) {
+        errno = ENOMEM;
+        return -1;
+    }
+    s_file_t *file = &self->files [fd];
+    struct epoll_event event = { .events = s_epoll_events (mask), .data.fd = fd };
+    int operation = file->mask? EPOLL_CTL_MOD: EPOLL_CTL_ADD;
+    if (file->mask != mask && epoll_ctl (self->epoll_fd, operation, fd, &event) != 0)
+        return -1;
+    file->mask = mask;
+    file->fn = fn;
+    file->arg = arg;
+    return 0;
+}
+
+void
+sq_loop_unwatch (sq_loop_t *self, int fd)
+{
+    if (fd < 0 || fd >= self->files_size || !self->files [fd].mask)
+        return;
+    //  A descriptor closed already left epoll by itself
+    epoll_ctl (self->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+    self->files [fd].mask = 0;
+    self->files [fd].fn = NULL;
+    self->files [fd].arg = NULL;
+}
+
+int
+sq_loop_mask (sq_loop_t *self, int fd)
+{
+    return fd >= 0 && fd < self->files_size? self->files [fd].mask: 0;
+}
+
+int
+sq_loop_timer_new (sq_loop_t *self, int64_t delay_ms, sq_loop_timer_fn *fn, void *arg)
+{
+    int index = 0;
+    while (index < self->timers_size && self->timers [index].used)
+        index++;
+    if (index == self->timers_size) {
+        int size = self->timers_size? self->timers_size * 2: 8;
+        s_timer_t *timers = realloc (self->timers, (size_t) size * sizeof *timers);
+        if (!timers)
+            return 0;
+        memset (timers + self->timers_size, 0,
+                (size_t) (size - self->timers_size) * sizeof *timers);
+        self->timers = timers;
+        self->timers_size = size;
+    }
+    self->timers [index] = (s_timer_t) { .used = true, .fn = fn, .arg = arg };
+    sq_loop_timer_set (self, index + 1, delay_ms);
+    return index + 1;
+}
+
+void
+sq_loop_timer_set (sq_loop_t *self, int id, int64_t delay_ms)
+{
+    if (id < 1 || id > self->timers_size || !self->timers [id - 1].used)
+        return;
+    s_timer_t *timer = &self->timers [id - 1];
+    timer->armed = delay_ms >= 0;
+    timer->due_ms = sq_clock_now () + (delay_ms > 0? delay_ms: 0);
+}
+
+void
+sq_loop_timer_destroy (sq_loop_t *self, int id)
+{
+    if (id >= 1 && id <= self->timers_size)
+        self->timers [id - 1].used = false;
+}
+
+bool
+sq_loop_hook_add (sq_loop_t *self, sq_loop_hook_fn *fn, void *arg)
+{
+    if (self->hooks_count == SQ_LOOP_HOOKS_MAX)
+        return false;
+    self->hooks [self->hooks_count++] = (s_hook_t) { fn, arg };
+    return true;
+}
+
+int64_t
+sq_loop_now (sq_loop_t *self)
+{
+    return self->now;
+}
+
+//  Milliseconds until the first armed timer, at most max_wait_ms (-1: no
+//  bound)
+static int
+s_wait_ms (sq_loop_t *self, int64_t max_wait_ms)
+{
+    int64_t wait = max_wait_ms;
+    int64_t now = sq_clock_now ();
+    for (int index = 0; index < self->timers_size; index++) {
+        const s_timer_t *timer = &self->timers [index];
+        if (!timer->used || !timer->armed)
+            continue;
+        int64_t left = timer->due_ms > now? timer->due_ms - now: 0;
+        if (wait < 0 || left < wait)
+            wait = left;
+    }
+    return wait > 86400000? 86400000: (int) wait;
+}
+
+static int
+s_fired_mask (uint32_t events)
+{
+    int fired = 0;
+    if (events & (EPOLLIN | EPOLLRDHUP))
+        fired |= SQ_LOOP_READABLE;
+    if (events & EPOLLOUT)
+        fired |= SQ_LOOP_WRITABLE;
+    if (events & (EPOLLERR | EPOLLHUP))
+        fired |= SQ_LOOP_READABLE | SQ_LOOP_WRITABLE | SQ_LOOP_ERROR;
+    if (events & (EPOLLRDHUP | EPOLLERR | EPOLLHUP))
+        fired |= SQ_LOOP_HANGUP;
+    return fired;
+}
+
+//  Calls the handler of each ready descriptor that is still watched
+static void
+s_dispatch (sq_loop_t *self, int count)
+{
+    for (int index = 0; index < count; index++) {
+        int fd = self->fired [index].data.fd;
+        if (fd >= self->files_size || !self->files [fd].mask)
+            continue;           //  Unwatched by an earlier handler
+        s_file_t *file = &self->files [fd];
+        file->fn (self, fd, s_fired_mask (self->fired [index].events), file->arg);
+    }
+}
+
+static void
+s_run_timers (sq_loop_t *self)
+{
+    for (int index = 0; index < self->timers_size; index++) {
+        s_timer_t *timer = &self->timers [index];
+        if (!timer->used || !timer->armed || timer->due_ms > self->now)
+            continue;
+        int64_t again = timer->fn (self, timer->arg);
+        //  The handler may have set or removed it
+        timer = &self->timers [index];
+        if (timer->used && timer->armed && timer->due_ms <= self->now)
+            sq_loop_timer_set (self, index + 1, again);
+    }
+}
+
+void
+sq_loop_once (sq_loop_t *self, int64_t max_wait_ms)
+{
+    self->now = sq_clock_now ();
+    bool busy = false;
+    for (int index = 0; index < self->hooks_count; index++)
+        if (self->hooks [index].fn (self, self->hooks [index].arg))
+            busy = true;
+    int wait = busy? 0: s_wait_ms (self, max_wait_ms);
+    int count = epoll_wait (self->epoll_fd, self->fired, S_FIRED_MAX, wait);
+    if (count < 0 && errno != EINTR)
+        sq_warning ("epoll_wait failed: %s", strerror (errno));
+    self->now = sq_clock_now ();
+    if (count > 0)
+        s_dispatch (self, count);
+    s_run_timers (self);
+}
