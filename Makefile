@@ -21,11 +21,13 @@ CORE_SRC := src/sq_log.c src/sq_clock.c src/sq_buf.c src/sq_greeting.c \
             src/sq_cidr.c src/sq_access.c src/sq_admission.c \
             src/sq_histogram.c src/sq_prometheus.c \
             src/sq_flow.c src/sq_outcome.c src/sq_handshake.c src/sq_liveness.c src/sq_arrival.c \
-            src/sq_frame_reader.c src/sq_zmtp_check.c src/sq_bans.c src/sq_tally.c
+            src/sq_frame_reader.c src/sq_zmtp_check.c src/sq_bans.c src/sq_tally.c \
+            src/sq_options.c
 #  The ZMQ_STREAM engine, the event loop, CURVE on the control socket, the
 #  HTTP server of --metrics (libmicrohttpd) and the systemd notifications
 #  (libsystemd): the proxy alone links those two
 PROXY_SRC := src/sq_engine_stream.c src/sq_proxy.c src/sq_control_auth.c src/sq_metrics.c \
+             src/sq_control_guard.c \
              src/sq_notify.c
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
@@ -132,3 +134,17 @@ include fuzz/fuzz.mk
 
 #  Memory checks and the soak (not part of `make test`): make test-valgrind, make soak
 include tests/valgrind.mk tests/soak.mk
+
+#  The OPTIONS list of the manual page, from the option table: the lines
+#  between its BEGIN OPTIONS and END OPTIONS markers are what
+#  `streamq-proxy --help-man` prints (test_options checks they match)
+.PHONY: man
+man: $(BUILD)/streamq-proxy
+	@$(BUILD)/streamq-proxy --help-man > $(BUILD)/options.man
+	@awk -v block=$(BUILD)/options.man \
+	    '/^\.\\" END OPTIONS$$/ { skip = 0 } \
+	     !skip { print } \
+	     /^\.\\" BEGIN OPTIONS$$/ { while ((getline line < block) > 0) print line; skip = 1 }' \
+	    doc/streamq-proxy.1 > $(BUILD)/streamq-proxy.1
+	@mv $(BUILD)/streamq-proxy.1 doc/streamq-proxy.1
+	@echo "doc/streamq-proxy.1: OPTIONS from the option table"

@@ -5,25 +5,31 @@
 #  make bench-scale   10 000 idle pairs and the pairing rate only
 #  make bench-core    the I/O-free core alone, at 100 .. 100 000 connections
 #  make bench-slow    a peer that never reads, under each slow-peer policy (~1 min)
+#  make bench-guard   a wrong-key client against a stock 64-slot worker (~15 s)
 #
 #  Uses BUILD, CC, CFLAGS, LDFLAGS, LDLIBS and CORE_OBJ from the top Makefile.
 
 BENCH_BIN      := $(BUILD)/bench/sq_bench
 BENCH_CORE_BIN := $(BUILD)/bench/sq_bench_core
+BENCH_GUARD_BIN := $(BUILD)/bench/sq_bench_guard
 BENCH_SRC      := bench/sq_bench.c bench/sq_bench_client.c bench/sq_bench_scale.c \
                   bench/sq_bench_slow.c bench/sq_bench_util.c
 BENCH_NEEDS    := $(BUILD)/streamq-proxy $(BUILD)/streamq-ctl $(BENCH_BIN)
 
-.PHONY: bench bench-quick bench-scale bench-core bench-slow bench-deps
+.PHONY: bench bench-quick bench-scale bench-core bench-slow bench-guard bench-deps
 
 #  Built with everything else, so they keep compiling; run only on demand
-all: $(BENCH_BIN) $(BENCH_CORE_BIN)
+all: $(BENCH_BIN) $(BENCH_CORE_BIN) $(BENCH_GUARD_BIN)
 
 $(BUILD)/bench:
 	mkdir -p $@
 
 $(BENCH_BIN): $(BENCH_SRC) bench/sq_bench.h | $(BUILD)/bench
 	$(CC) $(CFLAGS) $(LDFLAGS) $(BENCH_SRC) -o $@ $(LDLIBS)
+
+#  With the test harness: the real proxy, stock libzmq peers
+$(BENCH_GUARD_BIN): bench/sq_bench_guard.c $(HARNESS_OBJ) | $(BUILD)/bench
+	$(CC) $(CFLAGS) -Itests/integration $(LDFLAGS) $< $(HARNESS_OBJ) -o $@ $(LDLIBS)
 
 $(BENCH_CORE_BIN): bench/sq_bench_core.c $(CORE_OBJ) | $(BUILD)/bench
 	$(CC) $(CFLAGS) $(LDFLAGS) $< $(CORE_OBJ) -o $@ $(LDLIBS)
@@ -49,3 +55,11 @@ bench-core: deps $(BENCH_CORE_BIN)
 
 bench-slow: deps $(BENCH_NEEDS)
 	@BUILD=$(BUILD) bench/run.sh slow
+
+#  One wrong-key client against a stock worker's 64 slots, 11 s; prints a
+#  Markdown table row (slots left, good requests served, slots lost,
+#  refusals): compare with another build by SQ_BUILD=<its build dir>
+bench-guard: deps $(BUILD)/streamq-proxy $(BENCH_GUARD_BIN)
+	@echo "| slots | run | slots left | good requests served | slots lost | refused (ban) |"
+	@echo "|---:|---:|---:|---:|---:|---:|"
+	@SQ_BUILD=$(or $(SQ_BUILD),$(BUILD)) $(BENCH_GUARD_BIN) 64 11

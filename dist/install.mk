@@ -9,6 +9,10 @@
 #    $(MANDIR)/man1       streamq-proxy.1, streamq-ctl.1
 #    $(SYSTEMDUNITDIR)    streamq-proxy.service, running $(BINDIR)/streamq-proxy
 #    $(BASHCOMPDIR)       streamq-ctl, its bash completion
+#    $(PYTHONDIR)         streamq_peer.py, the Python peer module (on pyzmq):
+#                         by default the site directory python3 reads for
+#                         PREFIX (Debian: /usr/lib/python3/dist-packages,
+#                         or /usr/local/lib/python3.N/dist-packages)
 #    $(DOCDIR)            README.md, the Prometheus alert rules and the
 #                         Grafana dashboard of dist/, and examples/streamq.cfg
 #                         (every option with its default) as
@@ -34,6 +38,8 @@ MANDIR         ?= $(PREFIX)/share/man
 DOCDIR         ?= $(PREFIX)/share/doc/streamq-proxy
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 BASHCOMPDIR    ?= $(PREFIX)/share/bash-completion/completions
+PYTHON_VERSION := $(shell python3 -c 'import sys; print("%d.%d" % sys.version_info [:2])' 2>/dev/null || echo 3)
+PYTHONDIR      ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/lib/python3/dist-packages,$(PREFIX)/lib/python$(PYTHON_VERSION)/dist-packages)
 INSTALL        ?= install
 LDCONFIG       ?= ldconfig
 
@@ -54,7 +60,8 @@ install: all
 	$(LIB_PC_SED) < lib/libstreamq.pc.in > $(BUILD)/dist/libstreamq.pc
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
 	    $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(MANDIR)/man1 \
-	    $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(DOCDIR)/doc $(DESTDIR)$(BASHCOMPDIR)
+	    $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(DOCDIR)/doc $(DESTDIR)$(BASHCOMPDIR) \
+	    $(DESTDIR)$(PYTHONDIR)
 	$(INSTALL) -m 755 $(BUILD)/streamq-proxy $(BUILD)/streamq-ctl $(DESTDIR)$(BINDIR)/
 	$(INSTALL) -m 644 $(BUILD)/libstreamq.a $(DESTDIR)$(LIBDIR)/
 	$(INSTALL) -m 755 $(BUILD)/libstreamq.so.$(LIB_VERSION) $(DESTDIR)$(LIBDIR)/
@@ -65,6 +72,7 @@ install: all
 	$(INSTALL) -m 644 $(INSTALL_MAN) $(DESTDIR)$(MANDIR)/man1/
 	$(INSTALL) -m 644 $(BUILD)/dist/$(INSTALL_UNIT) $(DESTDIR)$(SYSTEMDUNITDIR)/
 	$(INSTALL) -m 644 dist/streamq-ctl.bash-completion $(DESTDIR)$(BASHCOMPDIR)/streamq-ctl
+	$(INSTALL) -m 644 python/streamq_peer.py $(DESTDIR)$(PYTHONDIR)/
 	$(INSTALL) -m 644 $(INSTALL_DOC) $(DESTDIR)$(DOCDIR)/
 	$(INSTALL) -m 644 $(INSTALL_DOCS) $(DESTDIR)$(DOCDIR)/doc/
 	$(INSTALL) -m 644 examples/streamq.cfg $(DESTDIR)$(DOCDIR)/streamq.cfg.example
@@ -79,6 +87,7 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(INSTALL_MAN)))
 	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/$(INSTALL_UNIT)
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/streamq-ctl
+	rm -f $(DESTDIR)$(PYTHONDIR)/streamq_peer.py
 	rm -f $(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(INSTALL_DOC)) streamq.cfg.example)
 	rm -f $(addprefix $(DESTDIR)$(DOCDIR)/doc/,$(notdir $(INSTALL_DOCS)))
 	rmdir $(DESTDIR)$(DOCDIR)/doc 2>/dev/null || true

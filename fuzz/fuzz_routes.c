@@ -25,15 +25,12 @@ static const char *s_baseline =
     "ROUTE branch pool-a pool-b\n"
     "WEIGHT pool-a 3\n";
 
-//  One page that holds every entry a route file of the longest input sets
-static const sq_page_t s_all = { 0, SQ_PAGE_MAX };
-
 //  The tables a route file sets, as the ROUTES and WORKERS replies show them
 static char *
 s_tables (sq_core_t *core)
 {
-    char *routes = sq_report_routes (core, s_all);
-    char *workers = sq_report_workers (core, s_all);
+    char *routes = sq_report_routes (core, SQ_PAGE_ALL);
+    char *workers = sq_report_workers (core, SQ_PAGE_ALL);
     SQ_FUZZ_CHECK (routes && workers);
     SQ_FUZZ_CHECK (sq_fuzz_json_valid (routes) && sq_fuzz_json_valid (workers));
     size_t size = strlen (routes) + strlen (workers) + 2;
@@ -71,8 +68,8 @@ s_check_fresh (sq_core_t *core, const char *text, int64_t now)
     sq_engine_t engine = sq_fuzz_engine (&answer);
     sq_core_t *fresh = sq_fuzz_core (NULL, &engine);
     SQ_FUZZ_CHECK (s_load (fresh, text, S_ERROR_MAX, now));
-    char *expected = sq_report_routes (fresh, s_all);
-    char *actual = sq_report_routes (core, s_all);
+    char *expected = sq_report_routes (fresh, SQ_PAGE_ALL);
+    char *actual = sq_report_routes (core, SQ_PAGE_ALL);
     SQ_FUZZ_CHECK (expected && actual && strcmp (expected, actual) == 0);
     free (expected);
     free (actual);

@@ -126,6 +126,7 @@ frames null-ready        0x00 0 '\x04\x1c\x05READY\x0bSocket-Type\x00\x00\x00\x0
 frames null-ready-bytes  0x11 0 '\x04\x06\x05READY\x00\x03abc\x01\x01x\x00\x00'
 frames plain-hello       0x21 1 '\x04\x13\x05HELLO\x05admin\x06secret'
 frames plain-error       0x00 1 '\x04\x0a\x05ERROR\x03400'
+frames plain-error-libzmq 0x11 1 '\x04\x09\x5eRROR\x03400'
 { byte 0x3f; byte 2; byte 4; byte 200; byte 5; printf HELLO; byte 1; zeros 193
   command WELCOME 160; command INITIATE 200; command READY 40
   printf '\x04\x10\x07MESSAGE'; zeros 8; } > $dir/curve-handshake

@@ -108,6 +108,9 @@ typedef struct sq_conn {
     bool discard;                       //  Closed as a slow peer: send nothing more
     bool admitted;                      //  Counted against its IP (sq_admission)
     bool queue_counted;                 //  Counted in the queue of its IP
+    bool handoff_due;                   //  Its pair's handshake is over: hand
+                                        //  the pair to the engine once flushed
+    bool handed_off;                    //  The engine moves its bytes itself
     int fd;                             //  The engine's descriptor for it, or -1
     bool fd_shut;                       //  The engine shut it down (see sq_engine_stream)
     int64_t created_ms;

@@ -35,9 +35,10 @@ typedef struct sq_control_auth_s sq_control_auth_t;
 //  Loads the proxy's key pair and the authorised keys, binds the ZAP
 //  handler in context and starts its thread. Call it before the control
 //  socket binds: libzmq lets every client in while no handler is bound.
-//  Sets *self_p to NULL when config asks for no CURVE. False, with a
-//  reason, for a bad combination of options or an unreadable file or
-//  directory.
+//  Sets *self_p to NULL when config asks for no CURVE. The combination
+//  of options is checked before, by sq_options_check (a key needs a
+//  directory, and CURVE in libzmq). False, with a reason, for an
+//  unreadable file or directory.
 bool sq_control_auth_start (sq_control_auth_t **self_p, void *context,
                             const sq_control_auth_config_t *config,
                             char *error, size_t size);

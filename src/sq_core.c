@@ -47,6 +47,7 @@ sq_core_config_defaults (sq_core_config_t *config)
     config->max_pair_buffer = 8 * 1024 * 1024;
     config->max_buffer = 256 * 1024 * 1024;
     config->slow_peer_block = false;
+    config->slow_peer_timeout_ms = 0;
     memset (&config->limits, 0, sizeof config->limits);
     config->mechanisms [SQ_FRONTEND] = NULL;
     config->mechanisms [SQ_BACKEND] = NULL;
@@ -162,6 +163,8 @@ s_forward (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t size, i
         return;
     sq_liveness_pair_active (self, conn, now);
     sq_flow_send (self, conn->partner, data, size, now);
+    if (conn->handoff_due)
+        sq_flow_try_handoff (self, conn);
 }
 
 //  Bytes from a client waiting for a worker: those of a screened one are
@@ -216,6 +219,35 @@ sq_core_received (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t 
         case SQ_CONN_DEAD:
             break;      //  Its pair is over: the bytes have no reader
     }
+    sq_flow_reap (self);
+}
+
+void
+sq_core_moved (sq_core_t *self, sq_conn_t *from, uint64_t bytes, int64_t now)
+{
+    if (bytes == 0 || from->state == SQ_CONN_DEAD)
+        return;
+    sq_side_t to_side = from->side == SQ_FRONTEND? SQ_BACKEND: SQ_FRONTEND;
+    from->bytes_in += bytes;
+    self->stats.bytes_to [to_side] += bytes;
+    self->stats.chunks_to [to_side]++;
+    sq_conn_t *to = from->partner;
+    if (!to || from->state != SQ_CONN_PAIRED)
+        return;
+    to->bytes_out += bytes;
+    to->last_out_ms = now;
+    sq_liveness_pair_active (self, from, now);
+}
+
+void
+sq_core_stalled (sq_core_t *self, sq_conn_t *conn, int64_t now)
+{
+    if (conn->state != SQ_CONN_PAIRED)
+        return;
+    sq_warning ("%s #%llu %s: slow peer, nothing moved for %lld ms: closing the pair",
+                sq_side_name (conn->side), (unsigned long long) conn->serial,
+                conn->address, (long long) self->config.slow_peer_timeout_ms);
+    sq_flow_close (self, conn, SQ_CLOSED_SLOW, "slow peer timeout", now);
     sq_flow_reap (self);
 }
 

@@ -41,6 +41,12 @@ typedef struct {
                               const uint8_t *data, size_t size);
     //  Closes the connection; no lost-connection event follows for it
     sq_send_result_t (*close) (void *handle, sq_conn_t *conn);
+    //  Optional (NULL: the core forwards every byte itself). The pair's
+    //  handshake is over: the engine may move the bytes between the two
+    //  connections itself from now on. True when it took the pair: the core
+    //  then calls send for neither connection again, and the engine reports
+    //  what it moves with sq_core_moved and the end with sq_core_disconnected.
+    bool (*handoff) (void *handle, sq_conn_t *client, sq_conn_t *worker);
 } sq_engine_t;
 
 //  Why a handshake failed, counted in STATS as handshakes.failed_by.<name>
@@ -81,6 +87,9 @@ typedef struct {
                                     //  feeds it (else close the pair)
     sq_admission_limits_t limits;   //  Who may connect, how many, how often
     const char *mechanisms [2];     //  Per side, "CURVE,PLAIN"; NULL: any
+    int64_t slow_peer_timeout_ms;   //  An engine that moves a pair itself
+                                    //  closes it when bytes wait for a peer
+                                    //  and none moved this long (0: never)
 } sq_core_config_t;
 
 typedef struct {
@@ -137,6 +146,18 @@ void sq_core_accept_failed (sq_core_t *self, sq_side_t side, int errno_value, in
 
 //  The peer's connection is gone
 void sq_core_disconnected (sq_core_t *self, sq_conn_t *conn, int64_t now);
+
+//  A pair handed to the engine (sq_engine_t.handoff) moved bytes: read
+//  from `from` and delivered to its partner. Counts them (bytes_in,
+//  bytes_out, the STATS bytes) and marks the pair active now, for
+//  --pair-idle-timeout. Engines report in batches; calls for a connection
+//  no longer paired only count.
+void sq_core_moved (sq_core_t *self, sq_conn_t *from, uint64_t bytes, int64_t now);
+
+//  A pair handed to the engine made no progress for slow_peer_timeout_ms
+//  while bytes waited for conn, its slow peer: the core closes the pair,
+//  counted as closed.slow_peer
+void sq_core_stalled (sq_core_t *self, sq_conn_t *conn, int64_t now);
 
 //  Runs what is due: held bytes, timeouts, delayed closes
 void sq_core_tick (sq_core_t *self, int64_t now);

@@ -109,6 +109,15 @@ int64_t sq_flow_next_close (sq_core_t *self);
 //  Frees the connections that died during the current event
 void sq_flow_reap (sq_core_t *self);
 
+//  The pair of client has finished its handshake: it goes to the engine,
+//  if the engine takes pairs, once nothing is held for either connection
+//  (sq_flow_try_handoff, now or when the last held bytes are flushed)
+void sq_flow_handoff_due (sq_core_t *self, sq_conn_t *client);
+
+//  Hands the pair of conn to the engine if it is due and nothing is held
+//  for either connection
+void sq_flow_try_handoff (sq_core_t *self, sq_conn_t *conn);
+
 //  The bounds or the policy changed: marks again what is over them
 void sq_flow_bounds_changed (sq_core_t *self);
 

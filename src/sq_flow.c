@@ -215,6 +215,36 @@ sq_flow_send (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t size
     s_enforce_bounds (self, conn, now);
 }
 
+//  -------------------------------------------------------------------------
+//  Handing pairs to the engine
+
+void
+sq_flow_try_handoff (sq_core_t *self, sq_conn_t *conn)
+{
+    sq_conn_t *partner = conn->partner;
+    if (!conn->handoff_due || conn->state != SQ_CONN_PAIRED || !partner
+    ||  !sq_buf_empty (&conn->outq) || !sq_buf_empty (&partner->outq))
+        return;
+    conn->handoff_due = partner->handoff_due = false;
+    sq_conn_t *client = conn->side == SQ_FRONTEND? conn: partner;
+    sq_conn_t *worker_conn = conn->side == SQ_BACKEND? conn: partner;
+    if (self->engine.handoff (self->engine.handle, client, worker_conn)) {
+        client->handed_off = worker_conn->handed_off = true;
+        sq_debug ("frontend #%llu and backend #%llu: handed to the engine",
+                  (unsigned long long) client->serial,
+                  (unsigned long long) worker_conn->serial);
+    }
+}
+
+void
+sq_flow_handoff_due (sq_core_t *self, sq_conn_t *client)
+{
+    if (!self->engine.handoff || client->state != SQ_CONN_PAIRED || !client->partner
+    ||  client->handed_off)
+        return;
+    client->handoff_due = client->partner->handoff_due = true;
+}
+
 //  Offers held bytes to the engine again, oldest first, until it blocks
 static void
 s_flush (sq_core_t *self, sq_conn_t *conn, int64_t now)
@@ -233,6 +263,8 @@ s_flush (sq_core_t *self, sq_conn_t *conn, int64_t now)
         sq_buf_pop (&conn->outq);
         s_held_changed (self, conn, -(long long) size);
     }
+    if (sq_buf_empty (&conn->outq) && conn->handoff_due)
+        sq_flow_try_handoff (self, conn);
     if (sq_buf_empty (&conn->outq))
         sq_list_remove (&conn->blocked_node);
     else

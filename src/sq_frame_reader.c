@@ -2,6 +2,7 @@
     sq_frame_reader - follows ZMTP 3 framing: bytes in, frames out, no I/O
     =========================================================================
 */
+#include <stdio.h>
 #include <string.h>
 #include "sq_frame_reader.h"
 
@@ -35,8 +36,15 @@ s_name_error (const sq_frame_reader_t *self)
     size_t length = self->head [0];
     if (length == 0)
         return "a command with an empty name";
-    if (length > self->size - 1)
+    if (length > self->size - 1) {
+        //  Perhaps libzmq's PLAIN ERROR: undecided until its name is in
+        bool maybe = length == 0x5E && self->size >= 5;
+        if (maybe && self->head_size < 5)
+            return NULL;
+        if (maybe && sq_frame_libzmq_plain_error (self->head, self->head_size))
+            return NULL;
         return "a command name longer than its frame";
+    }
     if (self->head_size < 1 + length)
         return NULL;                    //  Not all of it yet
     for (size_t index = 1; index <= length; index++) {
@@ -45,6 +53,20 @@ s_name_error (const sq_frame_reader_t *self)
             return "a command name that is not letters";
     }
     return NULL;
+}
+
+//  Where the name of the current command ends in its body: after its
+//  length byte, then after the name; libzmq's PLAIN ERROR is told from a
+//  name too long for its frame on its first 5 bytes
+static size_t
+s_name_end (const sq_frame_reader_t *self)
+{
+    if (self->head_size == 0)
+        return 1;
+    size_t length = self->head [0];
+    if (length == 0x5E && length > self->size - 1 && self->size >= 5)
+        return 5;
+    return 1 + length;
 }
 
 //  The size is known: checks it and moves on to the body (or ends an
@@ -108,11 +130,8 @@ s_feed_body (sq_frame_reader_t *self, const uint8_t *data, size_t size)
     uint64_t left = self->size - self->body_read;
     size_t take = left < size? (size_t) left: size;
     bool naming = (self->flags & SQ_FRAME_COMMAND) && !self->named;
-    if (naming) {
-        size_t name_end = self->head_size == 0? 1: 1 + (size_t) self->head [0];
-        if (take > name_end - self->head_size)
-            take = name_end - self->head_size;
-    }
+    if (naming && take > s_name_end (self) - self->head_size)
+        take = s_name_end (self) - self->head_size;
     size_t room = SQ_FRAME_HEAD_MAX - self->head_size;
     size_t keep = take < room? take: room;
     memcpy (self->head + self->head_size, data, keep);
@@ -122,7 +141,7 @@ s_feed_body (sq_frame_reader_t *self, const uint8_t *data, size_t size)
         const char *error = s_name_error (self);
         if (error)
             return s_malformed (self, error, take);
-        self->named = self->head_size == 1 + (size_t) self->head [0];
+        self->named = self->head_size == s_name_end (self);
     }
     if (self->body_read == self->size)
         s_frame_done (self);
@@ -155,16 +174,30 @@ sq_frame_reader_is_command (const sq_frame_reader_t *self)
 }
 
 bool
+sq_frame_libzmq_plain_error (const uint8_t *body, size_t size)
+{
+    return size >= 5 && body [0] == 0x5E && memcmp (body + 1, "RROR", 4) == 0;
+}
+
+bool
 sq_frame_reader_named (const sq_frame_reader_t *self, const char *name)
 {
     size_t length = strlen (name);
-    return sq_frame_reader_is_command (self) && self->head_size >= 1 + length
-        && self->head [0] == length && memcmp (self->head + 1, name, length) == 0;
+    if (!sq_frame_reader_is_command (self))
+        return false;
+    if (sq_frame_libzmq_plain_error (self->head, self->head_size))
+        return strcmp (name, "ERROR") == 0;
+    return self->head_size >= 1 + length && self->head [0] == length
+        && memcmp (self->head + 1, name, length) == 0;
 }
 
 void
 sq_frame_reader_name (const sq_frame_reader_t *self, char *name, size_t size)
 {
+    if (sq_frame_libzmq_plain_error (self->head, self->head_size)) {
+        snprintf (name, size, "ERROR");
+        return;
+    }
     size_t length = self->head_size? self->head [0]: 0;
     if (length > self->head_size - 1)
         length = self->head_size - 1;

@@ -71,6 +71,12 @@ bool sq_frame_reader_named (const sq_frame_reader_t *self, const char *name);
 //  into name
 void sq_frame_reader_name (const sq_frame_reader_t *self, char *name, size_t size);
 
+//  True when a command body starts as libzmq 4.3's PLAIN server writes its
+//  ERROR: "\x05ERROR" in its source is read by the C compiler as 0x5E and
+//  "RROR", so the name's length byte is 0x5E and the name "RROR". Its peers
+//  read it back the same way; the proxy takes it for the ERROR it means.
+bool sq_frame_libzmq_plain_error (const uint8_t *body, size_t size);
+
 //  Bytes the last complete frame took on the wire, header included
 uint64_t sq_frame_reader_wire_size (const sq_frame_reader_t *self);
 

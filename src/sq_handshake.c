@@ -222,8 +222,10 @@ s_follow_verdict (sq_core_t *self, sq_conn_t *conn, const s_seen_t *seen, int64_
         sq_outcome_failed (self, client, worker_conn, SQ_HS_ERROR, by_worker,
                            seen->reason, now);
     else
-    if (seen->over)
+    if (seen->over) {
         sq_outcome_completed (self, client, now);
+        sq_flow_handoff_due (self, client);
+    }
     return true;
 }
 

@@ -72,6 +72,8 @@ s_pair (sq_core_t *self, sq_conn_t *client, sq_conn_t *worker_conn, int64_t now)
     s_hand_over (self, worker_conn, client, false, now);
     if (client->state == SQ_CONN_PAIRED)
         s_hand_over (self, client, worker_conn, true, now);
+    if (client->handoff_due)
+        sq_flow_try_handoff (self, client);     //  A handshake over already
 }
 
 //  -------------------------------------------------------------------------

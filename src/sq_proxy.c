@@ -13,13 +13,21 @@
 #include <sys/resource.h>
 #include <malloc.h>
 #include <syslog.h>
+#include <netdb.h>
+#include <net/if.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <zmq.h>
 #include "sq_proxy.h"
+#include "sq_control_guard.h"
+#include "sq_options.h"
 #include "sq_engine_stream.h"
 #include "sq_control.h"
 #include "sq_metrics.h"
 #include "sq_notify.h"
 #include "sq_routes.h"
+#include "sq_prometheus.h"
 #include "sq_cert.h"
 #include "sq_file.h"
 #include "sq_clock.h"
@@ -39,23 +47,7 @@ static volatile sig_atomic_t s_drain_requested = 0;
 void
 sq_proxy_config_defaults (sq_proxy_config_t *config)
 {
-    //  Fields without a default (routes) start out zero
-    memset (config, 0, sizeof *config);
-    config->frontend = "tcp://*:5555";
-    config->backend = "tcp://127.0.0.1:5556";
-    config->control = "tcp://127.0.0.1:5557";
-    config->io_threads = 1;
-    for (int side = 0; side < 2; side++)
-        config->keepalive [side] = (sq_keepalive_t) { false, -1, -1, -1 };
-    config->max_connections = -1;
-    config->peer_hwm = 1000;
-    config->log_level = SQ_LOG_INFO;
-    config->log_format = SQ_LOG_TEXT;
-    config->syslog_facility = LOG_DAEMON;
-    config->syslog_facility_name = "daemon";
-    config->drain_timeout_ms = 30000;
-    config->rules = "";
-    sq_core_config_defaults (&config->core);
+    sq_options_defaults (config);
 }
 
 void
@@ -138,9 +130,42 @@ s_load_routes (sq_core_t *core, const sq_proxy_config_t *config)
     return loaded;
 }
 
-bool
-sq_proxy_check_files (const sq_proxy_config_t *config, char *error, size_t size)
+//  True when libzmq can bind to the host of a tcp:// endpoint: *, an IP
+//  address, or the name of an interface of this host. libzmq does not
+//  look names up for a bind, so a host name fails there ("No such
+//  device"): it is said here in words.
+static bool
+s_host_bindable (const char *option, const char *endpoint, char *error, size_t size)
 {
+    if (strncmp (endpoint, "tcp://", 6) != 0)
+        return true;
+    char host [256];
+    const char *start = endpoint + 6;
+    const char *end = *start == '['? strchr (start, ']'): strrchr (start, ':');
+    size_t length = end? (size_t) (end - start): 0;
+    if (*start == '[')
+        start++, length--;
+    snprintf (host, sizeof host, "%.*s", (int) length, start);
+    unsigned char address [sizeof (struct in6_addr)];
+    if (strcmp (host, "*") == 0)
+        return true;
+    host [strcspn (host, "%")] = 0;         //  An IPv6 zone
+    if (inet_pton (AF_INET, host, address) == 1 || inet_pton (AF_INET6, host, address) == 1
+    ||  if_nametoindex (host) != 0)
+        return true;
+    snprintf (error, size, "--%s %s: the host '%s' cannot be resolved to an address of "
+              "this machine (libzmq binds to *, an IP address or an interface name, "
+              "e.g. tcp://127.0.0.1:5555, not to a host name)", option, endpoint, host);
+    return false;
+}
+
+bool
+sq_proxy_check_names (const sq_proxy_config_t *config, char *error, size_t size)
+{
+    if (!s_host_bindable ("frontend", config->frontend, error, size)
+    ||  !s_host_bindable ("backend", config->backend, error, size)
+    ||  !s_host_bindable ("control", config->control, error, size))
+        return false;
     char *text = s_routing_text (config, error, size);
     free (text);
     if (!text)
@@ -166,6 +191,102 @@ sq_proxy_check_files (const sq_proxy_config_t *config, char *error, size_t size)
     return true;
 }
 
+//  Binds a socket of that type to the endpoint; returns it, or NULL
+//  with the reason appended to error
+static void *
+s_try_bind (void *context, int type, const char *name, const char *endpoint,
+            char *error, size_t size)
+{
+    void *socket = zmq_socket (context, type);
+    int linger = 0;
+    if (socket) {
+        zmq_setsockopt (socket, ZMQ_LINGER, &linger, sizeof linger);
+        sq_engine_stream_set_ipv6 (socket, endpoint);
+        if (zmq_bind (socket, endpoint) == 0)
+            return socket;
+    }
+    size_t used = strlen (error);
+    snprintf (error + used, size - used, "%scannot bind %s to %s: %s", used? "; ": "",
+              name, endpoint, zmq_strerror (zmq_errno ()));
+    if (socket)
+        zmq_close (socket);
+    return NULL;
+}
+
+//  Binds a listening TCP socket to the metrics URL's address; returns
+//  its descriptor, or -1 with the reason appended to error
+static int
+s_try_bind_metrics (const char *url, char *error, size_t size)
+{
+    sq_prometheus_url_t parsed;
+    char reason [256];
+    struct sockaddr_storage address;
+    memset (&address, 0, sizeof address);
+    struct sockaddr_in *ipv4 = (struct sockaddr_in *) &address;
+    struct sockaddr_in6 *ipv6 = (struct sockaddr_in6 *) &address;
+    int fd = -1;
+    if (!sq_prometheus_url_parse (url, &parsed, reason, sizeof reason))
+        snprintf (reason, sizeof reason, "not a metrics URL");
+    else {
+        if (parsed.ipv6) {
+            ipv6->sin6_family = AF_INET6;
+            ipv6->sin6_port = htons ((uint16_t) parsed.port);
+            inet_pton (AF_INET6, parsed.host, &ipv6->sin6_addr);
+        }
+        else {
+            ipv4->sin_family = AF_INET;
+            ipv4->sin_port = htons ((uint16_t) parsed.port);
+            inet_pton (AF_INET, parsed.host, &ipv4->sin_addr);
+        }
+        fd = socket (parsed.ipv6? AF_INET6: AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int on = 1;
+        if (fd >= 0)
+            setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+        if (fd >= 0 && (bind (fd, (struct sockaddr *) &address,
+                              parsed.ipv6? sizeof *ipv6: sizeof *ipv4) != 0
+                        || listen (fd, 1) != 0)) {
+            snprintf (reason, sizeof reason, "%s", strerror (errno));
+            close (fd);
+            fd = -1;
+        }
+        else
+        if (fd < 0)
+            snprintf (reason, sizeof reason, "%s", strerror (errno));
+    }
+    size_t used = strlen (error);
+    if (fd < 0)
+        snprintf (error + used, size - used, "%scannot bind metrics to %s: %s",
+                  used? "; ": "", url, reason);
+    return fd;
+}
+
+bool
+sq_proxy_check_bind (const sq_proxy_config_t *config, char *error, size_t size)
+{
+    *error = 0;
+    void *context = zmq_ctx_new ();
+    if (!context) {
+        snprintf (error, size, "cannot make a libzmq context: %s", zmq_strerror (zmq_errno ()));
+        return false;
+    }
+    //  All held at once, so that two of them on one port fail as at start
+    void *sockets [3] = {
+        s_try_bind (context, ZMQ_STREAM, "frontend", config->frontend, error, size),
+        s_try_bind (context, ZMQ_STREAM, "backend", config->backend, error, size),
+        s_try_bind (context, ZMQ_ROUTER, "control", config->control, error, size)
+    };
+    int metrics = config->metrics? s_try_bind_metrics (config->metrics, error, size): -1;
+    bool bound = sockets [0] && sockets [1] && sockets [2]
+              && (!config->metrics || metrics >= 0);
+    for (int index = 0; index < 3; index++)
+        if (sockets [index])
+            zmq_close (sockets [index]);
+    if (metrics >= 0)
+        close (metrics);
+    zmq_ctx_term (context);
+    return bound;
+}
+
 typedef struct {
     void *context;
     void *control;
@@ -179,6 +300,7 @@ typedef struct {
     rlim_t files;               //  The open-file limit in force
     int64_t drain_deadline_ms;  //  Draining: when the proxy stops anyway
     sq_config_t *start_file;    //  The file read at start, once reloaded
+    sq_control_guard_t *guard;  //  Bounds the control socket's connections
     int reserve_fd;             //  A descriptor to give back when out of them
     size_t conns_peak;          //  Most connections since memory was last trimmed
     int64_t trim_due_ms;        //  Earliest next trim while connections remain
@@ -366,6 +488,13 @@ s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
                                     proxy->control_endpoint, proxy->auth);
     if (!proxy->control)
         return false;
+    proxy->guard = sq_control_guard_new (proxy->context, proxy->control,
+                                         (size_t) config->max_control_connections);
+    if (!proxy->guard) {
+        sq_log_failure ("cannot watch the control socket's connections: %s",
+                        zmq_strerror (zmq_errno ()));
+        return false;
+    }
     sq_engine_t ops = sq_engine_stream_ops (proxy->engine);
     proxy->core = sq_core_new (&core_config, &ops);
     if (!proxy->core) {
@@ -402,6 +531,7 @@ s_stop (s_proxy_t *proxy)
     sq_metrics_destroy (&proxy->metrics);
     sq_core_destroy (&proxy->core);
     sq_engine_stream_destroy (&proxy->engine);
+    sq_control_guard_destroy (&proxy->guard);
     if (proxy->control)
         zmq_close (proxy->control);
     sq_control_auth_destroy (&proxy->auth);
@@ -533,6 +663,7 @@ s_serve (s_proxy_t *proxy)
         if (s_readable (proxy->control))
             s_control_drain (proxy, now);
         sq_engine_stream_events (proxy->engine, now);
+        sq_control_guard_events (proxy->guard, now);
         s_reserve_update (proxy, now);
         s_trim_memory (proxy, now);
         if (proxy->metrics)
@@ -553,10 +684,12 @@ s_wait (s_proxy_t *proxy)
 {
     //  The control socket, the peers' sockets unless paused, the monitors;
     //  reading [i] is false for a peers' socket whose reading stopped
-    void *sockets [5];
-    bool reading [5];
+    void *sockets [6];
+    bool reading [6];
     int watched = 0;
     sockets [watched++] = proxy->control;
+    reading [watched] = true;
+    sockets [watched++] = sq_control_guard_socket (proxy->guard);
     bool paused = sq_core_paused (proxy->core);
     for (int side = SQ_FRONTEND; side <= SQ_BACKEND && !paused; side++) {
         reading [watched] = sq_core_reading (proxy->core, side);
@@ -579,7 +712,7 @@ s_wait (s_proxy_t *proxy)
             return;
     //  One more for the metrics server's epoll descriptor: s_serve runs
     //  it after the wake-up
-    struct pollfd fds [6];
+    struct pollfd fds [7];
     int polled = watched;
     for (int index = 0; index < watched; index++) {
         size_t size = sizeof fds [index].fd;
@@ -606,42 +739,6 @@ s_wait (s_proxy_t *proxy)
         sq_warning ("poll failed: %s", strerror (errno));
 }
 
-//  Options that only a restart applies: logged when a reload changes them
-static void
-s_restart_notes (const sq_proxy_config_t *running, const sq_proxy_config_t *fresh)
-{
-    struct { const char *option, *was, *now; } strings [] = {
-        { "frontend", running->frontend, fresh->frontend },
-        { "backend", running->backend, fresh->backend },
-        { "control", running->control, fresh->control },
-        { "metrics", running->metrics, fresh->metrics },
-        { "control-key", running->control_auth.key_file, fresh->control_auth.key_file },
-        { "control-clients", running->control_auth.clients_dir,
-                             fresh->control_auth.clients_dir },
-    };
-    for (size_t index = 0; index < sizeof strings / sizeof strings [0]; index++) {
-        const char *was = strings [index].was? strings [index].was: "";
-        const char *now = strings [index].now? strings [index].now: "";
-        if (strcmp (was, now) != 0)
-            sq_warning ("reload: --%s changed: it needs a restart", strings [index].option);
-    }
-    if (running->io_threads != fresh->io_threads)
-        sq_warning ("reload: --io-threads changed: it needs a restart");
-    if (running->peer_hwm != fresh->peer_hwm)
-        sq_warning ("reload: --peer-hwm changed: it needs a restart");
-    if (memcmp (running->keepalive, fresh->keepalive, sizeof fresh->keepalive) != 0)
-        sq_warning ("reload: TCP keepalive changed: it needs a restart");
-    if (running->control_auth.open_read != fresh->control_auth.open_read)
-        sq_warning ("reload: --control-open-read changed: it needs a restart");
-    if (running->log_format != fresh->log_format)
-        sq_warning ("reload: --log-format changed: it needs a restart");
-    const char *was = running->syslog_socket? running->syslog_socket: "";
-    const char *now = fresh->syslog_socket? fresh->syslog_socket: "";
-    if (running->syslog != fresh->syslog || running->syslog_facility != fresh->syslog_facility
-    ||  strcmp (was, now) != 0)
-        sq_warning ("reload: --syslog options changed: they need a restart");
-}
-
 //  SIGHUP: reads the configuration again and applies what can change
 //  live. The running configuration takes the new one's place; what only
 //  a restart applies keeps its running value.
@@ -662,27 +759,16 @@ s_reload (s_proxy_t *proxy, sq_proxy_config_t *config)
         sq_proxy_config_clear (&fresh);
         return;
     }
-    s_restart_notes (config, &fresh);
+    sq_options_restart_notes (config, &fresh);
     sq_log_set_level (fresh.log_level);
     sq_core_config_t core_config = fresh.core;
     s_connection_limits (&core_config, fresh.max_connections, proxy->files);
     sq_core_reconfigure (proxy->core, &core_config);
+    sq_control_guard_set_cap (proxy->guard, (size_t) fresh.max_control_connections);
     if (!s_load_routes (proxy->core, &fresh))
         sq_warning ("keeping the address rules, routes and weights in force");
     //  Keep the running values of what needs a restart
-    fresh.frontend = config->frontend;
-    fresh.backend = config->backend;
-    fresh.control = config->control;
-    fresh.metrics = config->metrics;
-    fresh.control_auth = config->control_auth;
-    fresh.io_threads = config->io_threads;
-    fresh.peer_hwm = config->peer_hwm;
-    fresh.log_format = config->log_format;
-    fresh.syslog = config->syslog;
-    fresh.syslog_facility = config->syslog_facility;
-    fresh.syslog_facility_name = config->syslog_facility_name;
-    fresh.syslog_socket = config->syslog_socket;
-    memcpy (fresh.keepalive, config->keepalive, sizeof fresh.keepalive);
+    sq_options_keep_running (config, &fresh);
     fresh.reload = config->reload;
     //  Those values may point into the file read at start: it stays until
     //  the proxy stops; a file read by a later reload goes with its config
@@ -750,6 +836,13 @@ sq_proxy_run (sq_proxy_config_t *config)
     memset (&proxy, 0, sizeof proxy);
     proxy.reserve_fd = -1;
     proxy.notify = sq_notify_new ();
+    char error [512];
+    if (!sq_options_check (config, error, sizeof error)
+    ||  !sq_proxy_check_names (config, error, sizeof error)) {
+        sq_log_failure ("%s", error);
+        sq_notify_destroy (&proxy.notify);
+        return 2;
+    }
     if (!proxy.notify || !s_start (&proxy, config)) {
         s_stop (&proxy);
         return 2;

@@ -20,8 +20,13 @@ typedef struct sq_proxy_config {
     const char *metrics;        //  --metrics URL, or NULL: no HTTP server
     int io_threads;
     sq_keepalive_t keepalive [2];   //  Per side
+    //  While the options are read: --tcp-keepalive, and whether a side's
+    //  own was given (sq_options_finish gives the first to the others)
+    sq_keepalive_t keepalive_both;
+    bool keepalive_given [2];
     long long max_connections;  //  Each side; -1: from the open-file limit
     int peer_hwm;               //  Chunks libzmq queues per connection, each way
+    long long max_control_connections;  //  Connections to the control socket
     sq_access_t *access [2];    //  Owned; core.limits.access points here
     char *mechanisms [2];       //  Owned; core.mechanisms points here
     sq_control_auth_config_t control_auth;  //  CURVE on the control socket
@@ -30,8 +35,7 @@ typedef struct sq_proxy_config {
     //  is logged as needing a restart
     sq_log_format_t log_format;
     bool syslog;
-    int syslog_facility;        //  LOG_DAEMON, LOG_LOCAL0...
-    const char *syslog_facility_name;
+    const char *syslog_facility_name;   //  "daemon", "local0"...
     const char *syslog_socket;  //  --syslog-socket, or NULL
     int64_t drain_timeout_ms;   //  DRAIN ALL / SIGUSR1: time for pairs to finish
     const char *config_path;    //  --config, or NULL
@@ -43,15 +47,22 @@ typedef struct sq_proxy_config {
     sq_core_config_t core;
 } sq_proxy_config_t;
 
-//  Fills in the documented defaults
+//  Fills in the documented defaults (those of the option table)
 void sq_proxy_config_defaults (sq_proxy_config_t *config);
 
 //  Frees what the configuration owns
 void sq_proxy_config_clear (sq_proxy_config_t *config);
 
-//  Checks what the options name without starting: the route file and the
-//  rules parse, key files and directories can be read. False with a reason.
-bool sq_proxy_check_files (const sq_proxy_config_t *config, char *error, size_t size);
+//  Checks what the options name, without starting: the hosts of the
+//  endpoints resolve, the route file can be read and parses, the key
+//  file and the clients' directory can be read. Start-up and
+//  --check-config run it. False with a reason.
+bool sq_proxy_check_names (const sq_proxy_config_t *config, char *error, size_t size);
+
+//  --check-config --bind: binds the frontend, the backend, the control
+//  socket and the metrics address, then releases them. False with what
+//  could not be bound ("cannot bind frontend to EP: reason; ...").
+bool sq_proxy_check_bind (const sq_proxy_config_t *config, char *error, size_t size);
 
 //  Asks a running loop to drain: stop pairing, let pairs finish within
 //  drain_timeout_ms, then exit 0 (safe from a signal handler)

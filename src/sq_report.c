@@ -294,7 +294,8 @@ sq_report_list (sq_core_t *core, sq_page_t page)
     sq_json_init (&json);
     sq_json_array_open (&json, NULL);
     sq_list_t *all = sq_conn_table_all (sq_core_conns (core));
-    size_t index = 0, end = page.offset + page.count;
+    size_t index = 0;
+    size_t end = page.count > SIZE_MAX - page.offset? SIZE_MAX: page.offset + page.count;
     for (sq_list_node_t *node = all->next; node != all && index < end;
          node = node->next, index++)
         if (index >= page.offset)

@@ -8,6 +8,7 @@
 #define SQ_REPORT_H_INCLUDED
 
 #include <stdint.h>
+#include <stddef.h>
 #include "sq_core.h"
 
 //  A page of a report: at most `count` entries from entry `offset` on, so
@@ -20,6 +21,8 @@ typedef struct {
 
 #define SQ_PAGE_DEFAULT 1000        //  Entries a page when none is asked
 #define SQ_PAGE_MAX     10000       //  The most a page may ask for
+//  Every entry, for the proxy's own checks (not from the control socket)
+#define SQ_PAGE_ALL     ((sq_page_t) { 0, SIZE_MAX })
 
 char *sq_report_stats (sq_core_t *core, int64_t now);
 //  Pages of: connections in the order they came; workers, clients and

@@ -108,7 +108,7 @@ sq_zmtp_check_first (const char *mechanism, const uint8_t *frame, size_t size)
 void
 sq_zmtp_error_reason (const uint8_t *body, size_t body_size, char *reason, size_t size)
 {
-    size_t at = 1 + (body_size? body [0]: 0);
+    size_t at = sq_frame_libzmq_plain_error (body, body_size)? 5: 1 + (body_size? body [0]: 0);
     size_t length = at < body_size? body [at]: 0;
     at++;
     if (at > body_size)

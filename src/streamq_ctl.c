@@ -20,8 +20,9 @@
 
     Exit status: 0 success, 1 the proxy replied "ERROR", 2 usage error
     (a command it knows with the wrong arguments, a STATS field the reply
-    lacks), no reply within the timeout, or a key the proxy refused. The exit
-    codes are part of the interface: scripts and tests rely on them.
+    lacks), no reply within the timeout (connection refused or not), or a
+    key the proxy refused. The exit codes are part of the interface:
+    scripts and tests rely on them.
     =========================================================================
 */
 

@@ -1504,3 +1504,277 @@ sq_ask_expect (void *client, const char *text, const char *expected)
     fprintf (stderr, "'%s' was answered by %s, not %s\n", text, worker, expected);
     return false;
 }
+
+int
+sq_tcp_connect_from (const char *endpoint, const char *source_ip)
+{
+    int port = sq_endpoint_port (endpoint);
+    struct sockaddr_in source = { .sin_family = AF_INET };
+    if (port <= 0 || inet_pton (AF_INET, source_ip, &source.sin_addr) != 1)
+        return -1;
+    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons (port) };
+    address.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    if (fd == -1
+    ||  bind (fd, (struct sockaddr *) &source, sizeof source) == -1
+    ||  connect (fd, (struct sockaddr *) &address, sizeof address) == -1) {
+        fprintf (stderr, "sq_tcp_connect_from: %s from %s: %s\n", endpoint, source_ip,
+                 strerror (errno));
+        if (fd != -1)
+            close (fd);
+        return -1;
+    }
+    int one = 1;
+    setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
+//  =====================================================================
+//  ZMTP 3 by hand
+
+const uint8_t sq_zmtp_prefix [11] = { 0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, 3 };
+
+void
+sq_zmtp_greeting (uint8_t *greeting, const char *mechanism)
+{
+    memset (greeting, 0, 64);
+    memcpy (greeting, sq_zmtp_prefix, 11);
+    size_t length = strlen (mechanism);
+    memcpy (greeting + 12, mechanism, length < 20? length: 20);
+}
+
+bool
+sq_zmtp_expect_prefix (int fd, int timeout_ms)
+{
+    uint8_t prefix [11];
+    size_t got = sq_tcp_recv (fd, prefix, 11, timeout_ms);
+    if (got != 11) {
+        fprintf (stderr, "sq_zmtp_expect_prefix: %zu of 11 bytes in %d ms\n", got, timeout_ms);
+        return false;
+    }
+    if (memcmp (prefix, sq_zmtp_prefix, 11)) {
+        fprintf (stderr, "sq_zmtp_expect_prefix: not the proxy's 11 bytes\n");
+        return false;
+    }
+    return true;
+}
+
+bool
+sq_zmtp_expect_tail (int fd, const char *mechanism, int timeout_ms)
+{
+    uint8_t tail [53];
+    size_t got = sq_tcp_recv (fd, tail, 53, timeout_ms);
+    if (got != 53) {
+        fprintf (stderr, "sq_zmtp_expect_tail: %zu of 53 bytes in %d ms\n", got, timeout_ms);
+        return false;
+    }
+    //  tail [0] is the minor version; the mechanism is greeting bytes 12..31
+    char expected [20] = { 0 };
+    memcpy (expected, mechanism, strlen (mechanism) < 20? strlen (mechanism): 20);
+    if (memcmp (tail + 1, expected, 20)) {
+        fprintf (stderr, "sq_zmtp_expect_tail: mechanism '%.20s', not %s\n",
+                 (char *) tail + 1, mechanism);
+        return false;
+    }
+    return true;
+}
+
+size_t
+sq_zmtp_command (uint8_t *buf, size_t size, const char *name, const void *body,
+                 size_t body_size)
+{
+    size_t name_size = strlen (name);
+    size_t frame_size = 3 + name_size + body_size;
+    if (name_size > 255 || 1 + name_size + body_size > 255 || frame_size > size)
+        return 0;
+    buf [0] = 0x04;
+    buf [1] = (uint8_t) (1 + name_size + body_size);
+    buf [2] = (uint8_t) name_size;
+    memcpy (buf + 3, name, name_size);
+    if (body_size)
+        memcpy (buf + 3 + name_size, body, body_size);
+    return frame_size;
+}
+
+size_t
+sq_zmtp_ready (uint8_t *buf, size_t size, const char *socket_type)
+{
+    uint8_t property [300];
+    size_t type_size = strlen (socket_type);
+    if (type_size > 200)
+        return 0;
+    property [0] = 11;
+    memcpy (property + 1, "Socket-Type", 11);
+    const uint8_t length [4] = { 0, 0, 0, (uint8_t) type_size };
+    memcpy (property + 12, length, 4);
+    memcpy (property + 16, socket_type, type_size);
+    return sq_zmtp_command (buf, size, "READY", property, 16 + type_size);
+}
+
+size_t
+sq_zmtp_message (uint8_t *buf, size_t size, const char *text)
+{
+    size_t text_size = strlen (text);
+    if (text_size > 255 || 2 + text_size > size)
+        return 0;
+    buf [0] = 0x00;
+    buf [1] = (uint8_t) text_size;
+    memcpy (buf + 2, text, text_size);
+    return 2 + text_size;
+}
+
+bool
+sq_zmtp_read_frame (int fd, sq_zmtp_frame_t *frame, int timeout_ms)
+{
+    int64_t deadline = sq_now_ms () + timeout_ms;
+    uint8_t header [9];
+    if (sq_tcp_recv (fd, header, 2, timeout_ms) != 2)
+        return false;
+    frame->flags = header [0];
+    frame->size = header [1];
+    if (frame->flags & 0x02) {
+        if (sq_tcp_recv (fd, header + 2, 7, (int) (deadline - sq_now_ms ())) != 7)
+            return false;
+        frame->size = 0;
+        for (int index = 1; index < 9; index++)
+            frame->size = (frame->size << 8) | header [index];
+    }
+    if (frame->size > sizeof frame->body) {
+        fprintf (stderr, "sq_zmtp_read_frame: a frame of %zu bytes\n", frame->size);
+        return false;
+    }
+    return sq_tcp_recv (fd, frame->body, frame->size,
+                        (int) (deadline - sq_now_ms ())) == frame->size;
+}
+
+bool
+sq_zmtp_is_command (const sq_zmtp_frame_t *frame, const char *name)
+{
+    size_t name_size = strlen (name);
+    return (frame->flags & 0x04) && frame->size >= 1 + name_size
+        && frame->body [0] == name_size && memcmp (frame->body + 1, name, name_size) == 0;
+}
+
+//  =====================================================================
+//  Log files and programs that run beside the test
+
+int
+sq_file_count (const char *path, const char *text)
+{
+    char *content = sq_file_read (path);
+    int count = 0;
+    for (const char *at = content? strstr (content, text): NULL; at && *text;
+         at = strstr (at + strlen (text), text))
+        count++;
+    free (content);
+    return count;
+}
+
+bool
+sq_file_wait (const char *path, const char *text, int times, int timeout_ms)
+{
+    int64_t deadline = sq_now_ms () + timeout_ms;
+    int count = 0;
+    while (true) {
+        count = sq_file_count (path, text);
+        if (count >= times)
+            return true;
+        if (sq_now_ms () >= deadline)
+            break;
+        sq_sleep_ms (25);
+    }
+    fprintf (stderr, "sq_file_wait: '%s' %d times in %s within %d ms, not %d\n",
+             text, count, path, timeout_ms, times);
+    return false;
+}
+
+bool
+sq_which (const char *command, char *buf, size_t size)
+{
+    return s_which (command, buf, size);
+}
+
+pid_t
+sq_child_start (const char **argv, const char *log_path)
+{
+    int log_fd = open (log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (log_fd == -1) {
+        fprintf (stderr, "sq_child_start: cannot write %s\n", log_path);
+        return -1;
+    }
+    pid_t pid = s_spawn (argv, log_fd, log_fd, NULL);
+    close (log_fd);
+    return pid > 0? pid: -1;
+}
+
+bool
+sq_child_running (pid_t pid, int *code)
+{
+    int status = s_wait_child (pid, 0);
+    if (status == -2)
+        return true;
+    s_unregister (pid);
+    if (code)
+        *code = status;
+    return false;
+}
+
+int
+sq_child_stop (pid_t pid, int signum)
+{
+    if (pid <= 0)
+        return -1;
+    if (signum)
+        kill (pid, signum);
+    int code = s_wait_child (pid, SQ_WAIT_MS);
+    if (code == -2) {
+        fprintf (stderr, "sq_child_stop: child %d did not exit, killing it\n", (int) pid);
+        kill (pid, SIGKILL);
+        waitpid (pid, NULL, 0);
+        code = -1;
+    }
+    s_unregister (pid);
+    return code;
+}
+
+//  True if the python3 at path imports zmq
+static bool
+s_python_has_zmq (const char *path)
+{
+    const char *argv [] = { path, "-c", "import zmq", NULL };
+    return sq_run (argv, SQ_WAIT_MS, NULL, NULL) == 0;
+}
+
+const char *
+sq_python_zmq (void)
+{
+    static char found [512] = "";
+    if (*found)
+        return found;
+    const char *chosen = getenv ("SQ_PYTHON");
+    if (chosen && *chosen) {
+        if (sq_which (chosen, found, sizeof found) && s_python_has_zmq (found))
+            return found;
+        fprintf (stderr, "sq_python_zmq: SQ_PYTHON=%s cannot import zmq\n", chosen);
+        *found = 0;
+        return NULL;
+    }
+    bool any = false;
+    const char *path = getenv ("PATH");
+    while (path && *path) {
+        size_t length = strcspn (path, ":");
+        char candidate [512];
+        snprintf (candidate, sizeof candidate, "%.*s/python3", (int) length, path);
+        path += length + (path [length] == ':');
+        if (length == 0 || access (candidate, X_OK) != 0)
+            continue;
+        any = true;
+        if (s_python_has_zmq (candidate)) {
+            snprintf (found, sizeof found, "%s", candidate);
+            return found;
+        }
+    }
+    fprintf (stderr, "sq_python_zmq: %s: install python3-zmq (apt-get install python3-zmq)\n",
+             any? "no python3 in PATH can import zmq": "no python3 in PATH");
+    return NULL;
+}

@@ -341,6 +341,91 @@ bool sq_tcp_wait_closed (int fd, int timeout_ms);
 //  Local port of a connected socket fd, or -1
 int sq_fd_local_port (int fd);
 
+//  Like sq_tcp_connect, from the local IPv4 address source_ip (any port),
+//  e.g. "127.0.0.2" to look like another host; the fd or -1
+int sq_tcp_connect_from (const char *endpoint, const char *source_ip);
+
+//  ---------------------------------------------------------------------
+//  ZMTP 3 by hand, for raw TCP peers. A frame is a flags byte (0x04: a
+//  command, 0x02: an 8-byte size, 0x01: more), a size, then the body; a
+//  command body starts with its name's length and its name.
+
+//  What the proxy sends first on every connection: FF 00*7 01 7F 03
+extern const uint8_t sq_zmtp_prefix [11];
+
+//  Fills a 64-byte ZMTP 3.0 greeting that names mechanism (as-server 0)
+void sq_zmtp_greeting (uint8_t *greeting, const char *mechanism);
+
+//  Reads the proxy's 11 bytes and checks them; false (and why, on stderr)
+//  if they do not all arrive within timeout_ms or differ
+bool sq_zmtp_expect_prefix (int fd, int timeout_ms);
+
+//  Reads the 53 bytes of a partner's greeting after its prefix (minor
+//  version, mechanism, as-server, filler) and checks the mechanism; false
+//  (and why, on stderr) otherwise
+bool sq_zmtp_expect_tail (int fd, const char *mechanism, int timeout_ms);
+
+//  Writes a short command frame into buf: name, then body_size bytes of
+//  body; returns the frame's size, or 0 if it does not fit
+size_t sq_zmtp_command (uint8_t *buf, size_t size, const char *name,
+                        const void *body, size_t body_size);
+
+//  Writes a READY command frame with the one property Socket-Type into
+//  buf; returns its size, or 0 if it does not fit
+size_t sq_zmtp_ready (uint8_t *buf, size_t size, const char *socket_type);
+
+//  Writes a short, last message frame holding text into buf; returns its
+//  size, or 0 if it does not fit
+size_t sq_zmtp_message (uint8_t *buf, size_t size, const char *text);
+
+typedef struct {
+    uint8_t flags;
+    size_t size;
+    uint8_t body [4096];
+} sq_zmtp_frame_t;
+
+//  Reads one frame, short or long, of at most 4096 bytes of body; false
+//  if it does not arrive whole within timeout_ms or is bigger
+bool sq_zmtp_read_frame (int fd, sq_zmtp_frame_t *frame, int timeout_ms);
+
+//  True if frame is a command named name (e.g. "READY")
+bool sq_zmtp_is_command (const sq_zmtp_frame_t *frame, const char *name);
+
+//  ---------------------------------------------------------------------
+//  Log files and programs that run beside the test
+
+//  Number of times text occurs in the file at path (0 if unreadable)
+int sq_file_count (const char *path, const char *text);
+
+//  Polls the file at path until text occurs in it at least `times` times;
+//  false (with the count reached on stderr) if not within timeout_ms
+bool sq_file_wait (const char *path, const char *text, int times, int timeout_ms);
+
+//  Finds command in PATH as the shell would (or checks it, if it holds a
+//  slash) and writes its path into buf; false if there is none
+bool sq_which (const char *command, char *buf, size_t size);
+
+//  A python3 that can import zmq (Debian's python3-zmq): $SQ_PYTHON if set,
+//  else the first python3 in PATH that can. NULL, and on stderr what to
+//  install, if there is none. Found once, then remembered.
+const char *sq_python_zmq (void);
+
+//  Starts argv (argv [0] is a path) with stdin from /dev/null and stdout
+//  and stderr appended to log_path. It inherits the environment, and dies
+//  with the test binary if the test does not stop it. Returns its pid, or
+//  -1. Call from the main thread, as sq_proxy_start.
+pid_t sq_child_start (const char **argv, const char *log_path);
+
+//  True while the child started by sq_child_start runs; it is then reaped
+//  and forgotten once it has exited (*code gets its exit code, as sq_run
+//  returns it, when code is not NULL)
+bool sq_child_running (pid_t pid, int *code);
+
+//  Sends signum to the child (0: none, only waits), waits up to SQ_WAIT_MS
+//  for it, kills it if needed. Returns the exit code as sq_run does (-1
+//  if it had to be killed).
+int sq_child_stop (pid_t pid, int signum);
+
 //  ---------------------------------------------------------------------
 //  Workers that answer with their own name, clients that ask which one
 

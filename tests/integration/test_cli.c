@@ -460,7 +460,8 @@ s_run_tty (const char **args, char **out_p, char **err_p)
         argv [index + 1] = args [index];
     int master, slave, err_pipe [2];
     struct termios raw;
-    if (openpty (&master, &slave, NULL, NULL, NULL) != 0 || pipe2 (err_pipe, O_CLOEXEC) != 0)
+    if (openpty (&master, &slave, NULL, NULL, NULL) != 0 || pipe2 (err_pipe, O_CLOEXEC) != 0
+    ||  tcgetattr (slave, &raw) != 0)
         return -1;
     cfmakeraw (&raw);
     tcsetattr (slave, TCSANOW, &raw);

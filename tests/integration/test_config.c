@@ -58,7 +58,8 @@ s_log_shows (sq_proxy_t *proxy, const char *text)
 static bool
 s_in_example (const char *example, const char *name)
 {
-    const char *meta [] = { "config", "check-config", "print-config", "help", "version" };
+    const char *meta [] = { "config", "check-config", "bind", "print-config", "help",
+                            "version" };
     for (size_t index = 0; index < sizeof meta / sizeof meta [0]; index++)
         if (strcmp (name, meta [index]) == 0)
             return true;
@@ -146,7 +147,10 @@ test_command_line_overrides (void)
         "frontend\n"
         "    allow = \"10.0.0.0/8\"\n"
         "    allow = \"192.0.2.1\"\n"
-        "control-open-read\n");
+        "control-open-read\n"
+        //  Open-read needs a key; --print-config reads no file it names
+        "control-key = \"proxy.key_secret\"\n"
+        "control-clients = \"clients\"\n");
     const char *args [] = {
         "--config", path, "--max-queue", "7", "--frontend-allow", "127.0.0.1",
         "--print-config", NULL

@@ -420,6 +420,7 @@ test_install_staged (void)
     s_check_file (s_stage, "/usr/share/doc/streamq-proxy/streamq-rules.yml", 0644);
     s_check_file (s_stage, "/usr/share/doc/streamq-proxy/streamq-dashboard.json", 0644);
     s_check_file (s_stage, "/usr/share/bash-completion/completions/streamq-ctl", 0644);
+    s_check_file (s_stage, "/usr/lib/python3/dist-packages/streamq_peer.py", 0644);
 
     //  The shared library: its real name carries the version of the .pc
     //  file, its soname the major number

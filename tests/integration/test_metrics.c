@@ -510,19 +510,6 @@ test_ipv6 (void)
 //  ---------------------------------------------------------------------
 //  The dashboard and the alert rules of dist/
 
-//  Metric names that the dashboard and the rules use, which this proxy
-//  does not serve yet: the handshake, slot and ban metrics are being
-//  added beside them. Once both are in, the proxy serves them, the test
-//  says so, and this list must be emptied.
-static const char *s_not_yet_served [] = {
-    "streamq_handshakes_completed_total",
-    "streamq_handshakes_failed_total",
-    "streamq_handshake_duration_seconds",      //  A histogram
-    "streamq_workers_slots_lost_total",
-    "streamq_bans_active"
-};
-#define S_NOT_YET (sizeof s_not_yet_served / sizeof s_not_yet_served [0])
-
 //  True when name is family, or a series of the histogram family
 static bool
 s_of_family (const char *name, const char *family, bool histogram)
@@ -548,20 +535,10 @@ s_served (const char *scrape, const char *name)
     return false;
 }
 
-//  The index in s_not_yet_served of the family name is a series of, or -1
-static int
-s_not_yet (const char *name)
-{
-    for (size_t index = 0; index < S_NOT_YET; index++)
-        if (s_of_family (name, s_not_yet_served [index], true))
-            return (int) index;
-    return -1;
-}
-
 //  Checks every streamq_ name in the file against the scrape; returns how
 //  many names it holds
 static int
-s_check_names (const char *path, const char *scrape, bool *used)
+s_check_names (const char *path, const char *scrape)
 {
     char *text = sq_file_read (path);
     SQ_CHECK_MSG (text, "cannot read %s (run from the top of the tree)", path);
@@ -572,11 +549,8 @@ s_check_names (const char *path, const char *scrape, bool *used)
         char name [128];
         snprintf (name, sizeof name, "%.*s", (int) strspn (at, "abcdefghijklmnopqrstuvwxyz"
                                                            "0123456789_"), at);
-        int later = s_not_yet (name);
-        SQ_CHECK_MSG (s_served (scrape, name) || later >= 0,
-                      "%s uses %s, which the proxy does not serve", path, name);
-        if (later >= 0)
-            used [later] = true;
+        SQ_CHECK_MSG (s_served (scrape, name), "%s uses %s, which the proxy does not serve",
+                      path, name);
         names++;
     }
     free (text);
@@ -584,8 +558,7 @@ s_check_names (const char *path, const char *scrape, bool *used)
 }
 
 //  Every metric name that the Grafana dashboard's and the alert rules'
-//  queries use is one a running proxy serves (or one of the few named
-//  above, not served yet), and those few are not served yet
+//  queries use is one a running proxy serves
 static void
 test_dashboard_and_rules_names (void)
 {
@@ -596,9 +569,6 @@ test_dashboard_and_rules_names (void)
     SQ_CHECK (s_metrics_url (proxy, url, sizeof url));
     char *scrape = s_scrape (url);
     SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
-    for (size_t index = 0; index < S_NOT_YET; index++)
-        SQ_CHECK_MSG (!strstr (scrape, s_not_yet_served [index]),
-                      "%s is served now: take it out of s_not_yet_served", s_not_yet_served [index]);
 
     char *dashboard = sq_file_read ("dist/streamq-dashboard.json");
     SQ_CHECK_MSG (dashboard && sq_json_valid (dashboard), "dist/streamq-dashboard.json is not JSON");
@@ -618,14 +588,9 @@ test_dashboard_and_rules_names (void)
     }
     free (dashboard);
     SQ_CHECK (queries >= 20);
-    bool used [S_NOT_YET] = { false };
-    SQ_CHECK (s_check_names ("dist/streamq-dashboard.json", scrape, used) >= queries);
-    SQ_CHECK (s_check_names ("dist/streamq-rules.yml", scrape, used) >= 5);
+    SQ_CHECK (s_check_names ("dist/streamq-dashboard.json", scrape) >= queries);
+    SQ_CHECK (s_check_names ("dist/streamq-rules.yml", scrape) >= 5);
     free (scrape);
-    //  The list holds no name that nothing uses
-    for (size_t index = 0; index < S_NOT_YET; index++)
-        SQ_CHECK_MSG (used [index], "%s is in s_not_yet_served, and nothing uses it",
-                      s_not_yet_served [index]);
 }
 
 //  promtool checks the rules, and runs their unit tests: each alert fires

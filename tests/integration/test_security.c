@@ -84,15 +84,28 @@ s_plain_worker (sq_proxy_t *proxy)
     return worker;
 }
 
+//  A PLAIN client of user admin with the given password, dialling from
+//  source_ip (NULL: any)
 static void *
-s_plain_client (void *ctx, sq_proxy_t *proxy, const char *password)
+s_plain_client_from (void *ctx, sq_proxy_t *proxy, const char *password,
+                     const char *source_ip)
 {
     sq_security_t security = {
         .mechanism = SQ_PLAIN, .username = "admin", .password = password
     };
-    void *client = sq_peer_new (ctx, ZMQ_DEALER, &security, proxy->frontend);
+    char endpoint [300];
+    snprintf (endpoint, sizeof endpoint, "%s", proxy->frontend);
+    if (source_ip)
+        SQ_CHECK (sq_endpoint_from (proxy->frontend, source_ip, 0, endpoint, sizeof endpoint));
+    void *client = sq_peer_new (ctx, ZMQ_DEALER, &security, endpoint);
     SQ_CHECK (client);
     return client;
+}
+
+static void *
+s_plain_client (void *ctx, sq_proxy_t *proxy, const char *password)
+{
+    return s_plain_client_from (ctx, proxy, password, NULL);
 }
 
 static void
@@ -142,8 +155,10 @@ test_plain_refused (void)
     SQ_CHECK_EQ (seen.accepted, 0);
     zmq_close (client);
 
-    //  The worker's slot comes back and serves a client that knows the password
-    client = s_plain_client (ctx, proxy, "secret");
+    //  The worker's slot comes back and serves a client that knows the
+    //  password. It comes from another IP: the worker's ERROR may have
+    //  the proxy refuse the wrong password's IP for a while.
+    client = s_plain_client_from (ctx, proxy, "secret", "127.0.0.2");
     s_expect_echo (client, "right password");
     sq_zap_seen (sq_worker_zap (worker), &seen);
     SQ_CHECK_EQ (seen.accepted, 1);
@@ -257,6 +272,9 @@ test_curve_wrong_server_key (void)
     SQ_CHECK (sq_stats_wait (proxy->control, "workers.idle", 1, SQ_WAIT_MS));
     void *ctx = zmq_ctx_new ();
     void *client = s_curve_client (ctx, proxy, &client_keys, impostor.public_key);
+    //  Once closed, it must neither linger nor redial
+    int linger = 0;
+    SQ_CHECK_EQ (zmq_setsockopt (client, ZMQ_LINGER, &linger, sizeof linger), 0);
     SQ_CHECK_EQ (sq_send_str (client, "who are you"), 0);
     SQ_CHECK (sq_stats_wait_min (proxy->control, "pairs.total", 1, SQ_WAIT_MS));
     s_expect_silence (client);
@@ -264,7 +282,10 @@ test_curve_wrong_server_key (void)
     sq_zap_seen_t seen;
     sq_zap_seen (sq_worker_zap (worker), &seen);
     SQ_CHECK_EQ (seen.requests, 0);
+    //  Its last redial must be gone from the proxy before the second
+    //  worker comes, or that one could take the second worker's slot too
     zmq_close (client);
+    SQ_CHECK (sq_stats_wait (proxy->control, "frontend.connections", 0, SQ_WAIT_MS));
 
     //  libzmq 4.3 treats the bad HELLO as a protocol error, and a socket
     //  does not redial after one: the first worker's slot is gone for good,
@@ -279,6 +300,8 @@ test_curve_wrong_server_key (void)
     client = s_curve_client_from (ctx, proxy, &client_keys, server.public_key, "127.0.0.2");
     s_expect_echo (client, "right server key");
     SQ_CHECK_EQ (sq_worker_handled (worker) + sq_worker_handled (second), 1);
+    //  The guard kept the second worker's slot: nothing more was lost
+    SQ_CHECK (sq_stats_wait (proxy->control, "workers.slots_lost", 1, SQ_WAIT_MS));
     zmq_close (client);
     zmq_ctx_term (ctx);
     sq_worker_destroy (&second);

@@ -25,6 +25,8 @@ typedef struct {
 typedef struct {
     fake_peer_t peer [2][FAKE_PEERS];
     size_t close_calls;
+    bool takes_pairs;               //  Its handoff takes pairs
+    size_t handoffs;                //  Pairs it was handed
 } fake_engine_t;
 
 static inline fake_peer_t *
@@ -62,10 +64,23 @@ fake_close (void *handle, sq_conn_t *conn)
     return SQ_SEND_OK;
 }
 
+//  Takes a pair whose handshake is over when takes_pairs is set
+static inline bool
+fake_handoff (void *handle, sq_conn_t *client, sq_conn_t *worker)
+{
+    fake_engine_t *self = handle;
+    (void) client;
+    (void) worker;
+    if (self->takes_pairs)
+        self->handoffs++;
+    return self->takes_pairs;
+}
+
 static inline sq_engine_t
 fake_engine_ops (fake_engine_t *self)
 {
-    sq_engine_t engine = { .handle = self, .send = fake_send, .close = fake_close };
+    sq_engine_t engine = { .handle = self, .send = fake_send, .close = fake_close,
+                           .handoff = fake_handoff };
     return engine;
 }
 

@@ -1170,6 +1170,71 @@ test_queue_per_ip (void)
     s_teardown ();
 }
 
+//  Once its handshake is over, a pair goes to an engine that takes pairs,
+//  but only when nothing is held for it; what the engine then moves is
+//  counted, and keeps the pair active
+static void
+test_handoff_after_handshake (void)
+{
+    sq_core_config_t config = s_config (0, 10);
+    config.pair_idle_timeout_ms = 1000;
+    s_start (&config);
+    engine->takes_pairs = true;
+    s_peer (SQ_BACKEND, 1, "10.0.0.2", "CURVE");
+    sq_conn_t *client = s_client_greeted (2, "10.0.0.1", "CURVE");
+    uint8_t hello [256];
+    sq_core_received (core, client, hello, s_first_command (hello, "CURVE"), now);
+    sq_conn_t *worker = client->partner;
+    SQ_CHECK (worker);
+    s_send_command (worker, "WELCOME", 16);
+    s_send_command (client, "INITIATE", 16);
+    SQ_CHECK_EQ (engine->handoffs, 0);          //  Not before the end
+    //  The client cannot take the worker's READY yet: the pair waits
+    s_fake (SQ_FRONTEND, 2)->blocked = true;
+    s_send_command (worker, "READY", 16);
+    SQ_CHECK_EQ (client->handshake, SQ_HANDSHAKE_DONE);
+    SQ_CHECK_EQ (engine->handoffs, 0);
+    SQ_CHECK (!client->handed_off);
+    s_fake (SQ_FRONTEND, 2)->blocked = false;
+    now += 10;
+    sq_core_tick (core, now);
+    SQ_CHECK_EQ (engine->handoffs, 1);
+    SQ_CHECK (client->handed_off && worker->handed_off);
+    //  The engine moves bytes and says so: counted, and the pair is active
+    uint64_t before = sq_core_stats (core)->bytes_to [SQ_BACKEND];
+    uint64_t worker_out = worker->bytes_out, client_in = client->bytes_in;
+    now += 900;
+    sq_core_moved (core, client, 5000, now);
+    SQ_CHECK_EQ (sq_core_stats (core)->bytes_to [SQ_BACKEND], before + 5000);
+    SQ_CHECK_EQ (worker->bytes_out, worker_out + 5000);
+    SQ_CHECK_EQ (client->bytes_in, client_in + 5000);
+    now += 900;                                 //  1800 ms since the READY
+    sq_core_tick (core, now);
+    SQ_CHECK_EQ (client->state, SQ_CONN_PAIRED);
+    //  A stall the engine reports closes the pair as a slow peer
+    sq_core_stalled (core, worker, now);
+    SQ_CHECK_EQ (sq_core_stats (core)->closed [SQ_CLOSED_SLOW], 1);
+    s_teardown ();
+}
+
+//  A failed handshake is never handed off: the core keeps every byte
+static void
+test_no_handoff_after_failure (void)
+{
+    s_setup (0, 10);
+    engine->takes_pairs = true;
+    s_peer (SQ_BACKEND, 1, "10.0.0.2", "PLAIN");
+    sq_conn_t *client = s_client_greeted (2, "10.0.0.1", "PLAIN");
+    uint8_t hello [256];
+    sq_core_received (core, client, hello, s_first_command (hello, "PLAIN"), now);
+    s_send_command (client->partner, "ERROR", 4);
+    SQ_CHECK_EQ (client->handshake, SQ_HANDSHAKE_FAILED);
+    now += 10;
+    sq_core_tick (core, now);
+    SQ_CHECK_EQ (engine->handoffs, 0);
+    s_teardown ();
+}
+
 int
 main (void)
 {
@@ -1210,5 +1275,7 @@ main (void)
     SQ_RUN (test_following_timeout);
     SQ_RUN (test_tails_must_match);
     SQ_RUN (test_queue_per_ip);
+    SQ_RUN (test_handoff_after_handshake);
+    SQ_RUN (test_no_handoff_after_failure);
     return sq_test_summary ();
 }

@@ -1,0 +1,293 @@
+/*  =========================================================================
+    test_python_peer - python/streamq_peer.py does for pyzmq what
+    libstreamq does for C
+
+    Runs tests/integration/peer_worker.py (an echo ROUTER on the module)
+    with the first python3 in PATH that can import zmq, behind a real
+    proxy: every connection it makes is named in LIST and WORKERS, again
+    after each redial; its heartbeats make the proxy watch its name, and
+    when the process is frozen (SIGSTOP) the proxy closes that name's
+    connections, which come back named once it runs again (SIGCONT); and
+    under CURVE, with --handshake-ban 0, the slots wrong-key clients cost
+    it are counted and redialled by the worker's loop, so it keeps all of
+    them and serves a right client.
+    =========================================================================
+*/
+#include "sq_test.h"
+#include "sq_harness.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+SQ_TEST_DEFINE
+
+#define S_DRIVER    "tests/integration/peer_worker.py"
+#define S_NAME      "py-peer"
+#define S_SLOTS     3
+
+typedef struct {
+    char public_key [41];
+    char secret_key [41];
+} s_keypair_t;
+
+typedef struct {
+    sq_proxy_t *proxy;
+    pid_t worker;
+    char log_path [512];
+    s_keypair_t server;         //  Under CURVE
+    bool curve;
+    void *ctx;
+} s_fixture_t;
+
+//  ---------------------------------------------------------------------
+//  Helpers
+
+static long long
+s_stat (sq_proxy_t *proxy, const char *path)
+{
+    long long value = -1;
+    SQ_CHECK_MSG (sq_stats (proxy->control, path, &value), "no %s in STATS", path);
+    return value;
+}
+
+//  Starts a proxy (args may be NULL) and the driver, CURVE if curve, with
+//  heartbeats every heartbeat_ms; waits for its slots to be idle
+static s_fixture_t *
+s_fixture_new (const char **args, bool curve, int heartbeat_ms)
+{
+    const char *python = sq_python_zmq ();
+    SQ_CHECK_MSG (python, "python3 with zmq is needed: apt-get install python3-zmq");
+    s_fixture_t *self = calloc (1, sizeof *self);
+    SQ_CHECK (self);
+    self->proxy = sq_proxy_start ("test_python_peer", args);
+    SQ_CHECK (self->proxy);
+    self->curve = curve;
+    SQ_CHECK_EQ (zmq_curve_keypair (self->server.public_key, self->server.secret_key), 0);
+    self->ctx = zmq_ctx_new ();
+
+    static int counter = 0;
+    char dir [512], slots [16], heartbeat [16];
+    sq_build_path ("tests", dir, sizeof dir);
+    snprintf (self->log_path, sizeof self->log_path, "%.400s/test_python_peer-%d.worker.log",
+              dir, ++counter);
+    unlink (self->log_path);
+    snprintf (slots, sizeof slots, "%d", S_SLOTS);
+    snprintf (heartbeat, sizeof heartbeat, "%d", heartbeat_ms);
+    const char *argv [] = {
+        python, "-u", S_DRIVER, "--control", self->proxy->control, "--name", S_NAME,
+        "--connections", slots, "--heartbeat", heartbeat, self->proxy->backend, NULL
+    };
+    if (curve)
+        SQ_CHECK_EQ (setenv ("STREAMQ_CURVE_SECRET", self->server.secret_key, 1), 0);
+    self->worker = sq_child_start (argv, self->log_path);
+    unsetenv ("STREAMQ_CURVE_SECRET");
+    SQ_CHECK (self->worker > 0);
+    printf ("# worker %d: %s\n", (int) self->worker, self->log_path);
+    SQ_CHECK (sq_file_wait (self->log_path, "peer_worker: ready", 1, SQ_WAIT_MS));
+    SQ_CHECK (sq_stats_wait (self->proxy->control, "workers.idle", S_SLOTS, SQ_WAIT_MS));
+    return self;
+}
+
+//  Stops the driver (exit 0 on SIGTERM) and the proxy
+static void
+s_fixture_destroy (s_fixture_t **self_p)
+{
+    s_fixture_t *self = *self_p;
+    int worker_rc = sq_child_stop (self->worker, SIGTERM);
+    zmq_ctx_term (self->ctx);
+    int proxy_rc = sq_proxy_stop (&self->proxy);
+    bool stopped = sq_file_count (self->log_path, "peer_worker: stopped") == 1;
+    if (worker_rc != 0 || !stopped) {
+        char *log = sq_file_read (self->log_path);
+        fprintf (stderr, "---- %s\n%s---- end\n", self->log_path, log? log: "");
+        free (log);
+    }
+    free (self);
+    *self_p = NULL;
+    SQ_CHECK_EQ (worker_rc, 0);
+    SQ_CHECK (stopped);
+    SQ_CHECK_EQ (proxy_rc, 0);
+}
+
+//  Backend connections in LIST: how many, and how many named S_NAME and
+//  counted under the worker S_NAME
+static void
+s_backend_names (s_fixture_t *self, int *count, int *named)
+{
+    char *list = sq_control_str (self->proxy->control, "LIST");
+    SQ_CHECK (list && sq_json_valid (list));
+    int entries = sq_json_count (list, "");
+    *count = *named = 0;
+    for (int index = 0; index < entries; index++) {
+        char path [64], side [32], name [96], worker [96];
+        snprintf (path, sizeof path, "%d.side", index);
+        SQ_CHECK (sq_json_string (list, path, side, sizeof side));
+        if (strcmp (side, "backend"))
+            continue;
+        (*count)++;
+        snprintf (path, sizeof path, "%d.name", index);
+        SQ_CHECK (sq_json_string (list, path, name, sizeof name));
+        snprintf (path, sizeof path, "%d.worker", index);
+        bool has_worker = sq_json_string (list, path, worker, sizeof worker);
+        *named += strcmp (name, S_NAME) == 0 && has_worker && strcmp (worker, S_NAME) == 0;
+    }
+    free (list);
+}
+
+//  Polls LIST until exactly S_SLOTS backend connections show, all named
+static void
+s_all_named_wait (s_fixture_t *self)
+{
+    int64_t deadline = sq_now_ms () + SQ_WAIT_MS;
+    int count = 0, named = 0;
+    while (true) {
+        s_backend_names (self, &count, &named);
+        if (count == S_SLOTS && named == S_SLOTS)
+            return;
+        SQ_CHECK_MSG (sq_now_ms () < deadline, "%d backend connections, %d named %s",
+                      count, named, S_NAME);
+        sq_sleep_ms (50);
+    }
+}
+
+//  The "connections" of worker S_NAME in WORKERS, or -1 if not listed
+static long long
+s_worker_connections (s_fixture_t *self)
+{
+    char *workers = sq_control_str (self->proxy->control, "WORKERS");
+    SQ_CHECK (workers && sq_json_valid (workers));
+    int count = sq_json_count (workers, "");
+    long long connections = -1;
+    for (int index = 0; index < count; index++) {
+        char path [64], name [96];
+        snprintf (path, sizeof path, "%d.name", index);
+        if (!sq_json_string (workers, path, name, sizeof name) || strcmp (name, S_NAME))
+            continue;
+        snprintf (path, sizeof path, "%d.connections", index);
+        SQ_CHECK (sq_json_number (workers, path, &connections));
+    }
+    free (workers);
+    return connections;
+}
+
+//  A client from 127.0.0.3 (CURVE with the worker's key when the fixture
+//  is CURVE) gets its echo
+static void
+s_served (s_fixture_t *self, const char *text)
+{
+    s_keypair_t own;
+    SQ_CHECK_EQ (zmq_curve_keypair (own.public_key, own.secret_key), 0);
+    sq_security_t security = {
+        .mechanism = SQ_CURVE, .server_key = self->server.public_key,
+        .public_key = own.public_key, .secret_key = own.secret_key
+    };
+    void *client = sq_peer_new (self->ctx, ZMQ_DEALER, self->curve? &security: NULL, NULL);
+    SQ_CHECK (client);
+    char endpoint [300];
+    SQ_CHECK (sq_endpoint_from (self->proxy->frontend, "127.0.0.3", 0, endpoint, sizeof endpoint));
+    SQ_CHECK_EQ (zmq_connect (client, endpoint), 0);
+    SQ_CHECK_EQ (sq_send_str (client, text), 0);
+    char *echo = sq_recv_str (client, SQ_WAIT_MS);
+    bool same = echo && strcmp (echo, text) == 0;
+    free (echo);
+    zmq_close (client);
+    SQ_CHECK_MSG (same, "no echo of '%s' within %d ms", text, SQ_WAIT_MS);
+}
+
+//  ---------------------------------------------------------------------
+//  Tests
+
+static void
+test_names_connections (void)
+{
+    s_fixture_t *self = s_fixture_new (NULL, false, 1000);
+    s_all_named_wait (self);
+    SQ_CHECK_EQ (s_worker_connections (self), S_SLOTS);
+    //  The slot a client used is redialled by libzmq, and named again
+    s_served (self, "to the python peer");
+    s_served (self, "and once more");
+    SQ_CHECK (sq_stats_wait (self->proxy->control, "workers.idle", S_SLOTS, SQ_WAIT_MS));
+    s_all_named_wait (self);
+    SQ_CHECK (sq_stats_wait_min (self->proxy->control, "backend.accepted", S_SLOTS + 2,
+                                 SQ_WAIT_MS));
+    s_fixture_destroy (&self);
+}
+
+static void
+test_heartbeats (void)
+{
+    s_fixture_t *self = s_fixture_new (NULL, false, 200);
+    s_all_named_wait (self);
+    SQ_CHECK (sq_stats_wait (self->proxy->control, "heartbeats.watched", 1, SQ_WAIT_MS));
+
+    //  Frozen, it sends nothing: the proxy closes its connections
+    SQ_CHECK_EQ (kill (self->worker, SIGSTOP), 0);
+    bool closed = sq_stats_wait_min (self->proxy->control, "closed.heartbeat", S_SLOTS,
+                                     SQ_WAIT_MS);
+    bool gone = closed && sq_stats_wait (self->proxy->control, "backend.connections", 0,
+                                         SQ_WAIT_MS);
+    SQ_CHECK_EQ (kill (self->worker, SIGCONT), 0);
+    SQ_CHECK (closed);
+    SQ_CHECK (gone);
+    SQ_CHECK (sq_file_wait (self->proxy->log_path, S_NAME " sent no heartbeat", 1, SQ_WAIT_MS));
+
+    //  Thawed, its socket redials, the peer names the new connections and
+    //  the heartbeats start again
+    SQ_CHECK (sq_stats_wait (self->proxy->control, "workers.idle", S_SLOTS, SQ_WAIT_MS));
+    s_all_named_wait (self);
+    SQ_CHECK (sq_stats_wait (self->proxy->control, "heartbeats.watched", 1, SQ_WAIT_MS));
+    s_served (self, "after the thaw");
+    s_fixture_destroy (&self);
+}
+
+static void
+test_redials_lost_slots (void)
+{
+    const char *args [] = { "--handshake-ban", "0", NULL };
+    s_fixture_t *self = s_fixture_new (args, true, 1000);
+    s_all_named_wait (self);
+    for (int index = 1; index <= 3; index++) {
+        s_keypair_t impostor, own;
+        SQ_CHECK_EQ (zmq_curve_keypair (impostor.public_key, impostor.secret_key), 0);
+        SQ_CHECK_EQ (zmq_curve_keypair (own.public_key, own.secret_key), 0);
+        sq_security_t security = {
+            .mechanism = SQ_CURVE, .server_key = impostor.public_key,
+            .public_key = own.public_key, .secret_key = own.secret_key
+        };
+        void *client = sq_peer_new (self->ctx, ZMQ_DEALER, &security, NULL);
+        SQ_CHECK (client);
+        int reconnect = 60000;          //  One attempt
+        SQ_CHECK_EQ (zmq_setsockopt (client, ZMQ_RECONNECT_IVL, &reconnect, sizeof reconnect), 0);
+        char endpoint [300];
+        SQ_CHECK (sq_endpoint_from (self->proxy->frontend, "127.0.0.2", 0, endpoint,
+                                    sizeof endpoint));
+        SQ_CHECK_EQ (zmq_connect (client, endpoint), 0);
+        bool failed = sq_stats_wait (self->proxy->control, "handshakes.failed_by.worker_closed",
+                                     index, SQ_WAIT_MS);
+        zmq_close (client);
+        SQ_CHECK (failed);
+        SQ_CHECK (sq_file_wait (self->log_path, "peer_worker: redialled", index, SQ_WAIT_MS));
+        SQ_CHECK (sq_stats_wait (self->proxy->control, "workers.idle", S_SLOTS, SQ_WAIT_MS));
+    }
+    s_all_named_wait (self);
+    SQ_CHECK_EQ (s_stat (self->proxy, "workers.slots_lost"), 3);
+    SQ_CHECK_EQ (s_worker_connections (self), S_SLOTS);
+    s_served (self, "right key");
+    SQ_CHECK (sq_stats_wait (self->proxy->control, "workers.idle", S_SLOTS, SQ_WAIT_MS));
+    s_all_named_wait (self);
+    char log_path [512];
+    snprintf (log_path, sizeof log_path, "%s", self->log_path);
+    s_fixture_destroy (&self);
+    //  The peer counted every loss, and only those
+    SQ_CHECK_EQ (sq_file_count (log_path, " lost 3\n"), 1);
+}
+
+int
+main (void)
+{
+    SQ_RUN (test_names_connections);
+    SQ_RUN (test_heartbeats);
+    SQ_RUN (test_redials_lost_slots);
+    return sq_test_summary ();
+}
