@@ -13,10 +13,12 @@
 #                         by default the site directory python3 reads for
 #                         PREFIX (Debian: /usr/lib/python3/dist-packages,
 #                         or /usr/local/lib/python3.N/dist-packages)
-#    $(DOCDIR)            README.md, doc/operations.md, the Prometheus alert
-#                         rules and the Grafana dashboard of dist/, and
-#                         examples/streamq.cfg (every option with its
-#                         default) as streamq.cfg.example
+#    $(DOCDIR)            README.md, the Prometheus alert rules and the
+#                         Grafana dashboard of dist/, and examples/streamq.cfg
+#                         (every option with its default) as
+#                         streamq.cfg.example
+#    $(DOCDIR)/doc        doc/*.md, beside README.md as in the tree, so
+#                         that the links between them work
 #  make uninstall   removes those files (same PREFIX, DESTDIR and dirs)
 #
 #  Every directory can be set on the command line. With DESTDIR (a staging
@@ -42,7 +44,8 @@ INSTALL        ?= install
 LDCONFIG       ?= ldconfig
 
 INSTALL_MAN    := doc/streamq-proxy.1 doc/streamq-ctl.1
-INSTALL_DOC    := README.md doc/operations.md dist/streamq-rules.yml dist/streamq-dashboard.json
+INSTALL_DOC    := README.md dist/streamq-rules.yml dist/streamq-dashboard.json
+INSTALL_DOCS   := $(wildcard doc/*.md)
 INSTALL_UNIT   := streamq-proxy.service
 #  Refreshes the shared library cache after a real (not staged) install or
 #  uninstall, as root, where ldconfig exists
@@ -57,7 +60,7 @@ install: all
 	$(LIB_PC_SED) < lib/libstreamq.pc.in > $(BUILD)/dist/libstreamq.pc
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
 	    $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(MANDIR)/man1 \
-	    $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(BASHCOMPDIR) \
+	    $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(DOCDIR)/doc $(DESTDIR)$(BASHCOMPDIR) \
 	    $(DESTDIR)$(PYTHONDIR)
 	$(INSTALL) -m 755 $(BUILD)/streamq-proxy $(BUILD)/streamq-ctl $(DESTDIR)$(BINDIR)/
 	$(INSTALL) -m 644 $(BUILD)/libstreamq.a $(DESTDIR)$(LIBDIR)/
@@ -71,6 +74,7 @@ install: all
 	$(INSTALL) -m 644 dist/streamq-ctl.bash-completion $(DESTDIR)$(BASHCOMPDIR)/streamq-ctl
 	$(INSTALL) -m 644 python/streamq_peer.py $(DESTDIR)$(PYTHONDIR)/
 	$(INSTALL) -m 644 $(INSTALL_DOC) $(DESTDIR)$(DOCDIR)/
+	$(INSTALL) -m 644 $(INSTALL_DOCS) $(DESTDIR)$(DOCDIR)/doc/
 	$(INSTALL) -m 644 examples/streamq.cfg $(DESTDIR)$(DOCDIR)/streamq.cfg.example
 	@$(INSTALL_LDCONFIG)
 
@@ -85,5 +89,7 @@ uninstall:
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/streamq-ctl
 	rm -f $(DESTDIR)$(PYTHONDIR)/streamq_peer.py
 	rm -f $(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(INSTALL_DOC)) streamq.cfg.example)
+	rm -f $(addprefix $(DESTDIR)$(DOCDIR)/doc/,$(notdir $(INSTALL_DOCS)))
+	rmdir $(DESTDIR)$(DOCDIR)/doc 2>/dev/null || true
 	rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
 	@$(INSTALL_LDCONFIG)

@@ -290,15 +290,16 @@ test_check_bind (void)
     free (err);
 }
 
-//  README's example configuration (section "Configuration file"), with
-//  its keys made here and endpoints on loopback: the check passes, and
-//  the proxy starts with it. Without the keys it names, both refuse it.
+//  The example configuration of doc/operations.md (section "Configuration
+//  file"), with its keys made here and endpoints on loopback: the check
+//  passes, and the proxy starts with it. Without the keys it names, both
+//  refuse it.
 static void
 test_readme_example (void)
 {
-    char *readme = sq_file_read ("README.md");
+    char *readme = sq_file_read ("doc/operations.md");
     SQ_CHECK (readme);
-    const char *section = strstr (readme, "\n### Configuration file\n");
+    const char *section = strstr (readme, "\n## Configuration file\n");
     SQ_CHECK (section);
     const char *block = strstr (section, "\n```\n");
     SQ_CHECK (block);

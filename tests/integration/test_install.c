@@ -412,7 +412,11 @@ test_install_staged (void)
     s_check_file (s_stage, "/usr/lib/systemd/system/streamq-proxy.service", 0644);
     s_check_file (s_stage, "/usr/share/doc/streamq-proxy/streamq.cfg.example", 0644);
     s_check_file (s_stage, "/usr/share/doc/streamq-proxy/README.md", 0644);
-    s_check_file (s_stage, "/usr/share/doc/streamq-proxy/operations.md", 0644);
+    s_check_file (s_stage, "/usr/share/doc/streamq-proxy/doc/operations.md", 0644);
+    s_check_file (s_stage, "/usr/share/doc/streamq-proxy/doc/control.md", 0644);
+    s_check_file (s_stage, "/usr/share/doc/streamq-proxy/doc/security.md", 0644);
+    s_check_file (s_stage, "/usr/share/doc/streamq-proxy/doc/workers.md", 0644);
+    s_check_file (s_stage, "/usr/share/doc/streamq-proxy/doc/development.md", 0644);
     s_check_file (s_stage, "/usr/share/doc/streamq-proxy/streamq-rules.yml", 0644);
     s_check_file (s_stage, "/usr/share/doc/streamq-proxy/streamq-dashboard.json", 0644);
     s_check_file (s_stage, "/usr/share/bash-completion/completions/streamq-ctl", 0644);
