@@ -1,11 +1,14 @@
 #  Benchmarks, included by the top Makefile; none of them runs with `make test`.
 #
-#  make bench         the whole matrix, the scale runs and the core (~12 min)
+#  make bench         the whole matrix, the scale runs, the stalled reader
+#                     and the core (~25 min)
 #  make bench-quick   one run each, fewer sizes, a small scale run (~1.5 min)
 #  make bench-scale   10 000 idle pairs and the pairing rate only
 #  make bench-core    the I/O-free core alone, at 100 .. 100 000 connections
 #  make bench-slow    a peer that never reads, under each slow-peer policy (~1 min)
 #  make bench-guard   a wrong-key client against a stock 64-slot worker (~15 s)
+#  make bench-stall   a worker that reads nothing for 3 s while its client
+#                     sends 32 MiB, on each engine (~30 s)
 #
 #  Uses BUILD, CC, CFLAGS, LDFLAGS, LDLIBS and CORE_OBJ from the top Makefile.
 
@@ -13,7 +16,7 @@ BENCH_BIN      := $(BUILD)/bench/sq_bench
 BENCH_CORE_BIN := $(BUILD)/bench/sq_bench_core
 BENCH_GUARD_BIN := $(BUILD)/bench/sq_bench_guard
 BENCH_SRC      := bench/sq_bench.c bench/sq_bench_client.c bench/sq_bench_scale.c \
-                  bench/sq_bench_slow.c bench/sq_bench_util.c
+                  bench/sq_bench_slow.c bench/sq_bench_stall.c bench/sq_bench_util.c
 BENCH_NEEDS    := $(BUILD)/streamq-proxy $(BUILD)/streamq-ctl $(BENCH_BIN)
 
 .PHONY: bench bench-quick bench-scale bench-core bench-slow bench-guard bench-deps
@@ -63,3 +66,5 @@ bench-guard: deps $(BUILD)/streamq-proxy $(BENCH_GUARD_BIN)
 	@echo "| slots | run | slots left | good requests served | slots lost | refused (ban) |"
 	@echo "|---:|---:|---:|---:|---:|---:|"
 	@SQ_BUILD=$(or $(SQ_BUILD),$(BUILD)) $(BENCH_GUARD_BIN) 64 11
+bench-stall: deps $(BENCH_NEEDS)
+	@BUILD=$(BUILD) bench/run.sh stall

@@ -15,14 +15,20 @@ import statistics
 import subprocess
 import sys
 
-CONTENDERS = ["direct", "streamq", "broker", "haproxy", "socat"]
+CONTENDERS = ["direct", "streamq", "splice", "broker", "haproxy", "haproxy-splice", "socat"]
 NAMES = {
     "direct": "direct",
-    "streamq": "StreamQ-Proxy",
+    "streamq": "StreamQ-Proxy, stream engine",
+    "splice": "StreamQ-Proxy, splice engine",
     "broker": "zmq_proxy broker",
     "haproxy": "HAProxy (TCP)",
+    "haproxy-splice": "HAProxy (TCP, splice)",
     "socat": "socat",
 }
+#  The proxy's engines, as the scale runs and the stalled reader name them
+ENGINES = ["stream", "splice"]
+STALL_FIELDS = ["base_rtps", "stall_rtps", "rate_ratio", "rss_base_kib", "rss_peak_kib",
+                "growth_kib", "whole", "read_ms", "closed_slow"]
 MECHANISMS = ["NULL", "CURVE"]
 
 
@@ -39,13 +45,18 @@ def median(values):
 
 
 def read_raw(path):
-    """cells[(contender, mech, pairs, size)] = {lat: [...], tput: [...], ...}"""
-    cells, scale = {}, {}
+    """cells[(contender, mech, pairs, size)] = {lat: [...], tput: [...], ...};
+    scale[engine] = {figure: value}; stall[engine] = {figure: value}"""
+    cells, scale, stall = {}, {}, {}
     with open(path) as raw:
         for line in raw:
             fields = line.strip().split(",")
-            if fields[0] == "scale" and len(fields) == 3:
-                scale[fields[1]] = float(fields[2])
+            if fields[0].startswith("scale") and len(fields) == 3:
+                engine = fields[0][len("scale-"):] if fields[0] != "scale" else "stream"
+                scale.setdefault(engine, {})[fields[1]] = float(fields[2])
+                continue
+            if fields[0] == "stall" and len(fields) == 2 + len(STALL_FIELDS):
+                stall[fields[1]] = dict(zip(STALL_FIELDS, map(float, fields[2:])))
                 continue
             if len(fields) < 5 or fields[0] not in CONTENDERS:
                 continue
@@ -60,7 +71,7 @@ def read_raw(path):
                 cell["mem"].append(float(values[0]))
             elif kind == "fail":
                 cell["fail"].append(values[0])
-    return cells, scale
+    return cells, scale, stall
 
 
 def summarise(cell):
@@ -142,34 +153,84 @@ def find(rows, contender, mech, pairs, size):
     return None
 
 
-def targets(rows, scale):
+def targets(rows, scale, stall):
     """(target, figure text, PASS/MISS/n.a.) for each goal of the proxy"""
     results = []
 
-    def ratio_target(mech, pairs, goal):
-        row = find(rows, "streamq", mech, pairs, 1024)
-        value = row["ratio"] if row else None
-        results.append(("throughput ratio to direct, %s, %d pair%s, 1 KiB >= %.2f"
-                        % (mech, pairs, "" if pairs == 1 else "s", goal),
-                        fmt(value, "%.2f", "n/a"), verdict(value, goal, True)))
+    def plural(pairs):
+        return "%d pair%s" % (pairs, "" if pairs == 1 else "s")
 
-    ratio_target("CURVE", 1, 0.85)
-    ratio_target("NULL", 1, 0.75)
-    ratio_target("CURVE", 100, 0.85)
+    def ratio(contender, mech, pairs, size):
+        row = find(rows, contender, mech, pairs, size)
+        return row["ratio"] if row else None
+
+    def stat(contender, mech, pairs, size, name):
+        row = find(rows, contender, mech, pairs, size)
+        return row[name] if row and name in row else \
+            (row["stats"][name] if row and row["stats"] else None)
+
+    #  The splice engine
+    for size, goal in ((65536, 0.65), (1 << 20, 0.60)):
+        value = ratio("splice", "NULL", 1, size)
+        for other in ("haproxy", "haproxy-splice"):
+            theirs = ratio(other, "NULL", 1, size)
+            results.append(("splice: throughput ratio, NULL, 1 pair, %s >= %s's (%s)"
+                            % (size_label(size), NAMES[other], fmt(theirs, "%.2f", "n/a")),
+                            fmt(value, "%.2f", "n/a"),
+                            verdict(value, theirs, True) if theirs is not None else "n/a"))
+        results.append(("splice: throughput ratio, NULL, 1 pair, %s >= %.2f"
+                        % (size_label(size), goal),
+                        fmt(value, "%.2f", "n/a"), verdict(value, goal, True)))
+    for mech, pairs, size, goal in (("NULL", 1, 1024, 0.95), ("NULL", 1, 64, 0.90),
+                                    ("CURVE", 1, 1024, 0.85), ("NULL", 100, 1024, 0.90)):
+        value = ratio("splice", mech, pairs, size)
+        results.append(("splice: throughput ratio, %s, %s, %s >= %.2f"
+                        % (mech, plural(pairs), size_label(size), goal),
+                        fmt(value, "%.2f", "n/a"), verdict(value, goal, True)))
+    for size, goal in ((64, 30), (1024, 45)):
+        value = stat("splice", "NULL", 1, size, "added")
+        results.append(("splice: round trip added, p50, NULL, 1 pair, %s <= %d us"
+                        % (size_label(size), goal),
+                        fmt(value, "%.1f us", "n/a"), verdict(value, goal, False)))
+    for size in (65536, 1 << 20):
+        value = stat("splice", "NULL", 1, size, "cpu_gb")
+        results.append(("splice: proxy CPU per GB, NULL, 1 pair, %s <= 0.35 s" % size_label(size),
+                        fmt(value, "%.2f s", "n/a"), verdict(value, 0.35, False)))
+    splice_scale = scale.get("splice", {})
+    value = splice_scale.get("rss_per_conn_kib")
+    results.append(("splice: proxy RSS per idle connection <= 8 KiB (at %d connections)"
+                    % int(2 * splice_scale.get("pairs", 0)),
+                    fmt(value, "%.1f KiB", "n/a"), verdict(value, 8, False)))
+    cell = stall.get("splice")
+    results.append(("splice: a worker reads nothing for 3 s while its client sends "
+                     "32 MiB: the message arrives whole",
+                     "yes" if cell and cell["whole"] else ("no" if cell else "n/a"),
+                     "n/a" if not cell else ("PASS" if cell["whole"] else "MISS")))
+    value = cell["growth_kib"] / 1024 if cell else None
+    results.append(("splice: ... the proxy grows by < 16 MiB",
+                    fmt(value, "%.1f MiB", "n/a"),
+                    "n/a" if value is None else ("PASS" if value < 16 else "MISS")))
+    value = cell["rate_ratio"] if cell else None
+    results.append(("splice: ... a neighbouring pair keeps >= 0.90 of its round-trip rate",
+                    fmt(value, "%.2f", "n/a"), verdict(value, 0.90, True)))
+    #  The stream engine, against its own earlier goals
+    for mech, pairs, goal in (("CURVE", 1, 0.85), ("NULL", 1, 0.75), ("CURVE", 100, 0.85)):
+        value = ratio("streamq", mech, pairs, 1024)
+        results.append(("stream: throughput ratio, %s, %s, 1 KiB >= %.2f"
+                        % (mech, plural(pairs), goal),
+                        fmt(value, "%.2f", "n/a"), verdict(value, goal, True)))
     for pairs in (1, 100):
-        row = find(rows, "streamq", "NULL", pairs, 65536)
-        value = row["stats"]["cpu_gb"] if row and row["stats"] else None
-        results.append(("proxy CPU per GB forwarded, NULL, 64 KiB, %d pair%s <= 0.8 s"
-                        % (pairs, "" if pairs == 1 else "s"),
+        value = stat("streamq", "NULL", pairs, 65536, "cpu_gb")
+        results.append(("stream: proxy CPU per GB, NULL, 64 KiB, %s <= 0.8 s" % plural(pairs),
                         fmt(value, "%.2f s", "n/a"), verdict(value, 0.8, False)))
     for mech in MECHANISMS:
-        row = find(rows, "streamq", mech, 1, 64)
-        value = row["added"] if row else None
-        results.append(("latency added to a round trip, p50, %s, 64 B, 1 pair <= 60 us" % mech,
+        value = stat("streamq", mech, 1, 64, "added")
+        results.append(("stream: round trip added, p50, %s, 64 B, 1 pair <= 60 us" % mech,
                         fmt(value, "%.1f us", "n/a"), verdict(value, 60, False)))
-    value = scale.get("rss_per_conn_kib")
-    conns = int(2 * scale.get("pairs", 0))
-    results.append(("proxy RSS per idle connection <= 32 KiB (at %d connections)" % conns,
+    stream_scale = scale.get("stream", {})
+    value = stream_scale.get("rss_per_conn_kib")
+    results.append(("stream: proxy RSS per idle connection <= 32 KiB (at %d connections)"
+                    % int(2 * stream_scale.get("pairs", 0)),
                     fmt(value, "%.1f KiB", "n/a"), verdict(value, 32, False)))
     return results
 
@@ -180,15 +241,16 @@ def verdict(value, goal, at_least):
     return "PASS" if (value >= goal if at_least else value <= goal) else "MISS"
 
 
-def scale_markdown(scale):
+def scale_markdown(scale, engine):
     if not scale:
         return []
     if scale.get("failed"):
-        return ["\n### Scale\n", "The scale run failed (see the messages above)."]
+        return ["\n### Scale (%s engine)\n" % engine,
+                "The scale run failed (see the messages above)."]
     pairs = int(scale.get("pairs", 0))
     lines = [
-        "\n### Scale: %d idle pairs (%d connections), then the pairing rate\n"
-        % (pairs, 2 * pairs),
+        "\n### Scale (%s engine): %d idle pairs (%d connections), then the pairing rate\n"
+        % (engine, pairs, 2 * pairs),
         "| figure | value |", "|---|---:|",
         "| time to establish every pair | %.2f s |" % scale.get("establish_s", 0),
         "| of which: worker slots dialled and idle | %.2f s |" % scale.get("workers_idle_s", 0),
@@ -209,6 +271,27 @@ def scale_markdown(scale):
         % scale.get("churn_redials", 0),
         "| unexpected closes | %d |" % scale.get("failures", 0),
     ]
+    return lines
+
+
+def stall_markdown(stall):
+    if not stall:
+        return []
+    lines = ["\n### A worker that reads nothing for 3 s while its client sends 32 MiB\n",
+             "A neighbouring pair (1 KiB, one request in flight) beside it; the proxy's "
+             "default options.\n",
+             "| engine | neighbour rt/s before | rt/s during | ratio | proxy RSS before MiB "
+             "| peak MiB | grew by MiB | message whole | read in ms | slow-peer closes |",
+             "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
+    for engine in ENGINES:
+        cell = stall.get(engine)
+        if not cell:
+            continue
+        lines.append("| %s | %.0f | %.0f | %.2f | %.1f | %.1f | %.1f | %s | %.0f | %.0f |" % (
+            engine, cell["base_rtps"], cell["stall_rtps"], cell["rate_ratio"],
+            cell["rss_base_kib"] / 1024, cell["rss_peak_kib"] / 1024,
+            cell["growth_kib"] / 1024, "yes" if cell["whole"] else "no",
+            cell["read_ms"], cell["closed_slow"]))
     return lines
 
 
@@ -277,11 +360,12 @@ def write_chart(rows, results):
         "(echo, messages/s; higher is better)' font 'Sans,14'" % (len(panels) // 2),
         "set yrange [0:%.1f]" % ymax, "set grid ytics",
         "set xrange [-0.3:%f]" % (len(sizes) - 0.7),
-        "set key top center horizontal maxrows 2 width -2",
+        "set key top center horizontal maxrows 3 width -2",
         "set ylabel 'ratio to direct'", "set xlabel 'message size'",
     ]
-    styles = ["lw 3 pt 7 ps 1.5 lc rgb '#d62728'", "lw 2 pt 5 lc rgb '#1f77b4'",
-              "lw 2 pt 9 lc rgb '#2ca02c'", "lw 2 pt 11 lc rgb '#9467bd'"]
+    styles = ["lw 3 pt 7 ps 1.5 lc rgb '#ff7f0e'", "lw 3 pt 7 ps 1.5 lc rgb '#d62728'",
+              "lw 2 pt 5 lc rgb '#1f77b4'", "lw 2 pt 9 lc rgb '#2ca02c'",
+              "lw 2 pt 9 dt 3 lc rgb '#2ca02c'", "lw 2 pt 11 lc rgb '#9467bd'"]
     for block, (mech, pairs) in enumerate(panels):
         script.append("set title '%s, %d pair%s'" % (mech, pairs, "" if pairs == 1 else "s"))
         plots = ["1 with lines dt 2 lw 2 lc rgb 'black' title 'direct = 1'"]
@@ -341,25 +425,38 @@ def main():
     parser.add_argument("--results", required=True)
     args = parser.parse_args()
 
-    cells, scale = read_raw(args.raw)
+    cells, scale, stall = read_raw(args.raw)
     rows = build_rows(cells)
     out = ["## StreamQ-Proxy benchmark", ""] + machine_lines(args.machine)
     if args.notes and os.path.exists(args.notes):
         with open(args.notes) as notes:
             out += ["", *["Note: " + n.split(",", 1)[1].strip() for n in notes if "," in n]]
-    if rows:
+    if rows or stall:
         out += ["\n### Targets\n", "| target | figure | verdict |", "|---|---:|---|"]
-        out += ["| %s | %s | %s |" % t for t in targets(rows, scale)]
+        out += ["| %s | %s | %s |" % t for t in targets(rows, scale, stall)
+                if rows or t[0].startswith("splice: a worker") or t[0].startswith("splice: ...")]
+    if rows:
         out += matrix_markdown(rows)
         write_csv(rows, os.path.join(args.results, "latest.csv"))
         problem = write_chart(rows, args.results)
         if problem:
             out += ["", "Note: " + problem]
-    out += scale_markdown(scale)
+    for engine in ENGINES:
+        out += scale_markdown(scale.get(engine), engine)
+    out += stall_markdown(stall)
     if scale:
         with open(os.path.join(args.results, "scale.csv"), "w") as data:
-            data.write("figure,value\n")
-            data.writelines("%s,%g\n" % item for item in sorted(scale.items()))
+            data.write("engine,figure,value\n")
+            for engine in ENGINES:
+                data.writelines("%s,%s,%g\n" % (engine, key, value)
+                                for key, value in sorted(scale.get(engine, {}).items()))
+    if stall:
+        with open(os.path.join(args.results, "stall.csv"), "w") as data:
+            data.write("engine," + ",".join(STALL_FIELDS) + "\n")
+            for engine in ENGINES:
+                if engine in stall:
+                    data.write(engine + "," + ",".join("%g" % stall[engine][f]
+                                                       for f in STALL_FIELDS) + "\n")
     out += core_markdown(args.core)
     if args.core and os.path.exists(args.core) and os.path.getsize(args.core):
         shutil.copyfile(args.core, os.path.join(args.results, "core.csv"))
@@ -368,7 +465,8 @@ def main():
     name = "latest.md" if rows else "%s.md" % args.mode
     with open(os.path.join(args.results, name), "w") as report:
         report.write(text)
-    failed = [r for r in rows if r["stats"] is None] or scale.get("failed")
+    failed = [r for r in rows if r["stats"] is None] or \
+        any(scale.get(engine, {}).get("failed") for engine in ENGINES)
     return 1 if failed else 0
 
 

@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-#  StreamQ-Proxy benchmarks. Usage: bench/run.sh full | quick | scale | core | slow
+#  StreamQ-Proxy benchmarks.
+#  Usage: bench/run.sh full | quick | scale | core | slow | stall
 #
-#  full   the matrix (5 contenders x NULL/CURVE x 4 sizes x 1/100 pairs,
-#         3 runs each), then the scale runs and the core benchmark
+#  full   the matrix (7 contenders, the proxy's two engines among them, x
+#         NULL/CURVE x 4 sizes x 1/100 pairs, 3 runs each), then the scale
+#         runs and the stalled reader on each engine, and the core benchmark
 #  quick  1 run each, 3 sizes, shorter intervals, a 1 000-pair scale run
-#  scale  10 000 idle pairs and the pairing rate
+#  scale  10 000 idle pairs and the pairing rate, on each engine
 #  core   the I/O-free core alone
 #  slow   echo pairs beside a peer that never reads, under each slow-peer
 #         policy (bench/results/slow.md)
+#  stall  a worker that reads nothing for 3 s while its client sends 32 MiB,
+#         a neighbouring pair beside it, on each engine
 #
 #  Everything listens on 127.0.0.1 only. Every process started here is
 #  stopped on exit. Results go to bench/results/ (see bench/README.md).
-#  Environment: BUILD (default build), SQ_BENCH_PORT (first port, 25500).
+#  Environment: BUILD (default build), SQ_BENCH_PORT (first port, 25500),
+#  SQ_BENCH_CONTENDERS (a subset of the contenders, to try the script).
 set -u
 
 MODE=${1:-quick}
@@ -23,7 +28,9 @@ CORE_BIN=$BUILD/bench/sq_bench_core
 PROXY=$BUILD/streamq-proxy
 CTL=$BUILD/streamq-ctl
 PORT_BASE=${SQ_BENCH_PORT:-25500}
-CONTENDERS="direct streamq broker haproxy socat"
+CONTENDERS=${SQ_BENCH_CONTENDERS:-direct streamq splice broker haproxy haproxy-splice socat}
+#  The proxy's engines, for the scale runs and the stalled reader
+ENGINES="stream splice"
 
 case "$MODE" in
     full)  RUNS=3; SIZES="64 1024 65536 1048576"; PAIRS="1 100"
@@ -35,7 +42,8 @@ case "$MODE" in
     scale) SCALE_PAIRS=10000; IDLE_MS=10000; CHURN_MS=3000 ;;
     core)  ;;
     slow)  SLOW_PAIRS=20; SLOW_MS=3000 ;;
-    *)     echo "usage: bench/run.sh full | quick | scale | core | slow" >&2; exit 2 ;;
+    stall) ;;
+    *)     echo "usage: bench/run.sh full | quick | scale | core | slow | stall" >&2; exit 2 ;;
 esac
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sq_bench.XXXXXX")
@@ -150,8 +158,10 @@ start_contender () {
         direct)
             start worker "$BIN" worker --bind "$ENDPOINT" "${secret[@]}"
             wait_listen "$front" ;;
-        streamq)
-            start_proxy "$front" "$back" "$control" || return 1
+        streamq|splice)
+            local engine=stream
+            [ "$contender" = splice ] && engine=splice
+            start_proxy "$front" "$back" "$control" --engine "$engine" || return 1
             WATCH=$PROXY_PID
             start worker "$BIN" worker --connect "tcp://127.0.0.1:$back" \
                 --slots "$pairs" "${secret[@]}"
@@ -164,10 +174,10 @@ start_contender () {
             wait_listen "$back" || return 1
             start worker "$BIN" worker --connect "tcp://127.0.0.1:$back" --dealer
             wait_listen "$front" ;;
-        haproxy)
+        haproxy|haproxy-splice)
             start worker "$BIN" worker --bind "tcp://127.0.0.1:$back" "${secret[@]}"
             wait_listen "$back" || return 1
-            haproxy_config "$front" "$back" >"$WORK/haproxy.cfg"
+            haproxy_config "$front" "$back" "${contender#haproxy}" >"$WORK/haproxy.cfg"
             start haproxy "$(command -v haproxy || echo /usr/sbin/haproxy)" -db -f "$WORK/haproxy.cfg"
             WATCH=$STARTED
             wait_listen "$front" ;;
@@ -183,8 +193,13 @@ start_contender () {
     esac
 }
 
-#  A plain TCP relay, HAProxy's defaults otherwise (one thread per CPU)
+#  A plain TCP relay, HAProxy's defaults otherwise (one thread per CPU);
+#  with a third argument "-splice", it splices both ways (kernel splice(2)
+#  through pipes, as it does when asked)
 haproxy_config () {
+    local splice=""
+    [ "${3:-}" = -splice ] && splice="    option splice-request
+    option splice-response"
     cat <<EOF
 global
     maxconn 4000
@@ -193,6 +208,7 @@ defaults
     timeout connect 5s
     timeout client 1h
     timeout server 1h
+$splice
 frontend bench_in
     bind 127.0.0.1:$1
     default_backend bench_out
@@ -247,8 +263,9 @@ run_cell () {
 run_matrix () {
     local cell=0 mech pairs size contender todo=()
     for contender in $CONTENDERS; do
-        if [ "$contender" = haproxy ] || [ "$contender" = socat ]; then
-            if ! have "$contender"; then
+        if [ "$contender" != direct ] && [ "$contender" != streamq ] \
+        && [ "$contender" != splice ] && [ "$contender" != broker ]; then
+            if ! have "${contender%-splice}"; then
                 echo "note,$contender not installed: skipped" >>"$WORK/notes"
                 continue
             fi
@@ -275,8 +292,35 @@ run_matrix () {
 #  --------------------------------------------------------------------------
 #  Scale runs and the core
 
+#  One scale run on one engine; its lines go to $RAW as scale,KEY,VALUE
+#  (stream) or scale-splice,KEY,VALUE
+run_scale_on () {
+    local engine=$1 offset=$2
+    local front=$((PORT_BASE + offset)) back=$((PORT_BASE + offset + 1))
+    local control=$((PORT_BASE + offset + 2)) prefix=scale
+    [ "$engine" = stream ] || prefix=scale-$engine
+    echo "bench: scale ($engine): $SCALE_PAIRS idle pairs, then the pairing rate" >&2
+    #  A large queue, and no linger: the pairing rate must measure the
+    #  proxy, not the 100 ms grace it gives a closing connection
+    if ! start_proxy "$front" "$back" "$control" --engine "$engine" --log-level warning \
+            --max-queue 100000 --close-linger 0; then
+        echo "$prefix,failed,1" >>"$RAW"
+        return
+    fi
+    ( ulimit -n 65536 2>/dev/null
+      exec "$BIN" scale --frontend "tcp://127.0.0.1:$front" --backend "tcp://127.0.0.1:$back" \
+        --control "tcp://127.0.0.1:$control" --pid "$PROXY_PID" --pairs "$SCALE_PAIRS" \
+        --idle-ms "$IDLE_MS" --churn-ms "$CHURN_MS" ) >"$WORK/scale.out" 2>"$WORK/scale.err"
+    local status=$?
+    sed "s/^scale,/$prefix,/" "$WORK/scale.out" >>"$RAW"
+    if [ $status -ne 0 ]; then
+        echo "$prefix,failed,1" >>"$RAW"
+        echo "bench: scale run ($engine) failed: $(tail -3 "$WORK/scale.err")" >&2
+    fi
+    stop_all
+}
+
 run_scale () {
-    local front=$((PORT_BASE + 400)) back=$((PORT_BASE + 401)) control=$((PORT_BASE + 402))
     #  The proxy and the peers each hold every connection: both need an
     #  open-file limit above 2 x pairs. Where the hard limit cannot be
     #  raised, run as many pairs as it allows, and say so.
@@ -286,25 +330,44 @@ run_scale () {
         echo "note,the open-file limit here is $hard and cannot be raised: the scale run used $(( (hard - 100) / 2 )) pairs instead of $SCALE_PAIRS" >>"$WORK/notes"
         SCALE_PAIRS=$(( (hard - 100) / 2 ))
     fi
-    echo "bench: scale: $SCALE_PAIRS idle pairs, then the pairing rate" >&2
-    #  A large queue, and no linger: the pairing rate must measure the
-    #  proxy, not the 100 ms grace it gives a closing connection
-    if ! start_proxy "$front" "$back" "$control" --log-level warning \
-            --max-queue 100000 --close-linger 0; then
-        echo "scale,failed,1" >>"$RAW"
-        return
-    fi
-    ( ulimit -n 65536 2>/dev/null
-      exec "$BIN" scale --frontend "tcp://127.0.0.1:$front" --backend "tcp://127.0.0.1:$back" \
-        --control "tcp://127.0.0.1:$control" --pid "$PROXY_PID" --pairs "$SCALE_PAIRS" \
-        --idle-ms "$IDLE_MS" --churn-ms "$CHURN_MS" ) >"$WORK/scale.out" 2>"$WORK/scale.err"
-    local status=$?
-    cat "$WORK/scale.out" >>"$RAW"
-    if [ $status -ne 0 ]; then
-        echo "scale,failed,1" >>"$RAW"
-        echo "bench: scale run failed: $(tail -3 "$WORK/scale.err")" >&2
-    fi
-    stop_all
+    local engine offset=400
+    for engine in $ENGINES; do
+        run_scale_on "$engine" "$offset"
+        offset=$((offset + 5))
+    done
+}
+
+#  --------------------------------------------------------------------------
+#  A worker that reads nothing for a while, its client sending a large
+#  message, a neighbouring pair beside it (on each engine, default options)
+
+STALL_MS=3000
+STALL_SIZE=$((32 * 1024 * 1024))
+
+run_stall () {
+    local engine offset=440
+    for engine in $ENGINES; do
+        local front=$((PORT_BASE + offset)) back=$((PORT_BASE + offset + 1))
+        local control=$((PORT_BASE + offset + 2))
+        offset=$((offset + 5))
+        echo "bench: stalled reader ($engine): $STALL_SIZE bytes, $STALL_MS ms" >&2
+        if ! start_proxy "$front" "$back" "$control" --engine "$engine" --log-level warning; then
+            echo "note,stalled reader ($engine): the proxy did not start" >>"$WORK/notes"
+            stop_all
+            continue
+        fi
+        local proxy_pid=$PROXY_PID
+        start worker "$BIN" worker --connect "tcp://127.0.0.1:$back" --slots 1
+        if wait_stats workers idle 1 "tcp://127.0.0.1:$control" 2>>"$WORK/stall.err" \
+        && "$BIN" stall --frontend "tcp://127.0.0.1:$front" --backend "tcp://127.0.0.1:$back" \
+               --control "tcp://127.0.0.1:$control" --pid "$proxy_pid" --ms "$STALL_MS" \
+               --size "$STALL_SIZE" --label "$engine" >"$WORK/stall.out" 2>>"$WORK/stall.err"; then
+            cat "$WORK/stall.out" >>"$RAW"
+        else
+            echo "note,stalled reader ($engine) failed: $(tail -1 "$WORK/stall.err")" >>"$WORK/notes"
+        fi
+        stop_all
+    done
 }
 
 run_core () {
@@ -458,8 +521,9 @@ if [ "$MODE" != core ] && [ "$MODE" != slow ]; then
 fi
 START=$(date +%s)
 case "$MODE" in
-    full|quick) run_matrix; run_scale; run_core ;;
+    full|quick) run_matrix; run_scale; run_stall; run_core ;;
     scale)      run_scale ;;
+    stall)      run_stall ;;
     core)       run_core ;;
     slow)       run_slow ;;
 esac

@@ -9,6 +9,9 @@
         sq_bench scale ...                   raw ZMTP peers, thousands at once
         sq_bench slow ...                    a peer that never reads: the
                                              slow-peer policy and memory
+        sq_bench stall ...                   a worker that reads nothing for
+                                             a while, its client's message
+                                             large, a neighbour beside it
 
     Every contender (direct, StreamQ-Proxy, broker, HAProxy, socat) is
     driven by these same roles, so the differences come from what sits
@@ -49,7 +52,11 @@ s_usage (FILE *out)
         "         [--idle-ms MS] [--churn-ms MS] [--churn-slots N]\n"
         "  slow   --frontend EP --backend EP --control EP --pid PID [--pairs N]\n"
         "         [--ms MS] [--peer-hwm N] [--label TEXT]\n"
-        "                         echo pairs beside a peer that never reads\n");
+        "                         echo pairs beside a peer that never reads\n"
+        "  stall  --frontend EP --backend EP --control EP --pid PID [--ms MS]\n"
+        "         [--size BYTES] [--label TEXT]\n"
+        "                         a worker that reads nothing for MS while its\n"
+        "                         client sends BYTES; a neighbouring pair beside\n");
 }
 
 static bool
@@ -289,6 +296,8 @@ main (int argc, char *argv [])
         return sq_bench_scale (argc - 1, argv + 1);
     if (strcmp (command, "slow") == 0)
         return sq_bench_slow (argc - 1, argv + 1);
+    if (strcmp (command, "stall") == 0)
+        return sq_bench_stall (argc - 1, argv + 1);
     if (strcmp (command, "--help") == 0 || strcmp (command, "help") == 0) {
         s_usage (stdout);
         return 0;

@@ -52,5 +52,6 @@ int sq_bench_broker (int argc, char *argv []);
 int sq_bench_client (int argc, char *argv []);
 int sq_bench_scale (int argc, char *argv []);
 int sq_bench_slow (int argc, char *argv []);
+int sq_bench_stall (int argc, char *argv []);
 
 #endif

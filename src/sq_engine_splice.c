@@ -46,8 +46,11 @@
 #define S_READS_PER_TURN 4
 //  What a relay reads per turn, for the same fairness
 #define S_PUMP_BUDGET (1024 * 1024)
-//  Full reads in a row, in bytes, before a relay splices through a pipe
-#define S_SPLICE_AFTER (1024 * 1024)
+//  Full reads in a row, in bytes, before a relay splices through a pipe:
+//  one read that fills the scratch buffer, so a transfer that backs up
+//  (the sink slower than the source, or large messages) moves with no
+//  copy, while small exchanges keep the cheaper read and write
+#define S_SPLICE_AFTER (256 * 1024)
 //  The pipes lent to relays: how many, how large
 #define S_PIPES_MAX 32
 #define S_PIPE_SIZE (1024 * 1024)
