@@ -19,7 +19,7 @@ BENCH_SRC      := bench/sq_bench.c bench/sq_bench_client.c bench/sq_bench_scale.
                   bench/sq_bench_slow.c bench/sq_bench_stall.c bench/sq_bench_util.c
 BENCH_NEEDS    := $(BUILD)/streamq-proxy $(BUILD)/streamq-ctl $(BENCH_BIN)
 
-.PHONY: bench bench-quick bench-scale bench-core bench-slow bench-guard bench-deps
+.PHONY: bench bench-quick bench-scale bench-core bench-slow bench-guard bench-stall bench-deps
 
 #  Built with everything else, so they keep compiling; run only on demand
 all: $(BENCH_BIN) $(BENCH_CORE_BIN) $(BENCH_GUARD_BIN)
