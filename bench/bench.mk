@@ -1,7 +1,7 @@
 #  Benchmarks, included by the top Makefile; none of them runs with `make test`.
 #
 #  make bench         the whole matrix, the scale runs, the stalled reader
-#                     and the core (~25 min)
+#                     and the core (~16 min)
 #  make bench-quick   one run each, fewer sizes, a small scale run (~1.5 min)
 #  make bench-scale   10 000 idle pairs and the pairing rate only
 #  make bench-core    the I/O-free core alone, at 100 .. 100 000 connections
