@@ -225,8 +225,9 @@ void sq_liveness_tick (sq_core_t *self, int64_t now);
 //  When sq_liveness_tick next has work, or INT64_MAX
 int64_t sq_liveness_next_due (sq_core_t *self);
 
-//  Closes every connection that pick chooses (a pass over them all)
-void sq_liveness_close_where (sq_core_t *self,
+//  Closes every connection that pick chooses (a pass over them all);
+//  returns how many it chose
+size_t sq_liveness_close_where (sq_core_t *self,
                               bool (*pick) (const sq_conn_t *conn, const void *arg),
                               const void *arg, sq_closed_t code, const char *reason,
                               int64_t now);

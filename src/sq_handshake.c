@@ -239,9 +239,6 @@ sq_handshake_follow (sq_core_t *self, sq_conn_t *client, sq_conn_t *worker_conn,
     sq_list_append (&self->following, &client->handshake_node);
     s_seen_t seen;
     s_read_early (self, worker_conn, &seen);
-    if (!seen.malformed && !seen.error && !seen.over
-    &&  client->sent_ready && worker_conn->sent_ready)
-        seen.over = true;
     if (seen.malformed) {
         sq_outcome_failed (self, client, worker_conn, SQ_HS_MALFORMED, true,
                            seen.malformed, now);

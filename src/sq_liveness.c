@@ -62,7 +62,7 @@ s_expire_pairs (sq_core_t *self, int64_t now)
 //  Closing one connection closes its partner too, which may be further
 //  down the list, so all are chosen first, then closed. Rare (a lost
 //  name, a drain), so a pass over the connections is fine.
-void
+size_t
 sq_liveness_close_where (sq_core_t *self, bool (*pick) (const sq_conn_t *conn, const void *arg),
                          const void *arg, sq_closed_t code, const char *reason, int64_t now)
 {
@@ -70,7 +70,7 @@ sq_liveness_close_where (sq_core_t *self, bool (*pick) (const sq_conn_t *conn, c
                  + sq_conn_table_count (self->conns, SQ_BACKEND);
     sq_conn_t **chosen = calloc (count + 1, sizeof (sq_conn_t *));
     if (!chosen)
-        return;
+        return 0;
     size_t found = 0;
     sq_list_t *all = sq_conn_table_all (self->conns);
     for (sq_list_node_t *node = all->next; node != all && found < count; node = node->next) {
@@ -81,6 +81,7 @@ sq_liveness_close_where (sq_core_t *self, bool (*pick) (const sq_conn_t *conn, c
     for (size_t index = 0; index < found; index++)
         sq_flow_close (self, chosen [index], code, reason, now);
     free (chosen);
+    return found;
 }
 
 static bool
@@ -176,13 +177,8 @@ sq_core_close_matching (sq_core_t *self, sq_side_t side, const char *match, int6
     s_match_t rule = { .side = side, .name = match };
     char error [128];
     rule.by_address = sq_cidr_parse (match, &rule.cidr, error, sizeof error);
-    size_t count = 0;
-    sq_list_t *all = sq_conn_table_all (self->conns);
-    for (sq_list_node_t *node = all->next; node != all; node = node->next)
-        count += s_matches (sq_list_entry (node, sq_conn_t, all_node), &rule);
-    if (count)
-        sq_liveness_close_where (self, s_matches, &rule, SQ_CLOSED_OPERATOR,
-                                 "closed by the operator", now);
+    size_t count = sq_liveness_close_where (self, s_matches, &rule, SQ_CLOSED_OPERATOR,
+                                            "closed by the operator", now);
     sq_flow_reap (self);
     return count;
 }
