@@ -30,7 +30,8 @@ CORE_SRC := src/sq_log.c src/sq_clock.c src/sq_buf.c src/sq_greeting.c \
 #  --metrics (libmicrohttpd) and the systemd notifications (libsystemd):
 #  the proxy alone links those two
 PROXY_SRC := src/sq_loop.c src/sq_net.c src/sq_pipe_pool.c src/sq_engine_stream.c \
-             src/sq_engine_splice.c src/sq_proxy.c src/sq_control_auth.c src/sq_metrics.c \
+             src/sq_engine_splice.c src/sq_service.c src/sq_proxy.c src/sq_control_auth.c \
+             src/sq_metrics.c \
              src/sq_control_guard.c \
              src/sq_notify.c
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)

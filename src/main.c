@@ -223,7 +223,7 @@ s_apply_file (sq_proxy_config_t *config, const char *path, const s_given_t *give
     const sq_option_t *log_format = sq_options_find ("log-format");
     for (size_t index = 0; index < sq_config_count (file); index++) {
         const sq_config_entry_t *entry = sq_config_entry (file, index);
-        if (s_file_option (entry->option) == log_format && entry->value
+        if (entry->service < 0 && s_file_option (entry->option) == log_format && entry->value
         &&  !s_given_on_command_line (given, count, log_format)
         &&  sq_options_apply (log_format, entry->value, config, error, sizeof error)
         &&  !s_reloading)
@@ -231,6 +231,8 @@ s_apply_file (sq_proxy_config_t *config, const char *path, const s_given_t *give
     }
     for (size_t index = 0; index < sq_config_count (file); index++) {
         const sq_config_entry_t *entry = sq_config_entry (file, index);
+        if (entry->service >= 0)
+            continue;
         const sq_option_t *option = s_file_option (entry->option);
         snprintf (s_origin, sizeof s_origin, "%s: line %d: ", path, entry->line);
         int code = 0;
@@ -246,6 +248,180 @@ s_apply_file (sq_proxy_config_t *config, const char *path, const s_given_t *give
     }
     s_origin [0] = 0;
     return -1;
+}
+
+//  -------------------------------------------------------------------------
+//  Services: each is the top level's options (the file's and the command
+//  line's), then its own
+
+//  True when service `service` of the file sets the option
+static bool
+s_given_in_service (const sq_config_t *file, int service, const sq_option_t *option)
+{
+    for (size_t index = 0; index < sq_config_count (file); index++) {
+        const sq_config_entry_t *entry = sq_config_entry (file, index);
+        if (entry->service == service && s_file_option (entry->option) == option)
+            return true;
+    }
+    return false;
+}
+
+//  True when the top level sets the option, in the file or on the command line
+static bool
+s_given_at_top (const sq_config_t *file, const s_given_t *given, size_t count,
+                const sq_option_t *option)
+{
+    return s_given_in_service (file, -1, option)
+        || s_given_on_command_line (given, count, option);
+}
+
+//  Applies the top level's options to a service's configuration, except
+//  those the service sets: the file's (unless the command line gives
+//  them), then the command line's. 0, or an exit code.
+static int
+s_apply_top (sq_proxy_config_t *config, const sq_config_t *file, const s_given_t *given,
+             size_t count)
+{
+    int service = config->service_index;
+    int code = 0;
+    for (size_t index = 0; !code && index < sq_config_count (file); index++) {
+        const sq_config_entry_t *entry = sq_config_entry (file, index);
+        const sq_option_t *option = s_file_option (entry->option);
+        if (entry->service < 0 && option && !s_given_on_command_line (given, count, option)
+        &&  !s_given_in_service (file, service, option))
+            code = s_apply (option, entry->value, config);
+    }
+    for (size_t index = 0; !code && index < count; index++)
+        if (!s_given_in_service (file, service, given [index].option))
+            code = s_apply (given [index].option, given [index].value, config);
+    return code;
+}
+
+//  Applies the service's own options: those of the whole proxy are
+//  refused. 0, or an exit code.
+static int
+s_apply_service (sq_proxy_config_t *config, const sq_config_t *file)
+{
+    for (size_t index = 0; index < sq_config_count (file); index++) {
+        const sq_config_entry_t *entry = sq_config_entry (file, index);
+        if (entry->service != config->service_index)
+            continue;
+        const sq_option_t *option = s_file_option (entry->option);
+        snprintf (s_origin, sizeof s_origin, "%s: line %d: ", config->config_path,
+                  entry->line);
+        if (!option)
+            s_complain ("%sunknown option '%s'", s_origin, entry->option);
+        else
+        if (option->flags & SQ_OPTION_PROXY)
+            s_complain ("%s--%s is for the whole proxy, not a service", s_origin,
+                        option->name);
+        if (!option || (option->flags & SQ_OPTION_PROXY) || s_apply (option, entry->value, config))
+            return 2;
+    }
+    s_origin [0] = 0;
+    return 0;
+}
+
+//  What a service must set itself: its frontend and backend
+static int
+s_service_complete (const sq_proxy_config_t *config, const sq_config_t *file)
+{
+    const char *sides [] = { "frontend", "backend" };
+    for (int side = 0; side < 2; side++)
+        if (!s_given_in_service (file, config->service_index, sq_options_find (sides [side]))) {
+            s_complain ("%s: line %d: service %s: %s is not set", config->config_path,
+                        sq_config_service_line (file, (size_t) config->service_index),
+                        config->service_name, sides [side]);
+            return 2;
+        }
+    return 0;
+}
+
+//  The configuration of service `service` of the file, added to top's
+//  services; 0, or an exit code
+static int
+s_build_service (sq_proxy_config_t *top, size_t service, const s_given_t *given,
+                 size_t count)
+{
+    const sq_config_t *file = top->file;
+    sq_proxy_config_t *config = calloc (1, sizeof *config);
+    if (!config) {
+        s_complain ("out of memory");
+        return 2;
+    }
+    sq_proxy_config_defaults (config);
+    top->services [top->service_count++] = config;
+    config->service_index = (int) service;
+    config->service_name = sq_config_service_name (file, service);
+    config->service_file = file;
+    config->config_path = top->config_path;
+    const char *rules = sq_config_service_rules (file, service);
+    config->rules = *rules? rules: top->rules;
+    int code = s_apply_top (config, file, given, count);
+    if (!code)
+        code = s_apply_service (config, file);
+    if (!code)
+        code = s_service_complete (config, file);
+    if (code)
+        return code;
+    sq_options_finish (config);
+    char error [1024];
+    if (!sq_options_check (config, error, sizeof error)) {
+        s_complain ("service %s: %s", config->service_name, error);
+        return 2;
+    }
+    return 0;
+}
+
+//  True for an endpoint whose port the system picks: two services may
+//  both ask for one
+static bool
+s_any_port (const char *endpoint)
+{
+    size_t length = strlen (endpoint);
+    return (length > 2 && strcmp (endpoint + length - 2, ":0") == 0)
+        || (length > 2 && strcmp (endpoint + length - 2, ":*") == 0);
+}
+
+//  Two services on one endpoint would fail at the bind: said here first
+static int
+s_services_distinct (const sq_proxy_config_t *top)
+{
+    for (size_t one = 0; one < top->service_count; one++)
+        for (size_t other = 0; other < one; other++) {
+            const sq_proxy_config_t *a = top->services [one], *b = top->services [other];
+            const char *ends_a [] = { a->frontend, a->backend };
+            const char *ends_b [] = { b->frontend, b->backend };
+            for (int x = 0; x < 2; x++)
+                for (int y = 0; y < 2; y++)
+                    if (strcmp (ends_a [x], ends_b [y]) == 0 && !s_any_port (ends_a [x])) {
+                        s_complain ("services %s and %s both listen on %s", b->service_name,
+                                    a->service_name, ends_a [x]);
+                        return 2;
+                    }
+        }
+    return 0;
+}
+
+//  Builds the configuration of each service the file declares; with
+//  services the top level sets no frontend nor backend. 0, or an exit code.
+static int
+s_build_services (sq_proxy_config_t *top, const s_given_t *given, size_t count)
+{
+    const sq_config_t *file = top->file;
+    if (!file || sq_config_service_count (file) == 0)
+        return 0;
+    const char *sides [] = { "frontend", "backend" };
+    for (int side = 0; side < 2; side++)
+        if (s_given_at_top (file, given, count, sq_options_find (sides [side]))) {
+            s_complain ("--%s is set for the whole proxy, but services are declared: "
+                        "each service sets its own", sides [side]);
+            return 2;
+        }
+    int code = 0;
+    for (size_t service = 0; !code && service < sq_config_service_count (file); service++)
+        code = s_build_service (top, service, given, count);
+    return code? code: s_services_distinct (top);
 }
 
 //  --log-format on the command line, put in force before anything else is
@@ -279,16 +455,18 @@ s_parse_args (int argc, char *argv [], sq_proxy_config_t *config, s_meta_t *meta
         code = s_apply_file (config, meta->config_path, given, count);
     for (size_t index = 0; code < 0 && index < count; index++)
         code = s_apply (given [index].option, given [index].value, config)? 2: -1;
-    free (given);
-    if (code >= 0)
-        return code;
-    sq_options_finish (config);
-    char error [1024];
-    if (!sq_options_check (config, error, sizeof error)) {
-        s_complain ("%s", error);
-        return 2;
+    if (code < 0) {
+        sq_options_finish (config);
+        char error [1024];
+        if (!sq_options_check (config, error, sizeof error)) {
+            s_complain ("%s", error);
+            code = 2;
+        }
     }
-    return -1;
+    if (code < 0 && s_build_services (config, given, count))
+        code = 2;
+    free (given);
+    return code;
 }
 
 //  The command line, kept for SIGHUP: the file is read again with it

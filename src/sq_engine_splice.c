@@ -773,7 +773,7 @@ s_on_rest_timer (sq_loop_t *loop, void *arg)
 {
     sq_engine_splice_t *self = arg;
     for (int side = SQ_FRONTEND; side <= SQ_BACKEND; side++)
-        if (!sq_loop_mask (loop, self->listener [side]))
+        if (self->listener [side] >= 0 && !sq_loop_mask (loop, self->listener [side]))
             s_watch_listener (self, (sq_side_t) side);
     return -1;
 }
@@ -1011,13 +1011,9 @@ sq_engine_splice_destroy (sq_engine_splice_t **self_p)
         if (self->conns [fd])
             s_close_now (self->conns [fd]);
     s_free_dead (self);
-    for (int side = SQ_FRONTEND; side <= SQ_BACKEND; side++)
-        if (self->listener [side] >= 0) {
-            if (self->loop)
-                sq_loop_unwatch (self->loop, self->listener [side]);
-            close (self->listener [side]);
-        }
+    sq_engine_splice_stop_listening (self);
     if (self->loop) {
+        sq_loop_hook_remove (self->loop, s_hook, self);
         sq_loop_timer_destroy (self->loop, self->rest_timer);
         sq_loop_timer_destroy (self->loop, self->linger_timer);
         sq_loop_timer_destroy (self->loop, self->stall_timer);
@@ -1056,6 +1052,18 @@ sq_engine_splice_register (sq_engine_splice_t *self, sq_loop_t *loop)
     return self->rest_timer && self->linger_timer && self->stall_timer
         && s_watch_listener (self, SQ_FRONTEND) && s_watch_listener (self, SQ_BACKEND)
         && sq_loop_hook_add (loop, s_hook, self);
+}
+
+void
+sq_engine_splice_stop_listening (sq_engine_splice_t *self)
+{
+    for (int side = SQ_FRONTEND; side <= SQ_BACKEND; side++)
+        if (self->listener [side] >= 0) {
+            if (self->loop)
+                sq_loop_unwatch (self->loop, self->listener [side]);
+            close (self->listener [side]);
+            self->listener [side] = -1;
+        }
 }
 
 const char *

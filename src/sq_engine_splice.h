@@ -53,4 +53,7 @@ const char *sq_engine_splice_endpoint (sq_engine_splice_t *self, sq_side_t side)
 //  True while connections the core closed still deliver their last bytes
 bool sq_engine_splice_lingering (sq_engine_splice_t *self);
 
+//  Closes the listeners: no new connection is accepted; those there go on
+void sq_engine_splice_stop_listening (sq_engine_splice_t *self);
+
 #endif

@@ -137,6 +137,8 @@ sq_engine_stream_new (void *context, const char *frontend, const char *backend,
     return self;
 }
 
+static bool s_hook (sq_loop_t *loop, void *arg);
+
 void
 sq_engine_stream_destroy (sq_engine_stream_t **self_p)
 {
@@ -145,6 +147,8 @@ sq_engine_stream_destroy (sq_engine_stream_t **self_p)
         return;
     if (self->reserve_fd >= 0)
         close (self->reserve_fd);
+    if (self->loop)
+        sq_loop_hook_remove (self->loop, s_hook, self);
     for (int side = 0; side < 2; side++) {
         if (self->loop && self->socket [side]) {
             int fd = -1;

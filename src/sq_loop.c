@@ -200,6 +200,16 @@ sq_loop_hook_add (sq_loop_t *self, sq_loop_hook_fn *fn, void *arg)
     return true;
 }
 
+void
+sq_loop_hook_remove (sq_loop_t *self, sq_loop_hook_fn *fn, void *arg)
+{
+    int kept = 0;
+    for (int index = 0; index < self->hooks_count; index++)
+        if (self->hooks [index].fn != fn || self->hooks [index].arg != arg)
+            self->hooks [kept++] = self->hooks [index];
+    self->hooks_count = kept;
+}
+
 int64_t
 sq_loop_now (sq_loop_t *self)
 {

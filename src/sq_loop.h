@@ -76,8 +76,12 @@ void sq_loop_timer_destroy (sq_loop_t *self, int id);
 
 //  Adds a hook, run before each wait in the order hooks were added; false
 //  when there is no room (SQ_LOOP_HOOKS_MAX)
-#define SQ_LOOP_HOOKS_MAX 8
+#define SQ_LOOP_HOOKS_MAX 160
 bool sq_loop_hook_add (sq_loop_t *self, sq_loop_hook_fn *fn, void *arg);
+
+//  Removes the hook of that function and argument, if it is there (not
+//  from inside a hook)
+void sq_loop_hook_remove (sq_loop_t *self, sq_loop_hook_fn *fn, void *arg);
 
 //  The time of the current turn (sq_clock_now when it woke)
 int64_t sq_loop_now (sq_loop_t *self);

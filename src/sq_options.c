@@ -270,12 +270,12 @@ static const sq_option_t s_table [] = {
              ".BR \"\\-\\-backend\\-mechanisms CURVE\" ,\n"
              "it is logged as a warning at start-up." },
     { .name = "control", .arg = "EP", .type = SQ_OPTION_ENDPOINT,
-      .fallback = "tcp://127.0.0.1:5557", S_AT (control),
+      .fallback = "tcp://127.0.0.1:5557", .flags = SQ_OPTION_PROXY, S_AT (control),
       .help = "control socket (REQ/DEALER)",
       .man = "The control socket, for REQ and DEALER clients.\n"
              "The proxy warns at start-up when it is bound where other hosts can reach it." },
     { .name = "engine", .arg = "NAME", .type = SQ_OPTION_CHOICE,
-      .choices = s_engine_words, .fallback = "stream", S_AT (engine),
+      .choices = s_engine_words, .fallback = "stream", .flags = SQ_OPTION_PROXY, S_AT (engine),
       .help = "what carries the peers' bytes: 'stream' (two ZMQ_STREAM sockets) or "
               "'splice' (the proxy's own TCP sockets: back-pressure per connection, "
               "and once a pair's handshake is over it moves the bytes with large "
@@ -290,7 +290,7 @@ static const sq_option_t s_table [] = {
     { .name = "log-level", .arg = "LEVEL", .type = SQ_OPTION_CUSTOM,
       .parse = s_parse_log_level, .print = s_print_log_level,
       .expected = "error, warning, info or debug",
-      .fallback = "info", S_AT (log_level), .flags = SQ_OPTION_LIVE,
+      .fallback = "info", S_AT (log_level), .flags = SQ_OPTION_LIVE | SQ_OPTION_PROXY,
       .help = "error, warning, info or debug; the control command LOGLEVEL changes it live",
       .man = ".BR error \", \" warning \", \" info \" or \" debug ;\n"
              ".B info\n"
@@ -300,7 +300,7 @@ static const sq_option_t s_table [] = {
              "changes it while the proxy runs." },
     { .name = "log-format", .arg = "FORMAT", .type = SQ_OPTION_CUSTOM,
       .parse = s_parse_log_format, .print = s_print_log_format, .expected = "text or json",
-      .fallback = "text", S_AT (log_format),
+      .fallback = "text", .flags = SQ_OPTION_PROXY, S_AT (log_format),
       .help = "text, or json: one JSON object a line, start-up errors and reload "
               "refusals too",
       .man = ".B text\n"
@@ -338,7 +338,7 @@ static const sq_option_t s_table [] = {
              "on standard error; with\n"
              ".B \\-\\-syslog\n"
              "it goes to syslog as well." },
-    { .name = "syslog", .type = SQ_OPTION_FLAG, S_AT (syslog),
+    { .name = "syslog", .type = SQ_OPTION_FLAG, .flags = SQ_OPTION_PROXY, S_AT (syslog),
       .restart = "--syslog options changed: they need a restart",
       .help = "log to syslog (as streamq-proxy, facility daemon) instead of stderr",
       .man = "Logs to syslog, as\n"
@@ -349,7 +349,7 @@ static const sq_option_t s_table [] = {
     { .name = "syslog-facility", .arg = "NAME", .type = SQ_OPTION_CUSTOM,
       .parse = s_parse_facility, .print = s_print_string,
       .expected = "daemon, user, or local0 to local7",
-      .fallback = "daemon", S_AT (syslog_facility_name),
+      .fallback = "daemon", .flags = SQ_OPTION_PROXY, S_AT (syslog_facility_name),
       .restart = "--syslog options changed: they need a restart",
       .help = "with --syslog: daemon, user, local0 to local7",
       .man = ".BR daemon ,\n"
@@ -361,7 +361,7 @@ static const sq_option_t s_table [] = {
              "with\n"
              ".BR \\-\\-syslog ." },
     { .name = "syslog-socket", .arg = "PATH", .type = SQ_OPTION_STRING,
-      .unset = "syslog(3)", S_AT (syslog_socket), .restart = "--syslog options changed: they need a restart",
+      .unset = "syslog(3)", .flags = SQ_OPTION_PROXY, S_AT (syslog_socket), .restart = "--syslog options changed: they need a restart",
       .help = "with --syslog: send to this unix datagram socket rather than through "
               "syslog(3) to /dev/log",
       .man = "Sends the log lines to this Unix datagram socket rather than through\n"
@@ -400,7 +400,7 @@ static const sq_option_t s_table [] = {
       .man = "Grace to deliver the last bytes before closing a connection whose partner\n"
              "left." },
     { .name = "io-threads", .arg = "N", .type = SQ_OPTION_COUNT, .min = 1, .max = 64,
-      .fallback = "1", S_AT (io_threads),
+      .fallback = "1", .flags = SQ_OPTION_PROXY, S_AT (io_threads),
       .help = "libzmq I/O threads",
       .man = "libzmq I/O threads, 1 to 64." },
     { .name = "config", .arg = "FILE", .type = SQ_OPTION_STRING, .flags = SQ_OPTION_META,
@@ -445,7 +445,7 @@ static const sq_option_t s_table [] = {
       .man = "Prints the configuration in force, the file and the command line\n"
              "together, as a configuration file, then exits." },
     { .name = "drain-timeout", .arg = "MS", .type = SQ_OPTION_MS, .min = 1, .max = S_DAY_MS,
-      .fallback = "30000", S_AT (drain_timeout_ms), .flags = SQ_OPTION_LIVE,
+      .fallback = "30000", S_AT (drain_timeout_ms), .flags = SQ_OPTION_LIVE | SQ_OPTION_PROXY,
       .help = "DRAIN ALL or SIGUSR1: how long the pairs may take to finish before the "
               "proxy exits 0",
       .man = "After\n"
@@ -454,7 +454,7 @@ static const sq_option_t s_table [] = {
              "the rest and exits 0." },
     { .name = "metrics", .arg = "URL", .type = SQ_OPTION_CUSTOM,
       .parse = s_parse_metrics, .print = s_print_string, .unset = "off",
-      S_AT (metrics),
+      .flags = SQ_OPTION_PROXY, S_AT (metrics),
       .help = "serve Prometheus metrics over HTTP at http://HOST:PORT/PATH, e.g. "
               "http://127.0.0.1:9100/metrics; port 0 picks one, which is logged; "
               "/healthz and /readyz answer there too, for probes",
@@ -523,7 +523,7 @@ static const sq_option_t s_table [] = {
     //  -----------------------------------------------------------------
     //  Securing the control socket
     { .name = "control-key", .arg = "FILE", .type = SQ_OPTION_STRING,
-      .unset = "none: no CURVE", S_AT (control_auth.key_file), .group = SQ_GROUP_CONTROL,
+      .unset = "none: no CURVE", .flags = SQ_OPTION_PROXY, S_AT (control_auth.key_file), .group = SQ_GROUP_CONTROL,
       .help = "the proxy's secret certificate (NAME_secret, from streamq-ctl --keygen "
               "or CZMQ): the control socket runs CURVE, and answers only authorised keys",
       .man = "The proxy's secret certificate\n"
@@ -536,7 +536,7 @@ static const sq_option_t s_table [] = {
              "Needs\n"
              ".BR \\-\\-control\\-clients ." },
     { .name = "control-clients", .arg = "DIR", .type = SQ_OPTION_STRING,
-      .unset = "none", S_AT (control_auth.clients_dir), .group = SQ_GROUP_CONTROL,
+      .unset = "none", .flags = SQ_OPTION_PROXY, S_AT (control_auth.clients_dir), .group = SQ_GROUP_CONTROL,
       .help = "public certificates of the authorised clients (needed with "
               "--control-key); SIGHUP reloads it",
       .man = "The public certificates of the authorised clients, one file each; needs\n"
@@ -549,7 +549,7 @@ static const sq_option_t s_table [] = {
              "SIGHUP loads the directory again: a key added is admitted at its next\n"
              "handshake, a key removed loses its rights at its next request." },
     { .name = "control-open-read", .type = SQ_OPTION_FLAG,
-      S_AT (control_auth.open_read), .group = SQ_GROUP_CONTROL,
+      .flags = SQ_OPTION_PROXY, S_AT (control_auth.open_read), .group = SQ_GROUP_CONTROL,
       .help = "any CURVE key may also run PING, STATS, LIST, WORKERS, CLIENTS, "
               "ROUTES and BANS; the other commands still need a key from DIR (needs "
               "--control-key)",
@@ -565,7 +565,7 @@ static const sq_option_t s_table [] = {
              "Clients without CURVE are never answered." },
     { .name = "max-control-connections", .arg = "N", .type = SQ_OPTION_COUNT, .min = 1,
       .max = 10000000, .fallback = "64", S_AT (max_control_connections),
-      .group = SQ_GROUP_CONTROL, .flags = SQ_OPTION_LIVE,
+      .group = SQ_GROUP_CONTROL, .flags = SQ_OPTION_LIVE | SQ_OPTION_PROXY,
       .help = "connections to the control socket at once; one more is closed at once",
       .man = "Connections to the control socket at once; one past it is closed as soon\n"
              "as it is accepted, so that idle control connections cannot take the\n"
@@ -1218,6 +1218,18 @@ sq_options_text (const sq_option_t *option, const sq_proxy_config_t *config,
 //  -------------------------------------------------------------------------
 //  The rules between options
 
+//  The file's line of rule number `number` of the configuration: of its
+//  service's own rules, or of the top level's
+static int
+s_rule_line (const sq_proxy_config_t *config, size_t number)
+{
+    const sq_config_t *file = config->service_file;
+    int service = config->service_index;
+    if (file && service >= 0 && *sq_config_service_rules (file, (size_t) service))
+        return sq_config_service_rule_line (file, (size_t) service, number);
+    return config->file? sq_config_rule_line (config->file, number): 0;
+}
+
 bool
 sq_options_check (const sq_proxy_config_t *config, char *error, size_t size)
 {
@@ -1244,8 +1256,7 @@ sq_options_check (const sq_proxy_config_t *config, char *error, size_t size)
         int rule = 0, skip = 0;
         sscanf (reason, "line %d: %n", &rule, &skip);
         snprintf (error, size, "%s: line %d: %s", config->config_path,
-                  config->file? sq_config_rule_line (config->file, (size_t) rule): 0,
-                  reason + skip);
+                  s_rule_line (config, (size_t) rule), reason + skip);
     }
     return false;
 }
@@ -1474,6 +1485,46 @@ sq_options_man (FILE *out)
 //  -------------------------------------------------------------------------
 //  --print-config
 
+//  The rules, as a configuration file has them, under "rules" at indent
+static void
+s_print_rules (const char *rules, const char *indent, FILE *out)
+{
+    if (*rules)
+        fprintf (out, "%srules\n", indent);
+    while (*rules) {
+        size_t length = strcspn (rules, "\n");
+        const char *space = memchr (rules, ' ', length);
+        if (space && length) {
+            fprintf (out, "%s    ", indent);
+            for (const char *cursor = rules; cursor < space; cursor++)
+                fputc (tolower ((unsigned char) *cursor), out);
+            fprintf (out, " = \"%.*s\"\n", (int) (length - (size_t) (space - rules) - 1),
+                     space + 1);
+        }
+        rules += length + (rules [length] == '\n');
+    }
+}
+
+//  A service, under "services": the options whose value is not the top
+//  level's, and its rules when they are its own
+static void
+s_print_service (const sq_proxy_config_t *top, const sq_proxy_config_t *service, FILE *out)
+{
+    fprintf (out, "    %s\n", service->service_name);
+    for (size_t index = 0; index < S_TABLE_SIZE; index++) {
+        const sq_option_t *option = &s_table [index];
+        if (option->flags & (SQ_OPTION_META | SQ_OPTION_PROXY))
+            continue;
+        char text [1024], top_text [1024];
+        const char *value = sq_options_text (option, service, text, sizeof text);
+        const char *top_value = sq_options_text (option, top, top_text, sizeof top_text);
+        if (value && (!top_value || strcmp (value, top_value) != 0))
+            fprintf (out, "        %s = \"%s\"\n", option->name, value);
+    }
+    if (service->rules != top->rules)
+        s_print_rules (service->rules, "        ", out);
+}
+
 void
 sq_options_print (const sq_proxy_config_t *config, FILE *out)
 {
@@ -1490,20 +1541,11 @@ sq_options_print (const sq_proxy_config_t *config, FILE *out)
             fprintf (out, "#   %s = (not set%s%s)\n", option->name,
                      option->unset? ": ": "", option->unset? option->unset: "");
     }
-    const char *rules = config->rules;
-    if (*rules)
-        fprintf (out, "rules\n");
-    while (*rules) {
-        size_t length = strcspn (rules, "\n");
-        const char *space = memchr (rules, ' ', length);
-        if (space && length) {
-            fprintf (out, "    ");
-            for (const char *cursor = rules; cursor < space; cursor++)
-                fputc (tolower ((unsigned char) *cursor), out);
-            fprintf (out, " = \"%.*s\"\n", (int) (length - (size_t) (space - rules) - 1),
-                     space + 1);
-        }
-        rules += length + (rules [length] == '\n');
+    s_print_rules (config->rules, "", out);
+    for (size_t index = 0; index < config->service_count; index++) {
+        if (index == 0)
+            fprintf (out, "services\n");
+        s_print_service (config, config->services [index], out);
     }
 }
 

@@ -41,6 +41,7 @@ typedef enum {
 #define SQ_OPTION_REPEATABLE 2  //  Each value adds; the command line's replace the file's
 #define SQ_OPTION_META       4  //  About options: not in a file, not printed
 #define SQ_OPTION_HIDDEN     8  //  Not in --help nor in the manual page
+#define SQ_OPTION_PROXY     16  //  For the whole proxy: not set under a service
 
 //  The groups of --help and of the manual page, in their order
 typedef enum {

@@ -22,6 +22,8 @@
 #include <sys/eventfd.h>
 #include "sq_proxy.h"
 #include "sq_control_guard.h"
+#include "sq_service.h"
+#include "sq_service_ref.h"
 #include "sq_options.h"
 #include "sq_notify.h"
 #include "sq_prometheus.h"
@@ -49,6 +51,25 @@ void
 sq_proxy_config_defaults (sq_proxy_config_t *config)
 {
     sq_options_defaults (config);
+    config->service_index = -1;
+}
+
+size_t
+sq_proxy_config_services (sq_proxy_config_t *config, sq_proxy_config_t **services)
+{
+    if (config->service_count == 0) {
+        services [0] = config;
+        return 1;
+    }
+    for (size_t index = 0; index < config->service_count; index++)
+        services [index] = config->services [index];
+    return config->service_count;
+}
+
+const char *
+sq_proxy_config_service_name (const sq_proxy_config_t *config)
+{
+    return config->service_name? config->service_name: SQ_SERVICE_DEFAULT;
 }
 
 void
@@ -63,6 +84,12 @@ sq_proxy_config_clear (sq_proxy_config_t *config)
     }
     sq_config_destroy (&config->file);
     config->rules = "";
+    for (size_t index = 0; index < config->service_count; index++) {
+        sq_proxy_config_clear (config->services [index]);
+        free (config->services [index]);
+        config->services [index] = NULL;
+    }
+    config->service_count = 0;
 }
 
 //  Wakes the loop; async-signal-safe
@@ -100,54 +127,6 @@ sq_proxy_request_drain (void)
     s_wake ();
 }
 
-//  Largest route file read
-#define S_ROUTES_MAX (16 * 1024 * 1024)
-
-//  The rules of the configuration file, then the route file's; NULL with
-//  a reason (the route file's own line numbers) when a part is refused
-static char *
-s_routing_text (const sq_proxy_config_t *config, char *error, size_t size)
-{
-    char *file_text = config->routes? sq_file_read (config->routes, S_ROUTES_MAX, error, size)
-                                    : strdup ("");
-    if (!file_text)
-        return NULL;
-    char reason [512];
-    if (!sq_routes_check (file_text, reason, sizeof reason)) {
-        snprintf (error, size, "routes file %s refused: %s", config->routes, reason);
-        free (file_text);
-        return NULL;
-    }
-    size_t length = strlen (config->rules) + strlen (file_text) + 2;
-    char *text = malloc (length);
-    if (text)
-        snprintf (text, length, "%s\n%s", config->rules, file_text);
-    else
-        snprintf (error, size, "out of memory");
-    free (file_text);
-    return text;
-}
-
-//  Loads the configuration file's rules and the route file into the core
-//  (both or neither); false with the reason logged
-static bool
-s_load_routes (sq_core_t *core, const sq_proxy_config_t *config)
-{
-    if (!config->routes && !*config->rules)
-        return true;
-    char error [600];
-    char *text = s_routing_text (config, error, sizeof error);
-    bool loaded = text && sq_routes_load (core, text, error, sizeof error, sq_clock_now ());
-    free (text);
-    if (loaded)
-        sq_info ("rules loaded%s%s%s%s", *config->rules? " from ": "",
-                 *config->rules? config->config_path: "",
-                 config->routes? " from ": "", config->routes? config->routes: "");
-    else
-        sq_error ("%s", error);
-    return loaded;
-}
-
 //  True when libzmq can bind to the host of a tcp:// endpoint: *, an IP
 //  address, or the name of an interface of this host. libzmq does not
 //  look names up for a bind, so a host name fails there ("No such
@@ -180,14 +159,23 @@ s_host_bindable (const char *option, const char *endpoint, char *error, size_t s
 bool
 sq_proxy_check_names (const sq_proxy_config_t *config, char *error, size_t size)
 {
-    if (!s_host_bindable ("frontend", config->frontend, error, size)
-    ||  !s_host_bindable ("backend", config->backend, error, size)
-    ||  !s_host_bindable ("control", config->control, error, size))
+    if (!s_host_bindable ("control", config->control, error, size))
         return false;
-    char *text = s_routing_text (config, error, size);
-    free (text);
-    if (!text)
-        return false;
+    sq_proxy_config_t *services [SQ_CONFIG_SERVICES_MAX];
+    size_t count = sq_proxy_config_services ((sq_proxy_config_t *) config, services);
+    for (size_t index = 0; index < count; index++) {
+        const sq_proxy_config_t *service = services [index];
+        char reason [1024];
+        if (!s_host_bindable ("frontend", service->frontend, reason, sizeof reason)
+        ||  !s_host_bindable ("backend", service->backend, reason, sizeof reason)
+        ||  !sq_service_check_routes (service, reason, sizeof reason)) {
+            if (config->service_count)
+                snprintf (error, size, "service %s: %s", service->service_name, reason);
+            else
+                snprintf (error, size, "%s", reason);
+            return false;
+        }
+    }
     if (config->control_auth.key_file) {
         sq_cert_t cert;
         char reason [512];
@@ -288,15 +276,28 @@ sq_proxy_check_bind (const sq_proxy_config_t *config, char *error, size_t size)
         return false;
     }
     //  All held at once, so that two of them on one port fail as at start
-    void *sockets [3] = {
-        s_try_bind (context, ZMQ_STREAM, "frontend", config->frontend, error, size),
-        s_try_bind (context, ZMQ_STREAM, "backend", config->backend, error, size),
-        s_try_bind (context, ZMQ_ROUTER, "control", config->control, error, size)
-    };
+    sq_proxy_config_t *services [SQ_CONFIG_SERVICES_MAX];
+    size_t count = sq_proxy_config_services ((sq_proxy_config_t *) config, services);
+    void *sockets [2 * SQ_CONFIG_SERVICES_MAX + 1];
+    bool bound = true;
+    for (size_t index = 0; index < count; index++) {
+        char name [2][128];
+        const char *service = config->service_count? services [index]->service_name: NULL;
+        snprintf (name [0], sizeof name [0], "%s%sfrontend", service? service: "",
+                  service? " ": "");
+        snprintf (name [1], sizeof name [1], "%s%sbackend", service? service: "",
+                  service? " ": "");
+        sockets [2 * index] = s_try_bind (context, ZMQ_STREAM, name [0],
+                                          services [index]->frontend, error, size);
+        sockets [2 * index + 1] = s_try_bind (context, ZMQ_STREAM, name [1],
+                                              services [index]->backend, error, size);
+        bound = bound && sockets [2 * index] && sockets [2 * index + 1];
+    }
+    sockets [2 * count] = s_try_bind (context, ZMQ_ROUTER, "control", config->control,
+                                      error, size);
     int metrics = config->metrics? s_try_bind_metrics (config->metrics, error, size): -1;
-    bool bound = sockets [0] && sockets [1] && sockets [2]
-              && (!config->metrics || metrics >= 0);
-    for (int index = 0; index < 3; index++)
+    bound = bound && sockets [2 * count] && (!config->metrics || metrics >= 0);
+    for (size_t index = 0; index <= 2 * count; index++)
         if (sockets [index])
             zmq_close (sockets [index]);
     if (metrics >= 0)
@@ -305,30 +306,29 @@ sq_proxy_check_bind (const sq_proxy_config_t *config, char *error, size_t size)
     return bound;
 }
 
-//  What the proxy needs of an engine, whichever runs
+//  A configuration that a reload replaced, kept while services it
+//  describes drain (their cores point into it)
 typedef struct {
-    void *self;
-    sq_engine_t ops;            //  What the core calls
-    void (*attach) (void *self, sq_core_t *core);
-    bool (*register_with) (void *self, sq_loop_t *loop);
-    const char *(*endpoint) (void *self, sq_side_t side);
-    //  At shutdown, once every connection was closed: the time the last
-    //  bytes may take. True while the loop must still run for them.
-    bool (*linger) (void *self, int linger_ms);
-    void (*destroy) (void *self);
-} s_engine_t;
+    sq_proxy_config_t *config;
+    size_t draining;            //  Its services not gone yet
+} s_retired_t;
 
 typedef struct {
     void *context;
     void *control;
     sq_control_auth_t *auth;    //  CURVE on the control socket, or NULL
-    s_engine_t engine;
-    sq_core_t *core;
+    //  The services, in the configuration's order, those removed and
+    //  draining after them; refs says the same to the control socket and
+    //  the metrics
+    sq_service_t *services [SQ_SERVICES_MAX];
+    sq_service_ref_t refs [SQ_SERVICES_MAX];
+    s_retired_t *retired_of [SQ_SERVICES_MAX];  //  A removed one's configuration
+    size_t service_count;
+    s_retired_t retired [SQ_SERVICES_MAX];
     sq_metrics_t *metrics;      //  --metrics, or NULL
     sq_notify_t *notify;        //  What systemd is told
     sq_control_guard_t *guard;  //  Bounds the control socket's connections
     sq_loop_t *loop;
-    int core_timer;             //  When the core's next timeout is due
     int metrics_timer;          //  When the metrics server has work
     int notify_timer;           //  When the watchdog is due
     int wake_fd;                //  Signals wake the loop through it
@@ -372,44 +372,6 @@ s_control_new (void *context, const char *endpoint, char *bound,
     return socket;
 }
 
-//  True for endpoints only this host can reach: ipc, inproc, loopback TCP
-static bool
-s_endpoint_is_local (const char *endpoint)
-{
-    const char *local [] = {
-        "ipc://", "inproc://", "tcp://127.", "tcp://localhost:", "tcp://[::1]:"
-    };
-    for (size_t index = 0; index < sizeof local / sizeof local [0]; index++)
-        if (strncmp (endpoint, local [index], strlen (local [index])) == 0)
-            return true;
-    return false;
-}
-
-//  True when the allow list of that side has an entry
-static bool
-s_allow_list (const sq_proxy_config_t *config, sq_side_t side)
-{
-    char text [16] = "";
-    if (config->access [side])
-        sq_access_text (config->access [side], true, text, sizeof text);
-    return *text != 0;
-}
-
-//  Whoever connects to the backend is handed clients. Reachable from other
-//  hosts, with no allow list and not CURVE alone (where each client checks
-//  its worker's key), it lets any host that reaches it pose as a worker.
-static void
-s_warn_open_backend (const char *bound, const sq_proxy_config_t *config)
-{
-    const char *mechanisms = config->mechanisms [SQ_BACKEND];
-    if (s_endpoint_is_local (bound) || s_allow_list (config, SQ_BACKEND)
-    ||  (mechanisms && strcmp (mechanisms, "CURVE") == 0))
-        return;
-    sq_warning ("the backend %s is open to other hosts, with no --backend-allow and "
-                "not --backend-mechanisms CURVE: any host that reaches it can pose as "
-                "a worker and be handed clients", bound);
-}
-
 //  Each connection costs the proxy a file descriptor, and a soft limit of
 //  1024 (common) would stop it near 500 pairs: raise it to the hard limit.
 //  Returns the limit in force (RLIM_INFINITY when there is none).
@@ -433,146 +395,127 @@ s_raise_file_limit (void)
     return limit.rlim_cur;
 }
 
-//  Descriptors kept for what is not a peer connection: libzmq's own
-//  (sockets, mailboxes, I/O threads), the control socket and its clients
-#define S_FILES_RESERVED 128
-
-//  --max-connections, or by default what the open-file limit allows: a
-//  connection past that limit would fail inside libzmq's accept, where
-//  the proxy cannot see or count it, so it is refused before that
-static void
-s_connection_limits (sq_core_config_t *core, long long configured, rlim_t files)
-{
-    long long each = configured;
-    if (each < 0 && files != RLIM_INFINITY)
-        each = files > 2 * S_FILES_RESERVED? (long long) (files - S_FILES_RESERVED) / 2: 1;
-    for (int side = 0; side < 2; side++)
-        core->limits.max_connections [side] = each > 0? (size_t) each: 0;
-    if (each > 0)
-        sq_info ("connections: up to %lld on each side%s", each,
-                 configured < 0? " (from the open-file limit)": "");
-    if (configured > 0 && files != RLIM_INFINITY
-    &&  (rlim_t) (2 * configured + S_FILES_RESERVED) > files)
-        sq_warning ("--max-connections %lld on each side needs about %lld open files; "
-                    "the limit is %llu", configured, 2 * configured + S_FILES_RESERVED,
-                    (unsigned long long) files);
-}
-
 static bool s_register (s_proxy_t *proxy);
 
 //  -------------------------------------------------------------------------
-//  The engines, behind s_engine_t
+//  The services
 
+//  The refs the control socket and the metrics read, after any change to
+//  the list of services
 static void
-s_stream_attach (void *self, sq_core_t *core)
+s_refs_update (s_proxy_t *proxy)
 {
-    sq_engine_stream_attach (self, core);
+    for (size_t index = 0; index < proxy->service_count; index++)
+        proxy->refs [index] = (sq_service_ref_t) {
+            .name = sq_service_name (proxy->services [index]),
+            .core = sq_service_core (proxy->services [index]),
+            .removed = sq_service_removed (proxy->services [index])
+        };
+    if (proxy->metrics)
+        sq_metrics_set_services (proxy->metrics, proxy->refs, proxy->service_count);
 }
 
+//  The index of the live (not removed) service of that name, or -1
+static int
+s_service_find (s_proxy_t *proxy, const char *name)
+{
+    for (size_t index = 0; index < proxy->service_count; index++)
+        if (!sq_service_removed (proxy->services [index])
+        &&  strcmp (sq_service_name (proxy->services [index]), name) == 0)
+            return (int) index;
+    return -1;
+}
+
+//  Connections of every service
+static size_t
+s_connections (s_proxy_t *proxy)
+{
+    size_t count = 0;
+    for (size_t index = 0; index < proxy->service_count; index++)
+        count += sq_core_connections (sq_service_core (proxy->services [index]));
+    return count;
+}
+
+//  Pairs of every service
+static size_t
+s_active_pairs (s_proxy_t *proxy)
+{
+    size_t count = 0;
+    for (size_t index = 0; index < proxy->service_count; index++)
+        count += sq_core_active_pairs (sq_service_core (proxy->services [index]));
+    return count;
+}
+
+static bool s_tick_hook (sq_loop_t *loop, void *arg);
+static bool s_arm_hook (sq_loop_t *loop, void *arg);
+
+//  Starts one more service of the configuration, at the end of the list;
+//  with the loop running, it registers at once (the hook that arms the
+//  timers stays last). False, logged, when it cannot.
 static bool
-s_stream_register (void *self, sq_loop_t *loop)
+s_service_add (s_proxy_t *proxy, sq_proxy_config_t *config, size_t sharing)
 {
-    return sq_engine_stream_register (self, loop);
-}
-
-static const char *
-s_stream_endpoint (void *self, sq_side_t side)
-{
-    return sq_engine_stream_endpoint (self, side);
-}
-
-//  libzmq delivers what it queued while the context terminates
-static bool
-s_stream_linger (void *self, int linger_ms)
-{
-    sq_engine_stream_set_linger (self, linger_ms);
-    return false;
-}
-
-static void
-s_stream_destroy (void *self)
-{
-    sq_engine_stream_t *engine = self;
-    sq_engine_stream_destroy (&engine);
-}
-
-static bool
-s_stream_new (s_engine_t *engine, void *context, const sq_proxy_config_t *config,
-              char *error, size_t error_size)
-{
-    sq_engine_stream_t *self = sq_engine_stream_new (context, config->frontend,
-                                                     config->backend, config->keepalive,
-                                                     config->peer_hwm, error, error_size);
-    if (!self)
+    if (proxy->service_count == SQ_SERVICES_MAX) {
+        sq_error ("service %s: more than %d services", sq_proxy_config_service_name (config),
+                  SQ_SERVICES_MAX);
         return false;
-    *engine = (s_engine_t) {
-        .self = self, .ops = sq_engine_stream_ops (self), .attach = s_stream_attach,
-        .register_with = s_stream_register, .endpoint = s_stream_endpoint,
-        .linger = s_stream_linger, .destroy = s_stream_destroy
-    };
+    }
+    sq_service_t *service = sq_service_new (sq_proxy_config_service_name (config), config,
+                                            proxy->context, proxy->files, sharing);
+    if (!service)
+        return false;
+    if (proxy->loop) {
+        sq_loop_hook_remove (proxy->loop, s_arm_hook, proxy);
+        bool registered = sq_service_register (service, proxy->loop);
+        if (!sq_loop_hook_add (proxy->loop, s_arm_hook, proxy) || !registered) {
+            sq_error ("service %s: cannot register with the event loop",
+                      sq_service_name (service));
+            sq_service_destroy (&service);
+            return false;
+        }
+    }
+    proxy->retired_of [proxy->service_count] = NULL;
+    proxy->services [proxy->service_count++] = service;
+    s_refs_update (proxy);
     return true;
 }
 
+//  A removed service whose last connection went is destroyed; so is the
+//  retired configuration it was the last to use
 static void
-s_splice_attach (void *self, sq_core_t *core)
+s_services_reap (s_proxy_t *proxy)
 {
-    sq_engine_splice_attach (self, core);
-}
-
-static bool
-s_splice_register (void *self, sq_loop_t *loop)
-{
-    return sq_engine_splice_register (self, loop);
-}
-
-static const char *
-s_splice_endpoint (void *self, sq_side_t side)
-{
-    return sq_engine_splice_endpoint (self, side);
-}
-
-//  The engine delivers what it holds for closed connections while the
-//  loop runs
-static bool
-s_splice_linger (void *self, int linger_ms)
-{
-    (void) linger_ms;
-    return sq_engine_splice_lingering (self);
-}
-
-static void
-s_splice_destroy (void *self)
-{
-    sq_engine_splice_t *engine = self;
-    sq_engine_splice_destroy (&engine);
-}
-
-static bool
-s_splice_new (s_engine_t *engine, const sq_proxy_config_t *config,
-              char *error, size_t error_size)
-{
-    sq_engine_splice_config_t splice = {
-        .frontend = config->frontend, .backend = config->backend
-    };
-    memcpy (splice.keepalive, config->keepalive, sizeof splice.keepalive);
-    sq_engine_splice_t *self = sq_engine_splice_new (&splice, error, error_size);
-    if (!self)
-        return false;
-    *engine = (s_engine_t) {
-        .self = self, .ops = sq_engine_splice_ops (self), .attach = s_splice_attach,
-        .register_with = s_splice_register, .endpoint = s_splice_endpoint,
-        .linger = s_splice_linger, .destroy = s_splice_destroy
-    };
-    return true;
+    size_t kept = 0;
+    bool changed = false;
+    for (size_t index = 0; index < proxy->service_count; index++) {
+        sq_service_t *service = proxy->services [index];
+        s_retired_t *retired = proxy->retired_of [index];
+        if (sq_service_removed (service)
+        &&  sq_core_connections (sq_service_core (service)) == 0
+        &&  !sq_service_linger (service, 0)) {
+            sq_info ("service %s: gone", sq_service_name (service));
+            sq_service_destroy (&service);
+            if (retired && --retired->draining == 0) {
+                sq_proxy_config_clear (retired->config);
+                free (retired->config);
+                retired->config = NULL;
+            }
+            changed = true;
+            continue;
+        }
+        proxy->retired_of [kept] = retired;
+        proxy->services [kept++] = service;
+    }
+    proxy->service_count = kept;
+    if (changed)
+        s_refs_update (proxy);
 }
 
 //  Binds everything and logs the real endpoints; false if anything failed
 static bool
-s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
+s_start (s_proxy_t *proxy, sq_proxy_config_t *config)
 {
-    sq_core_config_t core_config = config->core;
     proxy->files = s_raise_file_limit ();
-    s_connection_limits (&core_config, config->max_connections, proxy->files);
     proxy->context = zmq_ctx_new ();
     if (!proxy->context)
         return false;
@@ -584,13 +527,12 @@ s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
         sq_log_failure ("%s", error);
         return false;
     }
-    bool made = config->engine == SQ_ENGINE_SPLICE
-              ? s_splice_new (&proxy->engine, config, error, sizeof error)
-              : s_stream_new (&proxy->engine, proxy->context, config, error, sizeof error);
-    if (!made) {
-        sq_log_failure ("%s", error);
-        return false;
-    }
+    sq_info ("engine: %s", config->engine == SQ_ENGINE_SPLICE? "splice": "stream");
+    sq_proxy_config_t *services [SQ_CONFIG_SERVICES_MAX];
+    size_t count = sq_proxy_config_services (config, services);
+    for (size_t index = 0; index < count; index++)
+        if (!s_service_add (proxy, services [index], count))
+            return false;
     proxy->control = s_control_new (proxy->context, config->control,
                                     proxy->control_endpoint, proxy->auth);
     if (!proxy->control)
@@ -602,28 +544,17 @@ s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
                         zmq_strerror (zmq_errno ()));
         return false;
     }
-    proxy->core = sq_core_new (&core_config, &proxy->engine.ops);
-    if (!proxy->core) {
-        sq_log_failure ("out of memory");
-        return false;
-    }
-    proxy->engine.attach (proxy->engine.self, proxy->core);
-    if (!s_load_routes (proxy->core, config))
-        return false;
-    sq_info ("engine: %s", config->engine == SQ_ENGINE_SPLICE? "splice": "stream");
-    sq_info ("listening: frontend %s", proxy->engine.endpoint (proxy->engine.self, SQ_FRONTEND));
-    sq_info ("listening: backend %s", proxy->engine.endpoint (proxy->engine.self, SQ_BACKEND));
     sq_info ("listening: control %s", proxy->control_endpoint);
     if (config->metrics) {
-        proxy->metrics = sq_metrics_new (config->metrics, proxy->core, error, sizeof error);
+        proxy->metrics = sq_metrics_new (config->metrics, error, sizeof error);
         if (!proxy->metrics) {
             sq_log_failure ("%s", error);
             return false;
         }
+        s_refs_update (proxy);
         sq_info ("listening: metrics %s", sq_metrics_url (proxy->metrics));
     }
-    s_warn_open_backend (proxy->engine.endpoint (proxy->engine.self, SQ_BACKEND), config);
-    if (!s_endpoint_is_local (proxy->control_endpoint) && !proxy->auth)
+    if (!sq_service_endpoint_is_local (proxy->control_endpoint) && !proxy->auth)
         sq_warning ("the control socket is reachable from other hosts: anyone "
                     "who reaches %s can pause or stop the proxy", proxy->control_endpoint);
     proxy->loop = sq_loop_new ();
@@ -640,13 +571,18 @@ s_stop (s_proxy_t *proxy)
     s_wake_fd = -1;
     if (proxy->wake_fd >= 0)
         close (proxy->wake_fd);
-    //  Before the core: a request reads it
+    //  Before the cores: a request reads them
     if (proxy->metrics && proxy->loop)
         sq_loop_unwatch (proxy->loop, sq_metrics_fd (proxy->metrics));
     sq_metrics_destroy (&proxy->metrics);
-    sq_core_destroy (&proxy->core);
-    if (proxy->engine.self)
-        proxy->engine.destroy (proxy->engine.self);
+    for (size_t index = 0; index < proxy->service_count; index++)
+        sq_service_destroy (&proxy->services [index]);
+    proxy->service_count = 0;
+    for (size_t index = 0; index < SQ_SERVICES_MAX; index++)
+        if (proxy->retired [index].config) {
+            sq_proxy_config_clear (proxy->retired [index].config);
+            free (proxy->retired [index].config);
+        }
     if (proxy->guard) {
         int fd = -1;
         size_t size = sizeof fd;
@@ -668,6 +604,9 @@ s_stop (s_proxy_t *proxy)
         zmq_ctx_term (proxy->context);
     sq_notify_destroy (&proxy->notify);
 }
+
+//  -------------------------------------------------------------------------
+//  The control socket
 
 //  Sends the reply frames behind the request's envelope
 static void
@@ -712,18 +651,20 @@ s_control_request (s_proxy_t *proxy, int64_t now)
         request.data [request.count] = zmq_msg_data (&frames [index]);
         request.size [request.count++] = zmq_msg_size (&frames [index]);
     }
+    //  The command, after SERVICE <name> when the request names a service
+    size_t command = envelope + sq_control_service_prefix (&request);
     sq_reply_t reply = { .count = 0 };
     if (too_many || count > SQ_CONTROL_FRAMES_MAX + envelope) {
         reply.frame [reply.count++] = strdup ("ERROR");
         reply.frame [reply.count++] = strdup ("too many frames");
     }
     else
-    if (count > envelope && !sq_control_auth_allows (proxy->auth, &frames [envelope])) {
+    if (count > command && !sq_control_auth_allows (proxy->auth, &frames [command])) {
         reply.frame [reply.count++] = strdup ("ERROR");
         reply.frame [reply.count++] = strdup ("not authorised");
     }
     else
-        sq_control_handle (proxy->core, &request, &reply, now);
+        sq_control_handle (proxy->refs, proxy->service_count, &request, &reply, now);
     if (count >= envelope)
         s_control_reply (proxy->control, frames, envelope, &reply);
     sq_reply_clear (&reply);
@@ -747,6 +688,9 @@ s_on_control (sq_loop_t *loop, int fd, int fired, void *arg)
         s_control_request (proxy, sq_loop_now (loop));
 }
 
+//  -------------------------------------------------------------------------
+//  The loop
+
 //  glibc keeps what a burst of connections freed in its arenas: after a
 //  churn of thousands, tens of MiB stay resident with almost none in use.
 //  When the connections have fallen to half their peak (at most every
@@ -756,7 +700,7 @@ s_on_control (sq_loop_t *loop, int fd, int fired, void *arg)
 static void
 s_trim_memory (s_proxy_t *proxy, int64_t now)
 {
-    size_t count = sq_core_connections (proxy->core);
+    size_t count = s_connections (proxy);
     if (count > proxy->conns_peak)
         proxy->conns_peak = count;
     bool emptied = count == 0 && proxy->conns_peak > 0;
@@ -769,38 +713,31 @@ s_trim_memory (s_proxy_t *proxy, int64_t now)
     }
 }
 
-//  First hook of each turn: the core runs what is due (held bytes offered
-//  again, timeouts, delayed closes)
+//  First hook of each turn: each core runs what is due (held bytes
+//  offered again, timeouts, delayed closes)
 static bool
 s_tick_hook (sq_loop_t *loop, void *arg)
 {
     s_proxy_t *proxy = arg;
     int64_t now = sq_loop_now (loop);
-    sq_core_tick (proxy->core, now);
+    for (size_t index = 0; index < proxy->service_count; index++)
+        sq_service_tick (proxy->services [index], now);
     s_trim_memory (proxy, now);
     return false;
 }
 
-//  Last hook of each turn, once the engine has read what waited: the
-//  timers of the core and of the metrics server are set for the wait
+//  Last hook of each turn, once the engines have read what waited: the
+//  timers of the cores and of the metrics server are set for the wait
 static bool
 s_arm_hook (sq_loop_t *loop, void *arg)
 {
     s_proxy_t *proxy = arg;
-    sq_loop_timer_set (loop, proxy->core_timer,
-                       sq_core_next_timeout (proxy->core, sq_clock_now ()));
+    int64_t now = sq_clock_now ();
+    for (size_t index = 0; index < proxy->service_count; index++)
+        sq_service_arm (proxy->services [index], now);
     if (proxy->metrics)
         sq_loop_timer_set (loop, proxy->metrics_timer, sq_metrics_timeout (proxy->metrics));
     return false;
-}
-
-//  The core's timeout is due: the tick of the next turn runs it
-static int64_t
-s_on_core_timer (sq_loop_t *loop, void *arg)
-{
-    s_proxy_t *proxy = arg;
-    sq_core_tick (proxy->core, sq_loop_now (loop));
-    return -1;
 }
 
 static void
@@ -870,18 +807,17 @@ s_watch_zmq (sq_loop_t *loop, void *socket, sq_loop_file_fn *fn, void *arg)
         && sq_loop_watch (loop, fd, SQ_LOOP_READABLE, fn, arg) == 0;
 }
 
-//  Everything the loop serves registers with it: the core's timer and
-//  hooks around the engine's, the control socket, the metrics server,
-//  the signals' wake-up. False (with the reason on stderr) on failure.
+//  Everything the loop serves registers with it: the cores' hooks around
+//  the engines', the control socket, the metrics server, the signals'
+//  wake-up. False (with the reason on stderr) on failure.
 static bool
 s_register (s_proxy_t *proxy)
 {
     sq_loop_t *loop = proxy->loop;
-    proxy->core_timer = sq_loop_timer_new (loop, -1, s_on_core_timer, proxy);
-    bool done = proxy->core_timer
-        && sq_loop_hook_add (loop, s_tick_hook, proxy)
-        && proxy->engine.register_with (proxy->engine.self, loop)
-        && sq_loop_hook_add (loop, s_arm_hook, proxy)
+    bool done = sq_loop_hook_add (loop, s_tick_hook, proxy);
+    for (size_t index = 0; done && index < proxy->service_count; index++)
+        done = sq_service_register (proxy->services [index], loop);
+    done = done && sq_loop_hook_add (loop, s_arm_hook, proxy)
         && s_watch_zmq (loop, proxy->control, s_on_control, proxy)
         && s_watch_zmq (loop, sq_control_guard_socket (proxy->guard), s_on_guard, proxy);
     if (done) {
@@ -909,6 +845,73 @@ s_register (s_proxy_t *proxy)
     return true;
 }
 
+//  -------------------------------------------------------------------------
+//  SIGHUP
+
+//  A slot for the configuration a reload replaces, when services it
+//  describes are removed and drain; NULL when there is no room (the
+//  services are then dropped at once)
+static s_retired_t *
+s_retire_slot (s_proxy_t *proxy)
+{
+    for (size_t index = 0; index < SQ_SERVICES_MAX; index++)
+        if (!proxy->retired [index].config)
+            return &proxy->retired [index];
+    return NULL;
+}
+
+//  The running services the fresh configuration no longer declares are
+//  removed: they drain. Returns how many, each pointing at retired.
+static size_t
+s_services_remove_missing (s_proxy_t *proxy, sq_proxy_config_t **fresh, size_t count,
+                           s_retired_t *retired, int64_t now)
+{
+    size_t removed = 0;
+    for (size_t index = 0; index < proxy->service_count; index++) {
+        sq_service_t *service = proxy->services [index];
+        bool kept = false;
+        for (size_t other = 0; other < count && !kept; other++)
+            kept = strcmp (sq_proxy_config_service_name (fresh [other]),
+                           sq_service_name (service)) == 0;
+        if (kept || sq_service_removed (service))
+            continue;
+        sq_service_remove (service, now);
+        proxy->retired_of [index] = retired;
+        removed++;
+    }
+    return removed;
+}
+
+//  Applies the fresh services: the running ones take their new options
+//  (what needs a restart keeps its running value), new ones start, and
+//  those no longer declared drain
+static void
+s_services_reload (s_proxy_t *proxy, sq_proxy_config_t *running, sq_proxy_config_t *fresh,
+                   s_retired_t *retired)
+{
+    sq_proxy_config_t *old [SQ_CONFIG_SERVICES_MAX], *new [SQ_CONFIG_SERVICES_MAX];
+    size_t old_count = sq_proxy_config_services (running, old);
+    size_t count = sq_proxy_config_services (fresh, new);
+    retired->draining = s_services_remove_missing (proxy, new, count, retired,
+                                                   sq_clock_now ());
+    for (size_t index = 0; index < count; index++) {
+        const char *name = sq_proxy_config_service_name (new [index]);
+        int at = s_service_find (proxy, name);
+        if (at < 0) {
+            if (s_service_add (proxy, new [index], count))
+                sq_info ("service %s: added", name);
+            continue;
+        }
+        for (size_t match = 0; match < old_count; match++)
+            if (strcmp (sq_proxy_config_service_name (old [match]), name) == 0) {
+                sq_options_restart_notes (old [match], new [index]);
+                sq_options_keep_running (old [match], new [index]);
+            }
+        sq_service_reconfigure (proxy->services [at], new [index], proxy->files, count);
+    }
+    s_refs_update (proxy);
+}
+
 //  SIGHUP: reads the configuration again and applies what can change
 //  live. The running configuration takes the new one's place; what only
 //  a restart applies keeps its running value.
@@ -918,64 +921,93 @@ s_reload (s_proxy_t *proxy, sq_proxy_config_t *config)
     if (proxy->auth)
         sq_control_auth_reload (proxy->auth);
     if (!config->reload) {
-        if (config->routes && !s_load_routes (proxy->core, config))
-            sq_warning ("keeping the address rules, routes and weights in force");
+        for (size_t index = 0; index < proxy->service_count; index++)
+            sq_service_reload_routes (proxy->services [index], config);
         return;
     }
-    sq_proxy_config_t fresh;
-    sq_proxy_config_defaults (&fresh);
-    if (!config->reload (&fresh)) {
+    s_retired_t *retired = s_retire_slot (proxy);
+    sq_proxy_config_t *fresh = retired? calloc (1, sizeof *fresh): NULL;
+    if (!fresh) {
+        sq_error ("reload: out of room; keeping the configuration in force");
+        return;
+    }
+    sq_proxy_config_defaults (fresh);
+    if (!config->reload (fresh)) {
         sq_error ("reload: the configuration is not valid; keeping the one in force");
-        sq_proxy_config_clear (&fresh);
+        sq_proxy_config_clear (fresh);
+        free (fresh);
         return;
     }
-    sq_options_restart_notes (config, &fresh);
-    sq_log_set_level (fresh.log_level);
-    sq_core_config_t core_config = fresh.core;
-    s_connection_limits (&core_config, fresh.max_connections, proxy->files);
-    sq_core_reconfigure (proxy->core, &core_config);
-    sq_control_guard_set_cap (proxy->guard, (size_t) fresh.max_control_connections);
-    if (!s_load_routes (proxy->core, &fresh))
-        sq_warning ("keeping the address rules, routes and weights in force");
+    sq_options_restart_notes (config, fresh);
+    sq_log_set_level (fresh->log_level);
+    sq_control_guard_set_cap (proxy->guard, (size_t) fresh->max_control_connections);
+    s_services_reload (proxy, config, fresh, retired);
     //  Keep the running values of what needs a restart
-    sq_options_keep_running (config, &fresh);
-    fresh.reload = config->reload;
+    sq_options_keep_running (config, fresh);
+    fresh->reload = config->reload;
     //  Those values may point into the file read at start: it stays until
     //  the proxy stops; a file read by a later reload goes with its config
     if (!proxy->start_file) {
         proxy->start_file = config->file;
         config->file = NULL;
     }
-    sq_proxy_config_clear (config);
-    *config = fresh;
+    //  The running configuration goes now, or once the services it
+    //  describes that were removed have drained
+    sq_proxy_config_t *replaced = malloc (sizeof *replaced);
+    if (retired->draining && replaced) {
+        *replaced = *config;
+        retired->config = replaced;
+    }
+    else {
+        free (replaced);
+        sq_proxy_config_clear (config);
+    }
+    *config = *fresh;
+    free (fresh);
     sq_info ("reload: configuration applied%s%s", config->config_path? " from ": "",
              config->config_path? config->config_path: "");
 }
+
+//  -------------------------------------------------------------------------
+//  Running
 
 //  Drains when asked (DRAIN ALL, SIGUSR1): true once the proxy may stop,
 //  its pairs done or their time up
 static bool
 s_drained (s_proxy_t *proxy, const sq_proxy_config_t *config, int64_t now)
 {
-    if (s_drain_requested) {
-        s_drain_requested = 0;
-        sq_core_drain_all (proxy->core, now);
+    bool draining = false;
+    for (size_t index = 0; index < proxy->service_count; index++) {
+        sq_core_t *core = sq_service_core (proxy->services [index]);
+        if (s_drain_requested)
+            sq_core_drain_all (core, now);
+        draining |= sq_core_draining_all (core) && !sq_service_removed (proxy->services [index]);
     }
-    if (!sq_core_draining_all (proxy->core))
+    s_drain_requested = 0;
+    if (!draining)
         return false;
     if (!proxy->drain_deadline_ms) {
         proxy->drain_deadline_ms = now + config->drain_timeout_ms;
         sq_notify_stopping (proxy->notify, "draining: no new connections, the pairs finish");
     }
-    if (sq_core_connections (proxy->core) == 0) {
+    if (s_connections (proxy) == 0) {
         sq_info ("drained: every pair has finished");
         return true;
     }
     if (now >= proxy->drain_deadline_ms) {
-        sq_warning ("drain timeout: closing %zu pairs still open",
-                    sq_core_active_pairs (proxy->core));
+        sq_warning ("drain timeout: closing %zu pairs still open", s_active_pairs (proxy));
         return true;
     }
+    return false;
+}
+
+//  True once a TERMINATE came
+static bool
+s_terminating (s_proxy_t *proxy)
+{
+    for (size_t index = 0; index < proxy->service_count; index++)
+        if (sq_core_terminating (sq_service_core (proxy->services [index])))
+            return true;
     return false;
 }
 
@@ -984,9 +1016,12 @@ static void
 s_notify_ready (s_proxy_t *proxy)
 {
     char status [600];
-    snprintf (status, sizeof status, "ready: frontend %s, backend %s",
-              proxy->engine.endpoint (proxy->engine.self, SQ_FRONTEND),
-              proxy->engine.endpoint (proxy->engine.self, SQ_BACKEND));
+    if (proxy->service_count == 1)
+        snprintf (status, sizeof status, "ready: frontend %s, backend %s",
+                  sq_service_endpoint (proxy->services [0], SQ_FRONTEND),
+                  sq_service_endpoint (proxy->services [0], SQ_BACKEND));
+    else
+        snprintf (status, sizeof status, "ready: %zu services", proxy->service_count);
     sq_notify_ready (proxy->notify, status);
 }
 
@@ -997,6 +1032,30 @@ s_notify_reload (s_proxy_t *proxy, sq_proxy_config_t *config)
     sq_notify_reloading (proxy->notify);
     s_reload (proxy, config);
     s_notify_ready (proxy);
+}
+
+//  Closes every connection, then gives the last bytes a moment to go
+static void
+s_close_all (s_proxy_t *proxy, int64_t linger_ms)
+{
+    size_t frontend = 0, backend = 0;
+    for (size_t index = 0; index < proxy->service_count; index++) {
+        sq_conn_table_t *conns = sq_core_conns (sq_service_core (proxy->services [index]));
+        frontend += sq_conn_table_count (conns, SQ_FRONTEND);
+        backend += sq_conn_table_count (conns, SQ_BACKEND);
+    }
+    sq_info ("stopping: closing %zu frontend and %zu backend connections", frontend, backend);
+    for (size_t index = 0; index < proxy->service_count; index++)
+        sq_core_close_all (sq_service_core (proxy->services [index]), sq_clock_now ());
+    int64_t deadline = sq_clock_now () + linger_ms;
+    while (sq_clock_now () < deadline) {
+        bool lingering = false;
+        for (size_t index = 0; index < proxy->service_count; index++)
+            lingering |= sq_service_linger (proxy->services [index], (int) linger_ms);
+        if (!lingering)
+            break;
+        sq_loop_once (proxy->loop, deadline - sq_clock_now ());
+    }
 }
 
 int
@@ -1019,25 +1078,17 @@ sq_proxy_run (sq_proxy_config_t *config)
     }
     sq_info ("ready");
     s_notify_ready (&proxy);
-    while (!s_stop_requested && !sq_core_terminating (proxy.core)
+    while (!s_stop_requested && !s_terminating (&proxy)
     &&     !s_drained (&proxy, config, sq_clock_now ())) {
         sq_loop_once (proxy.loop, S_POLL_MAX_MS);
+        s_services_reap (&proxy);
         if (s_reload_requested) {
             s_reload_requested = 0;
             s_notify_reload (&proxy, config);
         }
     }
     sq_notify_stopping (proxy.notify, "stopping");
-    sq_info ("stopping: closing %zu frontend and %zu backend connections",
-             sq_conn_table_count (sq_core_conns (proxy.core), SQ_FRONTEND),
-             sq_conn_table_count (sq_core_conns (proxy.core), SQ_BACKEND));
-    sq_core_close_all (proxy.core, sq_clock_now ());
-    //  Give the last bytes a moment to go
-    int64_t linger_ms = config->core.close_linger_ms;
-    int64_t deadline = sq_clock_now () + linger_ms;
-    while (proxy.engine.linger (proxy.engine.self, (int) linger_ms)
-    &&     sq_clock_now () < deadline)
-        sq_loop_once (proxy.loop, deadline - sq_clock_now ());
+    s_close_all (&proxy, config->core.close_linger_ms);
     s_stop (&proxy);
     sq_config_destroy (&proxy.start_file);
     sq_info ("stopped");

@@ -53,12 +53,30 @@ typedef struct sq_proxy_config {
     //  reason logged) when it is not valid. NULL: nothing to reload.
     bool (*reload) (struct sq_proxy_config *fresh);
     sq_core_config_t core;
+    //  Services (doc/services.md). With none declared the proxy runs one,
+    //  SQ_SERVICE_DEFAULT, of this configuration. Each one declared is a
+    //  whole configuration of its own: the top level's options, then its
+    //  own; it owns nothing the top level owns.
+    size_t service_count;
+    struct sq_proxy_config *services [SQ_CONFIG_SERVICES_MAX];     //  Owned
+    //  In a service's configuration: its name and its index in the file
+    //  (-1 and NULL at the top level)
+    int service_index;
+    const char *service_name;
+    const sq_config_t *service_file;    //  The file that declares it
 } sq_proxy_config_t;
+
+//  The services a configuration runs: its declared services, or itself
+//  alone. Fills services (SQ_CONFIG_SERVICES_MAX) and returns how many.
+size_t sq_proxy_config_services (sq_proxy_config_t *config, sq_proxy_config_t **services);
+
+//  The name of a service's configuration (SQ_SERVICE_DEFAULT at the top level)
+const char *sq_proxy_config_service_name (const sq_proxy_config_t *config);
 
 //  Fills in the documented defaults (those of the option table)
 void sq_proxy_config_defaults (sq_proxy_config_t *config);
 
-//  Frees what the configuration owns
+//  Frees what the configuration owns, its services' configurations too
 void sq_proxy_config_clear (sq_proxy_config_t *config);
 
 //  Checks what the options name, without starting: the hosts of the
