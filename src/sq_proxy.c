@@ -615,11 +615,13 @@ s_start (s_proxy_t *proxy, const sq_proxy_config_t *config)
     sq_info ("listening: backend %s", proxy->engine.endpoint (proxy->engine.self, SQ_BACKEND));
     sq_info ("listening: control %s", proxy->control_endpoint);
     if (config->metrics) {
-        proxy->metrics = sq_metrics_new (config->metrics, proxy->core, error, sizeof error);
+        proxy->metrics = sq_metrics_new (config->metrics, error, sizeof error);
         if (!proxy->metrics) {
             sq_log_failure ("%s", error);
             return false;
         }
+        sq_service_ref_t service = { SQ_SERVICE_DEFAULT, proxy->core, false };
+        sq_metrics_set_services (proxy->metrics, &service, 1);
         sq_info ("listening: metrics %s", sq_metrics_url (proxy->metrics));
     }
     s_warn_open_backend (proxy->engine.endpoint (proxy->engine.self, SQ_BACKEND), config);
@@ -718,12 +720,16 @@ s_control_request (s_proxy_t *proxy, int64_t now)
         reply.frame [reply.count++] = strdup ("too many frames");
     }
     else
-    if (count > envelope && !sq_control_auth_allows (proxy->auth, &frames [envelope])) {
+    if (count > envelope + sq_control_service_prefix (&request)
+    &&  !sq_control_auth_allows (proxy->auth,
+                                 &frames [envelope + sq_control_service_prefix (&request)])) {
         reply.frame [reply.count++] = strdup ("ERROR");
         reply.frame [reply.count++] = strdup ("not authorised");
     }
-    else
-        sq_control_handle (proxy->core, &request, &reply, now);
+    else {
+        sq_service_ref_t service = { SQ_SERVICE_DEFAULT, proxy->core, false };
+        sq_control_handle (&service, 1, &request, &reply, now);
+    }
     if (count >= envelope)
         s_control_reply (proxy->control, frames, envelope, &reply);
     sq_reply_clear (&reply);
