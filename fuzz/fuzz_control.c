@@ -132,7 +132,8 @@ s_request (s_fuzz_t *self, const uint8_t *line, size_t length)
     size_t frames = request.count;
     if (frames <= SQ_CONTROL_FRAMES_MAX) {
         sq_reply_t reply = { .count = 0 };
-        sq_control_handle (self->core, &request, &reply, self->now);
+        sq_service_ref_t service = { SQ_SERVICE_DEFAULT, self->core, false };
+        sq_control_handle (&service, 1, &request, &reply, self->now);
         s_check_reply (&reply);
         sq_reply_clear (&reply);
         SQ_FUZZ_CHECK (reply.count == 0);

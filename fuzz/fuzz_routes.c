@@ -29,8 +29,9 @@ static const char *s_baseline =
 static char *
 s_tables (sq_core_t *core)
 {
-    char *routes = sq_report_routes (core, SQ_PAGE_ALL);
-    char *workers = sq_report_workers (core, SQ_PAGE_ALL);
+    sq_service_ref_t service = { SQ_SERVICE_DEFAULT, core, false };
+    char *routes = sq_report_routes (&service, 1, SQ_PAGE_ALL, false);
+    char *workers = sq_report_workers (&service, 1, SQ_PAGE_ALL, false);
     SQ_FUZZ_CHECK (routes && workers);
     SQ_FUZZ_CHECK (sq_fuzz_json_valid (routes) && sq_fuzz_json_valid (workers));
     size_t size = strlen (routes) + strlen (workers) + 2;
@@ -68,8 +69,10 @@ s_check_fresh (sq_core_t *core, const char *text, int64_t now)
     sq_engine_t engine = sq_fuzz_engine (&answer);
     sq_core_t *fresh = sq_fuzz_core (NULL, &engine);
     SQ_FUZZ_CHECK (s_load (fresh, text, S_ERROR_MAX, now));
-    char *expected = sq_report_routes (fresh, SQ_PAGE_ALL);
-    char *actual = sq_report_routes (core, SQ_PAGE_ALL);
+    sq_service_ref_t services [2] = { { SQ_SERVICE_DEFAULT, fresh, false },
+                                      { SQ_SERVICE_DEFAULT, core, false } };
+    char *expected = sq_report_routes (&services [0], 1, SQ_PAGE_ALL, false);
+    char *actual = sq_report_routes (&services [1], 1, SQ_PAGE_ALL, false);
     SQ_FUZZ_CHECK (expected && actual && strcmp (expected, actual) == 0);
     free (expected);
     free (actual);

@@ -17,7 +17,12 @@
 #define S_ARG_MAX 256
 
 typedef struct {
-    sq_core_t *core;
+    const sq_service_ref_t *services;   //  Those the request covers
+    size_t service_count;
+    bool named;                 //  SERVICE <name> chose the one service
+    bool tagged;                //  Entries of reports name their service
+    const sq_service_ref_t *service;    //  The one a write runs on now
+    sq_core_t *core;            //  Its core
     char **args;                //  After the command
     size_t count;
     sq_reply_t *reply;
@@ -151,10 +156,16 @@ s_ping (s_request_t *request)
     s_reply (request->reply, "PONG");
 }
 
+//  STATS: one service's, or the totals and every service's
 static void
 s_stats (s_request_t *request)
 {
-    s_reply_take (request->reply, sq_report_stats (request->core, request->now));
+    if (request->named)
+        s_reply_take (request->reply, sq_report_stats_service (request->services,
+                                                               request->now));
+    else
+        s_reply_take (request->reply, sq_report_stats (request->services,
+                                                       request->service_count, request->now));
 }
 
 //  A report's page from its optional arguments [offset [count]]; false
@@ -186,7 +197,8 @@ s_list (s_request_t *request)
 {
     sq_page_t page;
     if (s_page (request, &page))
-        s_reply_take (request->reply, sq_report_list (request->core, page));
+        s_reply_take (request->reply, sq_report_list (request->services,
+                      request->service_count, page, true));
 }
 
 static void
@@ -194,7 +206,8 @@ s_workers (s_request_t *request)
 {
     sq_page_t page;
     if (s_page (request, &page))
-        s_reply_take (request->reply, sq_report_workers (request->core, page));
+        s_reply_take (request->reply, sq_report_workers (request->services,
+                      request->service_count, page, request->tagged));
 }
 
 static void
@@ -202,7 +215,8 @@ s_clients (s_request_t *request)
 {
     sq_page_t page;
     if (s_page (request, &page))
-        s_reply_take (request->reply, sq_report_clients (request->core, page));
+        s_reply_take (request->reply, sq_report_clients (request->services,
+                      request->service_count, page, request->tagged));
 }
 
 static void
@@ -210,7 +224,8 @@ s_routes (s_request_t *request)
 {
     sq_page_t page;
     if (s_page (request, &page))
-        s_reply_take (request->reply, sq_report_routes (request->core, page));
+        s_reply_take (request->reply, sq_report_routes (request->services,
+                      request->service_count, page, request->tagged));
 }
 
 //  CLOSE <side> <ip|cidr|name>: closes the live connections that match,
@@ -223,8 +238,9 @@ s_close (s_request_t *request)
         return;
     size_t closed = sq_core_close_matching (request->core, side, request->args [1],
                                             request->now);
-    sq_warning ("control: CLOSE %s %s closed %zu connections and their partners",
-                sq_side_name (side), request->args [1], closed);
+    sq_warning ("control: CLOSE %s %s closed %zu connections and their partners "
+                "(service %s)", sq_side_name (side), request->args [1], closed,
+                request->service->name);
     char count [32];
     snprintf (count, sizeof count, "%zu", closed);
     s_reply (request->reply, "OK");
@@ -234,7 +250,8 @@ s_close (s_request_t *request)
 static void
 s_bans (s_request_t *request)
 {
-    s_reply_take (request->reply, sq_report_bans (request->core, request->now));
+    s_reply_take (request->reply, sq_report_bans (request->services, request->service_count,
+                                                  request->now, request->tagged));
 }
 
 static void
@@ -250,7 +267,7 @@ static void
 s_pause (s_request_t *request)
 {
     if (!sq_core_paused (request->core))
-        sq_info ("control: paused");
+        sq_info ("control: paused (service %s)", request->service->name);
     sq_core_set_paused (request->core, true, request->now);
     s_reply (request->reply, "OK");
 }
@@ -259,16 +276,23 @@ static void
 s_resume (s_request_t *request)
 {
     if (sq_core_paused (request->core))
-        sq_info ("control: resumed");
+        sq_info ("control: resumed (service %s)", request->service->name);
     sq_core_set_paused (request->core, false, request->now);
     s_reply (request->reply, "OK");
 }
 
+//  TERMINATE stops the proxy: every service's core is told, whichever
+//  the loop watches
 static void
 s_terminate (s_request_t *request)
 {
+    if (request->named) {
+        s_error (request->reply, "%s", "TERMINATE is for the whole proxy");
+        return;
+    }
     sq_info ("control: terminate requested");
-    sq_core_terminate (request->core);
+    for (size_t at = 0; at < request->service_count; at++)
+        sq_core_terminate (request->services [at].core);
     s_reply (request->reply, "OK");
 }
 
@@ -452,6 +476,10 @@ s_heartbeat (s_request_t *request)
 static void
 s_loglevel (s_request_t *request)
 {
+    if (request->named) {
+        s_error (request->reply, "%s", "LOGLEVEL is for the whole proxy");
+        return;
+    }
     sq_log_level_t level = sq_log_level ();
     if (request->count == 1) {
         sq_log_level_t wanted;
@@ -471,38 +499,48 @@ s_loglevel (s_request_t *request)
     s_reply (request->reply, sq_log_level_name (sq_log_level ()));
 }
 
+//  Whom a command is for: the proxy (run once), the services it reads
+//  (run once over them), or each service it changes (run once a service,
+//  see s_broadcast); a draining service, removed by a reload, takes only
+//  the commands of S_ANY
+typedef enum { S_PROXY, S_READ, S_WRITE, S_ANY } s_scope_t;
+
 typedef struct {
     const char *name;
     size_t min_args;
     size_t max_args;
     const char *usage;
     void (*run) (s_request_t *request);
+    s_scope_t scope;
 } s_command_t;
 
 static const s_command_t s_commands [] = {
-    { "PING",      0, 0,  "PING",                             s_ping },
-    { "STATS",     0, 0,  "STATS",                            s_stats },
-    { "LIST",      0, 2,  "LIST [<offset> [<count>]]",        s_list },
-    { "WORKERS",   0, 2,  "WORKERS [<offset> [<count>]]",     s_workers },
-    { "CLIENTS",   0, 2,  "CLIENTS [<offset> [<count>]]",     s_clients },
-    { "ROUTES",    0, 2,  "ROUTES [<offset> [<count>]]",      s_routes },
-    { "CLOSE",     2, 2,  "CLOSE <frontend|backend> <ip|cidr|name>", s_close },
-    { "BANS",      0, 0,  "BANS",                             s_bans },
-    { "UNBAN",     1, 1,  "UNBAN <client name or IP>",        s_unban },
-    { "PAUSE",     0, 0,  "PAUSE",                            s_pause },
-    { "RESUME",    0, 0,  "RESUME",                           s_resume },
-    { "TERMINATE", 0, 0,  "TERMINATE",                        s_terminate },
-    { "IDENTIFY",  3, 3,  "IDENTIFY <frontend|backend> <ip:port> <name>", s_identify },
-    { "ALIAS",     3, 3,  "ALIAS <frontend|backend> <ip|cidr> <name>",    s_alias },
-    { "UNALIAS",   2, 2,  "UNALIAS <frontend|backend> <ip|cidr>",         s_unalias },
-    { "ROUTE",     2, 1 + SQ_ROUTE_MAX, "ROUTE <client> <worker> [<fallback>...]", s_route },
-    { "UNROUTE",   1, 1,  "UNROUTE <client>",                 s_unroute },
-    { "DRAIN",     1, 1,  "DRAIN <worker> | DRAIN ALL",       s_drain },
-    { "UNDRAIN",   1, 1,  "UNDRAIN <worker>",                 s_undrain },
-    { "WEIGHT",    2, 2,  "WEIGHT <worker> <1..1000000>",     s_weight },
-    { "LOAD",      2, 2,  "LOAD <worker> <0..1>",             s_load },
-    { "HEARTBEAT", 1, 2,  "HEARTBEAT <name> [<interval-ms>]", s_heartbeat },
-    { "LOGLEVEL",  0, 1,  "LOGLEVEL [error|warning|info|debug]", s_loglevel },
+    { "PING",      0, 0,  "PING",                             s_ping,      S_PROXY },
+    { "STATS",     0, 0,  "STATS",                            s_stats,     S_READ },
+    { "LIST",      0, 2,  "LIST [<offset> [<count>]]",        s_list,      S_READ },
+    { "WORKERS",   0, 2,  "WORKERS [<offset> [<count>]]",     s_workers,   S_READ },
+    { "CLIENTS",   0, 2,  "CLIENTS [<offset> [<count>]]",     s_clients,   S_READ },
+    { "ROUTES",    0, 2,  "ROUTES [<offset> [<count>]]",      s_routes,    S_READ },
+    { "CLOSE",     2, 2,  "CLOSE <frontend|backend> <ip|cidr|name>", s_close, S_ANY },
+    { "BANS",      0, 0,  "BANS",                             s_bans,      S_READ },
+    { "UNBAN",     1, 1,  "UNBAN <client name or IP>",        s_unban,     S_WRITE },
+    { "PAUSE",     0, 0,  "PAUSE",                            s_pause,     S_WRITE },
+    { "RESUME",    0, 0,  "RESUME",                           s_resume,    S_WRITE },
+    { "TERMINATE", 0, 0,  "TERMINATE",                        s_terminate, S_PROXY },
+    { "IDENTIFY",  3, 3,  "IDENTIFY <frontend|backend> <ip:port> <name>", s_identify, S_WRITE },
+    { "ALIAS",     3, 3,  "ALIAS <frontend|backend> <ip|cidr> <name>",    s_alias, S_WRITE },
+    { "UNALIAS",   2, 2,  "UNALIAS <frontend|backend> <ip|cidr>",         s_unalias, S_WRITE },
+    { "ROUTE",     2, 1 + SQ_ROUTE_MAX, "ROUTE <client> <worker> [<fallback>...]", s_route,
+                                                                           S_WRITE },
+    { "UNROUTE",   1, 1,  "UNROUTE <client>",                 s_unroute,   S_WRITE },
+    { "DRAIN",     1, 1,  "DRAIN <worker> | DRAIN ALL",       s_drain,     S_WRITE },
+    { "UNDRAIN",   1, 1,  "UNDRAIN <worker>",                 s_undrain,   S_WRITE },
+    { "WEIGHT",    2, 2,  "WEIGHT <worker> <1..1000000>",     s_weight,    S_WRITE },
+    { "LOAD",      2, 2,  "LOAD <worker> <0..1>",             s_load,      S_WRITE },
+    //  A draining service's workers still beat: without their heartbeats
+    //  it would close their pairs before they end
+    { "HEARTBEAT", 1, 2,  "HEARTBEAT <name> [<interval-ms>]", s_heartbeat, S_ANY },
+    { "LOGLEVEL",  0, 1,  "LOGLEVEL [error|warning|info|debug]", s_loglevel, S_PROXY },
 };
 
 static const s_command_t *
@@ -530,6 +568,17 @@ sq_control_read_only (const char *command)
     return false;
 }
 
+size_t
+sq_control_service_prefix (const sq_frames_t *request)
+{
+    static const char prefix [] = "SERVICE";
+    size_t length = sizeof prefix - 1;
+    if (request->count >= 2 && request->size [0] == length
+    &&  strncasecmp ((const char *) request->data [0], prefix, length) == 0)
+        return 2;
+    return 0;
+}
+
 //  Copies frame `index` into a C string; false when it is empty, too long,
 //  or holds anything but printable characters
 static bool
@@ -546,9 +595,111 @@ s_frame_text (const sq_frames_t *request, size_t index, char *text)
     return true;
 }
 
+//  Moves the frames of from into an empty reply
+static void
+s_reply_move (sq_reply_t *into, sq_reply_t *from)
+{
+    *into = *from;
+    from->count = 0;
+}
+
+//  Runs a command that changes a service on each service the request
+//  covers, a draining one only for S_ANY. Replies what the first service
+//  that took it replied (OK: for CLOSE with the count summed over the
+//  services), else the first error.
+static void
+s_broadcast (const s_command_t *command, s_request_t *request)
+{
+    sq_reply_t taken = { 0 }, refused = { 0 };
+    size_t closed = 0;
+    for (size_t at = 0; at < request->service_count; at++) {
+        const sq_service_ref_t *service = &request->services [at];
+        if (service->removed && command->scope != S_ANY)
+            continue;
+        sq_reply_t one = { 0 };
+        s_request_t call = *request;
+        call.service = service;
+        call.core = service->core;
+        call.reply = &one;
+        command->run (&call);
+        bool ok = one.count && strcmp (one.frame [0], "OK") == 0;
+        if (ok && command->run == s_close && one.count == 2)
+            closed += strtoull (one.frame [1], NULL, 10);
+        if (ok && taken.count == 0)
+            s_reply_move (&taken, &one);
+        else
+        if (!ok && refused.count == 0)
+            s_reply_move (&refused, &one);
+        sq_reply_clear (&one);
+    }
+    if (taken.count == 2 && command->run == s_close) {
+        char sum [32];
+        snprintf (sum, sizeof sum, "%zu", closed);
+        free (taken.frame [1]);
+        taken.count = 1;
+        s_reply (&taken, sum);
+    }
+    if (taken.count) {
+        s_reply_move (request->reply, &taken);
+        sq_reply_clear (&refused);
+    }
+    else
+    if (refused.count)
+        s_reply_move (request->reply, &refused);
+    else
+        s_error (request->reply, "no service takes %s: every one is being removed",
+                 command->name);
+}
+
+//  Runs the command for whom it is for
+static void
+s_run (const s_command_t *command, s_request_t *request)
+{
+    if (command->scope == S_PROXY || command->scope == S_READ) {
+        request->service = request->services;
+        request->core = request->services->core;
+        command->run (request);
+    }
+    else
+    if (request->named && request->services->removed && command->scope != S_ANY)
+        s_error (request->reply, "service '%s' is being removed: it takes only CLOSE",
+                 request->services->name);
+    else
+        s_broadcast (command, request);
+}
+
+//  Takes the SERVICE <name> that may lead the request: the request then
+//  covers that service only. False (with an ERROR) when the name is not
+//  one of them.
+static bool
+s_service_choose (s_request_t *request, char **args, size_t args_count)
+{
+    if (args_count == 0 || strcasecmp (args [0], "SERVICE") != 0)
+        return true;
+    if (args_count < 2) {
+        s_error (request->reply, "%s", "usage: SERVICE <name> <command> [<argument>...]");
+        return false;
+    }
+    const char *name = args [1];
+    if (!sq_service_name_ok (name)) {
+        s_error (request->reply, "'%s' is not a valid service name (1 to 63 of "
+                 "A-Z a-z 0-9 . _ -)", name);
+        return false;
+    }
+    for (size_t at = 0; at < request->service_count; at++)
+        if (strcmp (request->services [at].name, name) == 0) {
+            request->services += at;
+            request->service_count = 1;
+            request->named = true;
+            return true;
+        }
+    s_error (request->reply, "no service '%s'", name);
+    return false;
+}
+
 void
-sq_control_handle (sq_core_t *core, const sq_frames_t *request, sq_reply_t *reply,
-                   int64_t now)
+sq_control_handle (const sq_service_ref_t *services, size_t count,
+                   const sq_frames_t *request, sq_reply_t *reply, int64_t now)
 {
     char texts [SQ_CONTROL_FRAMES_MAX][S_ARG_MAX];
     char *args [SQ_CONTROL_FRAMES_MAX];
@@ -559,25 +710,31 @@ sq_control_handle (sq_core_t *core, const sq_frames_t *request, sq_reply_t *repl
         }
         args [index] = texts [index];
     }
-    if (request->count == 0) {
-        s_error (reply, "%s", "expected a command name as the first frame");
+    s_request_t call = { services, count, false, count > 1, services, services->core,
+                         args, request->count, reply, now };
+    if (!s_service_choose (&call, args, request->count))
+        return;
+    size_t first = call.named? 2: 0;
+    if (request->count <= first) {
+        s_error (reply, "%s", first? "expected a command after SERVICE <name>"
+                                   : "expected a command name as the first frame");
         return;
     }
-    const s_command_t *command = s_command_find (args [0]);
+    const s_command_t *command = s_command_find (args [first]);
     if (!command) {
-        s_error (reply, "unknown command '%s'", args [0]);
+        s_error (reply, "unknown command '%s'", args [first]);
         return;
     }
-    size_t count = request->count - 1;
-    if (count < command->min_args || count > command->max_args) {
+    call.args = args + first + 1;
+    call.count = request->count - first - 1;
+    if (call.count < command->min_args || call.count > command->max_args) {
         if (command->max_args == 0)
             s_error (reply, "%s takes no arguments", command->name);
         else
             s_error (reply, "usage: %s", command->usage);
         return;
     }
-    s_request_t call = { core, args + 1, count, reply, now };
-    command->run (&call);
+    s_run (command, &call);
     if (reply->count == 0)
         s_error (reply, "%s", "out of memory");
 }

@@ -33,7 +33,8 @@
 
 struct sq_metrics {
     struct MHD_Daemon *daemon;
-    sq_core_t *core;
+    sq_service_ref_t services [SQ_SERVICES_MAX];
+    size_t count;
     sq_prometheus_url_t parsed;
     char url [400];             //  With the port bound
     char libzmq [32];           //  "4.3.4", for streamq_build_info
@@ -69,7 +70,8 @@ s_answer_static (struct MHD_Connection *connection, unsigned int status, const c
 static enum MHD_Result
 s_answer_metrics (sq_metrics_t *self, struct MHD_Connection *connection)
 {
-    char *text = sq_prometheus_text (self->core, self->libzmq, sq_clock_now ());
+    char *text = sq_prometheus_text (self->services, self->count, self->libzmq,
+                                     sq_clock_now ());
     if (!text)
         return s_answer_static (connection, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
     //  libmicrohttpd frees the text with free () once it is sent
@@ -100,27 +102,70 @@ s_answer_text (struct MHD_Connection *connection, unsigned int status, const cha
     return result;
 }
 
-//  /readyz: 200 while a client that arrives now can be paired at once,
-//  503 with the reason when not
-static enum MHD_Result
-s_answer_ready (sq_metrics_t *self, struct MHD_Connection *connection)
+//  Why a service would not pair a client arriving now, or NULL when it
+//  would: it has an idle worker connection, is not paused, not draining
+static const char *
+s_not_ready (const sq_service_ref_t *service)
 {
-    size_t idle = sq_balancer_idle_count (sq_core_balancer (self->core));
-    char body [128];
-    if (sq_core_draining_all (self->core))
-        snprintf (body, sizeof body, "not ready: draining\n");
-    else
-    if (sq_core_paused (self->core))
-        snprintf (body, sizeof body, "not ready: paused\n");
-    else
-    if (idle == 0)
-        snprintf (body, sizeof body, "not ready: no idle worker\n");
-    else {
-        snprintf (body, sizeof body, "ok: %zu idle worker connection%s\n", idle,
-                  idle == 1? "": "s");
-        return s_answer_text (connection, MHD_HTTP_OK, body);
+    if (service->removed)
+        return "removing";
+    if (sq_core_draining_all (service->core))
+        return "draining";
+    if (sq_core_paused (service->core))
+        return "paused";
+    if (sq_balancer_idle_count (sq_core_balancer (service->core)) == 0)
+        return "no idle worker";
+    return NULL;
+}
+
+//  200 and the idle worker connections of the services, or 503 and why
+//  the first that is not ready is not (named when there are several)
+static enum MHD_Result
+s_answer_ready_of (struct MHD_Connection *connection, const sq_service_ref_t *services,
+                   size_t count, bool named)
+{
+    char body [160];
+    size_t idle = 0, ready = 0;
+    for (size_t at = 0; at < count; at++) {
+        const char *reason = s_not_ready (&services [at]);
+        if (reason && named)
+            snprintf (body, sizeof body, "not ready: service %s: %s\n",
+                      services [at].name, reason);
+        else
+        if (reason)
+            snprintf (body, sizeof body, "not ready: %s\n", reason);
+        if (reason)
+            return s_answer_text (connection, MHD_HTTP_SERVICE_UNAVAILABLE, body);
+        idle += sq_balancer_idle_count (sq_core_balancer (services [at].core));
+        ready++;
     }
-    return s_answer_text (connection, MHD_HTTP_SERVICE_UNAVAILABLE, body);
+    if (ready == 0)
+        return s_answer_text (connection, MHD_HTTP_SERVICE_UNAVAILABLE,
+                              "not ready: no service\n");
+    snprintf (body, sizeof body, "ok: %zu idle worker connection%s\n", idle,
+              idle == 1? "": "s");
+    return s_answer_text (connection, MHD_HTTP_OK, body);
+}
+
+//  /readyz: 200 while every service that is not being removed is ready,
+//  else 503 naming the first that is not (when there are several);
+//  /readyz/NAME: the same for that service, 404 for no such service
+static enum MHD_Result
+s_answer_ready (sq_metrics_t *self, struct MHD_Connection *connection, const char *url)
+{
+    const char *name = url + strlen (SQ_METRICS_READY_PATH);
+    if (*name == '/') {
+        for (size_t at = 0; at < self->count; at++)
+            if (strcmp (self->services [at].name, name + 1) == 0)
+                return s_answer_ready_of (connection, &self->services [at], 1, false);
+        return s_answer_static (connection, MHD_HTTP_NOT_FOUND, "no such service\n");
+    }
+    sq_service_ref_t live [SQ_SERVICES_MAX];
+    size_t count = 0;
+    for (size_t at = 0; at < self->count; at++)
+        if (!self->services [at].removed)
+            live [count++] = self->services [at];
+    return s_answer_ready_of (connection, live, count, count > 1);
 }
 
 //  Every request: answered at once, as none of them needs a body. The
@@ -137,7 +182,10 @@ s_request (void *argument, struct MHD_Connection *connection, const char *url,
     sq_metrics_t *self = argument;
     bool metrics = strcmp (url, self->parsed.path) == 0;
     bool health = !metrics && strcmp (url, SQ_METRICS_HEALTH_PATH) == 0;
-    bool ready = !metrics && strcmp (url, SQ_METRICS_READY_PATH) == 0;
+    size_t ready_length = strlen (SQ_METRICS_READY_PATH);
+    bool ready = !metrics && strncmp (url, SQ_METRICS_READY_PATH, ready_length) == 0
+              && (url [ready_length] == 0
+                  || (url [ready_length] == '/' && url [ready_length + 1]));
     if (!metrics && !health && !ready)
         return s_answer_static (connection, MHD_HTTP_NOT_FOUND, "not found\n");
     if (strcmp (method, MHD_HTTP_METHOD_GET) != 0 && strcmp (method, MHD_HTTP_METHOD_HEAD) != 0)
@@ -146,7 +194,7 @@ s_request (void *argument, struct MHD_Connection *connection, const char *url,
     if (health)
         return s_answer_static (connection, MHD_HTTP_OK, "ok\n");
     if (ready)
-        return s_answer_ready (self, connection);
+        return s_answer_ready (self, connection, url);
     return s_answer_metrics (self, connection);
 }
 
@@ -186,14 +234,13 @@ s_start (sq_metrics_t *self, const char *url, char *error, size_t size)
 }
 
 sq_metrics_t *
-sq_metrics_new (const char *url, sq_core_t *core, char *error, size_t size)
+sq_metrics_new (const char *url, char *error, size_t size)
 {
     sq_metrics_t *self = calloc (1, sizeof *self);
     if (!self) {
         snprintf (error, size, "out of memory");
         return NULL;
     }
-    self->core = core;
     char reason [256];
     if (!sq_prometheus_url_parse (url, &self->parsed, reason, sizeof reason)) {
         snprintf (error, size, "--metrics %s: %s", url, reason);
@@ -214,6 +261,13 @@ sq_metrics_new (const char *url, sq_core_t *core, char *error, size_t size)
               self->parsed.ipv6? "[": "", self->parsed.host, self->parsed.ipv6? "]": "",
               port, self->parsed.path);
     return self;
+}
+
+void
+sq_metrics_set_services (sq_metrics_t *self, const sq_service_ref_t *services, size_t count)
+{
+    self->count = count < SQ_SERVICES_MAX? count: SQ_SERVICES_MAX;
+    memcpy (self->services, services, self->count * sizeof (sq_service_ref_t));
 }
 
 void

@@ -2,12 +2,16 @@
     sq_metrics - the HTTP server of --metrics (libmicrohttpd)
 
     Serves sq_prometheus_text at http://HOST:PORT/PATH: GET and HEAD on
-    PATH answer 200 with the Prometheus text format. At the same HOST:PORT,
-    whatever PATH is (unless it is one of them), /healthz answers 200 "ok"
-    while the proxy runs, and /readyz 200 while a client arriving now
-    would be paired at once (an idle worker connection, not paused, not
-    draining), else 503 with the reason ("not ready: no idle worker").
-    Any other path 404, any other method 405.
+    PATH answer 200 with the Prometheus text format, a sample a service.
+    At the same HOST:PORT, whatever PATH is (unless it is one of them),
+    /healthz answers 200 "ok" while the proxy runs, and /readyz 200 while
+    a client arriving now at any service would be paired at once (each
+    service that is not being removed has an idle worker connection, is
+    not paused, not draining), else 503 with the reason of the first that
+    is not ("not ready: no idle worker"; with several services, "not
+    ready: service billing: no idle worker"). /readyz/NAME answers the
+    same for service NAME alone, 404 when there is none. Any other path
+    404, any other method 405.
 
     It runs in the proxy's own thread: libmicrohttpd has no thread of its
     own here, and hands the loop one epoll descriptor (sq_metrics_fd) to
@@ -22,6 +26,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include "sq_core.h"
+#include "sq_service_ref.h"
 
 typedef struct sq_metrics sq_metrics_t;
 
@@ -30,8 +35,16 @@ typedef struct sq_metrics sq_metrics_t;
 #define SQ_METRICS_READY_PATH  "/readyz"
 
 //  Binds url (http://HOST:PORT/PATH, checked by sq_prometheus_url_parse)
-//  and serves the core's metrics; NULL with the reason in error
-sq_metrics_t *sq_metrics_new (const char *url, sq_core_t *core, char *error, size_t size);
+//  and serves the metrics of the services set next; NULL with the reason
+//  in error
+sq_metrics_t *sq_metrics_new (const char *url, char *error, size_t size);
+
+//  The services to serve, in order (up to SQ_SERVICES_MAX): the array is
+//  copied, the names and cores must live until the next call, which the
+//  proxy makes whenever its services change. Until the first, the metrics
+//  are empty and /readyz answers 503.
+void sq_metrics_set_services (sq_metrics_t *self, const sq_service_ref_t *services,
+                              size_t count);
 
 //  Closes the server and every HTTP connection
 void sq_metrics_destroy (sq_metrics_t **self_p);

@@ -22,11 +22,17 @@
 //  -------------------------------------------------------------------------
 //  A growing text
 
+//  More families than the text has
+#define S_FAMILIES_MAX 64
+
 typedef struct {
     char *data;
     size_t size;
     size_t capacity;
     bool failed;                //  Out of memory: the text is lost
+    const char *service;        //  The service label of every sample
+    size_t family [S_FAMILIES_MAX];     //  Where each family starts
+    size_t families;
 } s_text_t;
 
 static void
@@ -79,25 +85,39 @@ s_label_value (s_text_t *text, const char *value)
 static void
 s_family (s_text_t *text, const char *name, const char *type, const char *help)
 {
+    if (text->families < S_FAMILIES_MAX)
+        text->family [text->families++] = text->size;
+    else
+        text->failed = true;
     s_printf (text, "# HELP " SQ_PROMETHEUS_PREFIX "%s %s\n", name, help);
     s_printf (text, "# TYPE " SQ_PROMETHEUS_PREFIX "%s %s\n", name, type);
 }
 
-//  One sample with no label, or one label
+//  The start of a sample: its name and its service label. Other labels
+//  follow as ,name="value"; "} " and the value end it.
+static void
+s_series (s_text_t *text, const char *name, const char *suffix)
+{
+    s_printf (text, SQ_PROMETHEUS_PREFIX "%s%s{service=\"", name, suffix);
+    s_label_value (text, text->service);
+    s_printf (text, "\"");
+}
+
+//  One sample with the service label only, or one more label
 static void
 s_sample (s_text_t *text, const char *name, const char *label, const char *value,
           uint64_t number)
 {
-    s_printf (text, SQ_PROMETHEUS_PREFIX "%s", name);
+    s_series (text, name, "");
     if (label) {
-        s_printf (text, "{%s=\"", label);
+        s_printf (text, ",%s=\"", label);
         s_label_value (text, value);
-        s_printf (text, "\"}");
+        s_printf (text, "\"");
     }
-    s_printf (text, " %llu\n", (unsigned long long) number);
+    s_printf (text, "} %llu\n", (unsigned long long) number);
 }
 
-//  A family of one sample with no label
+//  A family of one sample with the service label only
 static void
 s_single (s_text_t *text, const char *name, const char *type, const char *help,
           uint64_t number)
@@ -130,7 +150,8 @@ s_histogram (s_text_t *text, const char *name, const char *help,
 {
     s_family (text, name, "histogram", help);
     for (size_t index = 0; index <= SQ_HISTOGRAM_BOUNDS; index++) {
-        s_printf (text, SQ_PROMETHEUS_PREFIX "%s_bucket{le=\"", name);
+        s_series (text, name, "_bucket");
+        s_printf (text, ",le=\"");
         if (index < SQ_HISTOGRAM_BOUNDS)
             s_printf (text, "%g", (double) sq_histogram_bound_ms (index) / 1000.0);
         else
@@ -138,10 +159,12 @@ s_histogram (s_text_t *text, const char *name, const char *help,
         s_printf (text, "\"} %llu\n",
                   (unsigned long long) sq_histogram_cumulative (histogram, index));
     }
-    s_printf (text, SQ_PROMETHEUS_PREFIX "%s_sum ", name);
+    s_series (text, name, "_sum");
+    s_printf (text, "} ");
     s_seconds (text, histogram->sum_ms);
-    s_printf (text, "\n" SQ_PROMETHEUS_PREFIX "%s_count %llu\n", name,
-              (unsigned long long) histogram->count);
+    s_printf (text, "\n");
+    s_series (text, name, "_count");
+    s_printf (text, "} %llu\n", (unsigned long long) histogram->count);
 }
 
 //  -------------------------------------------------------------------------
@@ -163,11 +186,13 @@ s_connections (s_text_t *text, sq_core_t *core)
     s_family (text, "connections", "gauge",
               "Open connections, by side and state");
     for (int side = SQ_FRONTEND; side <= SQ_BACKEND; side++)
-        for (int state = 0; state < S_STATES; state++)
-            s_printf (text, SQ_PROMETHEUS_PREFIX "connections{side=\"%s\",state=\"%s\"} %llu\n",
+        for (int state = 0; state < S_STATES; state++) {
+            s_series (text, "connections", "");
+            s_printf (text, ",side=\"%s\",state=\"%s\"} %llu\n",
                       sq_side_name ((sq_side_t) side),
                       sq_conn_state_name ((sq_conn_state_t) state),
                       (unsigned long long) count [side][state]);
+        }
 }
 
 //  Bytes and chunks, each way
@@ -210,11 +235,13 @@ s_endings (s_text_t *text, const sq_core_stats_t *stats)
     s_family (text, "refused_total", "counter",
               "Connections closed on arrival, by side and reason");
     for (int side = SQ_FRONTEND; side <= SQ_BACKEND; side++)
-        for (int refusal = SQ_REFUSED_DENIED; refusal < SQ_REFUSED_COUNT; refusal++)
-            s_printf (text, SQ_PROMETHEUS_PREFIX "refused_total{side=\"%s\",reason=\"%s\"} %llu\n",
+        for (int refusal = SQ_REFUSED_DENIED; refusal < SQ_REFUSED_COUNT; refusal++) {
+            s_series (text, "refused_total", "");
+            s_printf (text, ",side=\"%s\",reason=\"%s\"} %llu\n",
                       sq_side_name ((sq_side_t) side),
                       sq_refusal_name ((sq_refusal_t) refusal),
                       (unsigned long long) stats->refused [side][refusal]);
+        }
     s_per_side (text, "accept_failed_total", "counter",
                 "Connections the proxy could not accept (out of file descriptors)",
                 stats->accept_failed);
@@ -318,50 +345,86 @@ s_handshakes (s_text_t *text, sq_core_t *core, int64_t now)
                  &stats->handshake_time);
 }
 
-char *
-sq_prometheus_text (sq_core_t *core, const char *libzmq_version, int64_t now)
+//  Every family of one service, into text
+static void
+s_service_text (s_text_t *text, sq_core_t *core, const char *libzmq_version, int64_t now)
 {
     const sq_core_stats_t *stats = sq_core_stats (core);
-    s_text_t text = { NULL, 0, 0, false };
-    s_family (&text, "build_info", "gauge", "Always 1: the proxy's version and libzmq's");
-    s_printf (&text, SQ_PROMETHEUS_PREFIX "build_info{version=\"");
-    s_label_value (&text, SQ_VERSION);
-    s_printf (&text, "\",libzmq=\"");
-    s_label_value (&text, libzmq_version? libzmq_version: "");
-    s_printf (&text, "\"} 1\n");
-    s_family (&text, "uptime_seconds", "gauge", "Seconds since the proxy started");
-    s_printf (&text, SQ_PROMETHEUS_PREFIX "uptime_seconds ");
+    s_family (text, "build_info", "gauge", "Always 1: the proxy's version and libzmq's");
+    s_series (text, "build_info", "");
+    s_printf (text, ",version=\"");
+    s_label_value (text, SQ_VERSION);
+    s_printf (text, "\",libzmq=\"");
+    s_label_value (text, libzmq_version? libzmq_version: "");
+    s_printf (text, "\"} 1\n");
+    s_family (text, "uptime_seconds", "gauge", "Seconds since the service started");
+    s_series (text, "uptime_seconds", "");
+    s_printf (text, "} ");
     int64_t uptime = now - sq_core_started (core);
-    s_seconds (&text, uptime > 0? (uint64_t) uptime: 0);
-    s_printf (&text, "\n");
-    s_connections (&text, core);
-    s_per_side (&text, "connections_accepted_total", "counter",
+    s_seconds (text, uptime > 0? (uint64_t) uptime: 0);
+    s_printf (text, "\n");
+    s_connections (text, core);
+    s_per_side (text, "connections_accepted_total", "counter",
                 "Connections accepted, by side", stats->accepted);
-    s_single (&text, "pairs_active", "gauge", "Client-worker pairs now",
+    s_single (text, "pairs_active", "gauge", "Client-worker pairs now",
               sq_core_active_pairs (core));
-    s_single (&text, "pairs_total", "counter", "Client-worker pairs made", stats->pairs_total);
-    s_traffic (&text, stats);
-    s_endings (&text, stats);
-    s_single (&text, "queue_length", "gauge", "Clients waiting for a worker",
+    s_single (text, "pairs_total", "counter", "Client-worker pairs made", stats->pairs_total);
+    s_traffic (text, stats);
+    s_endings (text, stats);
+    s_single (text, "queue_length", "gauge", "Clients waiting for a worker",
               sq_balancer_queued_count (sq_core_balancer (core)));
-    s_single (&text, "held_bytes", "gauge",
+    s_single (text, "held_bytes", "gauge",
               "Bytes held for peers that could not take them yet", sq_core_held (core));
-    s_workers (&text, core);
-    s_single (&text, "heartbeats_watched", "gauge", "Names watched for heartbeats",
+    s_workers (text, core);
+    s_single (text, "heartbeats_watched", "gauge", "Names watched for heartbeats",
               sq_core_heartbeat_count (core));
-    s_single (&text, "registrations_pending", "gauge",
+    s_single (text, "registrations_pending", "gauge",
               "IDENTIFY registrations waiting for their connection",
               sq_identity_pending (sq_core_identity (core)));
-    s_single (&text, "paused", "gauge", "1 while PAUSE stops reading peers",
+    s_single (text, "paused", "gauge", "1 while PAUSE stops reading peers",
               sq_core_paused (core));
-    s_single (&text, "draining", "gauge", "1 once DRAIN ALL or SIGUSR1 drains the proxy",
+    s_single (text, "draining", "gauge", "1 once DRAIN ALL or SIGUSR1 drains the proxy",
               sq_core_draining_all (core));
-    s_histogram (&text, "pairing_wait_seconds",
+    s_histogram (text, "pairing_wait_seconds",
                  "From a client's greeting done to its pairing with a worker",
                  &stats->pairing_wait);
-    s_histogram (&text, "pair_duration_seconds",
+    s_histogram (text, "pair_duration_seconds",
                  "From a pairing to the end of that pair", &stats->pair_duration);
-    s_handshakes (&text, core, now);
+    s_handshakes (text, core, now);
+}
+
+//  Appends family index of part to text, without its # HELP and # TYPE
+//  lines unless head
+static void
+s_append_family (s_text_t *text, const s_text_t *part, size_t index, bool head)
+{
+    const char *start = part->data + part->family [index];
+    const char *end = part->data + (index + 1 < part->families? part->family [index + 1]
+                                                              : part->size);
+    for (int line = 0; !head && line < 2; line++)
+        start = strchr (start, '\n') + 1;
+    s_printf (text, "%.*s", (int) (end - start), start);
+}
+
+char *
+sq_prometheus_text (const sq_service_ref_t *services, size_t count,
+                    const char *libzmq_version, int64_t now)
+{
+    s_text_t text = { .data = NULL };
+    s_printf (&text, "%s", "");
+    s_text_t *parts = calloc (count + 1, sizeof (s_text_t));
+    text.failed |= parts == NULL;
+    for (size_t at = 0; parts && at < count; at++) {
+        parts [at].service = services [at].name;
+        s_service_text (&parts [at], services [at].core, libzmq_version, now);
+        text.failed |= parts [at].failed;
+    }
+    for (size_t index = 0; !text.failed && count && index < parts [0].families; index++)
+        for (size_t at = 0; at < count; at++)
+            s_append_family (&text, &parts [at], index, at == 0);
+    for (size_t at = 0; parts && at < count; at++)
+        free (parts [at].data);
+    free (parts);
     if (text.failed) {
         free (text.data);
         return NULL;

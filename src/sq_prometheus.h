@@ -1,11 +1,14 @@
 /*  =========================================================================
-    sq_prometheus - the core's counters in the Prometheus text format, and
-    the --metrics URL
+    sq_prometheus - the services' counters in the Prometheus text format,
+    and the --metrics URL
 
     sq_prometheus_text renders what STATS reports, plus connections by
     side and state and two histograms, as the Prometheus text exposition
-    format, version 0.0.4. It reads the core and does no I/O, so it is
-    tested without HTTP; sq_metrics serves it.
+    format, version 0.0.4. Every sample has a service label, the name of
+    its service ("default" for a proxy that declares none); each family
+    is written once, with the samples of every service in their order.
+    It reads the cores and does no I/O, so it is tested without HTTP;
+    sq_metrics serves it.
     =========================================================================
 */
 #ifndef SQ_PROMETHEUS_H_INCLUDED
@@ -15,6 +18,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 #include "sq_core.h"
+#include "sq_service_ref.h"
 
 //  The Content-Type of the text
 #define SQ_PROMETHEUS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
@@ -22,9 +26,11 @@
 //  Every metric's name starts with this
 #define SQ_PROMETHEUS_PREFIX "streamq_"
 
-//  The text, NUL-terminated, for the caller to free; NULL when out of
-//  memory. libzmq_version ("4.3.4") goes into streamq_build_info.
-char *sq_prometheus_text (sq_core_t *core, const char *libzmq_version, int64_t now);
+//  The text of the services, NUL-terminated, for the caller to free (empty
+//  with no service); NULL when out of memory. libzmq_version ("4.3.4")
+//  goes into streamq_build_info.
+char *sq_prometheus_text (const sq_service_ref_t *services, size_t count,
+                          const char *libzmq_version, int64_t now);
 
 //  A --metrics URL, http://HOST:PORT/PATH, taken apart
 typedef struct {

@@ -56,10 +56,13 @@ s_worker_state (const sq_worker_t *worker)
     return worker->connections? "active": "offline";
 }
 
+static void s_entry_open (sq_json_t *json, const sq_service_ref_t *service, bool tagged);
+
 static void
-s_worker_json (sq_json_t *json, const sq_worker_t *worker)
+s_worker_json (sq_json_t *json, const sq_service_ref_t *service, bool tagged,
+               const sq_worker_t *worker)
 {
-    sq_json_object_open (json, NULL);
+    s_entry_open (json, service, tagged);
     sq_json_string (json, "name", worker->name);
     sq_json_string (json, "state", s_worker_state (worker));
     sq_json_uint (json, "connections", worker->connections);
@@ -82,70 +85,152 @@ s_page_end (sq_page_t page, size_t count)
     return count - page.offset < page.count? count: page.offset + page.count;
 }
 
-char *
-sq_report_workers (sq_core_t *core, sq_page_t page)
+//  Starts an entry of a report: an object, with its service's name first
+//  when tagged
+static void
+s_entry_open (sq_json_t *json, const sq_service_ref_t *service, bool tagged)
 {
-    s_workers_t workers;
-    if (!s_workers_sorted (sq_core_balancer (core), &workers))
-        return NULL;
+    sq_json_object_open (json, NULL);
+    if (tagged)
+        sq_json_string (json, "service", service->name);
+}
+
+char *
+sq_report_workers (const sq_service_ref_t *services, size_t count, sq_page_t page,
+                   bool tagged)
+{
     sq_json_t json;
     sq_json_init (&json);
     sq_json_array_open (&json, NULL);
-    size_t end = s_page_end (page, workers.count);
-    for (size_t index = page.offset; index < end; index++)
-        s_worker_json (&json, workers.items [index]);
+    for (size_t at = 0; at < count; at++) {
+        s_workers_t workers;
+        if (!s_workers_sorted (sq_core_balancer (services [at].core), &workers)) {
+            sq_json_free (&json);
+            return NULL;
+        }
+        size_t end = s_page_end (page, workers.count);
+        for (size_t index = page.offset; index < end; index++)
+            s_worker_json (&json, &services [at], tagged, workers.items [index]);
+        free (workers.items);
+    }
     sq_json_array_close (&json);
-    free (workers.items);
     return sq_json_take (&json);
 }
 
 //  -------------------------------------------------------------------------
 //  STATS
 
-static void
-s_stats_workers (sq_json_t *json, sq_core_t *core)
+void
+sq_report_figures (sq_core_t *core, int64_t now, sq_report_figures_t *figures)
 {
+    const sq_core_stats_t *stats = sq_core_stats (core);
     sq_balancer_t *balancer = sq_core_balancer (core);
+    memset (figures, 0, sizeof *figures);
+    for (int side = SQ_FRONTEND; side <= SQ_BACKEND; side++) {
+        figures->side [side].connections = sq_conn_table_count (sq_core_conns (core),
+                                                                (sq_side_t) side);
+        figures->side [side].accepted = stats->accepted [side];
+        for (int refusal = 0; refusal < SQ_REFUSED_COUNT; refusal++)
+            figures->side [side].refused [refusal] = stats->refused [side][refusal];
+        figures->side [side].rejected_mechanism = stats->rejected_mechanism [side];
+        figures->side [side].reading_stops = stats->reading_stops [side];
+        figures->side [side].accept_failed = stats->accept_failed [side];
+        figures->bytes_to [side] = stats->bytes_to [side];
+        figures->chunks_to [side] = stats->chunks_to [side];
+    }
     s_workers_t workers;
     bool listed = s_workers_sorted (balancer, &workers);
-    size_t draining = 0;
     for (size_t index = 0; listed && index < workers.count; index++)
-        draining += workers.items [index]->draining;
-    sq_json_object_open (json, "workers");
-    sq_json_uint (json, "idle", sq_balancer_idle_count (balancer));
-    sq_json_uint (json, "slots_lost", sq_core_stats (core)->slots_lost);
-    sq_json_uint (json, "known", sq_balancer_worker_count (balancer));
-    sq_json_uint (json, "draining", draining);
+        figures->workers_draining += workers.items [index]->draining;
+    free (listed? workers.items: NULL);
+    figures->workers_idle = sq_balancer_idle_count (balancer);
+    figures->workers_slots_lost = stats->slots_lost;
+    figures->workers_known = sq_balancer_worker_count (balancer);
+    figures->clients_queued = sq_balancer_queued_count (balancer);
+    figures->pairs_active = sq_core_active_pairs (core);
+    figures->pairs_total = stats->pairs_total;
+    figures->pairing_wait = stats->pairing_wait;
+    figures->pair_duration = stats->pair_duration;
+    figures->handshake_time = stats->handshake_time;
+    figures->rejected_greeting = stats->rejected_greeting;
+    figures->rejected_queue_full = stats->rejected_queue_full;
+    figures->rejected_queue_timeout = stats->rejected_queue_timeout;
+    figures->held_bytes = sq_core_held (core);
+    figures->held_max = sq_core_config (core)->max_buffer;
+    figures->held_max_pair = sq_core_config (core)->max_pair_buffer;
+    for (int code = 0; code < SQ_CLOSED_COUNT; code++)
+        figures->closed [code] = stats->closed [code];
+    figures->closed_early_overflow = stats->closed_early_overflow;
+    figures->closed_unflushed = stats->closed_unflushed;
+    figures->handshakes_completed = stats->handshakes_completed;
+    figures->handshakes_failed = sq_core_handshakes_failed (core);
+    for (int failure = 0; failure < SQ_HS_FAILED_COUNT; failure++)
+        figures->handshakes_failed_by [failure] = stats->handshakes_failed [failure];
+    figures->screening = sq_core_screening (core);
+    figures->following = sq_core_following (core);
+    figures->bans_active = sq_bans_active (sq_core_bans (core), now);
+    figures->bans_remembered = sq_bans_count (sq_core_bans (core));
+    figures->heartbeats_watched = sq_core_heartbeat_count (core);
+    figures->registrations_pending = sq_identity_pending (sq_core_identity (core));
+}
+
+_Static_assert (sizeof (sq_report_figures_t) % sizeof (uint64_t) == 0,
+                "sq_report_figures_t holds only uint64_t members");
+
+void
+sq_report_figures_add (sq_report_figures_t *total, const sq_report_figures_t *more)
+{
+    uint64_t *into = (uint64_t *) total;
+    const uint64_t *from = (const uint64_t *) more;
+    for (size_t index = 0; index < sizeof *total / sizeof (uint64_t); index++)
+        into [index] += from [index];
+}
+
+//  The workers of the services by name: a worker known to several
+//  services shows their sums
+static void
+s_stats_by_name (sq_json_t *json, const sq_service_ref_t *services, size_t count)
+{
+    s_workers_t all = { NULL, 0, 0 };
+    for (size_t at = 0; at < count; at++)
+        all.capacity += sq_balancer_record_count (sq_core_balancer (services [at].core));
+    all.items = calloc (all.capacity + 1, sizeof (sq_worker_t *));
+    for (size_t at = 0; all.items && at < count; at++)
+        sq_balancer_each_worker (sq_core_balancer (services [at].core), s_collect_worker, &all);
+    qsort (all.items, all.count, sizeof (sq_worker_t *), s_by_name);
     sq_json_object_open (json, "by_name");
-    for (size_t index = 0; listed && index < workers.count; index++) {
-        const sq_worker_t *worker = workers.items [index];
-        sq_json_object_open (json, worker->name);
-        sq_json_uint (json, "active", worker->active_pairs);
-        sq_json_uint (json, "idle", worker->idle_slots);
+    for (size_t index = 0; index < all.count; ) {
+        const char *name = all.items [index]->name;
+        size_t active = 0, idle = 0;
+        for (; index < all.count && strcmp (all.items [index]->name, name) == 0; index++) {
+            active += all.items [index]->active_pairs;
+            idle += all.items [index]->idle_slots;
+        }
+        sq_json_object_open (json, name);
+        sq_json_uint (json, "active", active);
+        sq_json_uint (json, "idle", idle);
         sq_json_object_close (json);
     }
     sq_json_object_close (json);
-    sq_json_object_close (json);
-    free (workers.items);
+    free (all.items);
 }
 
 //  One side: its connections, what was accepted, refused on arrival,
 //  refused for its mechanism, and whether it is being read
 static void
-s_stats_side (sq_json_t *json, sq_core_t *core, sq_side_t side)
+s_stats_side (sq_json_t *json, const sq_report_figures_t *figures, sq_side_t side)
 {
-    const sq_core_stats_t *stats = sq_core_stats (core);
     sq_json_object_open (json, sq_side_name (side));
-    sq_json_uint (json, "connections", sq_conn_table_count (sq_core_conns (core), side));
-    sq_json_uint (json, "accepted", stats->accepted [side]);
+    sq_json_uint (json, "connections", figures->side [side].connections);
+    sq_json_uint (json, "accepted", figures->side [side].accepted);
     sq_json_object_open (json, "refused");
     for (int refusal = SQ_REFUSED_DENIED; refusal < SQ_REFUSED_COUNT; refusal++)
         sq_json_uint (json, sq_refusal_name ((sq_refusal_t) refusal),
-                      stats->refused [side][refusal]);
+                      figures->side [side].refused [refusal]);
     sq_json_object_close (json);
-    sq_json_uint (json, "rejected_mechanism", stats->rejected_mechanism [side]);
-    sq_json_uint (json, "reading_stops", stats->reading_stops [side]);
-    sq_json_uint (json, "accept_failed", stats->accept_failed [side]);
+    sq_json_uint (json, "rejected_mechanism", figures->side [side].rejected_mechanism);
+    sq_json_uint (json, "reading_stops", figures->side [side].reading_stops);
+    sq_json_uint (json, "accept_failed", figures->side [side].accept_failed);
     sq_json_object_close (json);
 }
 
@@ -171,84 +256,146 @@ s_stats_histogram (sq_json_t *json, const char *key, const sq_histogram_t *histo
 //  Handshakes: how they ended and how long they took, those under way,
 //  and the bans of clients after failed ones
 static void
-s_stats_handshakes (sq_json_t *json, sq_core_t *core, int64_t now)
+s_stats_handshakes (sq_json_t *json, const sq_report_figures_t *figures)
 {
-    const sq_core_stats_t *stats = sq_core_stats (core);
     sq_json_object_open (json, "handshakes");
-    sq_json_uint (json, "completed", stats->handshakes_completed);
-    sq_json_uint (json, "failed", sq_core_handshakes_failed (core));
+    sq_json_uint (json, "completed", figures->handshakes_completed);
+    sq_json_uint (json, "failed", figures->handshakes_failed);
     sq_json_object_open (json, "failed_by");
     for (int failure = 0; failure < SQ_HS_FAILED_COUNT; failure++)
         sq_json_uint (json, sq_hs_failure_name ((sq_hs_failure_t) failure),
-                      stats->handshakes_failed [failure]);
+                      figures->handshakes_failed_by [failure]);
     sq_json_object_close (json);
-    sq_json_uint (json, "screening", sq_core_screening (core));
-    sq_json_uint (json, "following", sq_core_following (core));
+    sq_json_uint (json, "screening", figures->screening);
+    sq_json_uint (json, "following", figures->following);
     sq_json_object_close (json);
-    s_stats_histogram (json, "handshake_time", &stats->handshake_time);
+    s_stats_histogram (json, "handshake_time", &figures->handshake_time);
     sq_json_object_open (json, "bans");
-    sq_json_uint (json, "active", sq_bans_active (sq_core_bans (core), now));
-    sq_json_uint (json, "remembered", sq_bans_count (sq_core_bans (core)));
+    sq_json_uint (json, "active", figures->bans_active);
+    sq_json_uint (json, "remembered", figures->bans_remembered);
+    sq_json_object_close (json);
+}
+
+static void
+s_stats_traffic (sq_json_t *json, const sq_report_figures_t *figures)
+{
+    sq_json_object_open (json, "clients");
+    sq_json_uint (json, "queued", figures->clients_queued);
+    sq_json_object_close (json);
+    sq_json_object_open (json, "pairs");
+    sq_json_uint (json, "active", figures->pairs_active);
+    sq_json_uint (json, "total", figures->pairs_total);
+    sq_json_object_close (json);
+    sq_json_object_open (json, "bytes");
+    sq_json_uint (json, "to_backend", figures->bytes_to [SQ_BACKEND]);
+    sq_json_uint (json, "to_frontend", figures->bytes_to [SQ_FRONTEND]);
+    sq_json_object_close (json);
+    sq_json_object_open (json, "chunks");
+    sq_json_uint (json, "to_backend", figures->chunks_to [SQ_BACKEND]);
+    sq_json_uint (json, "to_frontend", figures->chunks_to [SQ_FRONTEND]);
+    sq_json_object_close (json);
+    s_stats_histogram (json, "pairing_wait", &figures->pairing_wait);
+    s_stats_histogram (json, "pair_duration", &figures->pair_duration);
+}
+
+static void
+s_stats_endings (sq_json_t *json, const sq_report_figures_t *figures, bool slow_peer_block)
+{
+    sq_json_object_open (json, "rejected");
+    sq_json_uint (json, "greeting", figures->rejected_greeting);
+    sq_json_uint (json, "queue", figures->rejected_queue_full + figures->rejected_queue_timeout);
+    sq_json_uint (json, "queue_full", figures->rejected_queue_full);
+    sq_json_uint (json, "queue_timeout", figures->rejected_queue_timeout);
+    sq_json_uint (json, "mechanism", figures->side [SQ_FRONTEND].rejected_mechanism
+                                   + figures->side [SQ_BACKEND].rejected_mechanism);
+    sq_json_object_close (json);
+    sq_json_object_open (json, "held");
+    sq_json_uint (json, "bytes", figures->held_bytes);
+    sq_json_uint (json, "max", figures->held_max);
+    sq_json_uint (json, "max_pair", figures->held_max_pair);
+    sq_json_string (json, "slow_peer", slow_peer_block? "block": "disconnect");
+    sq_json_object_close (json);
+    sq_json_object_open (json, "closed");
+    for (int code = 0; code < SQ_CLOSED_COUNT; code++)
+        sq_json_uint (json, sq_closed_name ((sq_closed_t) code), figures->closed [code]);
+    sq_json_uint (json, "early_overflow", figures->closed_early_overflow);
+    sq_json_uint (json, "unflushed", figures->closed_unflushed);
+    sq_json_object_close (json);
+}
+
+//  The members of a STATS object, of the figures of these services: the
+//  first gives paused and slow_peer, the oldest the uptime
+static void
+s_stats_members (sq_json_t *json, const sq_report_figures_t *figures,
+                 const sq_service_ref_t *services, size_t count, int64_t now)
+{
+    sq_core_t *first = services [0].core;
+    for (int side = SQ_FRONTEND; side <= SQ_BACKEND; side++)
+        s_stats_side (json, figures, (sq_side_t) side);
+    sq_json_object_open (json, "workers");
+    sq_json_uint (json, "idle", figures->workers_idle);
+    sq_json_uint (json, "slots_lost", figures->workers_slots_lost);
+    sq_json_uint (json, "known", figures->workers_known);
+    sq_json_uint (json, "draining", figures->workers_draining);
+    s_stats_by_name (json, services, count);
+    sq_json_object_close (json);
+    s_stats_traffic (json, figures);
+    s_stats_endings (json, figures, sq_core_config (first)->slow_peer_block);
+    s_stats_handshakes (json, figures);
+    sq_json_object_open (json, "heartbeats");
+    sq_json_uint (json, "watched", figures->heartbeats_watched);
+    sq_json_object_close (json);
+    sq_json_object_open (json, "registrations");
+    sq_json_uint (json, "pending", figures->registrations_pending);
+    sq_json_object_close (json);
+    sq_json_bool (json, "paused", sq_core_paused (first));
+    int64_t started = sq_core_started (first);
+    for (size_t at = 1; at < count; at++)
+        if (sq_core_started (services [at].core) < started)
+            started = sq_core_started (services [at].core);
+    sq_json_uint (json, "uptime_ms", now > started? (uint64_t) (now - started): 0);
+}
+
+//  One service's STATS object, under key (NULL at the top)
+static void
+s_stats_service (sq_json_t *json, const char *key, const sq_service_ref_t *service,
+                 int64_t now)
+{
+    sq_report_figures_t figures;
+    sq_report_figures (service->core, now, &figures);
+    sq_json_object_open (json, key);
+    s_stats_members (json, &figures, service, 1, now);
+    if (service->removed)
+        sq_json_bool (json, "removing", true);
     sq_json_object_close (json);
 }
 
 char *
-sq_report_stats (sq_core_t *core, int64_t now)
+sq_report_stats_service (const sq_service_ref_t *service, int64_t now)
 {
-    const sq_core_stats_t *stats = sq_core_stats (core);
-    sq_balancer_t *balancer = sq_core_balancer (core);
+    sq_json_t json;
+    sq_json_init (&json);
+    s_stats_service (&json, NULL, service, now);
+    return sq_json_take (&json);
+}
+
+char *
+sq_report_stats (const sq_service_ref_t *services, size_t count, int64_t now)
+{
+    sq_report_figures_t total, one;
+    memset (&total, 0, sizeof total);
+    for (size_t at = 0; at < count; at++) {
+        sq_report_figures (services [at].core, now, &one);
+        sq_report_figures_add (&total, &one);
+    }
     sq_json_t json;
     sq_json_init (&json);
     sq_json_object_open (&json, NULL);
-    for (int side = SQ_FRONTEND; side <= SQ_BACKEND; side++)
-        s_stats_side (&json, core, (sq_side_t) side);
-    s_stats_workers (&json, core);
-    sq_json_object_open (&json, "clients");
-    sq_json_uint (&json, "queued", sq_balancer_queued_count (balancer));
+    s_stats_members (&json, &total, services, count, now);
+    sq_json_object_open (&json, "services");
+    for (size_t at = 0; at < count; at++)
+        s_stats_service (&json, services [at].name, &services [at], now);
     sq_json_object_close (&json);
-    sq_json_object_open (&json, "pairs");
-    sq_json_uint (&json, "active", sq_core_active_pairs (core));
-    sq_json_uint (&json, "total", stats->pairs_total);
-    sq_json_object_close (&json);
-    sq_json_object_open (&json, "bytes");
-    sq_json_uint (&json, "to_backend", stats->bytes_to [SQ_BACKEND]);
-    sq_json_uint (&json, "to_frontend", stats->bytes_to [SQ_FRONTEND]);
-    sq_json_object_close (&json);
-    sq_json_object_open (&json, "chunks");
-    sq_json_uint (&json, "to_backend", stats->chunks_to [SQ_BACKEND]);
-    sq_json_uint (&json, "to_frontend", stats->chunks_to [SQ_FRONTEND]);
-    sq_json_object_close (&json);
-    s_stats_histogram (&json, "pairing_wait", &stats->pairing_wait);
-    s_stats_histogram (&json, "pair_duration", &stats->pair_duration);
-    sq_json_object_open (&json, "rejected");
-    sq_json_uint (&json, "greeting", stats->rejected_greeting);
-    sq_json_uint (&json, "queue", stats->rejected_queue_full + stats->rejected_queue_timeout);
-    sq_json_uint (&json, "queue_full", stats->rejected_queue_full);
-    sq_json_uint (&json, "queue_timeout", stats->rejected_queue_timeout);
-    sq_json_uint (&json, "mechanism", stats->rejected_mechanism [SQ_FRONTEND]
-                                    + stats->rejected_mechanism [SQ_BACKEND]);
-    sq_json_object_close (&json);
-    sq_json_object_open (&json, "held");
-    sq_json_uint (&json, "bytes", sq_core_held (core));
-    sq_json_uint (&json, "max", sq_core_config (core)->max_buffer);
-    sq_json_uint (&json, "max_pair", sq_core_config (core)->max_pair_buffer);
-    sq_json_string (&json, "slow_peer", sq_core_config (core)->slow_peer_block? "block": "disconnect");
-    sq_json_object_close (&json);
-    sq_json_object_open (&json, "closed");
-    for (int code = 0; code < SQ_CLOSED_COUNT; code++)
-        sq_json_uint (&json, sq_closed_name ((sq_closed_t) code), stats->closed [code]);
-    sq_json_uint (&json, "early_overflow", stats->closed_early_overflow);
-    sq_json_uint (&json, "unflushed", stats->closed_unflushed);
-    sq_json_object_close (&json);
-    s_stats_handshakes (&json, core, now);
-    sq_json_object_open (&json, "heartbeats");
-    sq_json_uint (&json, "watched", sq_core_heartbeat_count (core));
-    sq_json_object_close (&json);
-    sq_json_object_open (&json, "registrations");
-    sq_json_uint (&json, "pending", sq_identity_pending (sq_core_identity (core)));
-    sq_json_object_close (&json);
-    sq_json_bool (&json, "paused", sq_core_paused (core));
-    sq_json_uint (&json, "uptime_ms", (uint64_t) (now - sq_core_started (core)));
     sq_json_object_close (&json);
     return sq_json_take (&json);
 }
@@ -267,9 +414,10 @@ s_list_state (const sq_conn_t *conn)
 }
 
 static void
-s_list_conn (sq_json_t *json, const sq_conn_t *conn)
+s_list_conn (sq_json_t *json, const sq_service_ref_t *service, bool tagged,
+             const sq_conn_t *conn)
 {
-    sq_json_object_open (json, NULL);
+    s_entry_open (json, service, tagged);
     sq_json_uint (json, "id", conn->serial);
     sq_json_string (json, "side", sq_side_name (conn->side));
     sq_json_string (json, "address", conn->address);
@@ -287,19 +435,29 @@ s_list_conn (sq_json_t *json, const sq_conn_t *conn)
     sq_json_object_close (json);
 }
 
-char *
-sq_report_list (sq_core_t *core, sq_page_t page)
+//  A page of one service's connections
+static void
+s_list_service (sq_json_t *json, const sq_service_ref_t *service, sq_page_t page,
+                bool tagged)
 {
-    sq_json_t json;
-    sq_json_init (&json);
-    sq_json_array_open (&json, NULL);
-    sq_list_t *all = sq_conn_table_all (sq_core_conns (core));
+    sq_list_t *all = sq_conn_table_all (sq_core_conns (service->core));
     size_t index = 0;
     size_t end = page.count > SIZE_MAX - page.offset? SIZE_MAX: page.offset + page.count;
     for (sq_list_node_t *node = all->next; node != all && index < end;
          node = node->next, index++)
         if (index >= page.offset)
-            s_list_conn (&json, sq_list_entry (node, sq_conn_t, all_node));
+            s_list_conn (json, service, tagged, sq_list_entry (node, sq_conn_t, all_node));
+}
+
+char *
+sq_report_list (const sq_service_ref_t *services, size_t count, sq_page_t page,
+                bool tagged)
+{
+    sq_json_t json;
+    sq_json_init (&json);
+    sq_json_array_open (&json, NULL);
+    for (size_t at = 0; at < count; at++)
+        s_list_service (&json, &services [at], page, tagged);
     sq_json_array_close (&json);
     return sq_json_take (&json);
 }
@@ -359,29 +517,44 @@ s_route_workers (sq_json_t *json, const sq_route_t *route)
     sq_json_array_close (json);
 }
 
-char *
-sq_report_clients (sq_core_t *core, sq_page_t page)
+//  A page of one service's clients; false when out of memory
+static bool
+s_clients_service (sq_json_t *json, const sq_service_ref_t *service, sq_page_t page,
+                   bool tagged)
 {
+    sq_core_t *core = service->core;
     size_t capacity = sq_conn_table_count (sq_core_conns (core), SQ_FRONTEND);
     s_client_t *clients = calloc (capacity + 1, sizeof (s_client_t));
     if (!clients)
-        return NULL;
+        return false;
     size_t count = s_group_clients (core, clients, capacity);
+    size_t end = s_page_end (page, count);
+    for (size_t index = page.offset; index < end; index++) {
+        s_entry_open (json, service, tagged);
+        sq_json_string (json, "name", clients [index].name);
+        sq_json_uint (json, "connections", clients [index].connections);
+        sq_json_uint (json, "queued", clients [index].queued);
+        sq_json_uint (json, "paired", clients [index].paired);
+        s_route_workers (json, sq_balancer_route (sq_core_balancer (core), clients [index].name));
+        sq_json_object_close (json);
+    }
+    free (clients);
+    return true;
+}
+
+char *
+sq_report_clients (const sq_service_ref_t *services, size_t count, sq_page_t page,
+                   bool tagged)
+{
     sq_json_t json;
     sq_json_init (&json);
     sq_json_array_open (&json, NULL);
-    size_t end = s_page_end (page, count);
-    for (size_t index = page.offset; index < end; index++) {
-        sq_json_object_open (&json, NULL);
-        sq_json_string (&json, "name", clients [index].name);
-        sq_json_uint (&json, "connections", clients [index].connections);
-        sq_json_uint (&json, "queued", clients [index].queued);
-        sq_json_uint (&json, "paired", clients [index].paired);
-        s_route_workers (&json, sq_balancer_route (sq_core_balancer (core), clients [index].name));
-        sq_json_object_close (&json);
-    }
+    for (size_t at = 0; at < count; at++)
+        if (!s_clients_service (&json, &services [at], page, tagged)) {
+            sq_json_free (&json);
+            return NULL;
+        }
     sq_json_array_close (&json);
-    free (clients);
     return sq_json_take (&json);
 }
 
@@ -409,49 +582,71 @@ s_route_by_client (const void *a, const void *b)
                    (*(const sq_route_t * const *) b)->client);
 }
 
-static void
-s_route_json (sq_json_t *json, const sq_route_t *route)
+//  A page of one service's routes, sorted by client; false when out of
+//  memory
+static bool
+s_routes_service (sq_json_t *json, const sq_service_ref_t *service, sq_page_t page,
+                  bool tagged)
 {
-    sq_json_object_open (json, NULL);
-    sq_json_string (json, "client", route->client);
-    sq_json_array_open (json, "workers");
-    for (size_t index = 0; index < route->count; index++)
-        sq_json_string (json, NULL, route->workers [index]);
-    sq_json_array_close (json);
-    sq_json_object_close (json);
-}
-
-char *
-sq_report_routes (sq_core_t *core, sq_page_t page)
-{
-    sq_identity_t *identity = sq_core_identity (core);
-    sq_balancer_t *balancer = sq_core_balancer (core);
+    sq_balancer_t *balancer = sq_core_balancer (service->core);
     s_routes_t routes = { NULL, 0, sq_balancer_route_count (balancer) };
     routes.items = calloc (routes.capacity + 1, sizeof (sq_route_t *));
     if (!routes.items)
-        return NULL;
+        return false;
     sq_balancer_each_route (balancer, s_collect_route, &routes);
     qsort (routes.items, routes.count, sizeof (sq_route_t *), s_route_by_client);
+    size_t end = s_page_end (page, routes.count);
+    for (size_t index = page.offset; index < end; index++) {
+        const sq_route_t *route = routes.items [index];
+        s_entry_open (json, service, tagged);
+        sq_json_string (json, "client", route->client);
+        sq_json_array_open (json, "workers");
+        for (size_t worker = 0; worker < route->count; worker++)
+            sq_json_string (json, NULL, route->workers [worker]);
+        sq_json_array_close (json);
+        sq_json_object_close (json);
+    }
+    free (routes.items);
+    return true;
+}
+
+//  Every address rule of one service
+static void
+s_aliases_service (sq_json_t *json, const sq_service_ref_t *service, bool tagged)
+{
+    sq_identity_t *identity = sq_core_identity (service->core);
+    for (size_t index = 0; index < sq_identity_alias_count (identity); index++) {
+        const sq_alias_t *alias = sq_identity_alias_at (identity, index);
+        s_entry_open (json, service, tagged);
+        sq_json_string (json, "side", sq_side_name (alias->side));
+        sq_json_string (json, "match", alias->match);
+        sq_json_string (json, "name", alias->name);
+        sq_json_object_close (json);
+    }
+}
+
+char *
+sq_report_routes (const sq_service_ref_t *services, size_t count, sq_page_t page,
+                  bool tagged)
+{
     sq_json_t json;
     sq_json_init (&json);
     sq_json_object_open (&json, NULL);
     sq_json_array_open (&json, "routes");
-    size_t end = s_page_end (page, routes.count);
-    for (size_t index = page.offset; index < end; index++)
-        s_route_json (&json, routes.items [index]);
-    free (routes.items);
+    for (size_t at = 0; at < count; at++)
+        if (!s_routes_service (&json, &services [at], page, tagged)) {
+            sq_json_free (&json);
+            return NULL;
+        }
     sq_json_array_close (&json);
     sq_json_array_open (&json, "aliases");
-    for (size_t index = 0; index < sq_identity_alias_count (identity); index++) {
-        const sq_alias_t *alias = sq_identity_alias_at (identity, index);
-        sq_json_object_open (&json, NULL);
-        sq_json_string (&json, "side", sq_side_name (alias->side));
-        sq_json_string (&json, "match", alias->match);
-        sq_json_string (&json, "name", alias->name);
-        sq_json_object_close (&json);
+    size_t registrations = 0;
+    for (size_t at = 0; at < count; at++) {
+        s_aliases_service (&json, &services [at], tagged);
+        registrations += sq_identity_pending (sq_core_identity (services [at].core));
     }
     sq_json_array_close (&json);
-    sq_json_uint (&json, "registrations", sq_identity_pending (identity));
+    sq_json_uint (&json, "registrations", registrations);
     sq_json_object_close (&json);
     return sq_json_take (&json);
 }
@@ -479,30 +674,42 @@ s_by_key (const void *a, const void *b)
     return strcmp (((const sq_ban_t *) a)->key, ((const sq_ban_t *) b)->key);
 }
 
-char *
-sq_report_bans (sq_core_t *core, int64_t now)
+//  One service's bans; false when out of memory
+static bool
+s_bans_service (sq_json_t *json, const sq_service_ref_t *service, int64_t now, bool tagged)
 {
-    sq_bans_t *table = sq_core_bans (core);
+    sq_bans_t *table = sq_core_bans (service->core);
     s_bans_t bans = { NULL, 0, sq_bans_count (table) };
     bans.items = calloc (bans.capacity + 1, sizeof (sq_ban_t));
     if (!bans.items)
-        return NULL;
+        return false;
     sq_bans_each (table, s_collect_ban, &bans);
     qsort (bans.items, bans.count, sizeof (sq_ban_t), s_by_key);
+    for (size_t index = 0; index < bans.count; index++) {
+        const sq_ban_t *ban = &bans.items [index];
+        s_entry_open (json, service, tagged);
+        sq_json_string (json, "key", ban->key);
+        sq_json_uint (json, "failures", ban->failures);
+        sq_json_uint (json, "remaining_ms",
+                      ban->until_ms > now? (uint64_t) (ban->until_ms - now): 0);
+        sq_json_uint (json, "length_ms", (uint64_t) ban->length_ms);
+        sq_json_object_close (json);
+    }
+    free (bans.items);
+    return true;
+}
+
+char *
+sq_report_bans (const sq_service_ref_t *services, size_t count, int64_t now, bool tagged)
+{
     sq_json_t json;
     sq_json_init (&json);
     sq_json_array_open (&json, NULL);
-    for (size_t index = 0; index < bans.count; index++) {
-        const sq_ban_t *ban = &bans.items [index];
-        sq_json_object_open (&json, NULL);
-        sq_json_string (&json, "key", ban->key);
-        sq_json_uint (&json, "failures", ban->failures);
-        sq_json_uint (&json, "remaining_ms",
-                      ban->until_ms > now? (uint64_t) (ban->until_ms - now): 0);
-        sq_json_uint (&json, "length_ms", (uint64_t) ban->length_ms);
-        sq_json_object_close (&json);
-    }
+    for (size_t at = 0; at < count; at++)
+        if (!s_bans_service (&json, &services [at], now, tagged)) {
+            sq_json_free (&json);
+            return NULL;
+        }
     sq_json_array_close (&json);
-    free (bans.items);
     return sq_json_take (&json);
 }

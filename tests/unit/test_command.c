@@ -28,7 +28,8 @@ s_handle (sq_core_t *core, const char *name, size_t args, char *result, size_t s
         request.size [index] = strlen (frames [index]);
     }
     sq_reply_t reply = { 0 };
-    sq_control_handle (core, &request, &reply, 0);
+    sq_service_ref_t service = { SQ_SERVICE_DEFAULT, core, false };
+    sq_control_handle (&service, 1, &request, &reply, 0);
     snprintf (result, size, "%s|%s", reply.count? reply.frame [0]: "",
               reply.count > 1? reply.frame [1]: "");
     sq_reply_clear (&reply);

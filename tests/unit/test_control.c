@@ -39,7 +39,8 @@ s_request (sq_reply_t *reply, int count, const char **frames)
         request.data [index] = (const uint8_t *) frames [index];
         request.size [index] = strlen (frames [index]);
     }
-    sq_control_handle (core, &request, reply, 0);
+    sq_service_ref_t service = { SQ_SERVICE_DEFAULT, core, false };
+    sq_control_handle (&service, 1, &request, reply, 0);
 }
 
 static void
@@ -110,7 +111,7 @@ test_stats_and_list_reflect_core (void)
     sq_reply_clear (&reply);
     s_request (&reply, 1, (const char *[]) { "LIST" });
     SQ_CHECK_STR (reply.frame [0],
-        "[{\"id\":1,\"side\":\"frontend\",\"address\":\"10.0.0.1:5000\",\"name\":\"10.0.0.1\","
+        "[{\"service\":\"default\",\"id\":1,\"side\":\"frontend\",\"address\":\"10.0.0.1:5000\",\"name\":\"10.0.0.1\","
         "\"mechanism\":\"\","
         "\"state\":\"greeting\",\"paired_with\":null,\"bytes_in\":0,\"bytes_out\":11}]");
     sq_reply_clear (&reply);

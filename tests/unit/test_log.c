@@ -135,7 +135,8 @@ s_request (sq_reply_t *reply, int count, const char **frames)
         request.data [index] = (const uint8_t *) frames [index];
         request.size [index] = strlen (frames [index]);
     }
-    sq_control_handle (s_core, &request, reply, 0);
+    sq_service_ref_t service = { SQ_SERVICE_DEFAULT, s_core, false };
+    sq_control_handle (&service, 1, &request, reply, 0);
 }
 
 //  Lines go to the socket as "<PRI>Mmm dd hh:mm:ss streamq-proxy[pid]: ",

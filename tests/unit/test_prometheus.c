@@ -64,7 +64,8 @@ s_peer (sq_side_t side, unsigned n, const char *mechanism)
 static char *
 s_scrape (void)
 {
-    char *text = sq_prometheus_text (core, "4.3.4", now);
+    sq_service_ref_t service = { SQ_SERVICE_DEFAULT, core, false };
+    char *text = sq_prometheus_text (&service, 1, "4.3.4", now);
     SQ_CHECK (text);
     char error [512] = "";
     bool valid = sq_prometheus_check (text, error, sizeof error);
@@ -156,15 +157,15 @@ test_text_of_an_empty_proxy (void)
     s_setup ();
     now += 1500;
     char *text = s_scrape ();
-    SQ_CHECK (strstr (text, "streamq_build_info{version=\"0.1.0\",libzmq=\"4.3.4\"} 1\n"));
-    SQ_CHECK (strstr (text, "streamq_uptime_seconds 1.500\n"));
-    SQ_CHECK_EQ (s_value (text, "streamq_pairs_total"), 0);
-    SQ_CHECK_EQ (s_value (text, "streamq_connections{side=\"frontend\",state=\"queued\"}"), 0);
-    SQ_CHECK_EQ (s_value (text, "streamq_pairing_wait_seconds_count"), 0);
-    SQ_CHECK_EQ (s_value (text, "streamq_pair_duration_seconds_bucket{le=\"+Inf\"}"), 0);
-    SQ_CHECK_EQ (s_value (text, "streamq_pair_duration_seconds_bucket{le=\"0.001\"}"), 0);
-    SQ_CHECK_EQ (s_value (text, "streamq_pair_duration_seconds_bucket{le=\"3600\"}"), 0);
-    SQ_CHECK_EQ (s_value (text, "streamq_refused_total{side=\"backend\",reason=\"draining\"}"), 0);
+    SQ_CHECK (strstr (text, "streamq_build_info{service=\"default\",version=\"0.1.0\",libzmq=\"4.3.4\"} 1\n"));
+    SQ_CHECK (strstr (text, "streamq_uptime_seconds{service=\"default\"} 1.500\n"));
+    SQ_CHECK_EQ (s_value (text, "streamq_pairs_total{service=\"default\"}"), 0);
+    SQ_CHECK_EQ (s_value (text, "streamq_connections{service=\"default\",side=\"frontend\",state=\"queued\"}"), 0);
+    SQ_CHECK_EQ (s_value (text, "streamq_pairing_wait_seconds_count{service=\"default\"}"), 0);
+    SQ_CHECK_EQ (s_value (text, "streamq_pair_duration_seconds_bucket{service=\"default\",le=\"+Inf\"}"), 0);
+    SQ_CHECK_EQ (s_value (text, "streamq_pair_duration_seconds_bucket{service=\"default\",le=\"0.001\"}"), 0);
+    SQ_CHECK_EQ (s_value (text, "streamq_pair_duration_seconds_bucket{service=\"default\",le=\"3600\"}"), 0);
+    SQ_CHECK_EQ (s_value (text, "streamq_refused_total{service=\"default\",side=\"backend\",reason=\"draining\"}"), 0);
     const char *families [] = {
         "connections", "connections_accepted_total", "pairs_active", "pairs_total",
         "bytes_total", "chunks_total", "closed_total", "rejected_total", "refused_total",
@@ -205,45 +206,46 @@ test_text_follows_a_pair (void)
     SQ_CHECK (sq_core_identify (core, SQ_BACKEND, worker->address, "we\"ird\\name", now));
     s_peer (SQ_FRONTEND, 3, NULL);              //  Still in its greeting
     char *text = s_scrape ();
-    SQ_CHECK_EQ (s_value (text, "streamq_pairs_total"), 1);
-    SQ_CHECK_EQ (s_value (text, "streamq_pairs_active"), 1);
-    SQ_CHECK_EQ (s_value (text, "streamq_connections{side=\"frontend\",state=\"paired\"}"), 1);
-    SQ_CHECK_EQ (s_value (text, "streamq_connections{side=\"backend\",state=\"paired\"}"), 1);
-    SQ_CHECK_EQ (s_value (text, "streamq_connections{side=\"frontend\",state=\"greeting\"}"), 1);
-    SQ_CHECK_EQ (s_value (text, "streamq_connections_accepted_total{side=\"frontend\"}"), 2);
+    SQ_CHECK_EQ (s_value (text, "streamq_pairs_total{service=\"default\"}"), 1);
+    SQ_CHECK_EQ (s_value (text, "streamq_pairs_active{service=\"default\"}"), 1);
+    SQ_CHECK_EQ (s_value (text, "streamq_connections{service=\"default\",side=\"frontend\",state=\"paired\"}"), 1);
+    SQ_CHECK_EQ (s_value (text, "streamq_connections{service=\"default\",side=\"backend\",state=\"paired\"}"), 1);
+    SQ_CHECK_EQ (s_value (text, "streamq_connections{service=\"default\",side=\"frontend\",state=\"greeting\"}"), 1);
+    SQ_CHECK_EQ (s_value (text, "streamq_connections_accepted_total{service=\"default\",side=\"frontend\"}"), 2);
     //  The proxy's 11 bytes, the partner's greeting tail (53), its READY
     //  (8), the data
-    SQ_CHECK_EQ (s_value (text, "streamq_bytes_total{direction=\"to_backend\"}"),
+    SQ_CHECK_EQ (s_value (text, "streamq_bytes_total{service=\"default\",direction=\"to_backend\"}"),
                  11 + 53 + 8 + 5);
-    SQ_CHECK_EQ (s_value (text, "streamq_bytes_total{direction=\"to_frontend\"}"),
+    SQ_CHECK_EQ (s_value (text, "streamq_bytes_total{service=\"default\",direction=\"to_frontend\"}"),
                  11 + 11 + 53 + 8 + 2);
-    SQ_CHECK_EQ (s_value (text, "streamq_chunks_total{direction=\"to_backend\"}"), 4);
-    SQ_CHECK_EQ (s_value (text, "streamq_chunks_total{direction=\"to_frontend\"}"), 5);
-    SQ_CHECK_EQ (s_value (text, "streamq_handshakes_completed_total"), 1);
-    SQ_CHECK_EQ (s_value (text, "streamq_handshakes_failed_total{reason=\"malformed\"}"), 0);
-    SQ_CHECK_EQ (s_value (text, "streamq_handshake_duration_seconds_count"), 1);
-    SQ_CHECK_EQ (s_value (text, "streamq_worker_active_pairs{worker=\"we\\\"ird\\\\name\"}"), 1);
-    SQ_CHECK_EQ (s_value (text, "streamq_pairing_wait_seconds_bucket{le=\"0.001\"}"), 0);
-    SQ_CHECK_EQ (s_value (text, "streamq_pairing_wait_seconds_bucket{le=\"0.005\"}"), 1);
-    SQ_CHECK_EQ (s_value (text, "streamq_pairing_wait_seconds_count"), 1);
-    SQ_CHECK (strstr (text, "streamq_pairing_wait_seconds_sum 0.003\n"));
-    SQ_CHECK_EQ (s_value (text, "streamq_pair_duration_seconds_count"), 0);
+    SQ_CHECK_EQ (s_value (text, "streamq_chunks_total{service=\"default\",direction=\"to_backend\"}"), 4);
+    SQ_CHECK_EQ (s_value (text, "streamq_chunks_total{service=\"default\",direction=\"to_frontend\"}"), 5);
+    SQ_CHECK_EQ (s_value (text, "streamq_handshakes_completed_total{service=\"default\"}"), 1);
+    SQ_CHECK_EQ (s_value (text, "streamq_handshakes_failed_total{service=\"default\",reason=\"malformed\"}"), 0);
+    SQ_CHECK_EQ (s_value (text, "streamq_handshake_duration_seconds_count{service=\"default\"}"), 1);
+    SQ_CHECK_EQ (s_value (text, "streamq_worker_active_pairs{service=\"default\",worker=\"we\\\"ird\\\\name\"}"), 1);
+    SQ_CHECK_EQ (s_value (text, "streamq_pairing_wait_seconds_bucket{service=\"default\",le=\"0.001\"}"), 0);
+    SQ_CHECK_EQ (s_value (text, "streamq_pairing_wait_seconds_bucket{service=\"default\",le=\"0.005\"}"), 1);
+    SQ_CHECK_EQ (s_value (text, "streamq_pairing_wait_seconds_count{service=\"default\"}"), 1);
+    SQ_CHECK (strstr (text, "streamq_pairing_wait_seconds_sum{service=\"default\"} 0.003\n"));
+    SQ_CHECK_EQ (s_value (text, "streamq_pair_duration_seconds_count{service=\"default\"}"), 0);
     free (text);
     //  The client leaves after 2 s: the pair ends, its worker is closed
     now += 2000;
     sq_core_disconnected (core, client, now);
     sq_core_tick (core, now);
     text = s_scrape ();
-    SQ_CHECK_EQ (s_value (text, "streamq_pairs_active"), 0);
-    SQ_CHECK_EQ (s_value (text, "streamq_pair_duration_seconds_bucket{le=\"1\"}"), 0);
-    SQ_CHECK_EQ (s_value (text, "streamq_pair_duration_seconds_bucket{le=\"2.5\"}"), 1);
-    SQ_CHECK_EQ (s_value (text, "streamq_pair_duration_seconds_count"), 1);
-    SQ_CHECK (strstr (text, "streamq_pair_duration_seconds_sum 2.000\n"));
-    SQ_CHECK_EQ (s_value (text, "streamq_closed_total{reason=\"peer\"}"), 1);
-    SQ_CHECK_EQ (s_value (text, "streamq_closed_total{reason=\"partner\"}"), 1);
+    SQ_CHECK_EQ (s_value (text, "streamq_pairs_active{service=\"default\"}"), 0);
+    SQ_CHECK_EQ (s_value (text, "streamq_pair_duration_seconds_bucket{service=\"default\",le=\"1\"}"), 0);
+    SQ_CHECK_EQ (s_value (text, "streamq_pair_duration_seconds_bucket{service=\"default\",le=\"2.5\"}"), 1);
+    SQ_CHECK_EQ (s_value (text, "streamq_pair_duration_seconds_count{service=\"default\"}"), 1);
+    SQ_CHECK (strstr (text, "streamq_pair_duration_seconds_sum{service=\"default\"} 2.000\n"));
+    SQ_CHECK_EQ (s_value (text, "streamq_closed_total{service=\"default\",reason=\"peer\"}"), 1);
+    SQ_CHECK_EQ (s_value (text, "streamq_closed_total{service=\"default\",reason=\"partner\"}"), 1);
     free (text);
     //  STATS shows the same histograms
-    char *stats = sq_report_stats (core, now);
+    sq_service_ref_t service = { SQ_SERVICE_DEFAULT, core, false };
+    char *stats = sq_report_stats_service (&service, now);
     SQ_CHECK (stats && strstr (stats, "\"pairing_wait\":{\"count\":1,\"sum_ms\":3,"));
     SQ_CHECK (strstr (stats, "\"pair_duration\":{\"count\":1,\"sum_ms\":2000,"
                              "\"buckets_ms\":{\"1\":0,"));
@@ -267,11 +269,11 @@ test_text_counts_rejections (void)
     fake_id (9, id);
     SQ_CHECK (!sq_core_connected (core, SQ_BACKEND, id, 5, "10.0.0.9", "10.0.0.9:1", now));
     char *text = s_scrape ();
-    SQ_CHECK_EQ (s_value (text, "streamq_rejected_total{reason=\"greeting\"}"), 1);
-    SQ_CHECK_EQ (s_value (text, "streamq_closed_total{reason=\"greeting\"}"), 1);
-    SQ_CHECK_EQ (s_value (text, "streamq_refused_total{side=\"backend\",reason=\"draining\"}"), 1);
-    SQ_CHECK_EQ (s_value (text, "streamq_refused_total{side=\"frontend\",reason=\"draining\"}"), 0);
-    SQ_CHECK_EQ (s_value (text, "streamq_draining"), 1);
+    SQ_CHECK_EQ (s_value (text, "streamq_rejected_total{service=\"default\",reason=\"greeting\"}"), 1);
+    SQ_CHECK_EQ (s_value (text, "streamq_closed_total{service=\"default\",reason=\"greeting\"}"), 1);
+    SQ_CHECK_EQ (s_value (text, "streamq_refused_total{service=\"default\",side=\"backend\",reason=\"draining\"}"), 1);
+    SQ_CHECK_EQ (s_value (text, "streamq_refused_total{service=\"default\",side=\"frontend\",reason=\"draining\"}"), 0);
+    SQ_CHECK_EQ (s_value (text, "streamq_draining{service=\"default\"}"), 1);
     free (text);
     s_teardown ();
 }
