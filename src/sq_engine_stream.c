@@ -65,12 +65,13 @@ sq_engine_stream_set_ipv6 (void *socket, const char *endpoint)
 
 //  libzmq reports a failed accept (out of file descriptors, say) only
 //  through a socket monitor: without one the proxy could not see, count
-//  or log it
+//  or log it. Each engine's (one a service) has its own endpoint.
 static void *
 s_monitor_new (void *context, void *socket, const char *name)
 {
+    static unsigned s_made = 0;
     char endpoint [64];
-    snprintf (endpoint, sizeof endpoint, "inproc://streamq-monitor-%s", name);
+    snprintf (endpoint, sizeof endpoint, "inproc://streamq-monitor-%s-%u", name, s_made++);
     if (zmq_socket_monitor (socket, endpoint, ZMQ_EVENT_ACCEPT_FAILED) != 0)
         return NULL;
     void *monitor = zmq_socket (context, ZMQ_PAIR);

@@ -406,7 +406,9 @@ static const sq_option_t s_table [] = {
     { .name = "config", .arg = "FILE", .type = SQ_OPTION_STRING, .flags = SQ_OPTION_META,
       .help = "read options from FILE (ZPL, see README \"Configuration file\"); the "
               "command line overrides it; SIGHUP reads it again and applies what can "
-              "change live",
+              "change live. The file may declare several services, each with its own "
+              "frontend, backend, pool and options (doc/services.md); SIGHUP adds and "
+              "removes them",
       .man = "Reads options from\n"
              ".I FILE\n"
              "(see\n"
@@ -414,7 +416,11 @@ static const sq_option_t s_table [] = {
              "The command line overrides the file.\n"
              "SIGHUP reads the file again and applies what can change while the proxy\n"
              "runs (see\n"
-             ".BR SIGNALS )." },
+             ".BR SIGNALS ).\n"
+             "The file may declare several services, each with its own frontend,\n"
+             "backend, worker pool and options (see\n"
+             ".BR SERVICES );\n"
+             "SIGHUP adds and removes them." },
     { .name = "check-config", .type = SQ_OPTION_FLAG, .flags = SQ_OPTION_META,
       .help = "check the options, the file, and what they name (endpoints and their "
               "hosts, files, the rules between options), then exit: 0 when valid, 2 "

@@ -410,7 +410,7 @@ sq_service_remove (sq_service_t *self, int64_t now)
     if (self->engine.stop_listening)
         self->engine.stop_listening (self->engine.self);
     sq_core_drain_all (self->core, now);
-    sq_info ("service %s: removed: no new connections; %zu pairs finish", self->name,
+    sq_info ("service %s: removed: no new connections; its %zu pairs finish", self->name,
              sq_core_active_pairs (self->core));
 }
 
