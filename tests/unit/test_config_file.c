@@ -1,5 +1,5 @@
 /*  =========================================================================
-    test_config - the configuration file's reader: options at the top
+    test_config_file - the configuration file's reader: options at the top
     level and under services, each service's rules, and what it refuses
     =========================================================================
 */
