@@ -62,14 +62,14 @@ s_log_refusal_summary (sq_core_t *self, int64_t now)
         }
 }
 
-sq_conn_t *
-sq_core_connected (sq_core_t *self, sq_side_t side, const uint8_t *id, size_t id_size,
-                   const char *host, const char *address, int64_t now)
+static sq_conn_t *
+s_core_connected (sq_core_t *self, sq_side_t side, const uint8_t *id, size_t id_size,
+                  const char *host, const char *address, int64_t now)
 {
     sq_refusal_t refusal = self->draining_all? SQ_REFUSED_DRAINING
-                         : sq_admission_check (self->admission, &self->config.limits, side,
-                                               host, sq_conn_table_count (self->conns, side),
-                                               now);
+                        : sq_admission_check (self->admission, &self->config.limits, side,
+                                              host, sq_conn_table_count (self->conns, side),
+                                              now);
     if (refusal != SQ_ADMITTED) {
         sq_arrival_refused (self, side, address, refusal, now);
         sq_flow_close_unrecorded (self, side, id, id_size);
@@ -89,7 +89,7 @@ sq_core_connected (sq_core_t *self, sq_side_t side, const uint8_t *id, size_t id
     conn->created_ms = now;
     conn->last_out_ms = now;
     conn->identified = sq_identity_take (self->identity, side, address,
-                                         conn->name, sizeof conn->name);
+                                        conn->name, sizeof conn->name);
     if (!conn->identified)
         sq_identity_resolve (self->identity, side, host, conn->name, sizeof conn->name);
     if (side == SQ_FRONTEND
@@ -115,6 +115,17 @@ sq_core_connected (sq_core_t *self, sq_side_t side, const uint8_t *id, size_t id
     return alive? conn: NULL;
 }
 
+//  The same, its log lines naming the core's service
+sq_conn_t *
+sq_core_connected (sq_core_t *self, sq_side_t side, const uint8_t *id, size_t id_size,
+                   const char *host, const char *address, int64_t now)
+{
+    const char *saved = sq_log_set_context (self->config.log_context);
+    sq_conn_t *result = s_core_connected (self, side, id, id_size, host, address, now);
+    sq_log_set_context (saved);
+    return result;
+}
+
 //  Out of descriptors, libzmq retries the accept at once, and again, in a
 //  busy loop, until one is free. So the side's limit comes down to the
 //  connections it has: the engine frees a descriptor for the next accept,
@@ -122,8 +133,8 @@ sq_core_connected (sq_core_t *self, sq_side_t side, const uint8_t *id, size_t id
 //  up S_LIMIT_RESTORE_MS after the last failure.
 #define S_LIMIT_RESTORE_MS 10000
 
-void
-sq_core_accept_failed (sq_core_t *self, sq_side_t side, int errno_value, int64_t now)
+static void
+s_core_accept_failed (sq_core_t *self, sq_side_t side, int errno_value, int64_t now)
 {
     self->stats.accept_failed [side]++;
     size_t live = sq_conn_table_count (self->conns, side);
@@ -142,6 +153,15 @@ sq_core_accept_failed (sq_core_t *self, sq_side_t side, int errno_value, int64_t
                   (unsigned long long) self->stats.accept_failed [side], *limit);
         self->accept_log_due_ms = now + S_REFUSAL_LOG_MS;
     }
+}
+
+//  The same, its log lines naming the core's service
+void
+sq_core_accept_failed (sq_core_t *self, sq_side_t side, int errno_value, int64_t now)
+{
+    const char *saved = sq_log_set_context (self->config.log_context);
+    s_core_accept_failed (self, side, errno_value, now);
+    sq_log_set_context (saved);
 }
 
 static void

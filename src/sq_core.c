@@ -193,9 +193,9 @@ s_screening (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t size,
         sq_pairing_rematch (self, now);
 }
 
-void
-sq_core_received (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t size,
-                  int64_t now)
+static void
+s_core_received (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t size,
+                 int64_t now)
 {
     conn->bytes_in += size;
     switch (conn->state) {
@@ -222,8 +222,18 @@ sq_core_received (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t 
     sq_flow_reap (self);
 }
 
+//  The same, its log lines naming the core's service
 void
-sq_core_moved (sq_core_t *self, sq_conn_t *from, uint64_t bytes, int64_t now)
+sq_core_received (sq_core_t *self, sq_conn_t *conn, const uint8_t *data, size_t size,
+                  int64_t now)
+{
+    const char *saved = sq_log_set_context (self->config.log_context);
+    s_core_received (self, conn, data, size, now);
+    sq_log_set_context (saved);
+}
+
+static void
+s_core_moved (sq_core_t *self, sq_conn_t *from, uint64_t bytes, int64_t now)
 {
     if (bytes == 0 || from->state == SQ_CONN_DEAD)
         return;
@@ -239,8 +249,17 @@ sq_core_moved (sq_core_t *self, sq_conn_t *from, uint64_t bytes, int64_t now)
     sq_liveness_pair_active (self, from, now);
 }
 
+//  The same, its log lines naming the core's service
 void
-sq_core_stalled (sq_core_t *self, sq_conn_t *conn, int64_t now)
+sq_core_moved (sq_core_t *self, sq_conn_t *from, uint64_t bytes, int64_t now)
+{
+    const char *saved = sq_log_set_context (self->config.log_context);
+    s_core_moved (self, from, bytes, now);
+    sq_log_set_context (saved);
+}
+
+static void
+s_core_stalled (sq_core_t *self, sq_conn_t *conn, int64_t now)
 {
     if (conn->state != SQ_CONN_PAIRED)
         return;
@@ -251,14 +270,32 @@ sq_core_stalled (sq_core_t *self, sq_conn_t *conn, int64_t now)
     sq_flow_reap (self);
 }
 
+//  The same, its log lines naming the core's service
 void
-sq_core_disconnected (sq_core_t *self, sq_conn_t *conn, int64_t now)
+sq_core_stalled (sq_core_t *self, sq_conn_t *conn, int64_t now)
+{
+    const char *saved = sq_log_set_context (self->config.log_context);
+    s_core_stalled (self, conn, now);
+    sq_log_set_context (saved);
+}
+
+static void
+s_core_disconnected (sq_core_t *self, sq_conn_t *conn, int64_t now)
 {
     bool screening = conn->state == SQ_CONN_SCREENING;
     sq_flow_lost (self, conn, "peer disconnected", now);
     if (screening)
         sq_pairing_rematch (self, now);
     sq_flow_reap (self);
+}
+
+//  The same, its log lines naming the core's service
+void
+sq_core_disconnected (sq_core_t *self, sq_conn_t *conn, int64_t now)
+{
+    const char *saved = sq_log_set_context (self->config.log_context);
+    s_core_disconnected (self, conn, now);
+    sq_log_set_context (saved);
 }
 
 //  When the peer at the head of the greeting list runs out of time. While
@@ -295,8 +332,8 @@ s_expire_queue (sq_core_t *self, int64_t now)
     }
 }
 
-void
-sq_core_tick (sq_core_t *self, int64_t now)
+static void
+s_core_tick (sq_core_t *self, int64_t now)
 {
     sq_flow_flush_blocked (self, now);
     s_expire_greetings (self, now);
@@ -309,6 +346,15 @@ sq_core_tick (sq_core_t *self, int64_t now)
     sq_admission_tick (self->admission, now);
     sq_arrival_tick (self, now);
     sq_flow_reap (self);
+}
+
+//  The same, its log lines naming the core's service
+void
+sq_core_tick (sq_core_t *self, int64_t now)
+{
+    const char *saved = sq_log_set_context (self->config.log_context);
+    s_core_tick (self, now);
+    sq_log_set_context (saved);
 }
 
 //  The earliest of the due times of every timer

@@ -87,6 +87,8 @@ typedef struct {
                                     //  feeds it (else close the pair)
     sq_admission_limits_t limits;   //  Who may connect, how many, how often
     const char *mechanisms [2];     //  Per side, "CURVE,PLAIN"; NULL: any
+    const char *log_context;        //  What the core's log lines begin with
+                                    //  ("service billing"), or NULL
     int64_t slow_peer_timeout_ms;   //  An engine that moves a pair itself
                                     //  closes it when bytes wait for a peer
                                     //  and none moved this long (0: never)

@@ -171,14 +171,24 @@ s_matches (const sq_conn_t *conn, const void *arg)
         && sq_cidr_contains (&match->cidr, family, address);
 }
 
-size_t
-sq_core_close_matching (sq_core_t *self, sq_side_t side, const char *match, int64_t now)
+static size_t
+s_core_close_matching (sq_core_t *self, sq_side_t side, const char *match, int64_t now)
 {
     s_match_t rule = { .side = side, .name = match };
     char error [128];
     rule.by_address = sq_cidr_parse (match, &rule.cidr, error, sizeof error);
     size_t count = sq_liveness_close_where (self, s_matches, &rule, SQ_CLOSED_OPERATOR,
-                                            "closed by the operator", now);
+                                           "closed by the operator", now);
     sq_flow_reap (self);
     return count;
+}
+
+//  The same, its log lines naming the core's service
+size_t
+sq_core_close_matching (sq_core_t *self, sq_side_t side, const char *match, int64_t now)
+{
+    const char *saved = sq_log_set_context (self->config.log_context);
+    size_t result = s_core_close_matching (self, side, match, now);
+    sq_log_set_context (saved);
+    return result;
 }

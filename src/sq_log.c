@@ -295,6 +295,17 @@ s_stderr_write (char *line, size_t size)
     }
 }
 
+//  What lines begin with now, or NULL
+static const char *s_context = NULL;
+
+const char *
+sq_log_set_context (const char *context)
+{
+    const char *before = s_context;
+    s_context = context;
+    return before;
+}
+
 void
 sq_log (sq_log_level_t level, const char *format, ...)
 {
@@ -303,9 +314,12 @@ sq_log (sq_log_level_t level, const char *format, ...)
     struct timespec time;
     clock_gettime (CLOCK_REALTIME, &time);
     char message [S_MESSAGE_MAX];
+    int used = s_context? snprintf (message, sizeof message, "%s: ", s_context): 0;
+    if (used < 0 || (size_t) used >= sizeof message)
+        used = 0;
     va_list args;
     va_start (args, format);
-    vsnprintf (message, sizeof message, format, args);
+    vsnprintf (message + used, sizeof message - (size_t) used, format, args);
     va_end (args);
     if (s_syslog.on) {
         s_syslog_write (level, &time, message);

@@ -71,6 +71,10 @@ bool sq_log_enabled (sq_log_level_t level);
 void sq_log (sq_log_level_t level, const char *format, ...)
     __attribute__ ((format (printf, 2, 3)));
 
+//  Until changed again, each line sq_log writes begins "CONTEXT: " (NULL:
+//  nothing). Returns the context it replaces, for the caller to put back.
+const char *sq_log_set_context (const char *context);
+
 //  Says why the proxy cannot start, or what is wrong with its options, to
 //  whoever started it, at any level: in text on stderr as "streamq-proxy:
 //  <message>" (a command-line message, with no time stamp); in JSON as

@@ -31,6 +31,7 @@ typedef struct {
 
 struct sq_service {
     char *name;
+    char *log_context;          //  "service NAME" for a declared service, or NULL
     s_engine_t engine;
     sq_core_t *core;
     sq_loop_t *loop;
@@ -305,7 +306,11 @@ sq_service_new (const char *name, const sq_proxy_config_t *config, void *context
         sq_service_destroy (&self);
         return NULL;
     }
+    char log_context [128];
+    snprintf (log_context, sizeof log_context, "service %s", name);
+    self->log_context = config->service_name? strdup (log_context): NULL;
     sq_core_config_t core_config = config->core;
+    core_config.log_context = self->log_context;
     s_connection_limits (name, &core_config, config->max_connections, files, sharing);
     self->core = sq_core_new (&core_config, &self->engine.ops);
     if (!self->core) {
@@ -338,6 +343,7 @@ sq_service_destroy (sq_service_t **self_p)
     if (self->engine.self)
         self->engine.destroy (self->engine.self);
     free (self->name);
+    free (self->log_context);
     free (self);
     *self_p = NULL;
 }
@@ -394,6 +400,7 @@ sq_service_reconfigure (sq_service_t *self, const sq_proxy_config_t *config,
                         rlim_t files, size_t sharing)
 {
     sq_core_config_t core_config = config->core;
+    core_config.log_context = self->log_context;
     s_connection_limits (self->name, &core_config, config->max_connections, files, sharing);
     sq_core_reconfigure (self->core, &core_config);
     if (!sq_service_reload_routes (self, config))
