@@ -404,7 +404,8 @@ s_services_distinct (const sq_proxy_config_t *top)
 }
 
 //  Builds the configuration of each service the file declares; with
-//  services the top level sets no frontend nor backend. 0, or an exit code.
+//  services a frontend or backend of the top level is not used (and said
+//  so). 0, or an exit code.
 static int
 s_build_services (sq_proxy_config_t *top, const s_given_t *given, size_t count)
 {
@@ -413,11 +414,9 @@ s_build_services (sq_proxy_config_t *top, const s_given_t *given, size_t count)
         return 0;
     const char *sides [] = { "frontend", "backend" };
     for (int side = 0; side < 2; side++)
-        if (s_given_at_top (file, given, count, sq_options_find (sides [side]))) {
-            s_complain ("--%s is set for the whole proxy, but services are declared: "
-                        "each service sets its own", sides [side]);
-            return 2;
-        }
+        if (s_given_at_top (file, given, count, sq_options_find (sides [side])))
+            sq_warning ("--%s is not used: services are declared, and each sets its own",
+                        sides [side]);
     int code = 0;
     for (size_t service = 0; !code && service < sq_config_service_count (file); service++)
         code = s_build_service (top, service, given, count);
