@@ -368,8 +368,22 @@ test_keep_running (void)
     SQ_CHECK_EQ (fresh.log_level, SQ_LOG_DEBUG);
 }
 
+//  True when the commented section at line holds a child with children
+//  of its own ("#services", "#    billing", "#        frontend = ...")
+static bool
+s_nested_section (const char *line)
+{
+    for (line += strcspn (line, "\n"); *line == '\n' && strncmp (line + 1, "#    ", 5) == 0;
+         line += 1 + strcspn (line + 1, "\n"))
+        if (strncmp (line + 1, "#        ", 9) == 0 && line [10] != ' ')
+            return true;
+    return false;
+}
+
 //  Uncommenting an option's line in examples/streamq.cfg (with its
-//  commented parent, for a child) gives a valid file
+//  commented parent, for a child) gives a valid file. A commented block
+//  nested deeper (the services) is uncommented as a whole, which
+//  test_services checks.
 static void
 test_example_uncomments (void)
 {
@@ -378,6 +392,7 @@ test_example_uncomments (void)
     SQ_CHECK_MSG (example, "%s", error);
     size_t tried = 0;
     const char *parent = NULL;
+    bool in_nested = false;
     for (const char *line = example; *line; line += strcspn (line, "\n") + 1) {
         size_t length = strcspn (line, "\n");
         const char *name = line + 1 + strspn (line + 1, " ");
@@ -388,9 +403,18 @@ test_example_uncomments (void)
                     && name [strspn (name, "abcdefghijklmnopqrstuvwxyz-")] == '\n';
         if (*line != '#' && *line != '\n' && *line != ' ')
             parent = NULL;          //  A live line: a child would go under it
-        if (section)
+        if (section) {
             parent = line;
-        if (!option)
+            in_nested = s_nested_section (line);
+            //  test_services checks that one as a whole; another would go
+            //  unchecked
+            SQ_CHECK_MSG (!in_nested || strncmp (line, "#services\n", 10) == 0,
+                          "a nested commented block: %.*s", (int) length, line);
+        }
+        else
+        if (strncmp (line, "#    ", 5) != 0)
+            in_nested = false;      //  The end of a commented block
+        if (!option || in_nested)
             continue;
         //  The text with this line (and its commented parent) uncommented
         size_t size = strlen (example) + 1;
