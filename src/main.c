@@ -392,11 +392,13 @@ s_services_distinct (const sq_proxy_config_t *top)
             const sq_proxy_config_t *a = top->services [one], *b = top->services [other];
             const char *ends_a [] = { a->frontend, a->backend };
             const char *ends_b [] = { b->frontend, b->backend };
+            const char *sides [] = { "frontend", "backend" };
             for (int x = 0; x < 2; x++)
                 for (int y = 0; y < 2; y++)
                     if (strcmp (ends_a [x], ends_b [y]) == 0 && !s_any_port (ends_a [x])) {
-                        s_complain ("services %s and %s both listen on %s", b->service_name,
-                                    a->service_name, ends_a [x]);
+                        s_complain ("service %s: its %s %s is service %s's %s too",
+                                    a->service_name, sides [x], ends_a [x],
+                                    b->service_name, sides [y]);
                         return 2;
                     }
         }
