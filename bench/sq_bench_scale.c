@@ -7,10 +7,13 @@
 
     A libzmq socket per connection would cost more than the proxy being
     measured, so each peer here is a bare non-blocking TCP socket that
-    speaks just the ZMTP 3 NULL greeting: the proxy sends 11 bytes on every
-    new connection, the peer sends its 64-byte greeting, and once paired
-    each side receives the other's bytes 11..63. Having all 64 bytes is how
-    a peer knows its pair is established.
+    speaks just the ZMTP 3 NULL handshake: the proxy sends 11 bytes on every
+    new connection, the peer sends its 64-byte greeting, and a client then
+    receives bytes 11..63 of an idle worker's greeting and answers with its
+    READY command; once that passed the proxy's screening the worker has
+    the client's greeting and READY, and answers with its own READY, which
+    the client receives. Having the partner's READY is how a peer knows its
+    pair is established (and its handshake complete, as the proxy sees it).
 
     1. Idle pairs: N worker connections dial the backend (the proxy lists
        them idle), then N clients dial the frontend and are paired. Reports
@@ -40,6 +43,10 @@
 
 #define S_GREETING 64
 #define S_PREFIX 11
+//  A NULL READY command with its Socket-Type, as both sides send it
+#define S_READY 30
+//  A peer's bytes once paired: the partner's greeting, then its READY
+#define S_FULL (S_GREETING + S_READY)
 #define S_EVENTS 1024
 #define S_CLIENT 0
 #define S_WORKER 1
@@ -150,6 +157,12 @@ s_args (int argc, char *argv [], s_opts_t *opts)
     }
     return opts->endpoint [0] && opts->endpoint [1] && opts->control && opts->pid;
 }
+
+static const uint8_t s_ready [S_READY] = {
+    0x04, 28, 5, 'R', 'E', 'A', 'D', 'Y',
+    11, 'S', 'o', 'c', 'k', 'e', 't', '-', 'T', 'y', 'p', 'e',
+    0, 0, 0, 6, 'D', 'E', 'A', 'L', 'E', 'R'
+};
 
 //  The NULL greeting of a ZMTP 3.1 peer: signature, version 3.1,
 //  "NULL" padded to 20 bytes, as-server 0, 31 bytes of filler
@@ -267,16 +280,27 @@ s_on_closed (s_scale_t *self, s_peer_t *peer, size_t index)
         s_open (self, index);
 }
 
+//  The partner's greeting is in: the peer sends its READY command
+static bool
+s_send_ready (s_scale_t *self, s_peer_t *peer)
+{
+    if (send (peer->fd, s_ready, S_READY, MSG_NOSIGNAL) == S_READY)
+        return true;
+    self->failures++;
+    s_close (self, peer);
+    return false;
+}
+
 static void
 s_on_readable (s_scale_t *self, s_peer_t *peer, size_t index)
 {
-    uint8_t data [S_GREETING];
+    uint8_t data [S_FULL];
     //  A paired peer expects nothing more: read one byte to see an EOF
-    size_t want = peer->got < S_GREETING? (size_t) (S_GREETING - peer->got): 1;
+    size_t want = peer->got < S_FULL? (size_t) (S_FULL - peer->got): 1;
     ssize_t size = recv (peer->fd, data, want, 0);
     if (size < 0 && (errno == EAGAIN || errno == EINTR))
         return;
-    if (size <= 0 || peer->got == S_GREETING) {
+    if (size <= 0 || peer->got == S_FULL) {
         s_on_closed (self, peer, index);
         return;
     }
@@ -289,10 +313,13 @@ s_on_readable (s_scale_t *self, s_peer_t *peer, size_t index)
         }
     }
     bool was_greeted = peer->got >= S_PREFIX;
+    bool had_greeting = peer->got >= S_GREETING;
     peer->got += (uint8_t) size;
     if (!was_greeted && peer->got >= S_PREFIX)
         self->greeted [peer->side]++;
-    if (peer->got == S_GREETING)
+    if (!had_greeting && peer->got >= S_GREETING && !s_send_ready (self, peer))
+        return;
+    if (peer->got == S_FULL)
         s_on_paired (self, peer, index);
 }
 
