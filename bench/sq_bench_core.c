@@ -9,8 +9,9 @@
     as the tables grow. Per size:
 
     - lookups by routing id, in random order over every live connection;
-    - pairing: a client arrives and sends its greeting, the core chooses a
-      worker and pairs them (timed alone: the "pairing decision"); then,
+    - pairing: a client arrives and sends its greeting and READY command,
+      the core screens it, chooses a worker and pairs them (timed alone:
+      the "pairing decision"); then,
       untimed in that figure but counted in the cycle rate, the client
       leaves, the worker connection closes and the worker dials a new slot,
       so the population stays the same from one cycle to the next;
@@ -28,6 +29,9 @@
 #include "sq_log.h"
 
 #define S_ID_SIZE 5
+//  A NULL READY command with its Socket-Type
+#define S_READY "\x04\x1c\x05READY\x0bSocket-Type\x00\x00\x00\x06" "DEALER"
+#define S_READY_SIZE 30
 //  Bounds of each timed phase: whichever comes first
 #define S_MAX_CYCLES 2000000
 #define S_MAX_LOOKUPS 20000000
@@ -46,7 +50,9 @@ typedef struct {
     sq_core_t *core;
     uint32_t next_id [2];
     int64_t now;
-    uint8_t greeting [SQ_GREETING_SIZE];
+    //  A NULL peer's greeting, then its READY command: a worker sends the
+    //  greeting alone on arrival, a client both
+    uint8_t greeting [SQ_GREETING_SIZE + S_READY_SIZE];
     uint64_t engine_calls;
 } s_bench_t;
 
@@ -102,7 +108,15 @@ s_worker_host (size_t worker, char *host, size_t size)
     snprintf (host, size, "10.%zu.%zu.%zu", worker >> 16 & 255, worker >> 8 & 255, worker & 255);
 }
 
-//  A peer connects and sends its whole NULL greeting; returns its connection
+//  The bytes a peer of that side opens with
+static size_t
+s_opening (sq_side_t side)
+{
+    return side == SQ_FRONTEND? SQ_GREETING_SIZE + S_READY_SIZE: SQ_GREETING_SIZE;
+}
+
+//  A peer connects and sends its whole NULL greeting (a client its READY
+//  too); returns its connection
 static sq_conn_t *
 s_arrive (s_bench_t *self, sq_side_t side, const char *host)
 {
@@ -111,7 +125,7 @@ s_arrive (s_bench_t *self, sq_side_t side, const char *host)
     sq_conn_t *conn = sq_core_connected (self->core, side, id, S_ID_SIZE,
                                          host, host, self->now);
     if (conn)
-        sq_core_received (self->core, conn, self->greeting, SQ_GREETING_SIZE, self->now);
+        sq_core_received (self->core, conn, self->greeting, s_opening (side), self->now);
     return conn;
 }
 
@@ -120,6 +134,7 @@ s_bench_init (s_bench_t *self, const s_size_t *size)
 {
     memset (self, 0, sizeof *self);
     memcpy (self->greeting, "\xFF\0\0\0\0\0\0\0\0\x7F\x03\x01NULL", 16);
+    memcpy (self->greeting + SQ_GREETING_SIZE, S_READY, S_READY_SIZE);
     self->now = 1000000;
     sq_core_config_t config;
     sq_core_config_defaults (&config);
@@ -187,7 +202,7 @@ s_cycle (s_bench_t *self)
     if (!client)
         return -1;
     int64_t start = s_now_ns ();
-    sq_core_received (self->core, client, self->greeting, SQ_GREETING_SIZE, self->now);
+    sq_core_received (self->core, client, self->greeting, s_opening (SQ_FRONTEND), self->now);
     int64_t took = s_now_ns () - start;
     if (client->state != SQ_CONN_PAIRED)
         return -1;
