@@ -205,12 +205,14 @@ sq_service_reload_routes (sq_service_t *self, const sq_proxy_config_t *config)
     bool loaded = text && sq_routes_load (self->core, text, error, sizeof error,
                                           sq_clock_now ());
     free (text);
+    const char *saved = sq_log_set_context (self->log_context);
     if (loaded)
-        sq_info ("service %s: rules loaded%s%s%s%s", self->name,
+        sq_info ("rules loaded%s%s%s%s",
                  *config->rules? " from ": "", *config->rules? config->config_path: "",
                  config->routes? " from ": "", config->routes? config->routes: "");
     else
-        sq_error ("service %s: %s", self->name, error);
+        sq_error ("%s", error);
+    sq_log_set_context (saved);
     return loaded;
 }
 
@@ -259,8 +261,8 @@ s_warn_open_backend (const char *bound, const sq_proxy_config_t *config)
 //  libzmq's accept, where the proxy cannot see or count it, so it is
 //  refused before that
 static void
-s_connection_limits (const char *name, sq_core_config_t *core, long long configured,
-                     rlim_t files, size_t sharing)
+s_connection_limits (sq_core_config_t *core, long long configured, rlim_t files,
+                     size_t sharing)
 {
     long long each = configured;
     if (sharing == 0)
@@ -273,61 +275,71 @@ s_connection_limits (const char *name, sq_core_config_t *core, long long configu
     for (int side = 0; side < 2; side++)
         core->limits.max_connections [side] = each > 0? (size_t) each: 0;
     if (each > 0)
-        sq_info ("service %s: connections: up to %lld on each side%s", name, each,
+        sq_info ("connections: up to %lld on each side%s", each,
                  configured < 0? " (from the open-file limit)": "");
     if (configured > 0 && files != RLIM_INFINITY
     &&  (rlim_t) (2 * configured + S_FILES_RESERVED) > files)
-        sq_warning ("service %s: --max-connections %lld on each side needs about %lld "
-                    "open files; the limit is %llu", name, configured,
+        sq_warning ("--max-connections %lld on each side needs about %lld "
+                    "open files; the limit is %llu", configured,
                     2 * configured + S_FILES_RESERVED, (unsigned long long) files);
 }
 
 //  -------------------------------------------------------------------------
 //  The service
 
-sq_service_t *
-sq_service_new (const char *name, const sq_proxy_config_t *config, void *context,
-                rlim_t files, size_t sharing)
+//  Makes the engine and the core, loads the rules; false, logged, when
+//  any of them cannot be
+static bool
+s_service_start (sq_service_t *self, const sq_proxy_config_t *config, void *context,
+                 rlim_t files, size_t sharing)
 {
-    sq_service_t *self = calloc (1, sizeof *self);
-    if (self)
-        self->name = strdup (name);
-    if (!self || !self->name) {
-        sq_log_failure ("out of memory");
-        free (self);
-        return NULL;
-    }
     char error [512];
     bool made = config->engine == SQ_ENGINE_SPLICE
               ? s_splice_new (&self->engine, config, error, sizeof error)
               : s_stream_new (&self->engine, context, config, error, sizeof error);
     if (!made) {
-        sq_log_failure ("service %s: %s", name, error);
-        sq_service_destroy (&self);
-        return NULL;
+        sq_log_failure ("%s%s%s", self->log_context? self->log_context: "",
+                        self->log_context? ": ": "", error);
+        return false;
     }
-    char log_context [128];
-    snprintf (log_context, sizeof log_context, "service %s", name);
-    self->log_context = config->service_name? strdup (log_context): NULL;
     sq_core_config_t core_config = config->core;
     core_config.log_context = self->log_context;
-    s_connection_limits (name, &core_config, config->max_connections, files, sharing);
+    s_connection_limits (&core_config, config->max_connections, files, sharing);
     self->core = sq_core_new (&core_config, &self->engine.ops);
     if (!self->core) {
+        sq_log_failure ("out of memory");
+        return false;
+    }
+    self->engine.attach (self->engine.self, self->core);
+    if (!sq_service_reload_routes (self, config))
+        return false;
+    sq_info ("listening: frontend %s", sq_service_endpoint (self, SQ_FRONTEND));
+    sq_info ("listening: backend %s", sq_service_endpoint (self, SQ_BACKEND));
+    s_warn_open_backend (sq_service_endpoint (self, SQ_BACKEND), config);
+    return true;
+}
+
+sq_service_t *
+sq_service_new (const char *name, const sq_proxy_config_t *config, void *context,
+                rlim_t files, size_t sharing)
+{
+    sq_service_t *self = calloc (1, sizeof *self);
+    char log_context [128];
+    snprintf (log_context, sizeof log_context, "service %s", name);
+    if (self) {
+        self->name = strdup (name);
+        self->log_context = config->service_name? strdup (log_context): NULL;
+    }
+    if (!self || !self->name || (config->service_name && !self->log_context)) {
         sq_log_failure ("out of memory");
         sq_service_destroy (&self);
         return NULL;
     }
-    self->engine.attach (self->engine.self, self->core);
-    if (!sq_service_reload_routes (self, config)) {
+    const char *saved = sq_log_set_context (self->log_context);
+    bool started = s_service_start (self, config, context, files, sharing);
+    sq_log_set_context (saved);
+    if (!started)
         sq_service_destroy (&self);
-        return NULL;
-    }
-    sq_info ("service %s: listening: frontend %s", name,
-             sq_service_endpoint (self, SQ_FRONTEND));
-    sq_info ("service %s: listening: backend %s", name,
-             sq_service_endpoint (self, SQ_BACKEND));
-    s_warn_open_backend (sq_service_endpoint (self, SQ_BACKEND), config);
     return self;
 }
 
@@ -399,13 +411,14 @@ void
 sq_service_reconfigure (sq_service_t *self, const sq_proxy_config_t *config,
                         rlim_t files, size_t sharing)
 {
+    const char *saved = sq_log_set_context (self->log_context);
     sq_core_config_t core_config = config->core;
     core_config.log_context = self->log_context;
-    s_connection_limits (self->name, &core_config, config->max_connections, files, sharing);
+    s_connection_limits (&core_config, config->max_connections, files, sharing);
     sq_core_reconfigure (self->core, &core_config);
     if (!sq_service_reload_routes (self, config))
-        sq_warning ("service %s: keeping the address rules, routes and weights in force",
-                    self->name);
+        sq_warning ("keeping the address rules, routes and weights in force");
+    sq_log_set_context (saved);
 }
 
 void
@@ -417,8 +430,10 @@ sq_service_remove (sq_service_t *self, int64_t now)
     if (self->engine.stop_listening)
         self->engine.stop_listening (self->engine.self);
     sq_core_drain_all (self->core, now);
-    sq_info ("service %s: removed: no new connections; its %zu pairs finish", self->name,
+    const char *saved = sq_log_set_context (self->log_context);
+    sq_info ("removed: no new connections; its %zu pairs finish",
              sq_core_active_pairs (self->core));
+    sq_log_set_context (saved);
 }
 
 bool
