@@ -714,15 +714,15 @@ s_control_request (s_proxy_t *proxy, int64_t now)
         request.data [request.count] = zmq_msg_data (&frames [index]);
         request.size [request.count++] = zmq_msg_size (&frames [index]);
     }
+    //  What a client may run is the command after a SERVICE <name>
+    size_t command = envelope + sq_control_service_prefix (&request);
     sq_reply_t reply = { .count = 0 };
     if (too_many || count > SQ_CONTROL_FRAMES_MAX + envelope) {
         reply.frame [reply.count++] = strdup ("ERROR");
         reply.frame [reply.count++] = strdup ("too many frames");
     }
     else
-    if (count > envelope + sq_control_service_prefix (&request)
-    &&  !sq_control_auth_allows (proxy->auth,
-                                 &frames [envelope + sq_control_service_prefix (&request)])) {
+    if (count > command && !sq_control_auth_allows (proxy->auth, &frames [command])) {
         reply.frame [reply.count++] = strdup ("ERROR");
         reply.frame [reply.count++] = strdup ("not authorised");
     }
