@@ -675,8 +675,8 @@ s_run (const s_command_t *command, s_request_t *request)
     }
     else
     if (request->named && request->services->removed && command->scope != S_ANY)
-        s_error (request->reply, "service '%s' is being removed: it takes only CLOSE",
-                 request->services->name);
+        s_error (request->reply, "service '%s' is being removed: it takes only CLOSE "
+                 "and HEARTBEAT", request->services->name);
     else
         s_broadcast (command, request);
 }

@@ -1,9 +1,12 @@
 /*  =========================================================================
-    sq_prometheus - the core's counters in the Prometheus text format
+    sq_prometheus - the services' counters in the Prometheus text format
 
     Each metric family is written whole: its # HELP and # TYPE lines, then
-    its samples, as the format asks. Counters come from sq_core_stats,
-    gauges from the core's tables. Connections by state are counted with
+    its samples, as the format asks. Each service's families are rendered
+    apart, every sample with its service label, noting where each family
+    starts; the text is then each family of the first service followed by
+    the samples of that family of the others. Counters come from
+    sq_core_stats, gauges from the core's tables. Connections by state are counted with
     one pass over the connections, at each scrape (not at each event), so
     a scrape costs O(connections) and the events nothing.
     =========================================================================
