@@ -370,6 +370,43 @@ test_metrics_of_services (void)
     s_teardown ();
 }
 
+//  /readyz: every service that is not being removed must be ready, and
+//  the first that is not is named; /readyz/NAME asks one
+static void
+test_readiness (void)
+{
+    s_setup ();
+    char body [160];
+    SQ_CHECK_EQ (sq_prometheus_ready (services, 2, NULL, body, sizeof body), 503);
+    SQ_CHECK_STR (body, "not ready: service default: no idle worker\n");
+    s_connect (0, SQ_BACKEND, 1, "10.0.1.1");
+    SQ_CHECK_EQ (sq_prometheus_ready (services, 2, NULL, body, sizeof body), 503);
+    SQ_CHECK_STR (body, "not ready: service billing: no idle worker\n");
+    SQ_CHECK_EQ (sq_prometheus_ready (services, 2, "default", body, sizeof body), 200);
+    SQ_CHECK_STR (body, "ok: 1 idle worker connection\n");
+    SQ_CHECK_EQ (sq_prometheus_ready (services, 2, "nobody", body, sizeof body), 404);
+    s_connect (1, SQ_BACKEND, 2, "10.0.1.2");
+    SQ_CHECK_EQ (sq_prometheus_ready (services, 2, NULL, body, sizeof body), 200);
+    SQ_CHECK_STR (body, "ok: 2 idle worker connections\n");
+    //  One service paused: the proxy is not ready, the other service is
+    sq_core_set_paused (services [1].core, true, 0);
+    SQ_CHECK_EQ (sq_prometheus_ready (services, 2, NULL, body, sizeof body), 503);
+    SQ_CHECK_STR (body, "not ready: service billing: paused\n");
+    SQ_CHECK_EQ (sq_prometheus_ready (services, 2, "default", body, sizeof body), 200);
+    //  A service being removed is left out, but answers for itself
+    services [1].removed = true;
+    SQ_CHECK_EQ (sq_prometheus_ready (services, 2, NULL, body, sizeof body), 200);
+    SQ_CHECK_EQ (sq_prometheus_ready (services, 2, "billing", body, sizeof body), 503);
+    SQ_CHECK_STR (body, "not ready: removing\n");
+    //  One service, as a proxy without services has: the reason alone
+    sq_core_set_paused (services [0].core, true, 0);
+    SQ_CHECK_EQ (sq_prometheus_ready (services, 1, NULL, body, sizeof body), 503);
+    SQ_CHECK_STR (body, "not ready: paused\n");
+    SQ_CHECK_EQ (sq_prometheus_ready (services, 0, NULL, body, sizeof body), 503);
+    SQ_CHECK_STR (body, "not ready: no service\n");
+    s_teardown ();
+}
+
 int
 main (void)
 {
@@ -380,5 +417,6 @@ main (void)
     SQ_RUN (test_writes_broadcast);
     SQ_RUN (test_removed_service);
     SQ_RUN (test_metrics_of_services);
+    SQ_RUN (test_readiness);
     return sq_test_summary ();
 }
