@@ -150,6 +150,16 @@ s_address_ok (const char *address)
 //  -------------------------------------------------------------------------
 //  Commands
 
+//  For a log line: " in service <name>" when the proxy has several, else ""
+static const char *
+s_where (const s_request_t *request, char *text, size_t size)
+{
+    if (!request->tagged)
+        return "";
+    snprintf (text, size, " in service %s", request->service->name);
+    return text;
+}
+
 static void
 s_ping (s_request_t *request)
 {
@@ -238,9 +248,10 @@ s_close (s_request_t *request)
         return;
     size_t closed = sq_core_close_matching (request->core, side, request->args [1],
                                             request->now);
-    sq_warning ("control: CLOSE %s %s closed %zu connections and their partners "
-                "(service %s)", sq_side_name (side), request->args [1], closed,
-                request->service->name);
+    char where [96];
+    sq_warning ("control: CLOSE %s %s closed %zu connections and their partners%s",
+                sq_side_name (side), request->args [1], closed,
+                s_where (request, where, sizeof where));
     char count [32];
     snprintf (count, sizeof count, "%zu", closed);
     s_reply (request->reply, "OK");
@@ -266,8 +277,9 @@ s_unban (s_request_t *request)
 static void
 s_pause (s_request_t *request)
 {
+    char where [96];
     if (!sq_core_paused (request->core))
-        sq_info ("control: paused (service %s)", request->service->name);
+        sq_info ("control: paused%s", s_where (request, where, sizeof where));
     sq_core_set_paused (request->core, true, request->now);
     s_reply (request->reply, "OK");
 }
@@ -275,8 +287,9 @@ s_pause (s_request_t *request)
 static void
 s_resume (s_request_t *request)
 {
+    char where [96];
     if (sq_core_paused (request->core))
-        sq_info ("control: resumed (service %s)", request->service->name);
+        sq_info ("control: resumed%s", s_where (request, where, sizeof where));
     sq_core_set_paused (request->core, false, request->now);
     s_reply (request->reply, "OK");
 }
@@ -662,8 +675,8 @@ s_run (const s_command_t *command, s_request_t *request)
     }
     else
     if (request->named && request->services->removed && command->scope != S_ANY)
-        s_error (request->reply, "service '%s' is being removed: it takes only CLOSE",
-                 request->services->name);
+        s_error (request->reply, "service '%s' is being removed: it takes only CLOSE "
+                 "and HEARTBEAT", request->services->name);
     else
         s_broadcast (command, request);
 }

@@ -27,7 +27,9 @@
     OK when at least one took it, else with the first service's error.
     PING, PAUSE, RESUME, TERMINATE and LOGLEVEL without SERVICE are for the
     whole proxy; TERMINATE and LOGLEVEL refuse a SERVICE. A service being
-    removed by a reload takes only CLOSE and HEARTBEAT.
+    removed by a reload takes only CLOSE and HEARTBEAT. Each entry of LIST
+    names its service; those of WORKERS, CLIENTS, ROUTES and BANS do when
+    the proxy has several.
     =========================================================================
 */
 #ifndef SQ_CONTROL_H_INCLUDED

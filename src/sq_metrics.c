@@ -22,7 +22,6 @@
 #include <microhttpd.h>
 #include <zmq.h>
 #include "sq_metrics.h"
-#include "sq_balancer.h"
 #include "sq_prometheus.h"
 #include "sq_clock.h"
 #include "sq_log.h"
@@ -102,70 +101,15 @@ s_answer_text (struct MHD_Connection *connection, unsigned int status, const cha
     return result;
 }
 
-//  Why a service would not pair a client arriving now, or NULL when it
-//  would: it has an idle worker connection, is not paused, not draining
-static const char *
-s_not_ready (const sq_service_ref_t *service)
-{
-    if (service->removed)
-        return "removing";
-    if (sq_core_draining_all (service->core))
-        return "draining";
-    if (sq_core_paused (service->core))
-        return "paused";
-    if (sq_balancer_idle_count (sq_core_balancer (service->core)) == 0)
-        return "no idle worker";
-    return NULL;
-}
-
-//  200 and the idle worker connections of the services, or 503 and why
-//  the first that is not ready is not (named when there are several)
-static enum MHD_Result
-s_answer_ready_of (struct MHD_Connection *connection, const sq_service_ref_t *services,
-                   size_t count, bool named)
-{
-    char body [160];
-    size_t idle = 0, ready = 0;
-    for (size_t at = 0; at < count; at++) {
-        const char *reason = s_not_ready (&services [at]);
-        if (reason && named)
-            snprintf (body, sizeof body, "not ready: service %s: %s\n",
-                      services [at].name, reason);
-        else
-        if (reason)
-            snprintf (body, sizeof body, "not ready: %s\n", reason);
-        if (reason)
-            return s_answer_text (connection, MHD_HTTP_SERVICE_UNAVAILABLE, body);
-        idle += sq_balancer_idle_count (sq_core_balancer (services [at].core));
-        ready++;
-    }
-    if (ready == 0)
-        return s_answer_text (connection, MHD_HTTP_SERVICE_UNAVAILABLE,
-                              "not ready: no service\n");
-    snprintf (body, sizeof body, "ok: %zu idle worker connection%s\n", idle,
-              idle == 1? "": "s");
-    return s_answer_text (connection, MHD_HTTP_OK, body);
-}
-
-//  /readyz: 200 while every service that is not being removed is ready,
-//  else 503 naming the first that is not (when there are several);
-//  /readyz/NAME: the same for that service, 404 for no such service
+//  /readyz and /readyz/NAME, as sq_prometheus_ready answers them
 static enum MHD_Result
 s_answer_ready (sq_metrics_t *self, struct MHD_Connection *connection, const char *url)
 {
     const char *name = url + strlen (SQ_METRICS_READY_PATH);
-    if (*name == '/') {
-        for (size_t at = 0; at < self->count; at++)
-            if (strcmp (self->services [at].name, name + 1) == 0)
-                return s_answer_ready_of (connection, &self->services [at], 1, false);
-        return s_answer_static (connection, MHD_HTTP_NOT_FOUND, "no such service\n");
-    }
-    sq_service_ref_t live [SQ_SERVICES_MAX];
-    size_t count = 0;
-    for (size_t at = 0; at < self->count; at++)
-        if (!self->services [at].removed)
-            live [count++] = self->services [at];
-    return s_answer_ready_of (connection, live, count, count > 1);
+    char body [160];
+    int status = sq_prometheus_ready (self->services, self->count, *name? name + 1: NULL,
+                                      body, sizeof body);
+    return s_answer_text (connection, (unsigned int) status, body);
 }
 
 //  Every request: answered at once, as none of them needs a body. The

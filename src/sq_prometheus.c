@@ -1,9 +1,12 @@
 /*  =========================================================================
-    sq_prometheus - the core's counters in the Prometheus text format
+    sq_prometheus - the services' counters in the Prometheus text format
 
     Each metric family is written whole: its # HELP and # TYPE lines, then
-    its samples, as the format asks. Counters come from sq_core_stats,
-    gauges from the core's tables. Connections by state are counted with
+    its samples, as the format asks. Each service's families are rendered
+    apart, every sample with its service label, noting where each family
+    starts; the text is then each family of the first service followed by
+    the samples of that family of the others. Counters come from
+    sq_core_stats, gauges from the core's tables. Connections by state are counted with
     one pass over the connections, at each scrape (not at each event), so
     a scrape costs O(connections) and the events nothing.
     =========================================================================
@@ -430,6 +433,75 @@ sq_prometheus_text (const sq_service_ref_t *services, size_t count,
         return NULL;
     }
     return text.data;
+}
+
+//  -------------------------------------------------------------------------
+//  Readiness
+
+//  Why a service would not pair a client arriving now, or NULL when it
+//  would: it has an idle worker connection, is not paused, not draining
+static const char *
+s_not_ready (const sq_service_ref_t *service)
+{
+    if (service->removed)
+        return "removing";
+    if (sq_core_draining_all (service->core))
+        return "draining";
+    if (sq_core_paused (service->core))
+        return "paused";
+    if (sq_balancer_idle_count (sq_core_balancer (service->core)) == 0)
+        return "no idle worker";
+    return NULL;
+}
+
+//  200 and the idle worker connections of the services, or 503 and why
+//  the first that is not ready is not (named when asked)
+static int
+s_ready_of (const sq_service_ref_t *services, size_t count, bool named,
+            char *body, size_t size)
+{
+    size_t idle = 0, ready = 0;
+    for (size_t at = 0; at < count; at++) {
+        if (services [at].removed && named)
+            continue;               //  Draining away: not asked about
+        const char *reason = s_not_ready (&services [at]);
+        if (reason && named)
+            snprintf (body, size, "not ready: service %s: %s\n", services [at].name, reason);
+        else
+        if (reason)
+            snprintf (body, size, "not ready: %s\n", reason);
+        if (reason)
+            return 503;
+        idle += sq_balancer_idle_count (sq_core_balancer (services [at].core));
+        ready++;
+    }
+    if (ready == 0) {
+        snprintf (body, size, "not ready: no service\n");
+        return 503;
+    }
+    snprintf (body, size, "ok: %zu idle worker connection%s\n", idle, idle == 1? "": "s");
+    return 200;
+}
+
+int
+sq_prometheus_ready (const sq_service_ref_t *services, size_t count, const char *name,
+                     char *body, size_t size)
+{
+    if (name) {
+        for (size_t at = 0; at < count; at++)
+            if (strcmp (services [at].name, name) == 0)
+                return s_ready_of (&services [at], 1, false, body, size);
+        snprintf (body, size, "no such service\n");
+        return 404;
+    }
+    size_t live = 0;
+    for (size_t at = 0; at < count; at++)
+        live += !services [at].removed;
+    if (live == 1)
+        for (size_t at = 0; at < count; at++)
+            if (!services [at].removed)
+                return s_ready_of (&services [at], 1, false, body, size);
+    return s_ready_of (services, count, true, body, size);
 }
 
 //  -------------------------------------------------------------------------

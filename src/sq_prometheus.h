@@ -32,6 +32,18 @@
 char *sq_prometheus_text (const sq_service_ref_t *services, size_t count,
                           const char *libzmq_version, int64_t now);
 
+//  The answer to /readyz (name NULL) or /readyz/<name>: the HTTP status,
+//  and the body, a line, in body. /readyz is 200 ("ok: 3 idle worker
+//  connections") while a client arriving now at any service would be
+//  paired at once: each service that is not being removed has an idle
+//  worker connection, is not paused, not draining; else 503 with the
+//  reason of the first that is not ("not ready: no idle worker"; with
+//  several services, "not ready: service billing: no idle worker").
+//  /readyz/<name> is the same for that service alone ("not ready:
+//  removing" once removed), 404 when there is none.
+int sq_prometheus_ready (const sq_service_ref_t *services, size_t count, const char *name,
+                         char *body, size_t size);
+
 //  A --metrics URL, http://HOST:PORT/PATH, taken apart
 typedef struct {
     char host [64];             //  An IP address, IPv6 without its brackets

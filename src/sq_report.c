@@ -56,7 +56,15 @@ s_worker_state (const sq_worker_t *worker)
     return worker->connections? "active": "offline";
 }
 
-static void s_entry_open (sq_json_t *json, const sq_service_ref_t *service, bool tagged);
+//  Starts an entry of a report: an object, with its service's name first
+//  when tagged
+static void
+s_entry_open (sq_json_t *json, const sq_service_ref_t *service, bool tagged)
+{
+    sq_json_object_open (json, NULL);
+    if (tagged)
+        sq_json_string (json, "service", service->name);
+}
 
 static void
 s_worker_json (sq_json_t *json, const sq_service_ref_t *service, bool tagged,
@@ -83,16 +91,6 @@ s_page_end (sq_page_t page, size_t count)
     if (page.offset >= count)
         return count;
     return count - page.offset < page.count? count: page.offset + page.count;
-}
-
-//  Starts an entry of a report: an object, with its service's name first
-//  when tagged
-static void
-s_entry_open (sq_json_t *json, const sq_service_ref_t *service, bool tagged)
-{
-    sq_json_object_open (json, NULL);
-    if (tagged)
-        sq_json_string (json, "service", service->name);
 }
 
 char *

@@ -49,6 +49,7 @@
 #include "sq_command.h"
 #include "sq_json_scan.h"
 #include "sq_table.h"
+#include "sq_service_ref.h"
 #define SQ_CTL_VERSION          SQ_VERSION
 #define SQ_CTL_DEFAULT_CONTROL  "tcp://127.0.0.1:5557"
 #define SQ_CTL_DEFAULT_TIMEOUT  2000
@@ -80,6 +81,7 @@ typedef struct {
     int argc;                   //  command and arguments, argv [0] = command
     char **argv;
     const sq_command_t *command;    //  The command, when streamq-ctl knows it
+    const char *service;        //  --service: the one service to ask, or NULL
     const char *field;          //  STATS FIELD: the path of the one to print
     const char *key_file;       //  --key: our secret certificate, or NULL
     const char *server_key;     //  --server-key: a file or a Z85 key, or NULL
@@ -102,7 +104,8 @@ s_short_usage (FILE *out)
 {
     fprintf (out,
         "Usage: streamq-ctl [--control EP] [--timeout MS] [--raw|--pretty|--table]\n"
-        "                   [--key FILE] [--server-key FILE|KEY] COMMAND [ARG...]\n"
+        "                   [--key FILE] [--server-key FILE|KEY] [--service NAME]\n"
+        "                   COMMAND [ARG...]\n"
         "       streamq-ctl [OPTION...] watch [--interval MS] [--count N]\n"
         "       streamq-ctl --keygen NAME\n"
         "Try 'streamq-ctl --help' for more information.\n");
@@ -113,7 +116,8 @@ s_full_usage (FILE *out)
 {
     fprintf (out,
         "Usage: streamq-ctl [--control EP] [--timeout MS] [--raw|--pretty|--table]\n"
-        "                   [--key FILE] [--server-key FILE|KEY] COMMAND [ARG...]\n"
+        "                   [--key FILE] [--server-key FILE|KEY] [--service NAME]\n"
+        "                   COMMAND [ARG...]\n"
         "       streamq-ctl [OPTION...] watch [--interval MS] [--count N]\n"
         "       streamq-ctl --keygen NAME\n"
         "Sends COMMAND to a StreamQ-Proxy control socket and prints each reply\n"
@@ -133,6 +137,10 @@ s_full_usage (FILE *out)
         "                     not as tables\n"
         "  -T, --table        print LIST, WORKERS, CLIENTS and BANS as tables,\n"
         "                     even into a pipe (e.g. for watch(1))\n"
+        "  -S, --service NAME send COMMAND to that service of the proxy only\n"
+        "                     (as SERVICE NAME before it); without it, a read\n"
+        "                     covers every service, a change goes to each, and\n"
+        "                     the entries of tables show their SERVICE\n"
         "  -s, --server-key FILE|KEY   the proxy's control public key, as its\n"
         "                     certificate file or 40 Z85 characters: talk CURVE\n"
         "                     to a proxy started with --control-key\n"
@@ -282,6 +290,12 @@ s_apply_option (int code, char *argv [], s_options_t *options)
                 return s_usage_error ("--count must be a whole number >= 1", optarg);
             options->count = number;
             break;
+        case 'S':
+            if (!sq_service_name_ok (optarg))
+                return s_usage_error ("--service needs a name of 1 to 63 of A-Z a-z "
+                                      "0-9 . _ -", optarg);
+            options->service = optarg;
+            break;
         case 'k': options->key_file = optarg; break;
         case 's': options->server_key = optarg; break;
         case 'r': options->output = S_OUTPUT_RAW; break;
@@ -315,6 +329,7 @@ s_parse_options (int argc, char *argv [], s_options_t *options)
         { "timeout", required_argument, NULL, 't' },
         { "key",     required_argument, NULL, 'k' },
         { "server-key", required_argument, NULL, 's' },
+        { "service", required_argument, NULL, 'S' },
         { "keygen",  required_argument, NULL, SQ_CTL_OPT_KEYGEN },
         { "raw",     no_argument,       NULL, 'r' },
         { "pretty",  no_argument,       NULL, 'p' },
@@ -332,7 +347,7 @@ s_parse_options (int argc, char *argv [], s_options_t *options)
     opterr = 0;
     optind = 0;                 //  From the start: this runs twice for watch
     int code;
-    while ((code = getopt_long (argc, argv, "+:c:t:k:s:rpTwi:n:hV", long_options, NULL)) != -1) {
+    while ((code = getopt_long (argc, argv, "+:c:t:k:s:S:rpTwi:n:hV", long_options, NULL)) != -1) {
         int result = s_apply_option (code, argv, options);
         if (result != SQ_CTL_CONTINUE)
             return result;
@@ -346,6 +361,17 @@ s_parse_options (int argc, char *argv [], s_options_t *options)
 static int
 s_check_command (s_options_t *options)
 {
+    //  SERVICE NAME typed before the command is --service NAME
+    if (options->argc >= 3 && strcasecmp (options->argv [0], "SERVICE") == 0) {
+        if (options->service)
+            return s_usage_error ("--service and SERVICE: one service at a time", NULL);
+        if (!sq_service_name_ok (options->argv [1]))
+            return s_usage_error ("SERVICE needs a name of 1 to 63 of A-Z a-z 0-9 . _ -",
+                                  options->argv [1]);
+        options->service = options->argv [1];
+        options->argc -= 2;
+        options->argv += 2;
+    }
     options->command = sq_command_find (options->argv [0]);
     const sq_command_t *command = options->command;
     size_t args = (size_t) options->argc - 1;
@@ -505,8 +531,8 @@ s_now_ms (void)
     return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-//  Sends the request: an empty delimiter, then the command and its
-//  arguments, one frame each. The delimiter makes the DEALER's message look
+//  Sends the request: an empty delimiter, then SERVICE and its name with
+//  --service, then the command and its arguments, one frame each. The delimiter makes the DEALER's message look
 //  like a REQ socket's, which the control socket answers in kind; DEALER
 //  rather than REQ because REQ's send/receive lock-step buys nothing for a
 //  single exchange. Returns 0, or -1 with errno set.
@@ -514,6 +540,10 @@ static int
 s_send_request (void *socket, const s_options_t *options)
 {
     if (zmq_send (socket, "", 0, ZMQ_SNDMORE) == -1)
+        return -1;
+    if (options->service
+    &&  (zmq_send (socket, "SERVICE", 7, ZMQ_SNDMORE) == -1
+    ||   zmq_send (socket, options->service, strlen (options->service), ZMQ_SNDMORE) == -1))
         return -1;
     for (int index = 0; index < options->argc; index++) {
         const char *frame = options->argv [index];

@@ -9,7 +9,9 @@
     HELP and TYPE once, before its samples, which follow together; no
     series twice; counters named *_total; in a histogram the buckets in
     ascending order of le, cumulative, ending with le="+Inf", and _count
-    equal to the +Inf bucket, with _sum present.
+    equal to the +Inf bucket, with _sum present; a histogram of several
+    series (by their other labels) has each whole, the next after the
+    _count of the one before.
 
     sq_prometheus_value (text, series) reads the value of one series, as
     written ("streamq_pairs_total", "streamq_bytes_total{direction=...}").
@@ -180,6 +182,14 @@ static inline bool
 sq_pc_histogram (sq_pc_t *self, sq_pc_family_t *family, const char *suffix,
                  const char *le, double value, const char *line)
 {
+    if (strcmp (suffix, "_bucket") == 0 && family->has_count) {
+        //  The next series of the family (other labels): it starts anew
+        if (!family->has_sum)
+            return sq_pc_fail (self, "a histogram series without _sum", line);
+        family->last_le = -INFINITY;
+        family->last_bucket = 0;
+        family->has_inf = family->has_sum = family->has_count = false;
+    }
     if (strcmp (suffix, "_bucket") == 0) {
         double bound;
         if (!*le || !sq_pc_number (le, &bound))

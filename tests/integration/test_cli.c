@@ -332,6 +332,7 @@ s_dead_port (int *fd_p)
 static void
 test_ctl (void)
 {
+    char *err;
     char binary [512];
     sq_build_path ("streamq-ctl", binary, sizeof binary);
     if (access (binary, X_OK) != 0) {
@@ -357,6 +358,26 @@ test_ctl (void)
     const char *foo [] = { "--control", proxy->control, "FOO", NULL };
     SQ_CHECK_EQ (s_run_ctl (foo, NULL), 1);
 
+    //  One service: --service NAME, or SERVICE NAME before the command
+    const char *service [] = { "--control", proxy->control, "--service", "default",
+                               "STATS", "pairs.active", NULL };
+    SQ_CHECK_EQ (s_run_ctl (service, &out), 0);
+    SQ_CHECK_STR (out, "0\n");
+    free (out);
+    const char *typed [] = { "--control", proxy->control, "service", "default", "PING", NULL };
+    SQ_CHECK_EQ (s_run_ctl (typed, &out), 0);
+    SQ_CHECK_STR (out, "PONG\n");
+    free (out);
+    const char *unknown [] = { "--control", proxy->control, "-S", "nobody", "PING", NULL };
+    SQ_CHECK_EQ (sq_run_program ("streamq-ctl", unknown, NULL, &err), 1);
+    SQ_CHECK_MSG (strstr (err, "no service 'nobody'"), "--service nobody: '%s'", err);
+    free (err);
+    const char *invalid [] = { "--control", proxy->control, "--service", "a/b", "PING", NULL };
+    SQ_CHECK_EQ (s_run_ctl (invalid, NULL), 2);
+    const char *short_of [] = { "--control", proxy->control, "-S", "default", "ROUTE", "c",
+                                NULL };
+    SQ_CHECK_EQ (s_run_ctl (short_of, NULL), 2);
+
     const char *nothing [] = { NULL };
     SQ_CHECK_EQ (s_run_ctl (nothing, NULL), 2);
 
@@ -364,7 +385,6 @@ test_ctl (void)
     char dead [64];
     snprintf (dead, sizeof dead, "tcp://127.0.0.1:%d", s_dead_port (&dead_fd));
     const char *unreachable [] = { "--control", dead, "--timeout", "500", "PING", NULL };
-    char *err;
     SQ_CHECK_EQ (sq_run_program ("streamq-ctl", unreachable, NULL, &err), 2);
     SQ_CHECK_MSG (strstr (err, "connection refused"), "a refused connection: '%s'", err);
     free (err);
@@ -652,6 +672,9 @@ test_ctl_tables (void)
         SQ_CHECK_MSG (sq_json_valid (json), "%s into a pipe: '%s'", commands [index], json);
         SQ_CHECK_EQ (s_run_tty (piped, &table, NULL), 0);
         s_check_table (json, table, rows [index]);
+        //  A connection names its service
+        if (index == 0)
+            SQ_CHECK_MSG (strncmp (table, "SERVICE ", 8) == 0, "LIST: '%s'", table);
         free (table);
         const char *forced [] = { "--control", proxy->control, "--table", commands [index],
                                   NULL };

@@ -104,7 +104,12 @@ s_client_new (void *ctx, const char *endpoint, const s_party_t *party)
 static char *
 s_ask (void *client, const char *command, int timeout_ms)
 {
-    SQ_CHECK_EQ (sq_send_str (client, command), 0);
+    //  A frame a word
+    char words [256];
+    snprintf (words, sizeof words, "%s", command);
+    char *rest = NULL;
+    for (char *word = strtok_r (words, " ", &rest); word; word = strtok_r (NULL, " ", &rest))
+        SQ_CHECK (zmq_send (client, word, strlen (word), rest && *rest? ZMQ_SNDMORE: 0) >= 0);
     sq_msg_t *reply = sq_msg_recv (client, timeout_ms);
     if (!reply)
         return NULL;
@@ -254,6 +259,11 @@ test_open_read (void)
     s_expect (proxy->control, &s_stranger, "PAUSE", "ERROR|not authorised");
     s_expect (proxy->control, &s_stranger, "TERMINATE", "ERROR|not authorised");
     s_expect (proxy->control, &s_stranger, "HEARTBEAT", "ERROR|not authorised");
+    //  After SERVICE <name>, the command is what counts
+    s_expect (proxy->control, &s_stranger, "SERVICE default PING", "PONG");
+    s_expect (proxy->control, &s_stranger, "service default PAUSE", "ERROR|not authorised");
+    s_expect (proxy->control, &s_stranger, "SERVICE nobody PAUSE", "ERROR|not authorised");
+    s_expect (proxy->control, &s_stranger, "SERVICE nobody PING", "ERROR|no service 'nobody'");
     SQ_CHECK (!s_paused (proxy->control));
     s_expect (proxy->control, &s_admin, "PAUSE", "OK");
     SQ_CHECK (s_paused (proxy->control));

@@ -244,15 +244,15 @@ test_values_move (void)
     SQ_CHECK (s_metrics_url (proxy, url, sizeof url));
     SQ_CHECK (strncmp (url, "http://127.0.0.1:", 17) == 0 && strstr (url, ":0/") == NULL);
     char *text = s_scrape (url);
-    SQ_CHECK (strstr (text, "streamq_build_info{version=\"0.1.0\",libzmq=\""));
-    SQ_CHECK_EQ (sq_prometheus_value (text, "streamq_pairs_total"), 0);
-    double to_backend = sq_prometheus_value (text, "streamq_bytes_total{direction=\"to_backend\"}");
-    double chunks = sq_prometheus_value (text, "streamq_chunks_total{direction=\"to_frontend\"}");
+    SQ_CHECK (strstr (text, "streamq_build_info{service=\"default\",version=\"0.1.0\",libzmq=\""));
+    SQ_CHECK_EQ (sq_prometheus_value (text, "streamq_pairs_total{service=\"default\"}"), 0);
+    double to_backend = sq_prometheus_value (text, "streamq_bytes_total{service=\"default\",direction=\"to_backend\"}");
+    double chunks = sq_prometheus_value (text, "streamq_chunks_total{service=\"default\",direction=\"to_frontend\"}");
     free (text);
 
     sq_worker_t *worker = sq_echo_new (proxy->backend, ZMQ_DEALER, 1);
     SQ_CHECK (worker);
-    SQ_CHECK (s_metric_wait_min (url, "streamq_workers_idle_slots", 1));
+    SQ_CHECK (s_metric_wait_min (url, "streamq_workers_idle_slots{service=\"default\"}", 1));
     void *ctx = zmq_ctx_new ();
     void *client = sq_peer_new (ctx, ZMQ_DEALER, NULL, proxy->frontend);
     SQ_CHECK (client);
@@ -263,17 +263,17 @@ test_values_move (void)
         free (echo);
     }
     text = s_scrape (url);
-    SQ_CHECK_EQ (sq_prometheus_value (text, "streamq_pairs_total"), 1);
-    SQ_CHECK_EQ (sq_prometheus_value (text, "streamq_pairs_active"), 1);
+    SQ_CHECK_EQ (sq_prometheus_value (text, "streamq_pairs_total{service=\"default\"}"), 1);
+    SQ_CHECK_EQ (sq_prometheus_value (text, "streamq_pairs_active{service=\"default\"}"), 1);
     SQ_CHECK_EQ (sq_prometheus_value (text,
-                 "streamq_connections{side=\"frontend\",state=\"paired\"}"), 1);
-    SQ_CHECK (sq_prometheus_value (text, "streamq_bytes_total{direction=\"to_backend\"}")
+                 "streamq_connections{service=\"default\",side=\"frontend\",state=\"paired\"}"), 1);
+    SQ_CHECK (sq_prometheus_value (text, "streamq_bytes_total{service=\"default\",direction=\"to_backend\"}")
               > to_backend + 3 * 4);
-    SQ_CHECK (sq_prometheus_value (text, "streamq_chunks_total{direction=\"to_frontend\"}")
+    SQ_CHECK (sq_prometheus_value (text, "streamq_chunks_total{service=\"default\",direction=\"to_frontend\"}")
               >= chunks + 3);
-    SQ_CHECK_EQ (sq_prometheus_value (text, "streamq_pairing_wait_seconds_count"), 1);
-    SQ_CHECK_EQ (sq_prometheus_value (text, "streamq_pair_duration_seconds_count"), 0);
-    SQ_CHECK (sq_prometheus_value (text, "streamq_uptime_seconds") > 0);
+    SQ_CHECK_EQ (sq_prometheus_value (text, "streamq_pairing_wait_seconds_count{service=\"default\"}"), 1);
+    SQ_CHECK_EQ (sq_prometheus_value (text, "streamq_pair_duration_seconds_count{service=\"default\"}"), 0);
+    SQ_CHECK (sq_prometheus_value (text, "streamq_uptime_seconds{service=\"default\"}") > 0);
     free (text);
     //  STATS agrees
     long long total = 0;
@@ -282,9 +282,9 @@ test_values_move (void)
 
     //  The client leaves: its pair ends
     zmq_close (client);
-    SQ_CHECK (s_metric_wait_min (url, "streamq_pair_duration_seconds_count", 1));
-    SQ_CHECK (s_metric_wait_min (url, "streamq_closed_total{reason=\"peer\"}", 1));
-    SQ_CHECK_EQ (s_metric (url, "streamq_pairs_active"), 0);
+    SQ_CHECK (s_metric_wait_min (url, "streamq_pair_duration_seconds_count{service=\"default\"}", 1));
+    SQ_CHECK (s_metric_wait_min (url, "streamq_closed_total{service=\"default\",reason=\"peer\"}", 1));
+    SQ_CHECK_EQ (s_metric (url, "streamq_pairs_active{service=\"default\"}"), 0);
     zmq_ctx_term (ctx);
     sq_worker_destroy (&worker);
     SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
@@ -352,8 +352,9 @@ s_get_wait (const char *url, const char *path, int status, char *body, size_t si
 
 //  /healthz answers while the proxy runs; /readyz only while a client
 //  would be paired at once: 503 with the reason before any worker, when
-//  paused and when draining, 200 with an idle worker connection. Both at
-//  the metrics server's port, whatever its path.
+//  paused and when draining, 200 with an idle worker connection; the
+//  same for one service at /readyz/NAME. All at the metrics server's
+//  port, whatever its path.
 static void
 test_health_and_readiness (void)
 {
@@ -384,10 +385,16 @@ test_health_and_readiness (void)
     free (reply);
     SQ_CHECK_EQ (s_get (url, "/readyz", body, sizeof body), 503);
     SQ_CHECK_STR (body, "not ready: paused\n");
+    //  One service's readiness, by its name: the one of a proxy that
+    //  declares none is "default"
+    SQ_CHECK_EQ (s_get (url, "/readyz/default", body, sizeof body), 503);
+    SQ_CHECK_STR (body, "not ready: paused\n");
+    SQ_CHECK_EQ (s_get (url, "/readyz/nobody", body, sizeof body), 404);
     reply = sq_control_str (proxy->control, "RESUME");
     SQ_CHECK_STR (reply, "OK");
     free (reply);
     SQ_CHECK_EQ (s_get (url, "/readyz", body, sizeof body), 200);
+    SQ_CHECK_EQ (s_get (url, "/readyz/default", body, sizeof body), 200);
 
     //  The one worker connection takes a client: no idle worker again
     void *ctx = zmq_ctx_new ();
@@ -557,8 +564,27 @@ s_check_names (const char *path, const char *scrape)
     return names;
 }
 
+//  Every "by (...)" of the file keeps the service label: an alert of one
+//  service is not hidden by another's figures. Returns how many there are.
+static int
+s_check_by_service (const char *path)
+{
+    char *text = sq_file_read (path);
+    SQ_CHECK_MSG (text, "cannot read %s", path);
+    int count = 0;
+    for (const char *at = strstr (text, "by ("); at; at = strstr (at + 1, "by (")) {
+        int length = (int) strcspn (at, ")");
+        SQ_CHECK_MSG (memmem (at, (size_t) length, "service", 7), "%s: '%.*s)' drops the "
+                      "service label", path, length, at);
+        count++;
+    }
+    free (text);
+    return count;
+}
+
 //  Every metric name that the Grafana dashboard's and the alert rules'
-//  queries use is one a running proxy serves
+//  queries use is one a running proxy serves; the dashboard follows the
+//  services chosen, and the rules keep them apart
 static void
 test_dashboard_and_rules_names (void)
 {
@@ -583,6 +609,8 @@ test_dashboard_and_rules_names (void)
             snprintf (expr, sizeof expr, "%s.%d.expr", path, target);
             SQ_CHECK (sq_json_string (dashboard, expr, expression, sizeof expression));
             SQ_CHECK_MSG (strstr (expression, "streamq_"), "%s: '%s'", expr, expression);
+            SQ_CHECK_MSG (strstr (expression, "service=~\"$service\""),
+                          "%s does not follow the service chosen: '%s'", expr, expression);
             queries++;
         }
     }
@@ -590,6 +618,7 @@ test_dashboard_and_rules_names (void)
     SQ_CHECK (queries >= 20);
     SQ_CHECK (s_check_names ("dist/streamq-dashboard.json", scrape) >= queries);
     SQ_CHECK (s_check_names ("dist/streamq-rules.yml", scrape) >= 5);
+    SQ_CHECK (s_check_by_service ("dist/streamq-rules.yml") >= 5);
     free (scrape);
 }
 
