@@ -102,7 +102,7 @@ $(BUILD)/%: examples/%.c | $(BUILD)
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(CORE_OBJ) tests/sq_test.h $(wildcard tests/unit/*.h) | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(LDFLAGS) $< $(CORE_OBJ) -o $@ $(LDLIBS)
 
-$(BUILD)/tests/test_%: tests/integration/test_%.c $(HARNESS_OBJ) tests/sq_test.h | $(BUILD)/tests
+$(BUILD)/tests/test_%: tests/integration/test_%.c $(HARNESS_OBJ) $(wildcard tests/*.h) | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(LDFLAGS) $< $(HARNESS_OBJ) -o $@ $(LDLIBS)
 
 test-unit: test-deps

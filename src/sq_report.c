@@ -363,8 +363,7 @@ s_stats_service (sq_json_t *json, const char *key, const sq_service_ref_t *servi
     sq_report_figures (service->core, now, &figures);
     sq_json_object_open (json, key);
     s_stats_members (json, &figures, service, 1, now);
-    if (service->removed)
-        sq_json_bool (json, "removing", true);
+    sq_json_bool (json, "removing", service->removed);
     sq_json_object_close (json);
 }
 

@@ -212,7 +212,9 @@ test_stats_totals (void)
     //  One worker, known to both services by the same name: merged
     SQ_CHECK_EQ (s_number (stats, "pairing_wait.count"), 2);
     SQ_CHECK (strstr (stats, "\"by_name\":{\"10.0.1.1\":{\"active\":2,\"idle\":0}}"));
-    SQ_CHECK (!strstr (stats, "\"removing\""));
+    SQ_CHECK (!strstr (stats, "\"removing\":true"));
+    SQ_CHECK (sq_json_scan_find (stats, "services.billing.removing"));
+    SQ_CHECK (!sq_json_scan_find (stats, "removing"));
     S_REQUEST (&reply, "SERVICE", "billing", "STATS");
     SQ_CHECK_EQ (s_number (reply.frame [0], "frontend.connections"), 2);
     SQ_CHECK (!sq_json_scan_find (reply.frame [0], "services"));
