@@ -13,8 +13,10 @@
     served. A client with the wrong server key through A costs the worker
     a slot at A: the peer counts it at A, the worker's loop redials it,
     and A's idle count comes back, named, while B sees nothing (the same
-    connections, no failed handshake). Last, the arguments of
-    streamq_peer_add_proxy and its errors.
+    connections, no failed handshake). Then a second proxy whose control
+    socket runs CURVE (keys from streamq-ctl --keygen), added with
+    streamq_peer_add_proxy_curve, names the connections made to it. Last,
+    the arguments of streamq_peer_add_proxy and its errors.
     =========================================================================
 */
 #include "sq_test.h"
@@ -25,6 +27,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <unistd.h>
+#include <sys/stat.h>
 
 SQ_TEST_DEFINE
 
@@ -94,6 +98,32 @@ s_backend_read (const char *list, s_backend_t *view)
     }
 }
 
+//  Sends command to the proxy's control socket and returns the first
+//  frame of the reply (caller frees), or NULL if none within SQ_WAIT_MS.
+//  With a server_key, as a CURVE client with a key of its own (a proxy
+//  with --control-open-read answers read-only commands to any key).
+static char *
+s_control_str (sq_proxy_t *proxy, const char *server_key, const char *command)
+{
+    if (!server_key)
+        return sq_control_str (proxy->control, command);
+    s_keypair_t own;
+    SQ_CHECK_EQ (zmq_curve_keypair (own.public_key, own.secret_key), 0);
+    sq_security_t curve = {
+        .mechanism = SQ_CURVE, .server_key = server_key,
+        .public_key = own.public_key, .secret_key = own.secret_key
+    };
+    void *ctx = zmq_ctx_new ();
+    void *request = sq_peer_new (ctx, ZMQ_REQ, &curve, proxy->control);
+    SQ_CHECK (request);
+    char *reply = NULL;
+    if (sq_send_str (request, command) == 0)
+        reply = sq_recv_str (request, SQ_WAIT_MS);
+    zmq_close (request);
+    zmq_ctx_term (ctx);
+    return reply;
+}
+
 //  Reads the proxy's LIST now into view; false if it did not answer
 static bool
 s_backend_now (sq_proxy_t *proxy, s_backend_t *view)
@@ -106,15 +136,16 @@ s_backend_now (sq_proxy_t *proxy, s_backend_t *view)
 }
 
 //  Polls LIST until exactly S_SLOTS open backend connections show, all
-//  named S_NAME; fills view with the last one, prints LIST on failure
+//  named S_NAME; fills view with the last one, prints LIST on failure.
+//  server_key: of a control socket that runs CURVE, or NULL.
 static bool
-s_backend_wait (sq_proxy_t *proxy, s_backend_t *view)
+s_backend_wait (sq_proxy_t *proxy, const char *server_key, s_backend_t *view)
 {
     int64_t deadline = sq_now_ms () + SQ_WAIT_MS;
     char *list = NULL;
     while (true) {
         free (list);
-        list = sq_control_str (proxy->control, "LIST");
+        list = s_control_str (proxy, server_key, "LIST");
         s_backend_read (list? list: "[]", view);
         bool done = view->count == S_SLOTS && view->named == S_SLOTS;
         if (done || sq_now_ms () >= deadline) {
@@ -346,7 +377,7 @@ s_check_both_named (s_fixture_t *self, s_backend_t views [S_PROXIES])
 {
     for (int index = 0; index < S_PROXIES; index++) {
         sq_proxy_t *proxy = self->proxy [index];
-        SQ_CHECK_MSG (s_backend_wait (proxy, &views [index]),
+        SQ_CHECK_MSG (s_backend_wait (proxy, NULL, &views [index]),
                       "proxy %d: %d backend connections, %d named " S_NAME,
                       index, views [index].count, views [index].named);
         //  A slot a client used may still be closing: wait for it to go
@@ -429,7 +460,7 @@ test_lost_redialled_at_its_proxy (void)
     SQ_CHECK_EQ (atomic_load (&self->worker.failures), 0);
     SQ_CHECK (sq_stats_wait (proxy_a->control, "workers.idle", S_SLOTS, SQ_WAIT_MS));
     s_backend_t after_a;
-    SQ_CHECK (s_backend_wait (proxy_a, &after_a));
+    SQ_CHECK (s_backend_wait (proxy_a, NULL, &after_a));
     SQ_CHECK (!s_backend_same (&after_a, &before [0]));
     SQ_CHECK (s_counter_wait (streamq_peer_registered_at, peer, 0, registered_a + 1));
 
@@ -451,6 +482,103 @@ test_lost_redialled_at_its_proxy (void)
     s_served (self, proxy_b, "through B after a wrong key at A");
     SQ_CHECK_EQ (atomic_load (&self->worker.redialled), 1);
     s_teardown (&self);
+}
+
+//  Copies the quoted value of `field` in a certificate file into key
+static bool
+s_key_read (const char *path, const char *field, char *key)
+{
+    char *text = sq_file_read (path);
+    char *at = text? strstr (text, field): NULL;
+    at = at? strchr (at, '"'): NULL;
+    bool found = at && strlen (at) > 41 && at [41] == '"';
+    if (found) {
+        memcpy (key, at + 1, 40);
+        key [40] = '\0';
+    }
+    free (text);
+    return found;
+}
+
+//  Makes a key pair at path (the public certificate; path_secret the
+//  secret one) with streamq-ctl --keygen and reads both keys back
+static void
+s_keygen (const char *path, s_keypair_t *keys)
+{
+    const char *args [] = { "--keygen", path, NULL };
+    char *err = NULL;
+    int code = sq_run_program ("streamq-ctl", args, NULL, &err);
+    SQ_CHECK_MSG (code == 0, "keygen %s exited %d: %s", path, code, err? err: "");
+    free (err);
+    char secret_path [600];
+    snprintf (secret_path, sizeof secret_path, "%s_secret", path);
+    SQ_CHECK (s_key_read (path, "public-key", keys->public_key));
+    SQ_CHECK (s_key_read (secret_path, "secret-key", keys->secret_key));
+}
+
+//  A second proxy whose control socket runs CURVE, added with its keys:
+//  the connections made to it are named there, those made to the first
+//  at the first, and it watches the heartbeats too
+static void
+test_curve_control_at_second (void)
+{
+    char dir [64], clients [96], path [160], secret [200];
+    snprintf (dir, sizeof dir, "/tmp/sq-test-multi-XXXXXX");
+    SQ_CHECK (mkdtemp (dir));
+    snprintf (clients, sizeof clients, "%s/clients", dir);
+    SQ_CHECK_EQ (mkdir (clients, 0700), 0);
+    s_keypair_t proxy_keys, peer_keys;
+    snprintf (path, sizeof path, "%s/proxy", dir);
+    s_keygen (path, &proxy_keys);
+    snprintf (secret, sizeof secret, "%s_secret", path);
+    snprintf (path, sizeof path, "%s/worker", clients);
+    s_keygen (path, &peer_keys);
+
+    sq_proxy_t *plain = sq_proxy_start ("test_libstreamq_multi", NULL);
+    SQ_CHECK (plain);
+    const char *args [] = { "--control-key", secret, "--control-clients", clients,
+                            "--control-open-read", NULL };
+    sq_proxy_t *curve = sq_proxy_start ("test_libstreamq_multi", args);
+    SQ_CHECK (curve);
+
+    void *ctx = zmq_ctx_new ();
+    void *socket = sq_peer_new (ctx, ZMQ_ROUTER, NULL, NULL);
+    SQ_CHECK (socket);
+    streamq_peer_t *peer = streamq_peer_new (ctx, socket, plain->control, "backend", S_NAME);
+    SQ_CHECK (peer);
+    SQ_CHECK_EQ (streamq_peer_set_heartbeat (peer, 200), 0);
+    SQ_CHECK_EQ (streamq_peer_add_proxy_curve (peer, curve->backend, curve->control,
+                                               peer_keys.public_key, peer_keys.secret_key,
+                                               proxy_keys.public_key), 1);
+    for (int slot = 0; slot < S_SLOTS; slot++) {
+        SQ_CHECK_EQ (zmq_connect (socket, plain->backend), 0);
+        SQ_CHECK_EQ (zmq_connect (socket, curve->backend), 0);
+    }
+    s_backend_t view;
+    SQ_CHECK (s_backend_wait (plain, NULL, &view));
+    SQ_CHECK (s_backend_wait (curve, proxy_keys.public_key, &view));
+    SQ_CHECK (s_counter_wait (streamq_peer_registered_at, peer, 1, S_SLOTS));
+    SQ_CHECK_EQ (streamq_peer_refused_at (peer, 1), 0);
+    SQ_CHECK (sq_stats_wait (plain->control, "heartbeats.watched", 1, SQ_WAIT_MS));
+    int64_t deadline = sq_now_ms () + SQ_WAIT_MS;
+    long long watched = 0;
+    while (watched != 1 && sq_now_ms () < deadline) {
+        char *stats = s_control_str (curve, proxy_keys.public_key, "STATS");
+        if (!stats || !sq_json_number (stats, "heartbeats.watched", &watched))
+            watched = 0;
+        free (stats);
+        if (watched != 1)
+            sq_sleep_ms (100);
+    }
+    SQ_CHECK_MSG (watched == 1, "the CURVE proxy watches %lld names", watched);
+
+    streamq_peer_destroy (&peer);
+    zmq_close (socket);
+    SQ_CHECK_EQ (zmq_ctx_term (ctx), 0);
+    SQ_CHECK_EQ (sq_proxy_stop (&plain), 0);
+    SQ_CHECK_EQ (sq_proxy_stop (&curve), 0);
+    const char *remove [] = { "/bin/rm", "-rf", dir, NULL };
+    SQ_CHECK_EQ (sq_run (remove, SQ_WAIT_MS, NULL, NULL), 0);
 }
 
 //  streamq_peer_add_proxy refuses what it cannot serve
@@ -525,6 +653,8 @@ main (void)
     setvbuf (stdout, NULL, _IOLBF, 0);
     SQ_RUN (test_registered_at_each);
     SQ_RUN (test_lost_redialled_at_its_proxy);
+    if (zmq_has ("curve"))
+        SQ_RUN (test_curve_control_at_second);
     SQ_RUN (test_add_proxy_errors);
     return sq_test_summary ();
 }
