@@ -42,10 +42,11 @@
     what is published and owns it from then on. A monitor event names
     the endpoint of its connection, as given to zmq_connect (libzmq
     4.3.4) or as resolved, so each added proxy keeps both forms of its
-    endpoint, and an event on one of them is that proxy's (IDENTIFY goes to its control socket, a lost
-    slot is counted there); any other is the first proxy's. Heartbeats
-    go to every proxy at once. Lost slots stay one list, by endpoint:
-    redialling an endpoint dials that proxy again.
+    endpoint, and an event on one of them is that proxy's: IDENTIFY
+    goes to its control socket, a lost slot is counted there. Any other
+    is the first proxy's. Heartbeats go to every proxy at once. Lost
+    slots stay one list, by endpoint: redialling an endpoint dials that
+    proxy again.
 
     CURVE: streamq_peer_new_curve makes both DEALERs CURVE clients with
     the keys given (copied into the sockets, then wiped). A proxy that
