@@ -210,6 +210,8 @@ class Peer:
         Call it before the socket connects to endpoint. Returns the
         proxy's index (the first proxy is 0, then 1, 2, ...). ValueError
         for an endpoint that does not resolve or is already attached."""
+        if self._stopping:
+            raise RuntimeError("the Peer is closed")
         dials = dial_forms(endpoint)
         with self._lock:
             for proxy in self._proxies[1:]:
