@@ -336,7 +336,9 @@ static void
 test_several_proxies (void)
 {
     const char *args [] = { "--handshake-ban", "0", NULL };
-    s_fixture_t *self = s_fixture_new (args, true, 200, true);
+    //  Heartbeats every second: a slow run must not miss three in a row,
+    //  or the proxies would close the connections the test watches
+    s_fixture_t *self = s_fixture_new (args, true, 1000, true);
     sq_proxy_t *proxies [] = { self->proxy, self->second };
     for (int index = 0; index < 2; index++) {
         s_all_named_wait (proxies [index]);
