@@ -2,7 +2,7 @@
     curve_worker - an echo worker that speaks CURVE through StreamQ-Proxy
 
         curve_worker [--backend EP] [--control EP] [--name NAME]
-                     [--secret-file F] [--slots N]
+                     [--secret-file F] [--slots N] [--proxy EP,EP]...
 
     The worker dials in to the proxy's backend and is the CURVE server: it
     holds the only secret key. The proxy splices each client's TCP stream to
@@ -15,6 +15,11 @@
     library): the proxy shows them as one worker called NAME, and
     libstreamq also tells the worker when a failed handshake has cost it
     a connection, which the worker then dials again (see "Lost slots").
+
+    Several proxies: each --proxy BACKEND,CONTROL makes the worker dial
+    one more proxy's backend, N slots there too, and libstreamq names
+    those connections through that proxy's control socket, heartbeats
+    there too and redials there the slots lost there.
 
     Key file (default worker.key), created with mode 0600 when missing:
         public=<40 z85 characters>
@@ -41,9 +46,17 @@
 #define DEFAULT_KEY_FILE    "worker.key"
 #define DEFAULT_SLOTS       4
 #define MAX_SLOTS           1000
+//  Proxies besides the one of --backend and --control
+#define MAX_MORE_PROXIES    (STREAMQ_PROXIES_MAX - 1)
 #define Z85_KEY_LEN         40          //  a 32-byte key in z85 text
 #define ZAP_ENDPOINT        "inproc://zeromq.zap.01"
 #define ECHO_PREFIX         "echo: "
+
+//  One more proxy: its backend and its control socket
+typedef struct {
+    char *backend;
+    char *control;
+} s_proxy_t;
 
 typedef struct {
     const char *backend;
@@ -51,6 +64,8 @@ typedef struct {
     const char *name;                   //  The worker's name in the proxy
     const char *key_file;
     int slots;
+    s_proxy_t more [MAX_MORE_PROXIES];  //  --proxy, in order
+    int more_count;
 } s_options_t;
 
 typedef struct {
@@ -78,8 +93,29 @@ s_usage (FILE *out)
         DEFAULT_NAME ")\n"
         "  --secret-file F    key pair file, created if missing (default "
         DEFAULT_KEY_FILE ")\n"
-        "  --slots N          clients served at once (default %d)\n",
+        "  --slots N          clients served at once (default %d), at each proxy\n"
+        "  --proxy EP,EP      one more proxy: its backend and its control socket\n"
+        "                     (again for each one more)\n",
         DEFAULT_SLOTS);
+}
+
+//  Adds "BACKEND,CONTROL" to the proxies of options (which point into
+//  argv); false, saying why, if it is not that or there are too many
+static bool
+s_proxy_parse (char *text, s_options_t *options)
+{
+    char *comma = strchr (text, ',');
+    if (!comma || comma == text || !comma [1]) {
+        fprintf (stderr, "curve_worker: --proxy needs BACKEND,CONTROL, not '%s'\n", text);
+        return false;
+    }
+    if (options->more_count == MAX_MORE_PROXIES) {
+        fprintf (stderr, "curve_worker: at most %d --proxy\n", MAX_MORE_PROXIES);
+        return false;
+    }
+    *comma = '\0';
+    options->more [options->more_count++] = (s_proxy_t) { text, comma + 1 };
+    return true;
 }
 
 //  Returns true and fills options, or prints why not and returns false
@@ -92,6 +128,7 @@ s_parse_args (int argc, char *argv [], s_options_t *options)
         { "name",        required_argument, NULL, 'n' },
         { "secret-file", required_argument, NULL, 'f' },
         { "slots",       required_argument, NULL, 's' },
+        { "proxy",       required_argument, NULL, 'p' },
         { "help",        no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -102,7 +139,8 @@ s_parse_args (int argc, char *argv [], s_options_t *options)
     options->slots = DEFAULT_SLOTS;
 
     int code;
-    while ((code = getopt_long (argc, argv, "b:c:n:f:s:h", long_options, NULL)) != -1) {
+    options->more_count = 0;
+    while ((code = getopt_long (argc, argv, "b:c:n:f:s:p:h", long_options, NULL)) != -1) {
         char *end;
         switch (code) {
             case 'b': options->backend = optarg; break;
@@ -116,6 +154,10 @@ s_parse_args (int argc, char *argv [], s_options_t *options)
                              MAX_SLOTS);
                     return false;
                 }
+                break;
+            case 'p':
+                if (!s_proxy_parse (optarg, options))
+                    return false;
                 break;
             case 'h': s_usage (stdout); exit (0);
             default:  s_usage (stderr); return false;
@@ -357,9 +399,10 @@ s_worker_new (void *context, const s_keypair_t *keys)
     return worker;
 }
 
-//  Starts naming the worker's connections to the proxy. Before any
-//  zmq_connect: libstreamq only sees the connections made after it.
-//  The proxy need not be up yet; requests go out when it is.
+//  Starts naming the worker's connections to the proxy, and to each
+//  --proxy at its own control socket. Before any zmq_connect: libstreamq
+//  only sees the connections made after it. The proxies need not be up
+//  yet; requests go out when they are.
 static streamq_peer_t *
 s_peer_new (void *context, void *worker, const s_options_t *options)
 {
@@ -368,6 +411,14 @@ s_peer_new (void *context, void *worker, const s_options_t *options)
     if (!peer)
         fprintf (stderr, "curve_worker: cannot watch the worker socket for %s: %s\n",
                  options->control, zmq_strerror (errno));
+    for (int index = 0; peer && index < options->more_count; index++) {
+        const s_proxy_t *proxy = &options->more [index];
+        if (streamq_peer_add_proxy (peer, proxy->backend, proxy->control) == -1) {
+            fprintf (stderr, "curve_worker: cannot add the proxy %s (control %s): %s\n",
+                     proxy->backend, proxy->control, zmq_strerror (errno));
+            streamq_peer_destroy (&peer);
+        }
+    }
     return peer;
 }
 
@@ -379,16 +430,27 @@ s_peer_new (void *context, void *worker, const s_options_t *options)
 //  leaves, the proxy closes its connection and libzmq redials by itself,
 //  offering a fresh slot.
 static bool
-s_worker_connect (void *worker, const s_options_t *options)
+s_backend_connect (void *worker, const char *backend, int slots)
 {
-    for (int slot = 0; slot < options->slots; slot++) {
-        if (zmq_connect (worker, options->backend) == -1) {
+    for (int slot = 0; slot < slots; slot++) {
+        if (zmq_connect (worker, backend) == -1) {
             fprintf (stderr, "curve_worker: cannot connect to %s: %s\n",
-                     options->backend, zmq_strerror (errno));
+                     backend, zmq_strerror (errno));
             return false;
         }
     }
     return true;
+}
+
+//  Dials every proxy's backend, the same number of slots at each
+static bool
+s_worker_connect (void *worker, const s_options_t *options)
+{
+    bool connected = s_backend_connect (worker, options->backend, options->slots);
+    for (int index = 0; connected && index < options->more_count; index++)
+        connected = s_backend_connect (worker, options->more [index].backend,
+                                       options->slots);
+    return connected;
 }
 
 //  Sends one content frame back with the echo prefix
@@ -452,14 +514,15 @@ s_echo_once (void *worker)
 //  is not one of them: the slot comes back by itself once the refused
 //  client hangs up.)
 
-//  Dials again the slots lost since the last call; cheap when none were
+//  Dials again the slots lost since the last call, each at the proxy it
+//  was lost at; cheap when none were
 static void
-s_slots_redial (streamq_peer_t *peer, const char *backend)
+s_slots_redial (streamq_peer_t *peer)
 {
     int redialled = streamq_peer_redial (peer);
     if (redialled == -1)
-        fprintf (stderr, "curve_worker: cannot redial %s: %s (will retry)\n",
-                 backend, zmq_strerror (errno));
+        fprintf (stderr, "curve_worker: cannot redial a lost slot: %s (will retry)\n",
+                 zmq_strerror (errno));
     else
     if (redialled > 0)
         printf ("curve_worker: %d handshake%s failed (a client with the wrong "
@@ -470,7 +533,7 @@ s_slots_redial (streamq_peer_t *peer, const char *backend)
 
 //  Serves requests and replaces lost slots until SIGINT or SIGTERM
 static void
-s_worker_run (void *worker, streamq_peer_t *peer, const char *backend)
+s_worker_run (void *worker, streamq_peer_t *peer)
 {
     while (!s_interrupted) {
         //  The second item wakes the loop as soon as a slot is lost
@@ -485,7 +548,7 @@ s_worker_run (void *worker, streamq_peer_t *peer, const char *backend)
         if (rc > 0 && (items [0].revents & ZMQ_POLLIN)
         &&  s_echo_once (worker) == -1)
             break;
-        s_slots_redial (peer, backend);
+        s_slots_redial (peer);
     }
 }
 
@@ -541,7 +604,11 @@ main (int argc, char *argv [])
     if (peer && s_worker_connect (worker, &options)) {
         printf ("curve_worker: %d slots dialling %s, named %s via %s\n", options.slots,
                 options.backend, options.name, options.control);
-        s_worker_run (worker, peer, options.backend);
+        for (int index = 0; index < options.more_count; index++)
+            printf ("curve_worker: %d slots dialling %s, named %s via %s\n", options.slots,
+                    options.more [index].backend, options.name,
+                    options.more [index].control);
+        s_worker_run (worker, peer);
         exit_code = 0;
     }
     //  The peer first: it stops watching the socket before it closes

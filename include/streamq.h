@@ -66,6 +66,23 @@
     control public key; the peer's public key must be in that directory
     for its IDENTIFY and HEARTBEAT requests to be accepted.
 
+    Several proxies. Several proxies may serve one service (behind an L4
+    balancer, say), and each worker then dials in to every one of them.
+    One peer serves such a socket: streamq_peer_new attaches it to a
+    first proxy, and streamq_peer_add_proxy to one more each time, as
+    the pair (endpoint the socket dials there, that proxy's control
+    endpoint). Each connection is registered at the proxy it was made
+    to, heartbeats go to every proxy, and a slot lost at one proxy is
+    redialled there (streamq_peer_redial dials where it was lost).
+
+        streamq_peer_t *peer = streamq_peer_new (ctx, worker,
+            "tcp://10.0.0.1:5557", "backend", "billing-1");
+        streamq_peer_add_proxy (peer, "tcp://10.0.0.2:5556", "tcp://10.0.0.2:5557");
+        for (int slot = 0; slot < 4; slot++) {
+            zmq_connect (worker, "tcp://10.0.0.1:5556");    //  registered at .1
+            zmq_connect (worker, "tcp://10.0.0.2:5556");    //  registered at .2
+        }
+
     Limits (libzmq 4.3): a socket has at most one monitor, so do not call
     zmq_socket_monitor on the socket while a peer watches it (that would
     silently stop the registration, and the redial of lost slots). Only
@@ -86,7 +103,7 @@ extern "C" {
 #endif
 
 #define STREAMQ_VERSION_MAJOR 0
-#define STREAMQ_VERSION_MINOR 1
+#define STREAMQ_VERSION_MINOR 2
 #define STREAMQ_VERSION_PATCH 0
 
 //  Longest name accepted by streamq_peer_new, in bytes
@@ -97,6 +114,9 @@ extern "C" {
 //  Longest heartbeat interval streamq_peer_set_heartbeat accepts (1 day,
 //  the longest the proxy accepts)
 #define STREAMQ_HEARTBEAT_MAX_MS 86400000
+
+//  Most proxies one peer is attached to, the first one included
+#define STREAMQ_PROXIES_MAX 64
 
 typedef struct streamq_peer streamq_peer_t;
 
@@ -154,13 +174,13 @@ void
     streamq_peer_destroy (streamq_peer_t **self_p);
 
 //  Returns how many IDENTIFY requests the proxy has answered "OK" so far
-//  (for tests and health checks). Thread safety: any thread, any time
+//  (for tests and health checks); with several proxies, all of them. Thread safety: any thread, any time
 //  between new and destroy.
 size_t
     streamq_peer_registered (streamq_peer_t *self);
 
 //  Returns how many IDENTIFY requests the proxy has answered "ERROR" so
-//  far (a proxy without IDENTIFY, a bad name, ...). Thread safety: as
+//  far (a proxy without IDENTIFY, a bad name, ...), over all proxies. Thread safety: as
 //  streamq_peer_registered.
 size_t
     streamq_peer_refused (streamq_peer_t *self);
@@ -194,7 +214,7 @@ int
     streamq_peer_redial (streamq_peer_t *self);
 
 //  Returns how many connections the socket has lost to failed handshakes
-//  so far, redialled or not. Thread safety: any thread, any time between
+//  so far, redialled or not, at every proxy. Thread safety: any thread, any time between
 //  new and destroy.
 size_t
     streamq_peer_lost (streamq_peer_t *self);
@@ -209,9 +229,9 @@ int
     streamq_peer_redial_fd (streamq_peer_t *self);
 
 //  Sets the heartbeat interval, in milliseconds: the background thread
-//  sends HEARTBEAT <name> <interval_ms> to the control socket every
-//  interval_ms, and the proxy expects the next one within
-//  --heartbeat-liveness (3) such intervals. A new peer sends them every
+//  sends HEARTBEAT <name> <interval_ms> to the control socket of every
+//  proxy the peer is attached to every interval_ms, and each proxy
+//  expects the next one within --heartbeat-liveness (3) such intervals. A new peer sends them every
 //  STREAMQ_HEARTBEAT_DEFAULT_MS; its first goes one interval after
 //  streamq_peer_new. A change is sent at once, with the new interval, so
 //  the proxy applies it from then on. 0 turns heartbeats off.
@@ -231,6 +251,59 @@ int
 //  Thread safety: any thread, any time between new and destroy.
 int
     streamq_peer_set_heartbeat (streamq_peer_t *self, int interval_ms);
+
+//  Attaches the peer to one more proxy (since 0.2). endpoint is what the
+//  socket dials at that proxy (its backend for a worker, its frontend for
+//  a client), control_endpoint that proxy's control socket. From then on
+//  every connection the socket makes to endpoint is registered there
+//  (IDENTIFY), every heartbeat also goes there, and its slots lost to
+//  failed handshakes are counted there (streamq_peer_lost_at) and
+//  redialled there, at endpoint, by streamq_peer_redial. Connections to
+//  any endpoint that no added proxy has are the first proxy's: the one
+//  given to streamq_peer_new. Returns the proxy's index (1 for the first
+//  added, then 2, ...; the first proxy is 0), or -1 with errno set:
+//  EINVAL for a NULL argument or an endpoint that is malformed or does
+//  not resolve, EEXIST for an endpoint another added proxy has, ENOSPC
+//  past STREAMQ_PROXIES_MAX, or the libzmq error (e.g. for a malformed
+//  control_endpoint).
+//
+//  Connections are told apart by the endpoint libzmq reports for them:
+//  endpoint as given, or, for tcp://, the addresses its host resolves
+//  to when this is called (give IP addresses if they may change) with
+//  its port and without a source address ("tcp://src;dst" is dst).
+//  A proxy cannot be removed, short of destroying the peer. It uses no
+//  CURVE on its control connection, even when the peer was made with
+//  streamq_peer_new_curve: see streamq_peer_add_proxy_curve.
+//
+//  Call it BEFORE the socket connects to endpoint. Thread safety: call
+//  it from the thread that uses the socket, between new and destroy.
+int
+    streamq_peer_add_proxy (streamq_peer_t *self, const char *endpoint,
+                            const char *control_endpoint);
+
+//  The same as streamq_peer_add_proxy (since 0.2), for a proxy whose
+//  control socket runs CURVE: the keys are as for streamq_peer_new_curve,
+//  server_key that proxy's control public key. Each proxy has its own
+//  keys: the peer keeps no secret key of another proxy's. Returns as
+//  streamq_peer_add_proxy, and errno as streamq_peer_new_curve for a bad
+//  key. Thread safety: as streamq_peer_add_proxy.
+int
+    streamq_peer_add_proxy_curve (streamq_peer_t *self, const char *endpoint,
+                                  const char *control_endpoint, const char *public_key,
+                                  const char *secret_key, const char *server_key);
+
+//  Return, for the proxy at index proxy (0 is the first, as
+//  streamq_peer_add_proxy numbers them), what streamq_peer_registered,
+//  streamq_peer_refused and streamq_peer_lost count over all proxies
+//  (since 0.2): IDENTIFY requests it answered "OK", those it answered
+//  "ERROR", and slots lost on its endpoint. 0 for a NULL self or no such
+//  proxy. Thread safety: any thread, any time between new and destroy.
+size_t
+    streamq_peer_registered_at (streamq_peer_t *self, int proxy);
+size_t
+    streamq_peer_refused_at (streamq_peer_t *self, int proxy);
+size_t
+    streamq_peer_lost_at (streamq_peer_t *self, int proxy);
 
 #ifdef __cplusplus
 }

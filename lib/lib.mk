@@ -10,6 +10,7 @@
 #    $(BUILD)/libstreamq.pc   pkg-config file for PREFIX (default /usr/local)
 #                             and LIBDIR (default PREFIX/lib)
 #    $(BUILD)/tests/test_libstreamq   its integration test
+#    $(BUILD)/tests/test_libstreamq_multi   one socket at several proxies
 #    $(BUILD)/tests/test_liveness     disconnection strategies (links it too)
 #    $(BUILD)/tests/test_control_auth CURVE on the control socket (links it too)
 #    $(BUILD)/curve_worker, $(BUILD)/curve_client   the examples, which use it
@@ -71,6 +72,12 @@ $(BUILD)/libstreamq.pc: lib/libstreamq.pc.in | $(BUILD)
 #  Overrides the generic integration test rule: this test links the library
 $(BUILD)/tests/test_libstreamq: tests/integration/test_libstreamq.c $(HARNESS_OBJ) \
         $(BUILD)/libstreamq.a $(LIB_HEADER) tests/sq_test.h | $(BUILD)/tests
+	$(CC) $(CFLAGS) -Iinclude $(LDFLAGS) $< $(HARNESS_OBJ) $(BUILD)/libstreamq.a \
+	    -o $@ $(LDLIBS)
+
+#  The same for the test of one socket attached to several proxies
+$(BUILD)/tests/test_libstreamq_multi: tests/integration/test_libstreamq_multi.c \
+        $(HARNESS_OBJ) $(BUILD)/libstreamq.a $(LIB_HEADER) tests/sq_test.h | $(BUILD)/tests
 	$(CC) $(CFLAGS) -Iinclude $(LDFLAGS) $< $(HARNESS_OBJ) $(BUILD)/libstreamq.a \
 	    -o $@ $(LDLIBS)
 

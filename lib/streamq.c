@@ -36,6 +36,18 @@
     CONNECTED event): a failure on an accepted connection names the
     socket's own bound address, which must never be dialled.
 
+    Several proxies: each proxy has its own two DEALERs (and watch), in
+    a fixed table that streamq_peer_add_proxy fills in the application's
+    thread and publishes by raising an atomic count; the thread polls
+    what is published and owns it from then on. A monitor event names
+    the endpoint of its connection, as given to zmq_connect (libzmq
+    4.3.4) or as resolved, so each added proxy keeps both forms of its
+    endpoint, and an event on one of them is that proxy's: IDENTIFY
+    goes to its control socket, a lost slot is counted there. Any other
+    is the first proxy's. Heartbeats go to every proxy at once. Lost
+    slots stay one list, by endpoint: redialling an endpoint dials that
+    proxy again.
+
     CURVE: streamq_peer_new_curve makes both DEALERs CURVE clients with
     the keys given (copied into the sockets, then wiped). A proxy that
     refuses the key answers nothing, so a third socket, a PAIR fed by a
@@ -71,6 +83,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -102,25 +115,46 @@ typedef struct {
     size_t count;
 } s_lost_t;
 
-struct streamq_peer {
-    void *socket;               //  The application's socket, monitored
-    void *monitor;              //  PAIR receiving the events (thread's)
+//  One proxy the peer is attached to: its control socket, and the forms
+//  libzmq reports for the endpoint the socket dials there. Made in the
+//  application's thread, then owned by the peer's thread once published.
+typedef struct {
+    char *control_endpoint;     //  For log lines
+    char (*dials) [S_FRAME_MAX];    //  Endpoints that are this proxy's; none
+                                    //  for the first, which takes the rest
+    size_t dials_count;
     void *control;              //  DEALER to the control socket (thread's)
     void *beat;                 //  DEALER for heartbeats (thread's)
     void *watch;                //  PAIR: handshake failures of control (thread's)
     char public_key [41];       //  Our CURVE key (Z85) when CURVE, for the log
     bool key_logged;            //  A refusal of that key was logged
-    int wake [2];               //  Pipe: destroy or a heartbeat change
+    bool full_logged;           //  "control socket full" was logged
+    atomic_size_t registered;   //  Replies "OK" to IDENTIFY
+    atomic_size_t refused;      //  Replies "ERROR" to IDENTIFY
+    atomic_size_t lost;         //  Slots lost on this proxy's endpoints
+    char logged [S_REASONS_MAX][S_FRAME_MAX];   //  Commands and ERROR reasons logged
+    size_t logged_count;
+} s_proxy_t;
+
+struct streamq_peer {
+    void *socket;               //  The application's socket, monitored
+    void *monitor;              //  PAIR receiving the events (thread's)
+    int wake [2];               //  Pipe: destroy, a heartbeat change, a new proxy
     pthread_t thread;
     bool monitoring;            //  The socket monitor is running
     bool running;               //  The thread was started
     atomic_bool stopping;       //  Set by destroy before it stops the monitor
-    atomic_size_t registered;   //  Replies "OK"
-    atomic_size_t refused;      //  Replies "ERROR"
     atomic_int heartbeat;       //  Interval asked for, in ms; 0: off
     char side [16];             //  "frontend" or "backend"
     char name [STREAMQ_NAME_MAX + 1];
-    char *endpoint;             //  The control endpoint, for log lines
+    void *context;              //  The application's context, for added proxies
+    //  Proxies: streamq_peer_add_proxy fills an entry, then publishes it
+    //  by raising proxy_count (an atomic, so a full barrier: the thread
+    //  then owns the entry's sockets)
+    s_proxy_t *proxies [STREAMQ_PROXIES_MAX];
+    atomic_size_t proxy_count;
+    pthread_mutex_t add_lock;   //  Serialises streamq_peer_add_proxy calls
+    bool add_lock_made;
     //  Lost slots: the thread adds, streamq_peer_redial takes
     pthread_mutex_t lost_lock;  //  Guards lost_list, lost_size, due
     bool lock_made;             //  lost_lock was initialised
@@ -128,14 +162,10 @@ struct streamq_peer {
     size_t lost_size;           //  Entries in use
     size_t lost_alloc;          //  Entries allocated
     atomic_size_t lost_due;     //  Slots in lost_list (read without the lock)
-    atomic_size_t lost;         //  Slots lost since new
     int due [2];                //  Pipe: readable while lost_list is not empty
     //  Owned by the thread
     int beat_interval;          //  Interval in force, in ms; 0: off
     int64_t beat_next;          //  When the next heartbeat is due (monotonic ms)
-    char logged [S_REASONS_MAX][S_FRAME_MAX];   //  Commands and ERROR reasons logged
-    size_t logged_count;
-    bool full_logged;           //  "control socket full" was logged
     bool memory_logged;         //  "cannot remember a lost slot" was logged
     char dialled [S_DIALLED_MAX][S_FRAME_MAX];  //  Endpoints connected to
     size_t dialled_count;
@@ -312,36 +342,69 @@ s_recv_frames (void *socket, s_frame_t *frames, int max)
 //  --------------------------------------------------------------------------
 //  Registration (runs in the thread)
 
-//  Logs that the control socket's queue is full, once per peer. This
-//  happens only when the proxy has been away for a long time while the
-//  socket kept connecting.
+//  Logs that a control socket's queue is full, once per proxy. This
+//  happens only when that proxy has been away for a long time while the
+//  socket kept connecting to it.
 static void
-s_log_full (streamq_peer_t *self)
+s_log_full (streamq_peer_t *self, s_proxy_t *proxy)
 {
-    if (self->full_logged)
+    if (proxy->full_logged)
         return;
-    self->full_logged = true;
+    proxy->full_logged = true;
     fprintf (stderr, "libstreamq: cannot queue IDENTIFY for %s (%s): the proxy "
              "at %s is not reading; registrations are dropped until it is\n",
-             self->name, self->side, self->endpoint);
+             self->name, self->side, proxy->control_endpoint);
 }
 
-//  Queues IDENTIFY <side> <address> <name>, after the empty delimiter a
-//  DEALER sends to a ROUTER that answers REQ clients. Never waits: once
-//  the first frame is queued, libzmq queues the rest of the message.
+//  Queues IDENTIFY <side> <address> <name> to proxy, after the empty
+//  delimiter a DEALER sends to a ROUTER that answers REQ clients. Never
+//  waits: once the first frame is queued, libzmq queues the rest.
 static void
-s_identify (streamq_peer_t *self, const char *address)
+s_identify (streamq_peer_t *self, s_proxy_t *proxy, const char *address)
 {
     const char *frames [] = { "", "IDENTIFY", self->side, address, self->name };
     size_t count = sizeof frames / sizeof frames [0];
     for (size_t index = 0; index < count; index++) {
         int flags = ZMQ_DONTWAIT | (index + 1 < count? ZMQ_SNDMORE: 0);
-        if (zmq_send (self->control, frames [index], strlen (frames [index]), flags) == -1) {
+        if (zmq_send (proxy->control, frames [index], strlen (frames [index]), flags) == -1) {
             if (errno == EAGAIN)
-                s_log_full (self);
+                s_log_full (self, proxy);
             return;
         }
     }
+}
+
+//  --------------------------------------------------------------------------
+//  Proxies
+
+//  The proxies published so far (the thread sees an added one from its
+//  next turn on; the application thread, at once)
+static size_t
+s_proxies (streamq_peer_t *self)
+{
+    return atomic_load (&self->proxy_count);
+}
+
+//  True if endpoint is one of the forms of proxy's dial endpoint
+static bool
+s_proxy_dials (const s_proxy_t *proxy, const char *endpoint)
+{
+    for (size_t index = 0; index < proxy->dials_count; index++)
+        if (strcmp (proxy->dials [index], endpoint) == 0)
+            return true;
+    return false;
+}
+
+//  The proxy a connection on endpoint (as libzmq reports it) belongs to:
+//  the added proxy whose dial endpoint it is, else the first proxy
+static s_proxy_t *
+s_proxy_for (streamq_peer_t *self, const char *endpoint)
+{
+    size_t count = s_proxies (self);
+    for (size_t index = 1; index < count; index++)
+        if (s_proxy_dials (self->proxies [index], endpoint))
+            return self->proxies [index];
+    return self->proxies [0];
 }
 
 //  --------------------------------------------------------------------------
@@ -439,13 +502,14 @@ s_lost_take (streamq_peer_t *self, size_t *size)
 
 //  A handshake failed with a protocol error on endpoint: libzmq has
 //  dropped that connection for good. Counted only if the socket had
-//  connected to endpoint (see the top of this file).
+//  connected to endpoint (see the top of this file), at the proxy the
+//  endpoint is of.
 static void
 s_handshake_failed (streamq_peer_t *self, const s_frame_t *endpoint)
 {
     if (endpoint->truncated || !s_dialled_known (self, endpoint->data))
         return;
-    atomic_fetch_add (&self->lost, 1);
+    atomic_fetch_add (&s_proxy_for (self, endpoint->data)->lost, 1);
     if (!s_lost_add (self, endpoint->data, 1) && !self->memory_logged) {
         self->memory_logged = true;
         fprintf (stderr, "libstreamq: out of memory: a connection of %s lost to a "
@@ -458,8 +522,8 @@ s_handshake_failed (streamq_peer_t *self, const s_frame_t *endpoint)
 //  --------------------------------------------------------------------------
 //  Events (run in the thread)
 
-//  A new connection: registers its address. Only tcp:// connections
-//  have an address the proxy can match.
+//  A new connection: registers its address at the proxy it was made to.
+//  Only tcp:// connections have an address the proxy can match.
 static void
 s_connected (streamq_peer_t *self, int fd, const char *endpoint)
 {
@@ -471,14 +535,16 @@ s_connected (streamq_peer_t *self, int fd, const char *endpoint)
     if (!s_remote_port_matches (fd, endpoint)
     ||  !s_local_address (fd, address, sizeof address))
         return;
-    s_identify (self, address);
+    s_identify (self, s_proxy_for (self, endpoint), address);
 }
 
 //  Handles one monitor event: frame 0 holds a 16-bit event and a 32-bit
-//  value (host byte order), frame 1 the endpoint (libzmq's v1 format)
+//  value (host byte order), frame 1 the endpoint (libzmq's v1 format).
+//  Events are the socket's, of no one proxy: proxy is NULL.
 static void
-s_event_handle (streamq_peer_t *self, s_frame_t *frames, int count)
+s_event_handle (streamq_peer_t *self, s_proxy_t *proxy, s_frame_t *frames, int count)
 {
+    (void) proxy;
     if (count < 2 || frames [0].size != 6)
         return;
     uint16_t event;
@@ -501,41 +567,42 @@ s_event_handle (streamq_peer_t *self, s_frame_t *frames, int count)
 }
 
 //  Logs an ERROR reason to command (IDENTIFY or HEARTBEAT) the first
-//  time this peer gets it for that command
+//  time this peer gets it for that command from that proxy
 static void
-s_log_refusal (streamq_peer_t *self, const char *command, const char *reason)
+s_log_refusal (streamq_peer_t *self, s_proxy_t *proxy, const char *command,
+               const char *reason)
 {
     char key [S_FRAME_MAX];
     if (snprintf (key, sizeof key, "%s %s", command, reason) < 0)
         return;
-    for (size_t index = 0; index < self->logged_count; index++)
-        if (strcmp (self->logged [index], key) == 0)
+    for (size_t index = 0; index < proxy->logged_count; index++)
+        if (strcmp (proxy->logged [index], key) == 0)
             return;
-    if (self->logged_count == S_REASONS_MAX)
+    if (proxy->logged_count == S_REASONS_MAX)
         return;
-    memcpy (self->logged [self->logged_count++], key, sizeof key);
+    memcpy (proxy->logged [proxy->logged_count++], key, sizeof key);
     if (strcmp (command, "IDENTIFY") == 0)
         fprintf (stderr, "libstreamq: the proxy at %s refused IDENTIFY %s %s: %s\n",
-                 self->endpoint, self->side, self->name, reason);
+                 proxy->control_endpoint, self->side, self->name, reason);
     else
         fprintf (stderr, "libstreamq: the proxy at %s refused %s %s: %s\n",
-                 self->endpoint, command, self->name, reason);
+                 proxy->control_endpoint, command, self->name, reason);
 }
 
-//  Handles one reply: ["", ] "OK" | "ERROR" "<reason>". Replies carry
-//  no request id, so a refusal is logged with the peer's name only.
+//  Handles one reply of proxy: ["", ] "OK" | "ERROR" "<reason>". Replies
+//  carry no request id, so a refusal is logged with the peer's name only.
 static void
-s_reply_handle (streamq_peer_t *self, s_frame_t *frames, int count)
+s_reply_handle (streamq_peer_t *self, s_proxy_t *proxy, s_frame_t *frames, int count)
 {
     int first = count > 0 && frames [0].size == 0? 1: 0;
     if (count <= first)
         return;
     if (strcmp (frames [first].data, "OK") == 0) {
-        atomic_fetch_add (&self->registered, 1);
+        atomic_fetch_add (&proxy->registered, 1);
         return;
     }
-    atomic_fetch_add (&self->refused, 1);
-    s_log_refusal (self, "IDENTIFY",
+    atomic_fetch_add (&proxy->refused, 1);
+    s_log_refusal (self, proxy, "IDENTIFY",
                    count > first + 1? frames [first + 1].data: frames [first].data);
 }
 
@@ -553,11 +620,12 @@ s_now_ms (void)
     return (int64_t) now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
-//  Queues HEARTBEAT <name> <interval-ms>, after the empty delimiter, if
-//  the heartbeat socket is connected and not full. Never waits: a
-//  heartbeat that cannot go now is dropped (the next one replaces it).
+//  Queues HEARTBEAT <name> <interval-ms> to proxy, after the empty
+//  delimiter, if its heartbeat socket is connected and not full. Never
+//  waits: a heartbeat that cannot go now is dropped (the next one
+//  replaces it).
 static void
-s_heartbeat_send (streamq_peer_t *self)
+s_heartbeat_send (streamq_peer_t *self, s_proxy_t *proxy)
 {
     char interval [S_BEAT_TEXT_MAX];
     snprintf (interval, sizeof interval, "%d", self->beat_interval);
@@ -565,14 +633,15 @@ s_heartbeat_send (streamq_peer_t *self)
     size_t count = sizeof frames / sizeof frames [0];
     for (size_t index = 0; index < count; index++) {
         int flags = ZMQ_DONTWAIT | (index + 1 < count? ZMQ_SNDMORE: 0);
-        if (zmq_send (self->beat, frames [index], strlen (frames [index]), flags) == -1)
+        if (zmq_send (proxy->beat, frames [index], strlen (frames [index]), flags) == -1)
             return;
     }
 }
 
-//  Sends the heartbeat if it is due, or at once if the interval changed
-//  (so the proxy learns a new interval before the old one runs out).
-//  Returns how long the loop may wait before the next call, in ms.
+//  Sends the heartbeat to every proxy if it is due, or at once if the
+//  interval changed (so the proxies learn a new interval before the old
+//  one runs out). Returns how long the loop may wait before the next
+//  call, in ms.
 static int
 s_heartbeat_tick (streamq_peer_t *self)
 {
@@ -585,7 +654,9 @@ s_heartbeat_tick (streamq_peer_t *self)
     if (interval == 0)
         return S_TICK_MS;
     if (now >= self->beat_next) {
-        s_heartbeat_send (self);
+        size_t count = s_proxies (self);
+        for (size_t index = 0; index < count; index++)
+            s_heartbeat_send (self, self->proxies [index]);
         self->beat_next = now + interval;
     }
     int64_t wait = self->beat_next - now;
@@ -595,54 +666,88 @@ s_heartbeat_tick (streamq_peer_t *self)
 //  Handles one reply to a heartbeat: "OK" is the normal case; an ERROR
 //  (a proxy that does not know HEARTBEAT, a bad name) is logged once
 static void
-s_beat_reply_handle (streamq_peer_t *self, s_frame_t *frames, int count)
+s_beat_reply_handle (streamq_peer_t *self, s_proxy_t *proxy, s_frame_t *frames, int count)
 {
     int first = count > 0 && frames [0].size == 0? 1: 0;
     if (count <= first || strcmp (frames [first].data, "OK") == 0)
         return;
-    s_log_refusal (self, "HEARTBEAT",
+    s_log_refusal (self, proxy, "HEARTBEAT",
                    count > first + 1? frames [first + 1].data: frames [first].data);
 }
 
-//  Handles one handshake failure of the control connection (under CURVE):
+//  Handles one handshake failure of a control connection (under CURVE):
 //  the proxy refused our key, or the handshake broke (a wrong server
-//  key). Logged once: libzmq redials, and fails the same way each time.
+//  key). Logged once per proxy: libzmq redials, and fails the same way
+//  each time.
 static void
-s_watch_handle (streamq_peer_t *self, s_frame_t *frames, int count)
+s_watch_handle (streamq_peer_t *self, s_proxy_t *proxy, s_frame_t *frames, int count)
 {
-    if (count < 1 || frames [0].size != 6 || self->key_logged)
+    if (count < 1 || frames [0].size != 6 || proxy->key_logged)
         return;
     uint16_t event;
     uint32_t value;
     memcpy (&event, frames [0].data, sizeof event);
     memcpy (&value, frames [0].data + 2, sizeof value);
-    self->key_logged = true;
+    proxy->key_logged = true;
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
         fprintf (stderr, "libstreamq: the proxy at %s refused the CURVE key %s of %s "
                  "(ZAP status %u): it is not in the proxy's --control-clients, so "
-                 "nothing is registered\n", self->endpoint, self->public_key,
-                 self->name, (unsigned) value);
+                 "nothing is registered there\n", proxy->control_endpoint,
+                 proxy->public_key, self->name, (unsigned) value);
     else
         fprintf (stderr, "libstreamq: the CURVE handshake of %s with the control "
                  "socket at %s failed (protocol error 0x%x): is the server key the "
-                 "proxy's control key?\n", self->name, self->endpoint, (unsigned) value);
+                 "proxy's control key?\n", self->name, proxy->control_endpoint,
+                 (unsigned) value);
 }
 
 
 //  --------------------------------------------------------------------------
 //  The thread
 
-//  Handles every message waiting on socket with handler. Returns false
-//  if the context is shutting down.
+//  What handles the messages of one socket the loop polls; proxy is the
+//  proxy the socket talks to (NULL for the monitor)
+typedef void (s_handler_fn) (streamq_peer_t *self, s_proxy_t *proxy,
+                             s_frame_t *frames, int count);
+
+//  One socket the loop polls
+typedef struct {
+    void *socket;
+    s_proxy_t *proxy;
+    s_handler_fn *handler;
+} s_source_t;
+
+//  Sockets the loop polls at most: the monitor, and three per proxy
+#define S_SOURCES_MAX       (1 + 3 * STREAMQ_PROXIES_MAX)
+
+//  Handles every message waiting on source with its handler. Returns
+//  false if the context is shutting down.
 static bool
-s_drain (streamq_peer_t *self, void *socket,
-         void (*handler) (streamq_peer_t *, s_frame_t *, int))
+s_drain (streamq_peer_t *self, const s_source_t *source)
 {
     s_frame_t frames [4];
     int count;
-    while ((count = s_recv_frames (socket, frames, 4)) != -1)
-        handler (self, frames, count < 4? count: 4);
+    while ((count = s_recv_frames (source->socket, frames, 4)) != -1)
+        source->handler (self, source->proxy, frames, count < 4? count: 4);
     return errno != ETERM;
+}
+
+//  Lists the sockets to poll: the monitor first, then each proxy's
+//  control, heartbeat and (under CURVE) watch sockets. Returns how many.
+static int
+s_sources_list (streamq_peer_t *self, s_source_t *sources)
+{
+    int count = 0;
+    sources [count++] = (s_source_t) { self->monitor, NULL, s_event_handle };
+    size_t proxies = s_proxies (self);
+    for (size_t index = 0; index < proxies; index++) {
+        s_proxy_t *proxy = self->proxies [index];
+        sources [count++] = (s_source_t) { proxy->control, proxy, s_reply_handle };
+        sources [count++] = (s_source_t) { proxy->beat, proxy, s_beat_reply_handle };
+        if (proxy->watch)
+            sources [count++] = (s_source_t) { proxy->watch, proxy, s_watch_handle };
+    }
+    return count;
 }
 
 //  Empties the wake pipe (non-blocking); true if destroy asked to stop
@@ -655,51 +760,52 @@ s_wake_read (streamq_peer_t *self)
     return atomic_load (&self->stopping);
 }
 
-//  Sends a heartbeat if due, then waits for events, replies, a heartbeat
-//  change or the stop signal, until the next heartbeat or S_TICK_MS
+//  Sends heartbeats if due, then waits for events, replies, a heartbeat
+//  change, a new proxy or the stop signal, until the next heartbeat or
+//  S_TICK_MS
 static s_status_t
 s_poll_once (streamq_peer_t *self)
 {
     int timeout = s_heartbeat_tick (self);
-    zmq_pollitem_t items [] = {
-        { self->monitor, 0, ZMQ_POLLIN, 0 },
-        { self->control, 0, ZMQ_POLLIN, 0 },
-        { self->beat, 0, ZMQ_POLLIN, 0 },
-        { NULL, self->wake [0], ZMQ_POLLIN, 0 },
-        { self->watch, 0, ZMQ_POLLIN, 0 }       //  Last: only under CURVE
-    };
-    if (zmq_poll (items, self->watch? 5: 4, timeout) == -1)
+    s_source_t sources [S_SOURCES_MAX];
+    zmq_pollitem_t items [S_SOURCES_MAX + 1];
+    int count = s_sources_list (self, sources);
+    items [0] = (zmq_pollitem_t) { NULL, self->wake [0], ZMQ_POLLIN, 0 };
+    for (int index = 0; index < count; index++)
+        items [index + 1] = (zmq_pollitem_t) { sources [index].socket, 0, ZMQ_POLLIN, 0 };
+    if (zmq_poll (items, count + 1, timeout) == -1)
         return errno == EINTR? S_RUNNING: S_CONTEXT_ENDED;
-    if ((items [3].revents & ZMQ_POLLIN) && s_wake_read (self))
+    if ((items [0].revents & ZMQ_POLLIN) && s_wake_read (self))
         return S_STOPPED;
-    if ((items [0].revents & ZMQ_POLLIN)
-    &&  !s_drain (self, self->monitor, s_event_handle))
-        return S_CONTEXT_ENDED;
-    if ((items [1].revents & ZMQ_POLLIN)
-    &&  !s_drain (self, self->control, s_reply_handle))
-        return S_CONTEXT_ENDED;
-    if ((items [2].revents & ZMQ_POLLIN)
-    &&  !s_drain (self, self->beat, s_beat_reply_handle))
-        return S_CONTEXT_ENDED;
-    if (self->watch && (items [4].revents & ZMQ_POLLIN)
-    &&  !s_drain (self, self->watch, s_watch_handle))
-        return S_CONTEXT_ENDED;
+    for (int index = 0; index < count; index++)
+        if ((items [index + 1].revents & ZMQ_POLLIN) && !s_drain (self, &sources [index]))
+            return S_CONTEXT_ENDED;
     return S_RUNNING;
 }
 
-//  Closes the thread's sockets (LINGER 0: nothing is waited for)
+//  Closes a proxy's sockets (LINGER 0: nothing is waited for)
+static void
+s_proxy_sockets_close (s_proxy_t *proxy)
+{
+    if (proxy->control)
+        zmq_close (proxy->control);
+    if (proxy->beat)
+        zmq_close (proxy->beat);
+    if (proxy->watch)
+        zmq_close (proxy->watch);
+    proxy->control = proxy->beat = proxy->watch = NULL;
+}
+
+//  Closes the thread's sockets: the monitor's and every proxy's
 static void
 s_sockets_close (streamq_peer_t *self)
 {
     if (self->monitor)
         zmq_close (self->monitor);
-    if (self->control)
-        zmq_close (self->control);
-    if (self->beat)
-        zmq_close (self->beat);
-    if (self->watch)
-        zmq_close (self->watch);
-    self->monitor = self->control = self->beat = self->watch = NULL;
+    self->monitor = NULL;
+    size_t count = s_proxies (self);
+    for (size_t index = 0; index < count; index++)
+        s_proxy_sockets_close (self->proxies [index]);
 }
 
 //  Blocks until destroy sets `stopping` and writes to the wake pipe
@@ -794,21 +900,175 @@ s_monitor_start (streamq_peer_t *self, void *context)
     return 0;
 }
 
-//  Under CURVE, watches the control connection's handshakes, so that a
-//  refused key is logged rather than silently registering nothing
+//  Under CURVE, watches a proxy's control connection handshakes, so that
+//  a refused key is logged rather than silently registering nothing
 static int
-s_watch_start (streamq_peer_t *self, void *context)
+s_watch_start (s_proxy_t *proxy, void *context)
 {
     static atomic_uint counter = 0;
     char endpoint [64];
     snprintf (endpoint, sizeof endpoint, "inproc://streamq-watch-%u",
               atomic_fetch_add (&counter, 1));
-    self->watch = s_socket_new (context, ZMQ_PAIR, endpoint, 0, NULL);
-    if (!self->watch)
+    proxy->watch = s_socket_new (context, ZMQ_PAIR, endpoint, 0, NULL);
+    if (!proxy->watch)
         return -1;
-    return zmq_socket_monitor (self->control, endpoint,
+    return zmq_socket_monitor (proxy->control, endpoint,
                                ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
                                | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL);
+}
+
+//  Frees a proxy, its sockets closed if still open; errno is kept
+static void
+s_proxy_free (s_proxy_t *proxy)
+{
+    int error = errno;
+    s_proxy_sockets_close (proxy);
+    free (proxy->control_endpoint);
+    free (proxy->dials);
+    free (proxy);
+    errno = error;
+}
+
+//  Adds form to the proxy's dial forms, once; false if out of memory
+static bool
+s_dial_add (s_proxy_t *proxy, const char *form)
+{
+    if (s_proxy_dials (proxy, form))
+        return true;
+    char (*dials) [S_FRAME_MAX] = realloc (proxy->dials,
+                                           (proxy->dials_count + 1) * sizeof *dials);
+    if (!dials)
+        return false;
+    proxy->dials = dials;
+    snprintf (proxy->dials [proxy->dials_count++], S_FRAME_MAX, "%s", form);
+    return true;
+}
+
+//  Splits "tcp://[src;]host:port" into host (without IPv6 brackets) and
+//  port; false if it has no host or no port
+static bool
+s_tcp_split (const char *endpoint, char *host, size_t host_size, const char **port)
+{
+    const char *rest = endpoint + 6;
+    const char *semicolon = strchr (rest, ';');
+    if (semicolon)
+        rest = semicolon + 1;
+    const char *colon = strrchr (rest, ':');
+    if (!colon || colon == rest || !colon [1])
+        return false;
+    size_t length = (size_t) (colon - rest);
+    if (rest [0] == '[' && colon [-1] == ']') {
+        rest++;
+        length -= 2;
+    }
+    if (length == 0 || length >= host_size)
+        return false;
+    memcpy (host, rest, length);
+    host [length] = '\0';
+    *port = colon + 1;
+    return true;
+}
+
+//  Writes the forms libzmq may report for the endpoint the socket dials
+//  at a proxy: the endpoint as given (libzmq 4.3.4 reports that), and,
+//  for tcp://, "tcp://a.b.c.d:port" or "tcp://[v6]:port" for each address
+//  its host resolves to now, without a source address (the form other
+//  libzmq releases report). 0, or -1 with errno EINVAL for an endpoint
+//  that is too long, malformed or does not resolve.
+static int
+s_dials_resolve (s_proxy_t *proxy, const char *endpoint)
+{
+    char host [S_FRAME_MAX];
+    const char *port;
+    if (strlen (endpoint) >= S_FRAME_MAX) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (!s_dial_add (proxy, endpoint))
+        return -1;
+    if (strncmp (endpoint, "tcp://", 6) != 0)
+        return 0;
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_NUMERICSERV };
+    struct addrinfo *found = NULL;
+    if (!s_tcp_split (endpoint, host, sizeof host, &port)
+    ||  getaddrinfo (host, port, &hints, &found) != 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    bool added = true;
+    for (struct addrinfo *item = found; item && added; item = item->ai_next) {
+        struct sockaddr_storage address;
+        char text [S_ADDRESS_MAX], form [S_ADDRESS_MAX + 8];
+        if (item->ai_addrlen > sizeof address)
+            continue;
+        memset (&address, 0, sizeof address);
+        memcpy (&address, item->ai_addr, item->ai_addrlen);
+        if (!s_address_format (&address, text, sizeof text))
+            continue;
+        snprintf (form, sizeof form, "tcp://%s", text);
+        added = s_dial_add (proxy, form);
+    }
+    freeaddrinfo (found);
+    return added? 0: -1;
+}
+
+//  Makes a proxy: its control and heartbeat DEALERs to control_endpoint
+//  (CURVE clients when curve is not NULL, then with a watch on the
+//  control DEALER), and, when endpoint is not NULL, the forms of the
+//  endpoint the socket dials there. NULL with errno set.
+static s_proxy_t *
+s_proxy_new (void *context, const char *endpoint, const char *control_endpoint,
+             const s_curve_t *curve)
+{
+    s_proxy_t *proxy = calloc (1, sizeof *proxy);
+    if (!proxy)
+        return NULL;
+    atomic_init (&proxy->registered, 0);
+    atomic_init (&proxy->refused, 0);
+    atomic_init (&proxy->lost, 0);
+    if (curve)
+        memcpy (proxy->public_key, curve->public_key, sizeof proxy->public_key);
+    proxy->control_endpoint = strdup (control_endpoint);
+    if (!proxy->control_endpoint
+    ||  (endpoint && s_dials_resolve (proxy, endpoint) == -1)) {
+        s_proxy_free (proxy);
+        return NULL;
+    }
+    proxy->control = s_socket_new (context, ZMQ_DEALER, control_endpoint, 0, curve);
+    if (proxy->control)
+        proxy->beat = s_socket_new (context, ZMQ_DEALER, control_endpoint,
+                                    S_BEAT_HWM, curve);
+    if (!proxy->control || !proxy->beat
+    ||  (curve && s_watch_start (proxy, context) == -1)) {
+        s_proxy_free (proxy);
+        return NULL;
+    }
+    return proxy;
+}
+
+//  True if one of proxy's dial forms is already an attached proxy's
+static bool
+s_proxy_known (streamq_peer_t *self, const s_proxy_t *proxy)
+{
+    size_t count = s_proxies (self);
+    for (size_t index = 1; index < count; index++)
+        for (size_t form = 0; form < proxy->dials_count; form++)
+            if (s_proxy_dials (self->proxies [index], proxy->dials [form]))
+                return true;
+    return false;
+}
+
+//  Publishes proxy: the thread takes it over from its next turn (and from
+//  the next event it reads, so a connection made after this returns is
+//  registered there). Returns its index.
+static int
+s_proxy_publish (streamq_peer_t *self, s_proxy_t *proxy)
+{
+    size_t index = s_proxies (self);
+    self->proxies [index] = proxy;
+    atomic_store (&self->proxy_count, index + 1);
+    return (int) index;
 }
 
 //  Starts the thread with every signal blocked, so the application's
@@ -863,30 +1123,32 @@ s_peer_free (streamq_peer_t *self)
         if (self->due [index] >= 0)
             close (self->due [index]);
     }
+    size_t proxies = s_proxies (self);
+    for (size_t index = 0; index < proxies; index++)
+        s_proxy_free (self->proxies [index]);
     if (self->lock_made)
         pthread_mutex_destroy (&self->lost_lock);
+    if (self->add_lock_made)
+        pthread_mutex_destroy (&self->add_lock);
     free (self->lost_list);
-    free (self->endpoint);
     free (self);
     errno = error;
 }
 
 //  Allocates a peer and copies its arguments; NULL with errno set
 static streamq_peer_t *
-s_peer_alloc (void *socket, const char *control_endpoint, const char *side,
-              const char *name)
+s_peer_alloc (void *context, void *socket, const char *side, const char *name)
 {
     streamq_peer_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
+    self->context = context;
     self->socket = socket;
     self->wake [0] = self->wake [1] = -1;
     self->due [0] = self->due [1] = -1;
     atomic_init (&self->stopping, false);
-    atomic_init (&self->registered, 0);
-    atomic_init (&self->refused, 0);
+    atomic_init (&self->proxy_count, 0);
     atomic_init (&self->lost_due, 0);
-    atomic_init (&self->lost, 0);
     atomic_init (&self->heartbeat, STREAMQ_HEARTBEAT_DEFAULT_MS);
     //  The first heartbeat goes one interval after start: a peer made
     //  only to name connections can turn heartbeats off before any left
@@ -894,9 +1156,12 @@ s_peer_alloc (void *socket, const char *control_endpoint, const char *side,
     self->beat_next = s_now_ms () + STREAMQ_HEARTBEAT_DEFAULT_MS;
     snprintf (self->side, sizeof self->side, "%s", side);
     snprintf (self->name, sizeof self->name, "%s", name);
-    self->endpoint = strdup (control_endpoint);
-    int rc = self->endpoint? pthread_mutex_init (&self->lost_lock, NULL): ENOMEM;
+    int rc = pthread_mutex_init (&self->lost_lock, NULL);
     self->lock_made = rc == 0;
+    if (rc == 0) {
+        rc = pthread_mutex_init (&self->add_lock, NULL);
+        self->add_lock_made = rc == 0;
+    }
     if (rc != 0)
         errno = rc;
     //  Neither pipe blocks: the reader empties it whatever it holds, and
@@ -925,17 +1190,13 @@ s_peer_new (void *context, void *socket, const char *control_endpoint,
         errno = EINVAL;
         return NULL;
     }
-    streamq_peer_t *self = s_peer_alloc (socket, control_endpoint, side, name);
+    streamq_peer_t *self = s_peer_alloc (context, socket, side, name);
     if (!self)
         return NULL;
-    if (curve)
-        memcpy (self->public_key, curve->public_key, sizeof self->public_key);
-    self->control = s_socket_new (context, ZMQ_DEALER, control_endpoint, 0, curve);
-    if (self->control)
-        self->beat = s_socket_new (context, ZMQ_DEALER, control_endpoint,
-                                   S_BEAT_HWM, curve);
-    if (!self->control || !self->beat
-    ||  (curve && s_watch_start (self, context) == -1)
+    s_proxy_t *first = s_proxy_new (context, NULL, control_endpoint, curve);
+    if (first)
+        s_proxy_publish (self, first);
+    if (!first
     ||  s_monitor_start (self, context) == -1
     ||  s_thread_start (self) == -1) {
         s_peer_free (self);
@@ -1001,6 +1262,61 @@ streamq_peer_new_curve (void *context, void *socket, const char *control_endpoin
     return self;
 }
 
+//  Attaches the peer to one more proxy, under the add lock; the index of
+//  the proxy, or -1 with errno set
+static int
+s_proxy_add (streamq_peer_t *self, const char *endpoint, const char *control_endpoint,
+             const s_curve_t *curve)
+{
+    if (!self || !endpoint || !control_endpoint) {
+        errno = EINVAL;
+        return -1;
+    }
+    pthread_mutex_lock (&self->add_lock);
+    int index = -1;
+    s_proxy_t *proxy = NULL;
+    if (s_proxies (self) == STREAMQ_PROXIES_MAX)
+        errno = ENOSPC;
+    else
+        proxy = s_proxy_new (self->context, endpoint, control_endpoint, curve);
+    if (proxy && s_proxy_known (self, proxy)) {
+        s_proxy_free (proxy);
+        proxy = NULL;
+        errno = EEXIST;
+    }
+    if (proxy) {
+        index = s_proxy_publish (self, proxy);
+        s_wake (self);              //  To poll its sockets at once
+    }
+    pthread_mutex_unlock (&self->add_lock);
+    return index;
+}
+
+int
+streamq_peer_add_proxy (streamq_peer_t *self, const char *endpoint,
+                        const char *control_endpoint)
+{
+    return s_proxy_add (self, endpoint, control_endpoint, NULL);
+}
+
+int
+streamq_peer_add_proxy_curve (streamq_peer_t *self, const char *endpoint,
+                              const char *control_endpoint, const char *public_key,
+                              const char *secret_key, const char *server_key)
+{
+    s_curve_t curve;
+    int index = -1;
+    if (!self)
+        errno = EINVAL;
+    else
+    if (s_curve_fill (&curve, public_key, secret_key, server_key) == 0)
+        index = s_proxy_add (self, endpoint, control_endpoint, &curve);
+    int error = errno;
+    explicit_bzero (&curve, sizeof curve);
+    errno = error;
+    return index;
+}
+
 void
 streamq_peer_destroy (streamq_peer_t **self_p)
 {
@@ -1014,16 +1330,66 @@ streamq_peer_destroy (streamq_peer_t **self_p)
     *self_p = NULL;
 }
 
+//  Which counter of a proxy to read
+typedef enum {
+    S_REGISTERED,
+    S_REFUSED,
+    S_LOST
+} s_counter_t;
+
+//  One counter of the proxy at index, or 0 for no such proxy
+static size_t
+s_counter_at (streamq_peer_t *self, int index, s_counter_t counter)
+{
+    if (!self || index < 0 || (size_t) index >= s_proxies (self))
+        return 0;
+    s_proxy_t *proxy = self->proxies [index];
+    if (counter == S_REGISTERED)
+        return atomic_load (&proxy->registered);
+    if (counter == S_REFUSED)
+        return atomic_load (&proxy->refused);
+    return atomic_load (&proxy->lost);
+}
+
+//  One counter summed over every proxy
+static size_t
+s_counter_sum (streamq_peer_t *self, s_counter_t counter)
+{
+    size_t sum = 0;
+    size_t count = self? s_proxies (self): 0;
+    for (size_t index = 0; index < count; index++)
+        sum += s_counter_at (self, (int) index, counter);
+    return sum;
+}
+
 size_t
 streamq_peer_registered (streamq_peer_t *self)
 {
-    return self? atomic_load (&self->registered): 0;
+    return s_counter_sum (self, S_REGISTERED);
 }
 
 size_t
 streamq_peer_refused (streamq_peer_t *self)
 {
-    return self? atomic_load (&self->refused): 0;
+    return s_counter_sum (self, S_REFUSED);
+}
+
+size_t
+streamq_peer_registered_at (streamq_peer_t *self, int proxy)
+{
+    return s_counter_at (self, proxy, S_REGISTERED);
+}
+
+size_t
+streamq_peer_refused_at (streamq_peer_t *self, int proxy)
+{
+    return s_counter_at (self, proxy, S_REFUSED);
+}
+
+size_t
+streamq_peer_lost_at (streamq_peer_t *self, int proxy)
+{
+    return s_counter_at (self, proxy, S_LOST);
 }
 
 int
@@ -1064,7 +1430,7 @@ streamq_peer_redial (streamq_peer_t *self)
 size_t
 streamq_peer_lost (streamq_peer_t *self)
 {
-    return self? atomic_load (&self->lost): 0;
+    return s_counter_sum (self, S_LOST);
 }
 
 int

@@ -35,6 +35,21 @@ client's socket) that dials StreamQ-Proxy, and, in a background thread:
     peer.close()                             # before worker.close()
     worker.close()
 
+Several proxies: a socket that dials in to several proxies (each with
+its own control socket) is served by one Peer. The Peer is made for the
+first; add_proxy(endpoint, control) attaches it to one more, where
+endpoint is what the socket dials there. Each connection is then named
+at the proxy it was made to, heartbeats go to every proxy, and a slot
+lost at one proxy is counted there (lost_at) and redialled there:
+
+    peer = Peer(ctx, worker, "tcp://10.0.0.1:5557", "backend", "billing-py")
+    peer.add_proxy("tcp://10.0.0.2:5556", "tcp://10.0.0.2:5557")   # index 1
+    for _ in range(4):
+        worker.connect("tcp://10.0.0.1:5556")    # named at 10.0.0.1
+        worker.connect("tcp://10.0.0.2:5556")    # named at 10.0.0.2
+
+Connections to an endpoint no added proxy has are the first proxy's.
+
 Rules, as for libstreamq: create the Peer before the socket connects, and
 close it before the socket; the Peer holds the socket's only monitor (do
 not call get_monitor_socket on that socket yourself). The thread logs on
@@ -78,14 +93,85 @@ def local_address(fd, endpoint):
         return None
     if not endpoint.rsplit(":", 1)[-1] == str(remote[1]):
         return None
-    host = local[0].split("%")[0]                   # no IPv6 scope id
+    return _address_text(local[0], local[1])
+
+
+def _address_text(host, port):
+    """ "a.b.c.d:port" or "[v6]:port", as the proxy writes addresses."""
+    host = host.split("%")[0]                       # no IPv6 scope id
     if host.startswith("::ffff:") and "." in host:
         host = host[len("::ffff:"):]                # IPv4-mapped: IPv4 to the proxy
-    return "[%s]:%d" % (host, local[1]) if ":" in host else "%s:%d" % (host, local[1])
+    return "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
+
+
+def dial_forms(endpoint):
+    """The endpoints libzmq may report for connections made to endpoint:
+    endpoint as given (libzmq 4.3.4 reports that) and, for tcp://, each
+    address its host resolves to now, with its port and without a source
+    address ("tcp://src;dst" is dst). ValueError if it does not resolve."""
+    forms = {endpoint}
+    if not endpoint.startswith("tcp://"):
+        return forms
+    target = endpoint[len("tcp://"):].split(";")[-1]
+    host, _, port = target.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not host or not port.isdigit():
+        raise ValueError("endpoint %r has no host:port" % endpoint)
+    try:
+        found = _socket.getaddrinfo(host, int(port), type=_socket.SOCK_STREAM,
+                                    flags=_socket.AI_NUMERICSERV)
+    except (OSError, UnicodeError) as error:
+        raise ValueError("endpoint %r does not resolve: %s" % (endpoint, error))
+    for family, _, _, _, address in found:
+        if family in (_socket.AF_INET, _socket.AF_INET6):
+            forms.add("tcp://" + _address_text(address[0], address[1]))
+    return forms
+
+
+class _Proxy:
+    """One proxy a Peer is attached to: its control socket, the forms of
+    the endpoint the socket dials there (none for the first proxy, which
+    takes every other connection) and its counts."""
+
+    def __init__(self, ctx, control, dials):
+        self.control_endpoint = control
+        self.dials = dials
+        self.counts = {"registered": 0, "refused": 0, "lost": 0}
+        self.logged = set()
+        self.control = _dealer(ctx, control, 0)
+        try:
+            self.beat = _dealer(ctx, control, _BEAT_HWM)
+        except zmq.ZMQError:
+            self.control.close(0)
+            raise
+
+    def close(self):
+        self.control.close(0)
+        self.beat.close(0)
+
+
+def _dealer(ctx, endpoint, hwm):
+    """A DEALER to a control socket; with hwm, ZMQ_IMMEDIATE too, so
+    heartbeats are queued only on a live connection."""
+    dealer = ctx.socket(zmq.DEALER)
+    try:
+        dealer.setsockopt(zmq.LINGER, 0)
+        if endpoint.startswith("tcp://["):
+            dealer.setsockopt(zmq.IPV6, 1)
+        if hwm:
+            dealer.setsockopt(zmq.IMMEDIATE, 1)
+            dealer.setsockopt(zmq.SNDHWM, hwm)
+        dealer.connect(endpoint)
+    except zmq.ZMQError:
+        dealer.close(0)
+        raise
+    return dealer
 
 
 class Peer:
-    """Registers, heartbeats and tracks lost slots for one socket."""
+    """Registers, heartbeats and tracks lost slots for one socket, at one
+    proxy or several."""
 
     def __init__(self, ctx, sock, control, side, name,
                  heartbeat_ms=DEFAULT_HEARTBEAT_MS):
@@ -97,27 +183,46 @@ class Peer:
         if not name or any(c.isspace() for c in name):
             raise ValueError("name must be a word")
         self._check_interval(heartbeat_ms)
+        self._ctx = ctx
         self._socket = sock
         self._side = side.encode()
         self._name = name.encode()
-        self._control_endpoint = control
         self._heartbeat = heartbeat_ms
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()       # guards _lost_due and _proxies
         self._lost_due = []                 # endpoints, one per slot lost
-        self._counts = {"registered": 0, "refused": 0, "lost": 0}
-        self._logged = set()
         self._dialled = set()
         self._stopping = False
+        self._proxies = [_Proxy(ctx, control, set())]
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._due_r, self._due_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._control = self._dealer(ctx, control, 0)
-        self._beat = self._dealer(ctx, control, _BEAT_HWM)
         self._monitor = sock.get_monitor_socket(_EVENTS)
         self._thread = threading.Thread(target=self._run, name="streamq_peer",
                                         daemon=True)
         self._thread.start()
 
     #  --- API for the thread that owns the socket
+
+    def add_proxy(self, endpoint, control):
+        """Attaches the Peer to one more proxy: connections the socket
+        makes to endpoint (what it dials there: the backend for a worker)
+        are named at the proxy whose control socket is control, which
+        also gets every heartbeat; slots lost there are redialled there.
+        Call it before the socket connects to endpoint. Returns the
+        proxy's index (the first proxy is 0, then 1, 2, ...). ValueError
+        for an endpoint that does not resolve or is already attached."""
+        if self._stopping:
+            raise RuntimeError("the Peer is closed")
+        dials = dial_forms(endpoint)
+        with self._lock:
+            for proxy in self._proxies[1:]:
+                if proxy.dials & dials:
+                    raise ValueError("endpoint %r is already attached" % endpoint)
+        proxy = _Proxy(self._ctx, control, dials)
+        with self._lock:
+            self._proxies.append(proxy)
+            index = len(self._proxies) - 1
+        self._wake()                        # to poll its sockets at once
+        return index
 
     def redial(self):
         """Dials once for each slot lost since the last call; returns how
@@ -134,25 +239,38 @@ class Peer:
         return self._due_r
 
     def set_heartbeat(self, interval_ms):
-        """Changes the heartbeat interval (0: off), sent at once."""
+        """Changes the heartbeat interval (0: off), sent at once to every
+        proxy."""
         self._check_interval(interval_ms)
         self._heartbeat = interval_ms
         self._wake()
 
     @property
     def registered(self):
-        """IDENTIFY requests the proxy accepted."""
-        return self._counts["registered"]
+        """IDENTIFY requests the proxies accepted."""
+        return self._count_sum("registered")
 
     @property
     def refused(self):
-        """IDENTIFY requests the proxy refused."""
-        return self._counts["refused"]
+        """IDENTIFY requests the proxies refused."""
+        return self._count_sum("refused")
 
     @property
     def lost(self):
-        """Slots lost to handshake protocol errors so far."""
-        return self._counts["lost"]
+        """Slots lost to handshake protocol errors so far, at any proxy."""
+        return self._count_sum("lost")
+
+    def registered_at(self, index):
+        """IDENTIFY requests the proxy at index accepted."""
+        return self._count_at(index, "registered")
+
+    def refused_at(self, index):
+        """IDENTIFY requests the proxy at index refused."""
+        return self._count_at(index, "refused")
+
+    def lost_at(self, index):
+        """Slots lost at the proxy at index."""
+        return self._count_at(index, "lost")
 
     def close(self):
         """Stops the thread and the monitor; call before closing the socket."""
@@ -164,6 +282,8 @@ class Peer:
         self._socket.disable_monitor()
         self._wake()
         self._thread.join()
+        for proxy in self._proxies:         # any the thread never took
+            proxy.close()
         for fd in (self._wake_r, self._wake_w, self._due_r, self._due_w):
             os.close(fd)
 
@@ -180,19 +300,13 @@ class Peer:
         if not 0 <= interval_ms <= MAX_HEARTBEAT_MS:
             raise ValueError("heartbeat interval must be 0 to %d ms" % MAX_HEARTBEAT_MS)
 
-    @staticmethod
-    def _dealer(ctx, endpoint, hwm):
-        """A DEALER to the control socket; with hwm, ZMQ_IMMEDIATE too, so
-        heartbeats are queued only on a live connection."""
-        dealer = ctx.socket(zmq.DEALER)
-        dealer.setsockopt(zmq.LINGER, 0)
-        if endpoint.startswith("tcp://["):
-            dealer.setsockopt(zmq.IPV6, 1)
-        if hwm:
-            dealer.setsockopt(zmq.IMMEDIATE, 1)
-            dealer.setsockopt(zmq.SNDHWM, hwm)
-        dealer.connect(endpoint)
-        return dealer
+    def _count_sum(self, which):
+        with self._lock:
+            return sum(proxy.counts[which] for proxy in self._proxies)
+
+    def _count_at(self, index, which):
+        with self._lock:
+            return self._proxies[index].counts[which]
 
     @staticmethod
     def _drain_pipe(fd):
@@ -208,16 +322,26 @@ class Peer:
         except BlockingIOError:
             pass                            # Full: readable anyway
 
-    def _log_once(self, command, reason):
+    def _proxy_for(self, endpoint):
+        """The proxy a connection to endpoint belongs to: the added one
+        whose endpoint it is, else the first."""
+        with self._lock:
+            for proxy in self._proxies[1:]:
+                if endpoint in proxy.dials:
+                    return proxy
+            return self._proxies[0]
+
+    def _log_once(self, proxy, command, reason):
         key = (command, reason)
-        if key in self._logged or len(self._logged) >= _REASONS_MAX:
+        if key in proxy.logged or len(proxy.logged) >= _REASONS_MAX:
             return
-        self._logged.add(key)
+        proxy.logged.add(key)
         print("streamq_peer: the proxy at %s refused %s %s: %s"
-              % (self._control_endpoint, command, self._name.decode(), reason),
+              % (proxy.control_endpoint, command, self._name.decode(), reason),
               file=sys.stderr, flush=True)
 
-    def _send(self, dealer, frames):
+    @staticmethod
+    def _send(dealer, frames):
         """Queues frames without waiting; a full queue drops them."""
         try:
             dealer.send_multipart([b""] + frames, zmq.NOBLOCK)
@@ -234,13 +358,14 @@ class Peer:
             self._dialled.add(endpoint)
             address = local_address(value, endpoint) if endpoint.startswith("tcp://") else None
             if address:
-                self._send(self._control, [b"IDENTIFY", self._side, address.encode(),
-                                           self._name])
+                self._send(self._proxy_for(endpoint).control,
+                           [b"IDENTIFY", self._side, address.encode(), self._name])
         elif event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
             #  Only a connection the socket dialled is lost for good
             if endpoint in self._dialled:
+                proxy = self._proxy_for(endpoint)
                 with self._lock:
-                    self._counts["lost"] += 1
+                    proxy.counts["lost"] += 1
                     self._lost_due.append(endpoint)
                     if len(self._lost_due) == 1:
                         os.write(self._due_w, b"d")
@@ -249,34 +374,53 @@ class Peer:
                   "connections are no longer registered" % self._name.decode(),
                   file=sys.stderr, flush=True)
 
-    def _on_reply(self, frames, command):
+    def _on_reply(self, proxy, frames, command):
         body = frames[1:] if frames and frames[0] == b"" else frames
         if not body:
             return
         if body[0] == b"OK":
             if command == "IDENTIFY":
-                self._counts["registered"] += 1
+                with self._lock:
+                    proxy.counts["registered"] += 1
             return
         if command == "IDENTIFY":
-            self._counts["refused"] += 1
+            with self._lock:
+                proxy.counts["refused"] += 1
         reason = body[1] if len(body) > 1 else body[0]
-        self._log_once(command, reason.decode(errors="replace"))
+        self._log_once(proxy, command, reason.decode(errors="replace"))
+
+    def _beat_all(self, proxies, interval):
+        for proxy in proxies:
+            self._send(proxy.beat, [b"HEARTBEAT", self._name, str(interval).encode()])
+
+    def _read_replies(self, proxies):
+        for proxy in proxies:
+            while proxy.control.poll(0):
+                self._on_reply(proxy, proxy.control.recv_multipart(), "IDENTIFY")
+            while proxy.beat.poll(0):
+                self._on_reply(proxy, proxy.beat.recv_multipart(), "HEARTBEAT")
 
     def _run(self):
         """The thread: events, replies and heartbeats until close()."""
         poller = zmq.Poller()
-        for item in (self._monitor, self._control, self._beat, self._wake_r):
+        for item in (self._monitor, self._wake_r):
             poller.register(item, zmq.POLLIN)
+        polled = []
         interval = self._heartbeat
         next_beat = time.monotonic() + interval / 1000.0
         try:
             while not self._stopping:
+                with self._lock:
+                    proxies = list(self._proxies)
+                for proxy in proxies[len(polled):]:     # added since
+                    poller.register(proxy.control, zmq.POLLIN)
+                    poller.register(proxy.beat, zmq.POLLIN)
+                    polled.append(proxy)
                 now = time.monotonic()
                 if self._heartbeat != interval:
                     interval, next_beat = self._heartbeat, now
                 if interval and now >= next_beat:
-                    self._send(self._beat, [b"HEARTBEAT", self._name,
-                                            str(interval).encode()])
+                    self._beat_all(proxies, interval)
                     next_beat = now + interval / 1000.0
                 wait = _TICK_MS
                 if interval:
@@ -286,12 +430,10 @@ class Peer:
                     self._drain_pipe(self._wake_r)
                 while self._monitor.poll(0):
                     self._on_event(self._monitor.recv_multipart())
-                while self._control.poll(0):
-                    self._on_reply(self._control.recv_multipart(), "IDENTIFY")
-                while self._beat.poll(0):
-                    self._on_reply(self._beat.recv_multipart(), "HEARTBEAT")
+                self._read_replies(proxies)
         except zmq.ContextTerminated:
             pass
         finally:
-            for sock in (self._monitor, self._control, self._beat):
-                sock.close(0)
+            self._monitor.close(0)
+            for proxy in polled:
+                proxy.close()
