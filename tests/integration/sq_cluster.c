@@ -28,14 +28,14 @@
 //  ---------------------------------------------------------------------
 //  Requests
 
+//  One step of the generator the request bytes come from: a 64-bit
+//  linear congruential step (Knuth's MMIX multiplier), its high bits
+//  folded into the low ones
 static uint64_t
-s_mix (uint64_t value)
+s_step (uint64_t state)
 {
-    value ^= value >> 33;
-    value *= 0xff51afd7ed558ccdULL;
-    value ^= value >> 33;
-    value *= 0xc4ceb9fe1a85ec53ULL;
-    return value ^ (value >> 33);
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return state ^ (state >> 29);
 }
 
 //  Writes request `seq` of client `client` into buf (max_size bytes at
@@ -43,14 +43,14 @@ s_mix (uint64_t value)
 static size_t
 s_request (int client, uint64_t seq, uint8_t *buf, size_t max_size)
 {
-    uint64_t state = s_mix (((uint64_t) client << 40) ^ seq);
+    uint64_t state = s_step (s_step (((uint64_t) client << 40) ^ seq));
     size_t size = S_HEADER + (size_t) (state % (max_size - S_HEADER + 1));
     for (int index = 0; index < 4; index++)
         buf [index] = (uint8_t) ((uint32_t) client >> (24 - 8 * index));
     for (int index = 0; index < 8; index++)
         buf [4 + index] = (uint8_t) (seq >> (56 - 8 * index));
     for (size_t index = S_HEADER; index < size; index++) {
-        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        state = s_step (state);
         buf [index] = (uint8_t) (state >> 56);
     }
     return size;
@@ -118,6 +118,7 @@ s_worker_answer (s_worker_t *self)
     zmq_msg_close (&payload);
 }
 
+//  Answers requests until told to stop
 static void *
 s_worker_thread (void *args)
 {
@@ -158,6 +159,7 @@ s_worker_new (sq_proxy_t **proxies, int slots, const sq_security_t *security)
     return self;
 }
 
+//  Stops and joins the thread, ends its context, nulls the pointer
 static void
 s_worker_destroy (s_worker_t **self_p)
 {
@@ -228,7 +230,9 @@ s_client_answered (s_client_t *self, const char *tag)
 }
 
 //  Checks one reply [proxy name, payload]; true when it answers the
-//  current request
+//  current request. A reply whose bytes differ from its request's is
+//  counted as changed; if it still names the current request, it
+//  answers it, so that the run goes on and the figures show it.
 static bool
 s_client_check (s_client_t *self, sq_msg_t *reply)
 {
@@ -239,16 +243,14 @@ s_client_check (s_client_t *self, sq_msg_t *reply)
     uint64_t seq = s_request_seq (reply->data [1]);
     size_t size = seq <= self->seq?
         s_request (self->index, seq, self->expected, self->max_size): 0;
-    if (size != reply->size [1] || memcmp (self->expected, reply->data [1], size)) {
-        self->changed++;
-        return false;
-    }
-    if (seq < self->seq) {
+    bool same = size == reply->size [1] && memcmp (self->expected, reply->data [1], size) == 0;
+    self->changed += !same;
+    if (seq == self->seq && size == reply->size [1])
+        s_client_answered (self, (char *) reply->data [0]);
+    else
+    if (same)
         self->duplicates++;     //  The first copy of a request sent twice
-        return false;
-    }
-    s_client_answered (self, (char *) reply->data [0]);
-    return true;
+    return seq == self->seq && size == reply->size [1];
 }
 
 //  Makes the next request current and sends it
@@ -313,6 +315,7 @@ s_client_loop (s_client_t *self)
     }
 }
 
+//  One client's socket, monitored for its disconnections, and its loop
 static void *
 s_client_thread (void *args)
 {
@@ -373,6 +376,7 @@ s_fail (s_cluster_t *self, const char *format, ...)
     return false;
 }
 
+//  Says one step on stdout, in verbose runs
 static void
 s_say (s_cluster_t *self, const char *format, ...)
 {
@@ -567,6 +571,7 @@ s_stop_one (s_cluster_t *self)
     return true;
 }
 
+//  Orders durations for qsort
 static int
 s_compare_ms (const void *a, const void *b)
 {

@@ -631,10 +631,12 @@ s_haproxy_config (sq_haproxy_t *self, int port, const char *backend)
         return false;
     }
     //  The check timeout follows the time scale: a proxy under valgrind
-    //  answers its probes slowly
+    //  answers its probes slowly. maxconn 400 needs some 800 descriptors,
+    //  under the usual soft limit of 1024 (HAProxy refuses to start when it
+    //  cannot raise its limit to what maxconn needs)
     fprintf (file,
         "global\n"
-        "    maxconn 4000\n"
+        "    maxconn 400\n"
         "    stats socket %s mode 600 level admin\n"
         "defaults\n"
         "    mode tcp\n"
