@@ -133,6 +133,8 @@ typedef struct {
 //  until the runtime API answers (HAProxy has bound its frontend by then).
 //  Returns NULL (after printing the log) if HAProxy is missing or does not
 //  start within SQ_WAIT_MS. Call from the main thread, as sq_proxy_start.
+//  HAProxy runs as it is, never under $SQ_PROXY_WRAPPER; its check timeout
+//  grows with sq_time_scale (), for proxies that run under one.
 sq_haproxy_t *sq_haproxy_start (const char *name, const char *backend);
 
 //  Sends one command of the runtime API ("show stat") and returns the
