@@ -12,11 +12,16 @@
     stops one proxy and prints what the clients saw: that the clients of
     the stopped proxy were served again through the other, how long that
     took, and that the pairs on the surviving proxy went on without losing
-    a byte. Everything listens on 127.0.0.1 and is stopped at the end.
-    Exits 0 when every client was served after the switch and no byte was
-    lost or changed on the survivor's pairs, 1 otherwise.
+    a byte. Then it starts the stopped proxy again on its ports: the
+    workers redial it, HAProxy puts it back in rotation, and the clients
+    that come next go to it. Everything listens on 127.0.0.1 and is
+    stopped at the end.
+    Exits 0 when every client was served after the switch, no byte was
+    lost or changed on the survivor's pairs, and the proxy came back with
+    every worker slot and took the next clients; 1 otherwise.
 
-    Environment: CLUSTER_CLIENTS (16), CLUSTER_WORKERS (4), CLUSTER_SLOTS
+    Environment: CLUSTER_CLIENTS (16, and half as many once the proxy is
+    back), CLUSTER_WORKERS (4), CLUSTER_SLOTS
     (8: each worker's connections to each proxy), SQ_BUILD (build).
     =========================================================================
 */
@@ -43,7 +48,9 @@ s_holds (const sq_cluster_config_t *config, const sq_cluster_figures_t *figures)
         && figures->switched == figures->on_proxy [0]
         && figures->served_after == config->clients && figures->stalled == 0
         && figures->survivors_intact == figures->on_proxy [1]
-        && figures->survivor_lost == 0 && figures->changed == 0;
+        && figures->survivor_lost == 0 && figures->changed == 0
+        && figures->rejoin_idle == config->workers * config->slots
+        && figures->late_on_restarted == config->late_clients;
 }
 
 int
@@ -51,7 +58,8 @@ main (void)
 {
     sq_cluster_config_t config = {
         .name = "demo_cluster",
-        .clients = s_env ("CLUSTER_CLIENTS", 16, SQ_CLUSTER_MAX_CLIENTS),
+        .clients = s_env ("CLUSTER_CLIENTS", 16, SQ_CLUSTER_MAX_CLIENTS / 2),
+        .late_clients = s_env ("CLUSTER_CLIENTS", 16, SQ_CLUSTER_MAX_CLIENTS / 2) / 2,
         .workers = s_env ("CLUSTER_WORKERS", 4, 64),
         .slots = s_env ("CLUSTER_SLOTS", 8, 256),
         .rounds = 50, .pause_ms = 5, .max_size = 64 * 1024, .verbose = true
@@ -61,7 +69,8 @@ main (void)
     sq_cluster_print (&config, &figures);
     bool holds = s_holds (&config, &figures);
     printf ("demo-cluster: %s\n", !ran? figures.failure: holds?
-            "every client served after the switch, no byte lost or changed on the survivor":
+            "every client served after the switch, no byte lost or changed on the survivor,"
+            " proxy-1 back in rotation":
             "FAILED: see the figures above");
     return holds? 0: 1;
 }

@@ -359,6 +359,9 @@ typedef struct {
     s_client_t *clients;
     int started;                //  Client threads running
     atomic_llong stop_time;
+    //  The stopped proxy's endpoints, as options, to start it there again
+    char stopped_frontend [300], stopped_backend [300];
+    char stopped_control [300], stopped_metrics [300];
     char server_public [41], server_secret [41];
     char client_public [41], client_secret [41];
     sq_security_t server, client;
@@ -463,6 +466,28 @@ s_wait_replies (s_cluster_t *self, const long *want, long least)
     return true;
 }
 
+//  Starts client `index` and waits for its first reply
+static bool
+s_start_client (s_cluster_t *self, int index)
+{
+    s_client_t *client = &self->clients [index];
+    client->index = index;
+    client->ctx = self->ctx;
+    client->endpoint = self->haproxy->frontend;
+    client->security = &self->client;
+    client->pause_ms = self->config->pause_ms;
+    client->max_size = self->config->max_size;
+    client->stop_time = &self->stop_time;
+    client->proxy_at_stop = -1;
+    atomic_init (&client->stop, false);
+    atomic_init (&client->proxy, -1);
+    atomic_init (&client->replies, 0);
+    atomic_init (&client->switched_ms, -1);
+    pthread_create (&client->thread, NULL, s_client_thread, client);
+    self->started++;
+    return s_wait_replies (self, NULL, 1);
+}
+
 //  Starts the clients one after another, each once the one before has
 //  its first reply: leastconn then spreads them over both proxies
 static bool
@@ -470,26 +495,11 @@ s_start_clients (s_cluster_t *self)
 {
     const sq_cluster_config_t *config = self->config;
     self->ctx = zmq_ctx_new ();
-    self->clients = calloc ((size_t) config->clients, sizeof (s_client_t));
-    for (int index = 0; index < config->clients; index++) {
-        s_client_t *client = &self->clients [index];
-        client->index = index;
-        client->ctx = self->ctx;
-        client->endpoint = self->haproxy->frontend;
-        client->security = &self->client;
-        client->pause_ms = config->pause_ms;
-        client->max_size = config->max_size;
-        client->stop_time = &self->stop_time;
-        client->proxy_at_stop = -1;
-        atomic_init (&client->stop, false);
-        atomic_init (&client->proxy, -1);
-        atomic_init (&client->replies, 0);
-        atomic_init (&client->switched_ms, -1);
-        pthread_create (&client->thread, NULL, s_client_thread, client);
-        self->started++;
-        if (!s_wait_replies (self, NULL, 1))
+    self->clients = calloc ((size_t) (config->clients + config->late_clients),
+                            sizeof (s_client_t));
+    for (int index = 0; index < config->clients; index++)
+        if (!s_start_client (self, index))
             return false;
-    }
     return s_wait_replies (self, NULL, config->rounds);
 }
 
@@ -550,6 +560,14 @@ s_stop_one (s_cluster_t *self)
     sq_stats (self->proxies [1]->control, "pairs.total", &pairs);
     s_say (self, "clients: %d on proxy-1, %d on proxy-2; stopping proxy-1",
            figures->on_proxy [0], figures->on_proxy [1]);
+    snprintf (self->stopped_frontend, sizeof self->stopped_frontend, "--frontend=%s",
+              self->proxies [0]->frontend);
+    snprintf (self->stopped_backend, sizeof self->stopped_backend, "--backend=%s",
+              self->proxies [0]->backend);
+    snprintf (self->stopped_control, sizeof self->stopped_control, "--control=%s",
+              self->proxies [0]->control);
+    snprintf (self->stopped_metrics, sizeof self->stopped_metrics, "--metrics=%s",
+              self->proxies [0]->metrics);
     //  SIGTERM, as a stop: the proxy closes every connection and exits;
     //  its exit is collected after the switch, which may come first
     atomic_store (&self->stop_time, sq_now_ms ());
@@ -569,6 +587,37 @@ s_stop_one (s_cluster_t *self)
     sq_stats (self->proxies [1]->control, "pairs.total", &now);
     figures->survivor_new_pairs = now - pairs;
     return true;
+}
+
+//  Starts the stopped proxy again on its ports; once the workers have
+//  redialled it and HAProxy sees it UP, starts the late clients, and
+//  notes how many HAProxy sent to it
+static bool
+s_rejoin (s_cluster_t *self)
+{
+    sq_cluster_figures_t *figures = self->figures;
+    const sq_cluster_config_t *config = self->config;
+    const char *args [] = { self->stopped_frontend, self->stopped_backend,
+                            self->stopped_control, self->stopped_metrics, NULL };
+    int64_t started = sq_now_ms ();
+    if (!(self->proxies [0] = sq_proxy_start (config->name, args)))
+        return s_fail (self, "proxy-1 did not start again on its ports");
+    if (!sq_haproxy_wait_status (self->haproxy, "proxy-1", "UP", SQ_WAIT_MS))
+        return s_fail (self, "HAProxy does not see proxy-1 UP again");
+    figures->rejoin_ms = sq_now_ms () - started;
+    if (!sq_stats_wait (self->proxies [0]->control, "workers.idle",
+                        config->workers * config->slots, SQ_WAIT_MS))
+        return s_fail (self, "the workers did not all redial proxy-1");
+    sq_stats (self->proxies [0]->control, "workers.idle", &figures->rejoin_idle);
+    s_say (self, "proxy-1 is back: UP after %lld ms, %lld slots redialled; %d more clients",
+           (long long) figures->rejoin_ms, figures->rejoin_idle, config->late_clients);
+    int first = self->started;
+    for (int index = first; index < first + config->late_clients; index++)
+        if (!s_start_client (self, index))
+            return false;
+    for (int index = first; index < self->started; index++)
+        figures->late_on_restarted += atomic_load (&self->clients [index].proxy) == 0;
+    return s_wait_replies (self, NULL, config->rounds);
 }
 
 //  Orders durations for qsort
@@ -631,9 +680,11 @@ sq_cluster_run (const sq_cluster_config_t *config, sq_cluster_figures_t *figures
 {
     memset (figures, 0, sizeof *figures);
     figures->down_ms = -1;
+    figures->rejoin_ms = -1;
     s_cluster_t self = { .config = config, .figures = figures };
     atomic_init (&self.stop_time, 0);
-    if (config->clients < 1 || config->clients > SQ_CLUSTER_MAX_CLIENTS
+    if (config->clients < 1 || config->late_clients < 0
+    ||  config->clients + config->late_clients > SQ_CLUSTER_MAX_CLIENTS
     ||  config->max_size < S_HEADER || config->workers < 1 || config->slots < 1)
         return s_fail (&self, "a bad configuration");
     zmq_curve_keypair (self.server_public, self.server_secret);
@@ -645,7 +696,7 @@ sq_cluster_run (const sq_cluster_config_t *config, sq_cluster_figures_t *figures
     bool ran = s_start_proxies (&self) && s_start_haproxy (&self) && s_start_clients (&self);
     if (ran)
         s_say (&self, "%d clients echo through HAProxy, every byte checked", config->clients);
-    ran = ran && s_stop_one (&self);
+    ran = ran && s_stop_one (&self) && s_rejoin (&self);
     s_cluster_end (&self);
     figures->ran = ran;
     return ran;
@@ -658,11 +709,13 @@ sq_cluster_print (const sq_cluster_config_t *config, const sq_cluster_figures_t 
     printf ("# clients at the stop: %d on proxy-1 (stopped), %d on proxy-2\n",
             figures->on_proxy [0], figures->on_proxy [1]);
     printf ("# served again through proxy-2: %d of %d\n", switched, figures->on_proxy [0]);
+    const int64_t *ms = figures->switch_ms;
     if (switched)
         printf ("# switch (stop to first reply through proxy-2): min %lld ms, median %lld ms,"
-                " max %lld ms\n", (long long) figures->switch_ms [0],
-                (long long) figures->switch_ms [switched / 2],
-                (long long) figures->switch_ms [switched - 1]);
+                " max %lld ms\n", (long long) ms [0],
+                (long long) (switched % 2? ms [switched / 2]:
+                             (ms [switched / 2 - 1] + ms [switched / 2]) / 2),
+                (long long) ms [switched - 1]);
     printf ("# HAProxy marked proxy-1 DOWN after %lld ms\n", (long long) figures->down_ms);
     printf ("# pairs on proxy-2 intact: %d of %d (%ld replies during the switch,"
             " %llu bytes echoed and checked, %llu lost)\n", figures->survivors_intact,
@@ -672,6 +725,9 @@ sq_cluster_print (const sq_cluster_config_t *config, const sq_cluster_figures_t 
     printf ("# pairs proxy-2 made after the stop: %lld\n", figures->survivor_new_pairs);
     printf ("# every client echoed %d times after the switch: %s\n", config->rounds,
             figures->served_after == config->clients? "yes": "no");
+    printf ("# proxy-1 started again on its ports: UP after %lld ms, %lld worker slots"
+            " redialled, %d of %d new clients sent to it\n", (long long) figures->rejoin_ms,
+            figures->rejoin_idle, figures->late_on_restarted, config->late_clients);
     printf ("# replies changed: %ld, answered twice (resent): %ld, clients stalled: %ld\n",
             figures->changed, figures->duplicates, figures->stalled);
     fflush (stdout);

@@ -20,7 +20,10 @@
 
     Once every client has echoed `rounds` times, it stops the first proxy
     (SIGTERM), then waits until every client it held is served through
-    the other, and until every client has echoed `rounds` times more. The
+    the other, and until every client has echoed `rounds` times more.
+    Then it starts the stopped proxy again on the same ports, waits until
+    the workers have redialled it and HAProxy sees it UP, and starts
+    `late_clients` more clients, which leastconn sends to it. The
     figures say what happened; sq_cluster_run asserts nothing but that
     the cluster could be run, so a test checks the figures, and a demo
     prints them.
@@ -40,7 +43,9 @@ typedef struct {
     const char *name;           //  Names the logs: $SQ_BUILD/tests/<name>-...
     int workers;                //  Worker processes' worth of sockets
     int slots;                  //  Connections of each worker to each proxy
-    int clients;                //  At most SQ_CLUSTER_MAX_CLIENTS
+    int clients;                //  At the start
+    int late_clients;           //  After the stopped proxy is back (with
+                                //  clients, at most SQ_CLUSTER_MAX_CLIENTS)
     int rounds;                 //  Echoes per client before the stop, and after
     int pause_ms;               //  Between a reply and the next request
     size_t max_size;            //  Requests are 12 to max_size bytes
@@ -69,6 +74,10 @@ typedef struct {
     long long survivor_new_pairs;   //  Pairs the survivor made after the stop
     int64_t down_ms;            //  From the stop to HAProxy's DOWN (-1: never)
     int64_t switch_ms [SQ_CLUSTER_MAX_CLIENTS];     //  Per switched client, sorted
+    //  The stopped proxy started again on its ports
+    int64_t rejoin_ms;          //  From its start to HAProxy's UP (-1: never)
+    long long rejoin_idle;      //  Worker slots idle there once UP
+    int late_on_restarted;      //  Late clients HAProxy sent to it
 } sq_cluster_figures_t;
 
 //  Runs the cluster through the stop of one proxy and fills figures;

@@ -14,7 +14,10 @@
     - every pair on the surviving proxy went on without a break: no
       disconnection, no request sent twice, zero bytes lost or changed,
       and the survivor made new pairs only for the clients that came over;
-    - every client echoed again after the switch.
+    - every client echoed again after the switch;
+    - the stopped proxy, started again on its ports, got every worker slot
+      back (the workers redialled it) and HAProxy sent it the clients
+      that came next (leastconn: it held none).
 
     The time of the switch is printed, not checked.
     =========================================================================
@@ -25,12 +28,13 @@
 
 SQ_TEST_DEFINE
 
-//  Two workers of four slots at each proxy, four clients
+//  Two workers of four slots at each proxy, four clients, two more once
+//  the stopped proxy is back
 static void
 test_stop_one_proxy (void)
 {
     sq_cluster_config_t config = {
-        .name = "test_cluster", .workers = 2, .slots = 4, .clients = 4,
+        .name = "test_cluster", .workers = 2, .slots = 4, .clients = 4, .late_clients = 2,
         .rounds = 10, .pause_ms = 10, .max_size = 9000, .verbose = true
     };
     sq_cluster_figures_t figures;
@@ -53,6 +57,10 @@ test_stop_one_proxy (void)
     SQ_CHECK_EQ (figures.changed, 0);
     SQ_CHECK (figures.survivor_bytes > 0);
     SQ_CHECK_EQ (figures.survivor_new_pairs, figures.switched);
+    //  Back on its ports: the workers redialled it, HAProxy sends it clients
+    SQ_CHECK (figures.rejoin_ms >= 0);
+    SQ_CHECK_EQ (figures.rejoin_idle, config.workers * config.slots);
+    SQ_CHECK_EQ (figures.late_on_restarted, config.late_clients);
 }
 
 int
