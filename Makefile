@@ -65,7 +65,8 @@ all: $(BUILD)/streamq-proxy $(BUILD)/streamq-ctl $(EXAMPLES)
 deps:
 	@scripts/deps.sh
 
-#  What the tests need besides: promtool, for the alert rules
+#  What the tests need besides: promtool, for the alert rules; python3-zmq;
+#  HAProxy, in front of the proxies of test_cluster and make demo-cluster
 test-deps:
 	@scripts/deps.sh test
 
@@ -139,6 +140,9 @@ include fuzz/fuzz.mk
 
 #  Memory checks and the soak (not part of `make test`): make test-valgrind, make soak
 include tests/valgrind.mk tests/soak.mk
+
+#  The cluster behind HAProxy: make demo-cluster (and the build of test_cluster)
+include tests/cluster.mk
 
 #  The OPTIONS list of the manual page, from the option table: the lines
 #  between its BEGIN OPTIONS and END OPTIONS markers are what

@@ -24,6 +24,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 //  =====================================================================
@@ -338,6 +339,8 @@ s_proxy_wait_ready (sq_proxy_t *self)
             && s_parse_endpoint (log, "listening: frontend ", self->frontend, sizeof self->frontend)
             && s_parse_endpoint (log, "listening: backend ", self->backend, sizeof self->backend)
             && s_parse_endpoint (log, "listening: control ", self->control, sizeof self->control);
+        if (ready)
+            s_parse_endpoint (log, "listening: metrics ", self->metrics, sizeof self->metrics);
         free (log);
         if (ready)
             return true;
@@ -503,10 +506,11 @@ sq_proxy_stop_with (sq_proxy_t **self_p, int signum)
     return code;
 }
 
-void
-sq_proxy_print_log (sq_proxy_t *self, int lines)
+//  Prints the last lines of the log at path on stderr
+static void
+s_print_log (const char *path, int lines)
 {
-    char *log = self? sq_file_read (self->log_path): NULL;
+    char *log = sq_file_read (path);
     if (!log)
         return;
     const char *start = log + strlen (log);
@@ -516,8 +520,28 @@ sq_proxy_print_log (sq_proxy_t *self, int lines)
             seen++;
     if (*start == '\n')
         start++;
-    fprintf (stderr, "---- last lines of %s\n%s---- end of log\n", self->log_path, start);
+    fprintf (stderr, "---- last lines of %s\n%s---- end of log\n", path, start);
     free (log);
+}
+
+void
+sq_proxy_print_log (sq_proxy_t *self, int lines)
+{
+    if (self)
+        s_print_log (self->log_path, lines);
+}
+
+int
+sq_proxy_metrics_port (sq_proxy_t *self)
+{
+    //  http://HOST:PORT/PATH: the port follows the last ':' before the path
+    const char *host = self && *self->metrics? strstr (self->metrics, "://"): NULL;
+    const char *path = host? strchr (host + 3, '/'): NULL;
+    const char *colon = NULL;
+    for (const char *at = host? host + 3: NULL; at && at < path; at++)
+        if (*at == ':')
+            colon = at;
+    return colon && isdigit ((unsigned char) colon [1])? atoi (colon + 1): -1;
 }
 
 //  =====================================================================
@@ -588,6 +612,218 @@ sq_run_program (const char *program, const char **args, char **out_p, char **err
         argv [count++] = args [index];
     argv [count] = NULL;
     return sq_run (argv, SQ_WAIT_MS, out_p, err_p);
+}
+
+//  =====================================================================
+//  HAProxy
+
+//  Writes HAProxy's configuration for the frontend port and the
+//  caller's backend lines to a new temporary file; false on error
+static bool
+s_haproxy_config (sq_haproxy_t *self, int port, const char *backend)
+{
+    int fd = mkstemps (self->config_path, 4);
+    FILE *file = fd >= 0? fdopen (fd, "w"): NULL;
+    if (!file) {
+        fprintf (stderr, "sq_haproxy_start: cannot write %s\n", self->config_path);
+        if (fd >= 0)
+            close (fd);
+        return false;
+    }
+    //  The check timeout follows the time scale: a proxy under valgrind
+    //  answers its probes slowly. maxconn 400 needs some 800 descriptors,
+    //  under the usual soft limit of 1024 (HAProxy refuses to start when it
+    //  cannot raise its limit to what maxconn needs)
+    fprintf (file,
+        "global\n"
+        "    maxconn 400\n"
+        "    stats socket %s mode 600 level admin\n"
+        "defaults\n"
+        "    mode tcp\n"
+        "    timeout connect 1s\n"
+        "    timeout client 1h\n"
+        "    timeout server 1h\n"
+        "    timeout check %ds\n"
+        "frontend clients\n"
+        "    bind 127.0.0.1:%d\n"
+        "    default_backend proxies\n"
+        "backend proxies\n"
+        "%s\n",
+        self->socket_path, sq_time_scale (), port, backend);
+    return fclose (file) == 0;
+}
+
+//  Starts HAProxy on one free port; false if it did not come up (the
+//  port may have been taken meanwhile)
+static bool
+s_haproxy_try (sq_haproxy_t *self, const char *binary, const char *backend)
+{
+    int port = sq_free_port ("127.0.0.1");
+    if (port <= 0 || !s_haproxy_config (self, port, backend))
+        return false;
+    snprintf (self->frontend, sizeof self->frontend, "tcp://127.0.0.1:%d", port);
+    int log_fd = open (self->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    const char *argv [] = { binary, "-db", "-f", self->config_path, NULL };
+    self->pid = log_fd >= 0? s_spawn (argv, log_fd, log_fd, NULL): -1;
+    if (log_fd >= 0)
+        close (log_fd);
+    int64_t deadline = sq_now_ms () + SQ_WAIT_MS;
+    while (self->pid > 0 && sq_now_ms () < deadline) {
+        char *info = sq_haproxy_command (self, "show info");
+        bool up = info && strstr (info, "Pid:");
+        free (info);
+        if (up)
+            return true;
+        if (s_wait_child (self->pid, 0) != -2) {
+            s_unregister (self->pid);
+            self->pid = 0;
+            break;
+        }
+        sq_sleep_ms (20);
+    }
+    return false;
+}
+
+sq_haproxy_t *
+sq_haproxy_start (const char *name, const char *backend)
+{
+    static int counter = 0;
+    char binary [512];
+    if (!s_which ("haproxy", binary, sizeof binary)
+    &&  !s_which ("/usr/sbin/haproxy", binary, sizeof binary)) {
+        fprintf (stderr, "sq_haproxy_start: no haproxy (apt-get install haproxy)\n");
+        return NULL;
+    }
+    sq_haproxy_t *self = calloc (1, sizeof *self);
+    char dir [512], stem [440];
+    sq_build_path ("tests", dir, sizeof dir);
+    mkdir (dir, 0755);
+    const char *engine = sq_engine ();
+    snprintf (stem, sizeof stem, "%.300s/%.100s%s%.16s-%d", dir, name, *engine? "-": "",
+              engine, ++counter);
+    snprintf (self->log_path, sizeof self->log_path, "%s.haproxy.log", stem);
+    //  A Unix socket path must fit in 108 bytes: it goes to /tmp
+    snprintf (self->socket_path, sizeof self->socket_path, "/tmp/sq-haproxy-%d-%d.sock",
+              (int) getpid (), counter);
+    unlink (self->log_path);
+    for (int attempt = 0; attempt < 3; attempt++) {
+        snprintf (self->config_path, sizeof self->config_path, "%s-XXXXXX.cfg", stem);
+        if (s_haproxy_try (self, binary, backend)) {
+            printf ("# haproxy %d: %s (frontend %s)\n", (int) self->pid, self->log_path,
+                    self->frontend);
+            fflush (stdout);
+            return self;
+        }
+        if (self->pid > 0)
+            sq_child_stop (self->pid, SIGKILL);
+        self->pid = 0;
+        unlink (self->config_path);
+    }
+    fprintf (stderr, "sq_haproxy_start: HAProxy did not start\n");
+    sq_haproxy_print_log (self, 30);
+    unlink (self->socket_path);
+    free (self);
+    return NULL;
+}
+
+char *
+sq_haproxy_command (sq_haproxy_t *self, const char *command)
+{
+    struct sockaddr_un address = { .sun_family = AF_UNIX };
+    snprintf (address.sun_path, sizeof address.sun_path, "%.107s", self->socket_path);
+    int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd == -1)
+        return NULL;
+    char *answer = NULL;
+    size_t size = 0;
+    if (connect (fd, (struct sockaddr *) &address, sizeof address) == 0
+    &&  sq_tcp_send (fd, command, strlen (command)) == 0 && sq_tcp_send (fd, "\n", 1) == 0) {
+        answer = calloc (1, 1);
+        struct pollfd item = { fd, POLLIN, 0 };
+        //  HAProxy closes the connection after the answer
+        while (poll (&item, 1, SQ_WAIT_MS) > 0 && s_drain_fd (fd, &answer, &size))
+            ;
+    }
+    close (fd);
+    if (answer && size == 0) {
+        free (answer);
+        answer = NULL;
+    }
+    return answer;
+}
+
+//  Copies field `column` (0-based) of a CSV line into buf
+static void
+s_csv_field (const char *line, int column, char *buf, size_t size)
+{
+    for (int index = 0; index < column && line; index++) {
+        line = strpbrk (line, ",\n");
+        line = line && *line == ','? line + 1: NULL;
+    }
+    size_t length = line? strcspn (line, ",\n"): 0;
+    snprintf (buf, size, "%.*s", (int) length, line? line: "");
+}
+
+bool
+sq_haproxy_server_status (sq_haproxy_t *self, const char *server, char *buf, size_t size)
+{
+    //  show stat: "# pxname,svname,...,status,..." then one CSV line a row
+    char *stat = sq_haproxy_command (self, "show stat");
+    const char *header = stat? strstr (stat, "# pxname,"): NULL;
+    int column = -1;
+    for (int index = 0; header && column < 0 && index < 100; index++) {
+        char field [64];
+        s_csv_field (header + 2, index, field, sizeof field);
+        if (strcmp (field, "status") == 0)
+            column = index;
+    }
+    char prefix [256];
+    snprintf (prefix, sizeof prefix, "\nproxies,%s,", server);
+    const char *row = column >= 0? strstr (stat, prefix): NULL;
+    if (row)
+        s_csv_field (row + 1, column, buf, size);
+    free (stat);
+    return row != NULL;
+}
+
+bool
+sq_haproxy_wait_status (sq_haproxy_t *self, const char *server, const char *status,
+                        int timeout_ms)
+{
+    int64_t deadline = sq_now_ms () + timeout_ms;
+    char now [64] = "";
+    while (true) {
+        if (sq_haproxy_server_status (self, server, now, sizeof now)
+        &&  strcmp (now, status) == 0)
+            return true;
+        if (sq_now_ms () >= deadline)
+            break;
+        sq_sleep_ms (10);
+    }
+    fprintf (stderr, "sq_haproxy_wait_status: %s is '%s', not %s, after %d ms\n",
+             server, now, status, timeout_ms);
+    return false;
+}
+
+int
+sq_haproxy_stop (sq_haproxy_t **self_p)
+{
+    sq_haproxy_t *self = *self_p;
+    if (!self)
+        return -1;
+    int code = self->pid > 0? sq_child_stop (self->pid, SIGTERM): -1;
+    unlink (self->config_path);
+    unlink (self->socket_path);
+    free (self);
+    *self_p = NULL;
+    return code;
+}
+
+void
+sq_haproxy_print_log (sq_haproxy_t *self, int lines)
+{
+    if (self)
+        s_print_log (self->log_path, lines);
 }
 
 //  =====================================================================

@@ -79,13 +79,15 @@ typedef struct {
     char frontend [256];        //  Bound endpoints, from the log
     char backend [256];
     char control [256];
+    char metrics [256];         //  The --metrics URL, from the log; "" without
     char log_path [512];        //  stdout + stderr of the proxy
 } sq_proxy_t;
 
 //  Starts $SQ_BUILD/streamq-proxy on three ephemeral 127.0.0.1 ports, with
 //  --engine $SQ_ENGINE when that is set, plus the NULL-terminated extra
 //  arguments (args may be NULL), waits for its
-//  "ready" line and parses the "listening:" lines (in text or JSON). The log goes to
+//  "ready" line and parses the "listening:" lines (in text or JSON; the
+//  metrics URL when there is one). The log goes to
 //  $SQ_BUILD/tests/<name>-<n>.proxy.log. Returns NULL (after printing the
 //  log) if the proxy does not become ready within SQ_WAIT_MS.
 //  Call from the main thread: the child dies with the thread that forked.
@@ -106,6 +108,57 @@ int sq_proxy_stop_with (sq_proxy_t **self_p, int signum);
 
 //  Prints the last lines of the proxy log on stderr (for failure reports)
 void sq_proxy_print_log (sq_proxy_t *self, int lines);
+
+//  Returns the port of the proxy's --metrics server (whose /readyz a
+//  balancer checks), or -1 when it has none
+int sq_proxy_metrics_port (sq_proxy_t *self);
+
+//  ---------------------------------------------------------------------
+//  HAProxy: an L4 balancer in front of several proxies
+
+typedef struct {
+    pid_t pid;                  //  Child process id
+    char frontend [256];        //  tcp://127.0.0.1:PORT, where clients connect
+    char config_path [512];     //  The configuration written for it
+    char socket_path [108];     //  Its runtime API (the stats socket)
+    char log_path [512];        //  Its stdout + stderr
+} sq_haproxy_t;
+
+//  Starts HAProxy (haproxy in PATH, or /usr/sbin/haproxy) in the
+//  foreground, in TCP mode: a frontend on a free 127.0.0.1 port whose
+//  connections go to the backend "proxies", made of the lines the caller
+//  gives (balance, checks, server lines, as HAProxy reads them), and the
+//  runtime API on a Unix socket. The configuration goes to a temporary
+//  file beside its log, $SQ_BUILD/tests/<name>-<n>.haproxy.log. Waits
+//  until the runtime API answers (HAProxy has bound its frontend by then).
+//  Returns NULL (after printing the log) if HAProxy is missing or does not
+//  start within SQ_WAIT_MS. Call from the main thread, as sq_proxy_start.
+//  HAProxy runs as it is, never under $SQ_PROXY_WRAPPER; its check timeout
+//  grows with sq_time_scale (), for proxies that run under one.
+sq_haproxy_t *sq_haproxy_start (const char *name, const char *backend);
+
+//  Sends one command of the runtime API ("show stat") and returns the
+//  whole answer (heap string, caller frees), or NULL if none came
+char *sq_haproxy_command (sq_haproxy_t *self, const char *command);
+
+//  Copies the status HAProxy shows for server `server` of the backend
+//  "proxies" ("UP", "DOWN", "UP 1/2" while going down...) into buf;
+//  false if the runtime API does not answer or has no such server
+bool sq_haproxy_server_status (sq_haproxy_t *self, const char *server,
+                               char *buf, size_t size);
+
+//  Polls until the status of server is exactly `status`; false (with the
+//  last status on stderr) if not within timeout_ms
+bool sq_haproxy_wait_status (sq_haproxy_t *self, const char *server,
+                             const char *status, int timeout_ms);
+
+//  Sends SIGTERM, waits for the exit (SIGKILL after SQ_WAIT_MS), removes
+//  the configuration and the socket, destroys the object and nulls the
+//  pointer. Returns the exit code as sq_proxy_stop does.
+int sq_haproxy_stop (sq_haproxy_t **self_p);
+
+//  Prints the last lines of HAProxy's log on stderr (for failure reports)
+void sq_haproxy_print_log (sq_haproxy_t *self, int lines);
 
 //  ---------------------------------------------------------------------
 //  Running a program to completion
