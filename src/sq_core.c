@@ -51,6 +51,7 @@ sq_core_config_defaults (sq_core_config_t *config)
     memset (&config->limits, 0, sizeof config->limits);
     config->mechanisms [SQ_FRONTEND] = NULL;
     config->mechanisms [SQ_BACKEND] = NULL;
+    config->log_context = NULL;
 }
 
 sq_core_t *
