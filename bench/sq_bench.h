@@ -13,6 +13,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+//  A NULL READY command with its Socket-Type (DEALER): what a raw peer
+//  sends once it has its partner's greeting, so that screening passes
+#define SQ_BENCH_NULL_READY "\x04\x1c\x05READY\x0bSocket-Type\x00\x00\x00\x06" "DEALER"
+#define SQ_BENCH_NULL_READY_SIZE 30
+
 //  Monotonic time in nanoseconds
 int64_t sq_bench_now_ns (void);
 

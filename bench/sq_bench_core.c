@@ -27,11 +27,9 @@
 #include <time.h>
 #include "sq_core.h"
 #include "sq_log.h"
+#include "sq_bench.h"
 
 #define S_ID_SIZE 5
-//  A NULL READY command with its Socket-Type
-#define S_READY "\x04\x1c\x05READY\x0bSocket-Type\x00\x00\x00\x06" "DEALER"
-#define S_READY_SIZE 30
 //  Bounds of each timed phase: whichever comes first
 #define S_MAX_CYCLES 2000000
 #define S_MAX_LOOKUPS 20000000
@@ -52,7 +50,7 @@ typedef struct {
     int64_t now;
     //  A NULL peer's greeting, then its READY command: a worker sends the
     //  greeting alone on arrival, a client both
-    uint8_t greeting [SQ_GREETING_SIZE + S_READY_SIZE];
+    uint8_t greeting [SQ_GREETING_SIZE + SQ_BENCH_NULL_READY_SIZE];
     uint64_t engine_calls;
 } s_bench_t;
 
@@ -112,7 +110,7 @@ s_worker_host (size_t worker, char *host, size_t size)
 static size_t
 s_opening (sq_side_t side)
 {
-    return side == SQ_FRONTEND? SQ_GREETING_SIZE + S_READY_SIZE: SQ_GREETING_SIZE;
+    return side == SQ_FRONTEND? SQ_GREETING_SIZE + SQ_BENCH_NULL_READY_SIZE: SQ_GREETING_SIZE;
 }
 
 //  A peer connects and sends its whole NULL greeting (a client its READY
@@ -134,7 +132,7 @@ s_bench_init (s_bench_t *self, const s_size_t *size)
 {
     memset (self, 0, sizeof *self);
     memcpy (self->greeting, "\xFF\0\0\0\0\0\0\0\0\x7F\x03\x01NULL", 16);
-    memcpy (self->greeting + SQ_GREETING_SIZE, S_READY, S_READY_SIZE);
+    memcpy (self->greeting + SQ_GREETING_SIZE, SQ_BENCH_NULL_READY, SQ_BENCH_NULL_READY_SIZE);
     self->now = 1000000;
     sq_core_config_t config;
     sq_core_config_defaults (&config);

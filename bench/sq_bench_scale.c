@@ -43,8 +43,7 @@
 
 #define S_GREETING 64
 #define S_PREFIX 11
-//  A NULL READY command with its Socket-Type, as both sides send it
-#define S_READY 30
+#define S_READY SQ_BENCH_NULL_READY_SIZE
 //  A peer's bytes once paired: the partner's greeting, then its READY
 #define S_FULL (S_GREETING + S_READY)
 #define S_EVENTS 1024
@@ -158,11 +157,6 @@ s_args (int argc, char *argv [], s_opts_t *opts)
     return opts->endpoint [0] && opts->endpoint [1] && opts->control && opts->pid;
 }
 
-static const uint8_t s_ready [S_READY] = {
-    0x04, 28, 5, 'R', 'E', 'A', 'D', 'Y',
-    11, 'S', 'o', 'c', 'k', 'e', 't', '-', 'T', 'y', 'p', 'e',
-    0, 0, 0, 6, 'D', 'E', 'A', 'L', 'E', 'R'
-};
 
 //  The NULL greeting of a ZMTP 3.1 peer: signature, version 3.1,
 //  "NULL" padded to 20 bytes, as-server 0, 31 bytes of filler
@@ -284,7 +278,7 @@ s_on_closed (s_scale_t *self, s_peer_t *peer, size_t index)
 static bool
 s_send_ready (s_scale_t *self, s_peer_t *peer)
 {
-    if (send (peer->fd, s_ready, S_READY, MSG_NOSIGNAL) == S_READY)
+    if (send (peer->fd, SQ_BENCH_NULL_READY, S_READY, MSG_NOSIGNAL) == S_READY)
         return true;
     self->failures++;
     s_close (self, peer);
