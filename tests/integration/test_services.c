@@ -173,47 +173,58 @@ s_number (const char *json, const char *path)
     return value;
 }
 
-//  Polls STATS until path is there (present) or is not; false after
-//  SQ_WAIT_MS
+//  What a STATS reply is tested for at a path
+typedef bool (s_stats_test_fn) (const char *json, const char *path, bool want);
+
+//  The member at path is there (want) or is not
 static bool
-s_wait_present (sq_proxy_t *proxy, const char *path, bool present)
+s_present (const char *json, const char *path, bool want)
+{
+    return (sq_json_find (json, path) != NULL) == want;
+}
+
+//  The boolean at path is want
+static bool
+s_bool_is (const char *json, const char *path, bool want)
+{
+    bool current = !want;
+    return sq_json_bool (json, path, &current) && current == want;
+}
+
+//  Polls STATS until test holds at path; false after SQ_WAIT_MS, said
+//  with what was awaited
+static bool
+s_wait_stats_test (sq_proxy_t *proxy, const char *path, s_stats_test_fn *test, bool want,
+                   const char *awaited)
 {
     int64_t deadline = sq_now_ms () + SQ_WAIT_MS;
     while (true) {
         char *json = sq_control_str (proxy->control, "STATS");
-        bool there = json && sq_json_find (json, path) != NULL;
-        bool answered = json != NULL;
+        bool holds = json && test (json, path, want);
         free (json);
-        if (answered && there == present)
+        if (holds)
             return true;
         if (sq_now_ms () >= deadline)
             break;
         sq_sleep_ms (25);
     }
-    fprintf (stderr, "STATS %s %s after %d ms\n", path,
-             present? "still missing": "still there", SQ_WAIT_MS);
+    fprintf (stderr, "STATS %s: not %s after %d ms\n", path, awaited, SQ_WAIT_MS);
     return false;
+}
+
+//  Polls STATS until path is there (present) or is not; false after
+//  SQ_WAIT_MS
+static bool
+s_wait_present (sq_proxy_t *proxy, const char *path, bool present)
+{
+    return s_wait_stats_test (proxy, path, s_present, present, present? "there": "gone");
 }
 
 //  Polls STATS until the boolean at path is value; false after SQ_WAIT_MS
 static bool
 s_wait_bool (sq_proxy_t *proxy, const char *path, bool value)
 {
-    int64_t deadline = sq_now_ms () + SQ_WAIT_MS;
-    while (true) {
-        char *json = sq_control_str (proxy->control, "STATS");
-        bool current = !value;
-        bool found = json && sq_json_bool (json, path, &current);
-        free (json);
-        if (found && current == value)
-            return true;
-        if (sq_now_ms () >= deadline)
-            break;
-        sq_sleep_ms (25);
-    }
-    fprintf (stderr, "STATS %s did not become %s in %d ms\n", path,
-             value? "true": "false", SQ_WAIT_MS);
-    return false;
+    return s_wait_stats_test (proxy, path, s_bool_is, value, value? "true": "false");
 }
 
 //  Counts the entries of a JSON array reply by their "service"; every
