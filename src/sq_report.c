@@ -93,26 +93,55 @@ s_page_end (sq_page_t page, size_t count)
     return count - page.offset < page.count? count: page.offset + page.count;
 }
 
-char *
-sq_report_workers (const sq_service_ref_t *services, size_t count, sq_page_t page,
-                   bool tagged)
+//  What a report of entries asks of each service
+typedef struct {
+    sq_page_t page;
+    int64_t now;
+    bool tagged;                //  Each entry names its service
+} s_query_t;
+
+//  Writes one service's entries into the array; false when out of memory
+typedef bool (s_entries_fn) (sq_json_t *json, const sq_service_ref_t *service,
+                             const s_query_t *query);
+
+//  A JSON array of every service's entries, in the services' order; NULL
+//  when out of memory
+static char *
+s_entries (const sq_service_ref_t *services, size_t count, s_entries_fn *entries,
+           const s_query_t *query)
 {
     sq_json_t json;
     sq_json_init (&json);
     sq_json_array_open (&json, NULL);
-    for (size_t at = 0; at < count; at++) {
-        s_workers_t workers;
-        if (!s_workers_sorted (sq_core_balancer (services [at].core), &workers)) {
+    for (size_t at = 0; at < count; at++)
+        if (!entries (&json, &services [at], query)) {
             sq_json_free (&json);
             return NULL;
         }
-        size_t end = s_page_end (page, workers.count);
-        for (size_t index = page.offset; index < end; index++)
-            s_worker_json (&json, &services [at], tagged, workers.items [index]);
-        free (workers.items);
-    }
     sq_json_array_close (&json);
     return sq_json_take (&json);
+}
+
+//  One service's workers
+static bool
+s_workers_service (sq_json_t *json, const sq_service_ref_t *service, const s_query_t *query)
+{
+    s_workers_t workers;
+    if (!s_workers_sorted (sq_core_balancer (service->core), &workers))
+        return false;
+    size_t end = s_page_end (query->page, workers.count);
+    for (size_t index = query->page.offset; index < end; index++)
+        s_worker_json (json, service, query->tagged, workers.items [index]);
+    free (workers.items);
+    return true;
+}
+
+char *
+sq_report_workers (const sq_service_ref_t *services, size_t count, sq_page_t page,
+                   bool tagged)
+{
+    s_query_t query = { .page = page, .tagged = tagged };
+    return s_entries (services, count, s_workers_service, &query);
 }
 
 //  -------------------------------------------------------------------------
@@ -433,30 +462,27 @@ s_list_conn (sq_json_t *json, const sq_service_ref_t *service, bool tagged,
 }
 
 //  A page of one service's connections
-static void
-s_list_service (sq_json_t *json, const sq_service_ref_t *service, sq_page_t page,
-                bool tagged)
+static bool
+s_list_service (sq_json_t *json, const sq_service_ref_t *service, const s_query_t *query)
 {
+    sq_page_t page = query->page;
     sq_list_t *all = sq_conn_table_all (sq_core_conns (service->core));
     size_t index = 0;
     size_t end = page.count > SIZE_MAX - page.offset? SIZE_MAX: page.offset + page.count;
     for (sq_list_node_t *node = all->next; node != all && index < end;
          node = node->next, index++)
         if (index >= page.offset)
-            s_list_conn (json, service, tagged, sq_list_entry (node, sq_conn_t, all_node));
+            s_list_conn (json, service, query->tagged,
+                         sq_list_entry (node, sq_conn_t, all_node));
+    return true;
 }
 
 char *
 sq_report_list (const sq_service_ref_t *services, size_t count, sq_page_t page,
                 bool tagged)
 {
-    sq_json_t json;
-    sq_json_init (&json);
-    sq_json_array_open (&json, NULL);
-    for (size_t at = 0; at < count; at++)
-        s_list_service (&json, &services [at], page, tagged);
-    sq_json_array_close (&json);
-    return sq_json_take (&json);
+    s_query_t query = { .page = page, .tagged = tagged };
+    return s_entries (services, count, s_list_service, &query);
 }
 
 //  -------------------------------------------------------------------------
@@ -516,9 +542,9 @@ s_route_workers (sq_json_t *json, const sq_route_t *route)
 
 //  A page of one service's clients; false when out of memory
 static bool
-s_clients_service (sq_json_t *json, const sq_service_ref_t *service, sq_page_t page,
-                   bool tagged)
+s_clients_service (sq_json_t *json, const sq_service_ref_t *service, const s_query_t *query)
 {
+    sq_page_t page = query->page;
     sq_core_t *core = service->core;
     size_t capacity = sq_conn_table_count (sq_core_conns (core), SQ_FRONTEND);
     s_client_t *clients = calloc (capacity + 1, sizeof (s_client_t));
@@ -527,7 +553,7 @@ s_clients_service (sq_json_t *json, const sq_service_ref_t *service, sq_page_t p
     size_t count = s_group_clients (core, clients, capacity);
     size_t end = s_page_end (page, count);
     for (size_t index = page.offset; index < end; index++) {
-        s_entry_open (json, service, tagged);
+        s_entry_open (json, service, query->tagged);
         sq_json_string (json, "name", clients [index].name);
         sq_json_uint (json, "connections", clients [index].connections);
         sq_json_uint (json, "queued", clients [index].queued);
@@ -543,16 +569,8 @@ char *
 sq_report_clients (const sq_service_ref_t *services, size_t count, sq_page_t page,
                    bool tagged)
 {
-    sq_json_t json;
-    sq_json_init (&json);
-    sq_json_array_open (&json, NULL);
-    for (size_t at = 0; at < count; at++)
-        if (!s_clients_service (&json, &services [at], page, tagged)) {
-            sq_json_free (&json);
-            return NULL;
-        }
-    sq_json_array_close (&json);
-    return sq_json_take (&json);
+    s_query_t query = { .page = page, .tagged = tagged };
+    return s_entries (services, count, s_clients_service, &query);
 }
 
 //  -------------------------------------------------------------------------
@@ -673,8 +691,9 @@ s_by_key (const void *a, const void *b)
 
 //  One service's bans; false when out of memory
 static bool
-s_bans_service (sq_json_t *json, const sq_service_ref_t *service, int64_t now, bool tagged)
+s_bans_service (sq_json_t *json, const sq_service_ref_t *service, const s_query_t *query)
 {
+    int64_t now = query->now;
     sq_bans_t *table = sq_core_bans (service->core);
     s_bans_t bans = { NULL, 0, sq_bans_count (table) };
     bans.items = calloc (bans.capacity + 1, sizeof (sq_ban_t));
@@ -684,7 +703,7 @@ s_bans_service (sq_json_t *json, const sq_service_ref_t *service, int64_t now, b
     qsort (bans.items, bans.count, sizeof (sq_ban_t), s_by_key);
     for (size_t index = 0; index < bans.count; index++) {
         const sq_ban_t *ban = &bans.items [index];
-        s_entry_open (json, service, tagged);
+        s_entry_open (json, service, query->tagged);
         sq_json_string (json, "key", ban->key);
         sq_json_uint (json, "failures", ban->failures);
         sq_json_uint (json, "remaining_ms",
@@ -699,14 +718,6 @@ s_bans_service (sq_json_t *json, const sq_service_ref_t *service, int64_t now, b
 char *
 sq_report_bans (const sq_service_ref_t *services, size_t count, int64_t now, bool tagged)
 {
-    sq_json_t json;
-    sq_json_init (&json);
-    sq_json_array_open (&json, NULL);
-    for (size_t at = 0; at < count; at++)
-        if (!s_bans_service (&json, &services [at], now, tagged)) {
-            sq_json_free (&json);
-            return NULL;
-        }
-    sq_json_array_close (&json);
-    return sq_json_take (&json);
+    s_query_t query = { .now = now, .tagged = tagged };
+    return s_entries (services, count, s_bans_service, &query);
 }
