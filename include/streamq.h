@@ -200,10 +200,11 @@ size_t
 //  costs no slot (libzmq redials after the refused client hangs up) and
 //  does not count either.
 //
-//  The endpoint is the one libzmq reports: the address it resolved at
-//  zmq_connect ("tcp://localhost:5556" comes back as
-//  "tcp://127.0.0.1:5556"), without a source address ("tcp://src;dst"
-//  is redialled as "tcp://dst"). Protocol errors after a finished
+//  The endpoint is the one libzmq reports for the connection: libzmq
+//  4.3.4 reports it as given to zmq_connect ("tcp://localhost:5556",
+//  "tcp://src;dst"), so it is redialled as given; a libzmq that reports
+//  the address it resolved, without the source, has that redialled, and
+//  it still counts at the proxy it was made to. Protocol errors after a finished
 //  handshake (a message over ZMQ_MAXMSGSIZE, a malformed frame) also
 //  end a connection for good in libzmq 4.3, but raise no event: they are
 //  not seen.
