@@ -77,14 +77,38 @@ s_refused (int fd)
     return fd >= 0 && sq_tcp_wait_closed (fd, SQ_WAIT_MS);
 }
 
-//  True when the proxy kept the connection: it sent its greeting and the
-//  connection is still open after a quiet period
+//  The connections s_admitted saw greeted, for s_kept to check together
+static int s_greeted [16];
+static size_t s_greeted_count;
+
+//  True when the proxy sent the connection its greeting; s_kept then
+//  tells whether it also kept it
 static bool
 s_admitted (int fd)
 {
     uint8_t hello [11];
-    return fd >= 0 && sq_tcp_recv (fd, hello, sizeof hello, SQ_WAIT_MS) == sizeof hello
-        && !sq_tcp_wait_closed (fd, SQ_QUIET_MS);
+    if (fd < 0 || sq_tcp_recv (fd, hello, sizeof hello, SQ_WAIT_MS) != sizeof hello
+    ||  s_greeted_count == sizeof s_greeted / sizeof s_greeted [0])
+        return false;
+    s_greeted [s_greeted_count++] = fd;
+    return true;
+}
+
+//  True when every connection s_admitted saw greeted since the last call
+//  is still open after one quiet period (one for all of them, not one
+//  each); forgets them
+static bool
+s_kept (void)
+{
+    sq_sleep_ms (SQ_QUIET_MS);
+    bool kept = true;
+    for (size_t index = 0; index < s_greeted_count; index++)
+        if (sq_tcp_wait_closed (s_greeted [index], 1)) {
+            fprintf (stderr, "connection %zu of %zu was closed\n", index + 1, s_greeted_count);
+            kept = false;
+        }
+    s_greeted_count = 0;
+    return kept;
 }
 
 static void
@@ -106,6 +130,7 @@ s_proxy (const char **extra)
         "--queue-timeout", "600000"
     };
     size_t count = 6;
+    s_greeted_count = 0;            //  Those of a test that failed
     for (size_t index = 0; extra && extra [index] && count < 23; index++)
         args [count++] = extra [index];
     args [count] = NULL;
@@ -150,6 +175,7 @@ test_max_connections (void)
         SQ_CHECK (sq_stats_wait (proxy->control, path, 2, SQ_WAIT_MS));
         fds [0] = s_tcp_from (NULL, "127.0.0.1", endpoint);
         SQ_CHECK (s_admitted (fds [0]));
+        SQ_CHECK (s_kept ());
         s_close_all (fds, 3);
     }
     SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
@@ -180,6 +206,7 @@ test_max_connections_per_ip (void)
     fds [0] = s_tcp_from ("127.0.0.2", "127.0.0.1", proxy->frontend);
     fds [2] = -1;
     SQ_CHECK (s_admitted (fds [0]));
+    SQ_CHECK (s_kept ());
     s_close_all (fds, 5);
     SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
 }
@@ -198,6 +225,7 @@ test_max_connections_per_ip_v6 (void)
     int second = s_tcp_from (NULL, "::1", proxy->frontend);
     SQ_CHECK (s_refused (second));
     SQ_CHECK_EQ (s_stat (proxy, "frontend.refused.per_ip"), 1);
+    SQ_CHECK (s_kept ());
     close (first);
     close (second);
     SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
@@ -230,11 +258,12 @@ test_connection_rate (void)
     //  Another IP is not affected
     int other = s_tcp_from ("127.0.0.5", "127.0.0.1", proxy->frontend);
     SQ_CHECK (s_admitted (other));
-    close (other);
     //  A second later the bucket has room again
     sq_sleep_ms (1500);
     int again = s_tcp_from ("127.0.0.4", "127.0.0.1", proxy->frontend);
     SQ_CHECK (s_admitted (again));
+    SQ_CHECK (s_kept ());
+    close (other);
     close (again);
     s_close_all (fds, 20);
     SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
@@ -267,6 +296,7 @@ test_allow_deny_v4 (void)
     SQ_CHECK (s_refused (fds [4]));
     SQ_CHECK (s_refused (fds [5]));
     SQ_CHECK (s_admitted (fds [6]));        //  Outside 127.0.0.0/30
+    SQ_CHECK (s_kept ());
     SQ_CHECK_EQ (s_stat (proxy, "frontend.refused.denied"), 2);
     SQ_CHECK_EQ (s_stat (proxy, "backend.refused.denied"), 2);
     SQ_CHECK_EQ (s_stat (proxy, "frontend.connections"), 2);
@@ -293,6 +323,7 @@ test_allow_deny_v6 (void)
     SQ_CHECK (proxy);
     int fd = s_tcp_from (NULL, "::1", proxy->frontend);
     SQ_CHECK (s_admitted (fd));
+    SQ_CHECK (s_kept ());
     close (fd);
     SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
 
@@ -341,6 +372,7 @@ test_ipv4_mapped (void)
     bool v4 = strstr (list, "\"127.0.0.7:") != NULL;
     free (list);
     SQ_CHECK (v4);
+    SQ_CHECK (s_kept ());
     close (fd);
     SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
 }
@@ -386,6 +418,7 @@ test_mechanisms (void)
     for (int index = 0; index < 6; index++)
         SQ_CHECK_MSG (cases [index].allowed? s_admitted (fds [index]): s_refused (fds [index]),
                       "case %d (%s)", index, cases [index].mechanism);
+    SQ_CHECK (s_kept ());
     SQ_CHECK_EQ (s_stat (proxy, "frontend.rejected_mechanism"), 2);
     SQ_CHECK_EQ (s_stat (proxy, "backend.rejected_mechanism"), 1);
     SQ_CHECK_EQ (s_stat (proxy, "rejected.mechanism"), 3);
