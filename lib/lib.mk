@@ -34,6 +34,9 @@ LIB_SRC     := lib/streamq.c
 LIB_OBJ     := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)
 LIB_HEADER  := include/streamq.h
 LIB_CFLAGS  := -fPIC -Iinclude
+#  The integration tests that link the library, so run its code themselves
+LIB_TESTS   := $(BUILD)/tests/test_libstreamq $(BUILD)/tests/test_libstreamq_multi \
+               $(BUILD)/tests/test_liveness $(BUILD)/tests/test_control_auth
 LIB_FILES   := $(BUILD)/libstreamq.a $(BUILD)/libstreamq.so.$(LIB_VERSION) \
                $(BUILD)/$(LIB_SONAME) $(BUILD)/libstreamq.so $(BUILD)/libstreamq.pc
 #  Writes the pkg-config file from lib/libstreamq.pc.in (stdin to stdout);

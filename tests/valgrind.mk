@@ -1,11 +1,14 @@
 #  Memory checks, included by the top Makefile; not part of `make test`.
 #
-#  make test-valgrind   runs every integration test under valgrind memcheck,
-#                       and every proxy they start, then fails if any of
-#                       them reported a memory error or a definite or
-#                       indirect leak
+#  make test-valgrind   runs every integration test, with every proxy it
+#                       starts under valgrind memcheck, and those that link
+#                       libstreamq (LIB_TESTS) under it themselves; then
+#                       fails if any of them reported a memory error or a
+#                       definite or indirect leak. The other test binaries
+#                       are harness code alone, which `make test-asan`
+#                       checks; leaving them out keeps the run short.
 #
-#  Uses BUILD, INTEG_BIN and the `all` goal of the top Makefile. Each proxy
+#  Uses BUILD, INTEG_BIN, LIB_TESTS and the `all` goal of the top Makefile. Each proxy
 #  writes its valgrind report beside its log, as
 #  $(BUILD)/tests/<test>-<n>.valgrind.log. The proxy exits with
 #  VALGRIND_EXIT when valgrind found anything, so a test that checks the
@@ -34,8 +37,9 @@ test-valgrind: test-deps
 	    || { echo "test-valgrind: $(VALGRIND) is missing (apt-get install valgrind)"; exit 2; }
 	@$(MAKE) --no-print-directory all $(INTEG_BIN)
 	@rm -f $(BUILD)/tests/*.valgrind.log
-	@SQ_BUILD=$(BUILD) SQ_TIME_SCALE=$(VALGRIND_SCALE) \
-	    SQ_PROXY_WRAPPER="$(VALGRIND_PROXY)" SQ_TEST_WRAPPER="$(VALGRIND_TEST)" \
-	    tests/run.sh --engines $(INTEG_BIN); \
-	    status=$$?; tests/valgrind-check.sh $(BUILD)/tests/*.valgrind.log \
-	    && exit $$status
+	@export SQ_BUILD=$(BUILD) SQ_TIME_SCALE=$(VALGRIND_SCALE) \
+	    SQ_PROXY_WRAPPER="$(VALGRIND_PROXY)"; \
+	    tests/run.sh --engines $(filter-out $(LIB_TESTS),$(INTEG_BIN)); status=$$?; \
+	    SQ_TEST_WRAPPER="$(VALGRIND_TEST)" tests/run.sh --engines $(LIB_TESTS) \
+	    || status=1; \
+	    tests/valgrind-check.sh $(BUILD)/tests/*.valgrind.log && exit $$status
