@@ -468,7 +468,7 @@ s_list_service (sq_json_t *json, const sq_service_ref_t *service, const s_query_
     sq_page_t page = query->page;
     sq_list_t *all = sq_conn_table_all (sq_core_conns (service->core));
     size_t index = 0;
-    size_t end = page.count > SIZE_MAX - page.offset? SIZE_MAX: page.offset + page.count;
+    size_t end = s_page_end (page, SIZE_MAX);      //  The table is walked, not counted
     for (sq_list_node_t *node = all->next; node != all && index < end;
          node = node->next, index++)
         if (index >= page.offset)
