@@ -3,9 +3,10 @@
 stdout (also results/latest.md), results/latest.csv, results/scale.csv,
 results/core.csv and the chart results/throughput_ratio.png.
 
-Each figure is the median of the runs; each contender's figure is also
-given as a ratio to the direct figure of the same run of the script.
-Standard library only."""
+Each figure is the median of the rounds. A contender's ratio to direct is
+the median of its ratios to the direct figure of the same round (each
+round runs every contender once), with their range. Standard library
+only."""
 
 import argparse
 import csv
@@ -30,6 +31,11 @@ ENGINES = ["stream", "splice"]
 STALL_FIELDS = ["base_rtps", "stall_rtps", "rate_ratio", "rss_base_kib", "rss_peak_kib",
                 "growth_kib", "whole", "read_ms", "closed_slow"]
 MECHANISMS = ["NULL", "CURVE"]
+#  The splice engine's throughput targets: mechanism, pairs, size, the
+#  ratio to direct it must reach, and whether it must also reach HAProxy's
+RATIO_GOALS = [("NULL", 1, 65536, 0.65, True), ("NULL", 1, 1 << 20, 0.60, True),
+               ("NULL", 1, 1024, 0.95, False), ("NULL", 1, 64, 0.90, False),
+               ("CURVE", 1, 1024, 0.85, False), ("NULL", 100, 1024, 0.90, False)]
 
 
 def size_label(size):
@@ -63,10 +69,13 @@ def read_raw(path):
             key = (fields[0], fields[1], int(fields[2]), int(fields[3]))
             cell = cells.setdefault(key, {"lat": [], "tput": [], "mem": [], "fail": []})
             kind, values = fields[4], fields[5:]
+            #  lat: ROUND, p50, p99; tput: ROUND, msg/s, MB/s, CPU s,
+            #  bytes and, since the client measures itself, its CPU s
             if kind == "lat":
-                cell["lat"].append((float(values[1]), float(values[2])))
+                cell["lat"].append((int(values[0]), float(values[1]), float(values[2])))
             elif kind == "tput":
-                cell["tput"].append(tuple(float(v) for v in values[1:5]))
+                numbers = [float(v) for v in values[1:6]]
+                cell["tput"].append((int(values[0]), *numbers, *([-1.0] * (5 - len(numbers)))))
             elif kind == "mem":
                 cell["mem"].append(float(values[0]))
             elif kind == "fail":
@@ -74,42 +83,64 @@ def read_raw(path):
     return cells, scale, stall
 
 
-def summarise(cell):
-    """Medians of one cell, or None when it failed"""
+def summarise(cell, endpoints):
+    """Medians of one cell, or None when it failed. CPU per GB is the
+    watched process's; with endpoints (the direct cell, whose worker is
+    watched) the client's is added: the endpoints' cost per byte."""
     if cell["fail"] or not cell["tput"] or not cell["lat"]:
         return None
-    per_gb = [cpu / (size_bytes / 1e9) for (_, _, cpu, size_bytes) in cell["tput"]
-              if cpu >= 0 and size_bytes > 0]
+    per_gb = [(cpu + (own if endpoints else 0)) / (size_bytes / 1e9)
+              for (_, _, _, cpu, size_bytes, own) in cell["tput"]
+              if cpu >= 0 and size_bytes > 0 and (own >= 0 or not endpoints)]
     return {
         "runs": len(cell["tput"]),
-        "msgs": median([t[0] for t in cell["tput"]]),
-        "mbps": median([t[1] for t in cell["tput"]]),
-        "p50": median([l[0] for l in cell["lat"]]),
-        "p99": median([l[1] for l in cell["lat"]]),
+        "msgs": median([t[1] for t in cell["tput"]]),
+        "mbps": median([t[2] for t in cell["tput"]]),
+        "p50": median([l[1] for l in cell["lat"]]),
+        "p99": median([l[2] for l in cell["lat"]]),
         "cpu_gb": median(per_gb),
-        "rss_kib": max(cell["mem"]) if cell["mem"] else None,
+        "rss_kib": max(cell["mem"]) if cell["mem"] and not endpoints else None,
     }
 
 
+def by_round(figures, column):
+    """{round: figure} of a cell's lat or tput lines"""
+    return {line[0]: line[column] for line in figures}
+
+
+def paired(mine, direct, combine):
+    """combine(mine, direct) for each round both have: the median and the
+    range, or (None, None, None)"""
+    values = [combine(mine[r], direct[r]) for r in sorted(mine) if r in direct]
+    if not values:
+        return None, None, None
+    return median(values), min(values), max(values)
+
+
 def build_rows(cells):
-    """One row per cell, with its ratios to direct of the same mech/pairs/size"""
+    """One row per cell, with its ratios to direct of the same mech/pairs/size,
+    round by round"""
     rows = []
     keys = sorted({(m, p, s) for (_, m, p, s) in cells},
                   key=lambda k: (MECHANISMS.index(k[0]), k[1], k[2]))
     for mech, pairs, size in keys:
         direct_cell = cells.get(("direct", mech, pairs, size))
-        direct = summarise(direct_cell) if direct_cell else None
+        direct = summarise(direct_cell, True) if direct_cell else None
         for contender in CONTENDERS:
             cell = cells.get((contender, mech, pairs, size))
             if cell is None:
                 continue
-            stats = summarise(cell)
+            stats = summarise(cell, contender == "direct")
             row = {"mech": mech, "pairs": pairs, "size": size, "contender": contender,
-                   "stats": stats, "ratio": None, "lat_ratio": None, "added": None}
+                   "stats": stats, "ratio": None, "ratio_min": None, "ratio_max": None,
+                   "lat_ratio": None, "added": None}
             if stats and direct:
-                row["ratio"] = stats["msgs"] / direct["msgs"]
-                row["lat_ratio"] = stats["p50"] / direct["p50"]
-                row["added"] = stats["p50"] - direct["p50"]
+                row["ratio"], row["ratio_min"], row["ratio_max"] = paired(
+                    by_round(cell["tput"], 1), by_round(direct_cell["tput"], 1),
+                    lambda mine, theirs: mine / theirs)
+                mine, theirs = by_round(cell["lat"], 1), by_round(direct_cell["lat"], 1)
+                row["lat_ratio"] = paired(mine, theirs, lambda a, b: a / b)[0]
+                row["added"] = paired(mine, theirs, lambda a, b: a - b)[0]
             rows.append(row)
     return rows
 
@@ -124,9 +155,9 @@ def matrix_markdown(rows):
                     key=lambda k: (MECHANISMS.index(k[0]), k[1]))
     for mech, pairs in groups:
         out.append("\n### %s, %d pair%s\n" % (mech, pairs, "" if pairs == 1 else "s"))
-        out.append("| size | contender | msg/s | MB/s | x direct | p50 us | p99 us "
+        out.append("| size | contender | msg/s | MB/s | x direct | range | p50 us | p99 us "
                    "| p50 x direct | CPU s/GB | peak RSS MiB |")
-        out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for row in rows:
             if (row["mech"], row["pairs"]) != (mech, pairs):
                 continue
@@ -134,11 +165,13 @@ def matrix_markdown(rows):
             label = size_label(row["size"])
             name = NAMES[row["contender"]]
             if stats is None:
-                out.append("| %s | %s | failed | | | | | | | |" % (label, name))
+                out.append("| %s | %s | failed | | | | | | | | |" % (label, name))
                 continue
-            out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            spread = "-" if row["contender"] == "direct" or row["ratio_min"] is None else \
+                "%.2f-%.2f" % (row["ratio_min"], row["ratio_max"])
+            out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 label, name, fmt(stats["msgs"]), fmt(stats["mbps"], "%.1f"),
-                fmt(row["ratio"], "%.2f"), fmt(stats["p50"], "%.1f"),
+                fmt(row["ratio"], "%.2f"), spread, fmt(stats["p50"], "%.1f"),
                 fmt(stats["p99"], "%.1f"), fmt(row["lat_ratio"], "%.2f"),
                 fmt(stats["cpu_gb"], "%.2f"),
                 fmt(stats["rss_kib"] / 1024 if stats["rss_kib"] else None, "%.1f")))
@@ -170,20 +203,15 @@ def targets(rows, scale, stall):
             (row["stats"][name] if row and row["stats"] else None)
 
     #  The splice engine
-    for size, goal in ((65536, 0.65), (1 << 20, 0.60)):
-        value = ratio("splice", "NULL", 1, size)
-        for other in ("haproxy", "haproxy-splice"):
-            theirs = ratio(other, "NULL", 1, size)
-            results.append(("splice: throughput ratio, NULL, 1 pair, %s >= %s's (%s)"
-                            % (size_label(size), NAMES[other], fmt(theirs, "%.2f", "n/a")),
+    for mech, pairs, size, goal, beside_haproxy in RATIO_GOALS:
+        value = ratio("splice", mech, pairs, size)
+        for other in ("haproxy", "haproxy-splice") if beside_haproxy else ():
+            theirs = ratio(other, mech, pairs, size)
+            results.append(("splice: throughput ratio, %s, %s, %s >= %s's (%s)"
+                            % (mech, plural(pairs), size_label(size), NAMES[other],
+                               fmt(theirs, "%.2f", "n/a")),
                             fmt(value, "%.2f", "n/a"),
                             verdict(value, theirs, True) if theirs is not None else "n/a"))
-        results.append(("splice: throughput ratio, NULL, 1 pair, %s >= %.2f"
-                        % (size_label(size), goal),
-                        fmt(value, "%.2f", "n/a"), verdict(value, goal, True)))
-    for mech, pairs, size, goal in (("NULL", 1, 1024, 0.95), ("NULL", 1, 64, 0.90),
-                                    ("CURVE", 1, 1024, 0.85), ("NULL", 100, 1024, 0.90)):
-        value = ratio("splice", mech, pairs, size)
         results.append(("splice: throughput ratio, %s, %s, %s >= %.2f"
                         % (mech, plural(pairs), size_label(size), goal),
                         fmt(value, "%.2f", "n/a"), verdict(value, goal, True)))
@@ -233,6 +261,38 @@ def targets(rows, scale, stall):
                     % int(2 * stream_scale.get("pairs", 0)),
                     fmt(value, "%.1f KiB", "n/a"), verdict(value, 32, False)))
     return results
+
+
+def budget_markdown(rows):
+    """What each throughput target leaves the proxy to spend, on this machine.
+    While client and worker keep the CPUs busy, a contender that uses p CPU
+    seconds per GB leaves them at most e / (e + p) of direct's rate, e being
+    their own cost per GB in the direct cell: a ratio goal g needs
+    p <= e (1 / g - 1)."""
+    lines = ["\n### The CPU each throughput target leaves a proxy\n",
+             "While the client and the worker keep the CPUs busy, a contender that uses "
+             "p CPU seconds per GB carried leaves them at most e / (e + p) of their direct "
+             "rate, e being their own CPU per GB in the direct cell (client and worker "
+             "together). A ratio target g therefore needs p <= e (1/g - 1) on this "
+             "machine.\n",
+             "| target | endpoints' CPU s/GB (direct) | budget s/GB | splice engine s/GB "
+             "| HAProxy (TCP) s/GB | HAProxy (TCP, splice) s/GB |",
+             "|---|---:|---:|---:|---:|---:|"]
+
+    def cpu(contender, mech, pairs, size):
+        row = find(rows, contender, mech, pairs, size)
+        return row["stats"]["cpu_gb"] if row and row["stats"] else None
+
+    for mech, pairs, size, goal, _ in RATIO_GOALS:
+        endpoints = cpu("direct", mech, pairs, size)
+        budget = endpoints * (1 / goal - 1) if endpoints is not None else None
+        lines.append("| %s, %d pair%s, %s >= %.2f | %s | %s | %s | %s | %s |" % (
+            mech, pairs, "" if pairs == 1 else "s", size_label(size), goal,
+            fmt(endpoints, "%.2f"), fmt(budget, "%.2f"),
+            fmt(cpu("splice", mech, pairs, size), "%.2f"),
+            fmt(cpu("haproxy", mech, pairs, size), "%.2f"),
+            fmt(cpu("haproxy-splice", mech, pairs, size), "%.2f")))
+    return lines
 
 
 def verdict(value, goal, at_least):
@@ -314,7 +374,8 @@ def write_csv(rows, path):
     with open(path, "w", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(["mechanism", "pairs", "size", "contender", "runs", "msgs_per_s",
-                         "mb_per_s", "tput_ratio", "lat_p50_us", "lat_p99_us",
+                         "mb_per_s", "tput_ratio", "tput_ratio_min", "tput_ratio_max",
+                         "lat_p50_us", "lat_p99_us",
                          "lat_p50_ratio", "lat_added_p50_us", "cpu_s_per_gb",
                          "peak_rss_kib", "status"])
         for row in rows:
@@ -322,6 +383,7 @@ def write_csv(rows, path):
             writer.writerow([row["mech"], row["pairs"], row["size"], row["contender"],
                              s.get("runs", 0), fmt(s.get("msgs"), "%.1f", ""),
                              fmt(s.get("mbps"), "%.3f", ""), fmt(row["ratio"], "%.4f", ""),
+                             fmt(row["ratio_min"], "%.4f", ""), fmt(row["ratio_max"], "%.4f", ""),
                              fmt(s.get("p50"), "%.2f", ""), fmt(s.get("p99"), "%.2f", ""),
                              fmt(row["lat_ratio"], "%.4f", ""), fmt(row["added"], "%.2f", ""),
                              fmt(s.get("cpu_gb"), "%.4f", ""), fmt(s.get("rss_kib"), "%.0f", ""),
@@ -405,7 +467,7 @@ def machine_lines(path):
     if info.get("socat"):
         extra.append("socat " + info["socat"])
     if info.get("runs"):
-        extra.append("median of %s run(s), %s ms latency and %s ms throughput intervals"
+        extra.append("median of %s round(s), %s ms latency and %s ms throughput intervals"
                      % (info["runs"], info.get("lat_ms"), info.get("tput_ms")))
     if info.get("load_start"):
         extra.append("load average %s before, %s after"
@@ -437,6 +499,10 @@ def main():
                 if rows or t[0].startswith("splice: a worker") or t[0].startswith("splice: ...")]
     if rows:
         out += matrix_markdown(rows)
+        out += ["", "x direct: the median over the rounds of the ratio to direct's figure "
+                "of the same round; range: the lowest and highest of those ratios. "
+                "CPU s/GB of direct: the client's and the worker's together."]
+        out += budget_markdown(rows)
         write_csv(rows, os.path.join(args.results, "latest.csv"))
         problem = write_chart(rows, args.results)
         if problem:

@@ -3,9 +3,9 @@
 #  Usage: bench/run.sh full | quick | scale | core | slow | stall
 #
 #  full   the matrix (7 contenders, the proxy's two engines among them, x
-#         NULL/CURVE x 4 sizes x 1/100 pairs, 3 runs each), then the scale
+#         NULL/CURVE x 4 sizes x 1/100 pairs, 3 rounds each), then the scale
 #         runs and the stalled reader on each engine, and the core benchmark
-#  quick  1 run each, 3 sizes, shorter intervals, a 1 000-pair scale run
+#  quick  1 round each, 3 sizes, shorter intervals, a 1 000-pair scale run
 #  scale  10 000 idle pairs and the pairing rate, on each engine
 #  core   the I/O-free core alone
 #  slow   echo pairs beside a peer that never reads, under each slow-peer
@@ -16,7 +16,8 @@
 #  Everything listens on 127.0.0.1 only. Every process started here is
 #  stopped on exit. Results go to bench/results/ (see bench/README.md).
 #  Environment: BUILD (default build), SQ_BENCH_PORT (first port, 25500),
-#  SQ_BENCH_CONTENDERS (a subset of the contenders, to try the script).
+#  SQ_BENCH_CONTENDERS (a subset of the contenders, to try the script),
+#  SQ_BENCH_ROUNDS (rounds of the matrix, instead of the mode's).
 set -u
 
 MODE=${1:-quick}
@@ -45,6 +46,12 @@ case "$MODE" in
     stall) ;;
     *)     echo "usage: bench/run.sh full | quick | scale | core | slow | stall" >&2; exit 2 ;;
 esac
+if [ -n "${SQ_BENCH_ROUNDS:-}" ]; then
+    case "$SQ_BENCH_ROUNDS" in
+        *[!0-9]*|0*) echo "bench: SQ_BENCH_ROUNDS must be a positive number" >&2; exit 2 ;;
+    esac
+    RUNS=$SQ_BENCH_ROUNDS
+fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sq_bench.XXXXXX")
 RAW=$WORK/raw.csv
@@ -156,7 +163,10 @@ start_contender () {
     WATCH=""
     case "$contender" in
         direct)
+            #  The worker is watched: with the client's own CPU, the
+            #  endpoints' cost per byte, which bounds what a proxy may use
             start worker "$BIN" worker --bind "$ENDPOINT" "${secret[@]}"
+            WATCH=$STARTED
             wait_listen "$front" ;;
         streamq|splice)
             local engine=stream
@@ -217,8 +227,8 @@ backend bench_out
 EOF
 }
 
-#  One attempt at a cell: its lines go to $WORK/client.out. False on a
-#  failure, with the reason in $WORK/client.err
+#  One attempt at one round of a cell: its lines go to $WORK/client.out.
+#  False on a failure, with the reason in $WORK/client.err
 try_cell () {
     local contender=$1 mech=$2 pairs=$3 size=$4 port=$5
     local key=() watch=()
@@ -230,38 +240,43 @@ try_cell () {
     fi
     [ -n "$WATCH" ] && watch=(--watch-pid "$WATCH")
     "$BIN" client --connect "$ENDPOINT" --size "$size" --pairs "$pairs" \
-        --runs "$RUNS" --lat-ms "$LAT_MS" --tput-ms "$TPUT_MS" \
+        --runs 1 --lat-ms "$LAT_MS" --tput-ms "$TPUT_MS" \
         "${key[@]}" "${watch[@]}" >"$WORK/client.out" 2>"$WORK/client.err"
     local status=$?
     stop_all
     return $status
 }
 
-#  Runs one cell and appends its lines to $RAW as
-#  contender,mech,pairs,size,KIND,FIELDS... (KIND: lat, tput, mem, warmup,
-#  or fail). A failed cell is tried once more, and the failure noted: the
-#  figures stay complete and the failure stays visible.
+#  Runs one round of a cell (contender mech pairs size port round) and
+#  appends its lines to $RAW as contender,mech,pairs,size,KIND,FIELDS...
+#  (KIND: lat, tput, mem, warmup, or fail), the run field of lat and tput
+#  being the round. A failed round is tried once more, and the failure
+#  noted: the figures stay complete and the failure stays visible.
 run_cell () {
-    local prefix="$1,$2,$3,$4"
+    local prefix="$1,$2,$3,$4" round=$6
     local attempt reason
     for attempt in 1 2; do
         if try_cell "$@"; then
-            sed "s/^/$prefix,/" "$WORK/client.out" >>"$RAW"
+            sed "s/^\(lat\|tput\),1,/\1,$round,/; s/^/$prefix,/" "$WORK/client.out" >>"$RAW"
             return
         fi
         reason=$(tail -1 "$WORK/client.err")
-        echo "bench: $prefix failed (attempt $attempt): $reason" >&2
+        echo "bench: $prefix round $round failed (attempt $attempt): $reason" >&2
         if [ $attempt = 1 ]; then
-            echo "note,$1 $2 $3 pairs $4 B failed ($reason) and was run again" >>"$WORK/notes"
+            echo "note,$1 $2 $3 pairs $4 B round $round failed ($reason) and was run again" >>"$WORK/notes"
         else
-            echo "note,$1 $2 $3 pairs $4 B failed again ($reason): no figures" >>"$WORK/notes"
+            echo "note,$1 $2 $3 pairs $4 B round $round failed again ($reason): no figures" >>"$WORK/notes"
         fi
     done
     echo "$prefix,fail,client" >>"$RAW"
 }
 
+#  Every cell of a mechanism, size and pair count runs RUNS rounds, and
+#  each round runs every contender once, starting one contender further
+#  along each time: a contender is compared with the direct figure of its
+#  own round, so a slow spell of the machine weighs on both alike
 run_matrix () {
-    local cell=0 mech pairs size contender todo=()
+    local cell=0 mech pairs size contender round index todo=()
     for contender in $CONTENDERS; do
         if [ "$contender" != direct ] && [ "$contender" != streamq ] \
         && [ "$contender" != splice ] && [ "$contender" != broker ]; then
@@ -272,17 +287,22 @@ run_matrix () {
         fi
         todo+=("$contender")
     done
-    local total=$(( $(echo $SIZES | wc -w) * $(echo $PAIRS | wc -w) * 2 * ${#todo[@]} ))
+    local count=${#todo[@]}
+    local total=$(( $(echo $SIZES | wc -w) * $(echo $PAIRS | wc -w) * 2 * count * RUNS ))
     for mech in NULL CURVE; do
         for pairs in $PAIRS; do
             for size in $SIZES; do
-                for contender in "${todo[@]}"; do
-                    cell=$((cell + 1))
-                    printf 'bench: [%d/%d] %-8s %-5s %3s pairs %7s B\n' \
-                        "$cell" "$total" "$contender" "$mech" "$pairs" "$size" >&2
-                    #  Fresh ports per cell: nothing of the last cell lingers
-                    run_cell "$contender" "$mech" "$pairs" "$size" \
-                        $((PORT_BASE + (cell % 40) * 5))
+                for round in $(seq "$RUNS"); do
+                    for index in $(seq 0 $((count - 1))); do
+                        contender=${todo[$(( (index + round - 1) % count ))]}
+                        cell=$((cell + 1))
+                        printf 'bench: [%d/%d] %-8s %-5s %3s pairs %7s B, round %d\n' \
+                            "$cell" "$total" "$contender" "$mech" "$pairs" "$size" \
+                            "$round" >&2
+                        #  Fresh ports each time: nothing of the last one lingers
+                        run_cell "$contender" "$mech" "$pairs" "$size" \
+                            $((PORT_BASE + (cell % 40) * 5)) "$round"
+                    done
                 done
             done
         done

@@ -13,11 +13,13 @@
     Prints, one line each (bench/run.sh collects them):
         warmup,MS                       until every pair had its first echo
         lat,RUN,P50_US,P99_US,SAMPLES   one message in flight per pair
-        tput,RUN,MSG_PER_S,MB_PER_S,CPU_S,BYTES
+        tput,RUN,MSG_PER_S,MB_PER_S,CPU_S,BYTES,CLIENT_CPU_S
                                         a window in flight per pair; MB/s and
                                         BYTES count payload both ways; CPU_S
                                         is the watched process's CPU time
-                                        over the same interval
+                                        over the same interval (-1 when none
+                                        is watched), CLIENT_CPU_S this
+                                        process's own
         mem,HWM_KIB                     the watched process's peak RSS (with
                                         its children: socat forks one per
                                         connection, gone once it closes)
@@ -28,6 +30,7 @@
 #include <string.h>
 #include <errno.h>
 #include <getopt.h>
+#include <unistd.h>
 #include <zmq.h>
 #include "sq_bench.h"
 
@@ -341,17 +344,20 @@ s_throughput_run (s_client_t *self, long run)
     s_fill (self);
     int pid = (int) self->opts.watch_pid;
     double cpu_start = pid? sq_bench_proc_cpu (pid): -1;
+    double own_start = sq_bench_proc_cpu ((int) getpid ());
     self->replies = 0;
     int64_t start = sq_bench_now_ns ();
     if (!s_pump (self, start + self->opts.tput_ms * 1000000L, false))
         return false;
     double seconds = (double) (sq_bench_now_ns () - start) / 1e9;
     double cpu_end = pid? sq_bench_proc_cpu (pid): -1;
+    double own_end = sq_bench_proc_cpu ((int) getpid ());
     uint64_t replies = self->replies;
     double cpu = cpu_start >= 0 && cpu_end >= 0? cpu_end - cpu_start: -1;
+    double own = own_start >= 0 && own_end >= 0? own_end - own_start: -1;
     double bytes = 2.0 * (double) replies * (double) self->opts.size;
-    printf ("tput,%ld,%.1f,%.3f,%.3f,%.0f\n", run, (double) replies / seconds,
-            bytes / seconds / 1e6, cpu, bytes);
+    printf ("tput,%ld,%.1f,%.3f,%.3f,%.0f,%.3f\n", run, (double) replies / seconds,
+            bytes / seconds / 1e6, cpu, bytes, own);
     return s_settle (self, S_SETTLE_MS);
 }
 
