@@ -10,6 +10,8 @@
     something does not happen, watch for a quiet period (SQ_QUIET_MS).
     Harness functions never abort a test themselves: they return NULL,
     false or -1 and print why on stderr, and the test checks the result.
+    The few at the end, for test binaries only, are the exception: each
+    fails the current test itself (with SQ_CHECK), and says so.
     =========================================================================
 */
 #ifndef SQ_HARNESS_H_INCLUDED
@@ -541,5 +543,25 @@ bool sq_ask (void *client, const char *text, char *worker, size_t size);
 
 //  As sq_ask; the answer must come from the worker named `expected`
 bool sq_ask_expect (void *client, const char *text, const char *expected);
+
+//  ---------------------------------------------------------------------
+//  For test binaries only: these fail the current test themselves (see
+//  tests/sq_test.h), so they exist only where sq_test.h was included
+//  before this header. Programs that link the harness without the test
+//  framework (the soak, the benchmarks, demo_cluster) do not see them.
+
+#ifdef SQ_TEST_H_INCLUDED
+
+//  Reads one STATS number now; fails the test if the proxy did not answer
+//  or has no such path
+static inline long long
+sq_stat (sq_proxy_t *proxy, const char *path)
+{
+    long long value = -1;
+    SQ_CHECK_MSG (sq_stats (proxy->control, path, &value), "no %s in STATS", path);
+    return value;
+}
+
+#endif
 
 #endif

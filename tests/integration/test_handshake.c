@@ -51,15 +51,6 @@ s_keypair (s_keypair_t *self)
     SQ_CHECK_EQ (zmq_curve_keypair (self->public_key, self->secret_key), 0);
 }
 
-//  Reads one STATS number, which must exist
-static long long
-s_stat (sq_proxy_t *proxy, const char *path)
-{
-    long long value = -1;
-    SQ_CHECK_MSG (sq_stats (proxy->control, path, &value), "no %s in STATS", path);
-    return value;
-}
-
 //  A stock CURVE server worker (type ZMQ_ROUTER or ZMQ_DEALER) with the
 //  given number of connections, and a ZAP handler that accepts only
 //  client_key (32 bytes), or any key if NULL
@@ -358,10 +349,10 @@ test_wrong_key_flood (void)
     //  what the flood left it
     SQ_CHECK (sq_stats_wait_min (proxy->control, "workers.idle", S_FLOOD_KEPT, SQ_WAIT_MS));
     SQ_CHECK (s_worker_connections (proxy, "127.0.0.1") >= S_FLOOD_KEPT);
-    SQ_CHECK (s_stat (proxy, "workers.slots_lost") <= S_FLOOD_SLOTS - S_FLOOD_KEPT);
+    SQ_CHECK (sq_stat (proxy, "workers.slots_lost") <= S_FLOOD_SLOTS - S_FLOOD_KEPT);
     //  The wrong-key client was refused at arrival after its failure
-    SQ_CHECK (s_stat (proxy, "handshakes.failed_by.worker_closed") >= 1);
-    SQ_CHECK (s_stat (proxy, "frontend.refused.handshake") >= 1);
+    SQ_CHECK (sq_stat (proxy, "handshakes.failed_by.worker_closed") >= 1);
+    SQ_CHECK (sq_stat (proxy, "frontend.refused.handshake") >= 1);
 
     zmq_ctx_term (ctx);
     sq_worker_destroy (&worker);
@@ -472,8 +463,8 @@ test_garbage_after_greeting (void)
     SQ_CHECK_EQ (s_list_count (proxy, "backend", "idle", 11, &touched), S_GARBAGE_SLOTS);
     SQ_CHECK_EQ (touched, 0);
     SQ_CHECK_EQ (sq_worker_handled (worker), 3);
-    SQ_CHECK_EQ (s_stat (proxy, "pairs.total"), 3);
-    SQ_CHECK_EQ (s_stat (proxy, "workers.slots_lost"), 0);
+    SQ_CHECK_EQ (sq_stat (proxy, "pairs.total"), 3);
+    SQ_CHECK_EQ (sq_stat (proxy, "workers.slots_lost"), 0);
 
     for (int index = S_GARBAGE_PEERS; index < peers; index++)
         close (fds [index]);
@@ -509,7 +500,7 @@ test_handshake_timeout (void)
     close (silent);
     SQ_CHECK (sq_stats_wait (proxy->control, "handshakes.failed_by.timeout", 1, SQ_WAIT_MS));
     SQ_CHECK (s_nothing_readable (worker));
-    SQ_CHECK_EQ (s_stat (proxy, "workers.idle"), 1);
+    SQ_CHECK_EQ (sq_stat (proxy, "workers.idle"), 1);
 
     //  A client whose READY commits the worker, which never answers:
     //  both are closed when the bound runs out again
@@ -523,7 +514,7 @@ test_handshake_timeout (void)
     close (client);
     close (worker);
     SQ_CHECK (sq_stats_wait (proxy->control, "handshakes.failed_by.timeout", 2, SQ_WAIT_MS));
-    SQ_CHECK_EQ (s_stat (proxy, "handshakes.completed"), 0);
+    SQ_CHECK_EQ (sq_stat (proxy, "handshakes.completed"), 0);
     SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
 }
 
@@ -567,7 +558,7 @@ test_plain_wrong_password (void)
                             1, SQ_WAIT_MS));
     SQ_CHECK (sq_file_wait (proxy->log_path,
                             "(worker sent ERROR \"" S_ZAP_REASON "\" after HELLO)", 1, SQ_WAIT_MS));
-    SQ_CHECK_EQ (s_stat (proxy, "handshakes.completed"), 0);
+    SQ_CHECK_EQ (sq_stat (proxy, "handshakes.completed"), 0);
     zmq_close (client);
 
     //  A ZAP refusal costs a stock worker nothing: libzmq redials it, and
@@ -580,7 +571,7 @@ test_plain_wrong_password (void)
     SQ_CHECK_EQ (zmq_connect (client, endpoint), 0);
     s_expect_echo (client, "right password");
     SQ_CHECK (sq_stats_wait (proxy->control, "handshakes.completed", 1, SQ_WAIT_MS));
-    SQ_CHECK_EQ (s_stat (proxy, "handshakes.failed_by.error"), 1);
+    SQ_CHECK_EQ (sq_stat (proxy, "handshakes.failed_by.error"), 1);
     zmq_close (client);
     zmq_ctx_term (ctx);
     sq_worker_destroy (&worker);
@@ -616,8 +607,8 @@ test_curve_zap_refusal (void)
     SQ_CHECK (sq_stats_wait (proxy->control, "workers.idle", 1, SQ_WAIT_MS));
     client = s_curve_client (ctx, proxy, "127.0.0.3", &allowed, server.public_key, 50);
     s_expect_echo (client, "allowed");
-    SQ_CHECK_EQ (s_stat (proxy, "handshakes.failed_by.error"), 1);
-    SQ_CHECK_EQ (s_stat (proxy, "workers.slots_lost"), 0);
+    SQ_CHECK_EQ (sq_stat (proxy, "handshakes.failed_by.error"), 1);
+    SQ_CHECK_EQ (sq_stat (proxy, "workers.slots_lost"), 0);
     zmq_close (client);
     zmq_ctx_term (ctx);
     sq_worker_destroy (&worker);
@@ -679,9 +670,9 @@ test_raw_null_handshakes (void)
     s_raw_handshake (proxy, S_BYTE_BY_BYTE, "one byte at a time");
     SQ_CHECK (sq_stats_wait (proxy->control, "handshakes.completed", 3, SQ_WAIT_MS));
     SQ_CHECK_EQ (sq_worker_handled (worker), 3);
-    SQ_CHECK_EQ (s_stat (proxy, "handshake_time.count"), 3);
-    SQ_CHECK_EQ (s_stat (proxy, "handshakes.failed"), 0);
-    SQ_CHECK_EQ (s_stat (proxy, "rejected.greeting"), 0);
+    SQ_CHECK_EQ (sq_stat (proxy, "handshake_time.count"), 3);
+    SQ_CHECK_EQ (sq_stat (proxy, "handshakes.failed"), 0);
+    SQ_CHECK_EQ (sq_stat (proxy, "rejected.greeting"), 0);
     sq_worker_destroy (&worker);
     SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
 }
@@ -705,8 +696,8 @@ test_states_and_gauges (void)
     int client = s_raw_greeted (proxy->frontend, "127.0.0.2", "NULL");
     SQ_CHECK (sq_zmtp_expect_tail (client, "NULL", SQ_WAIT_MS));
     SQ_CHECK (s_state_wait (proxy, "127.0.0.2", client, "screening"));
-    SQ_CHECK_EQ (s_stat (proxy, "handshakes.screening"), 1);
-    SQ_CHECK_EQ (s_stat (proxy, "handshakes.following"), 0);
+    SQ_CHECK_EQ (sq_stat (proxy, "handshakes.screening"), 1);
+    SQ_CHECK_EQ (sq_stat (proxy, "handshakes.following"), 0);
     int touched = -1;
     SQ_CHECK_EQ (s_list_count (proxy, "backend", "idle", 11, &touched), 1);
     SQ_CHECK_EQ (touched, 0);
@@ -717,17 +708,17 @@ test_states_and_gauges (void)
     SQ_CHECK (sq_zmtp_expect_tail (worker, "NULL", SQ_WAIT_MS));
     s_expect_ready (worker);
     SQ_CHECK (s_state_wait (proxy, "127.0.0.2", client, "handshake"));
-    SQ_CHECK_EQ (s_stat (proxy, "handshakes.following"), 1);
-    SQ_CHECK_EQ (s_stat (proxy, "handshakes.screening"), 0);
-    SQ_CHECK_EQ (s_stat (proxy, "handshakes.completed"), 0);
+    SQ_CHECK_EQ (sq_stat (proxy, "handshakes.following"), 1);
+    SQ_CHECK_EQ (sq_stat (proxy, "handshakes.screening"), 0);
+    SQ_CHECK_EQ (sq_stat (proxy, "handshakes.completed"), 0);
 
     //  The worker's READY ends the handshake
     s_send_ready (worker, false);
     s_expect_ready (client);
     SQ_CHECK (s_state_wait (proxy, "127.0.0.2", client, "paired"));
     SQ_CHECK (sq_stats_wait (proxy->control, "handshakes.completed", 1, SQ_WAIT_MS));
-    SQ_CHECK_EQ (s_stat (proxy, "handshakes.following"), 0);
-    SQ_CHECK_EQ (s_stat (proxy, "handshake_time.count"), 1);
+    SQ_CHECK_EQ (sq_stat (proxy, "handshakes.following"), 0);
+    SQ_CHECK_EQ (sq_stat (proxy, "handshake_time.count"), 1);
     s_send_message (client, "to the raw worker", false);
     s_expect_message (worker, "to the raw worker");
     s_send_message (worker, "to the raw client", false);
@@ -735,7 +726,7 @@ test_states_and_gauges (void)
     close (client);
     SQ_CHECK (sq_tcp_wait_closed (worker, SQ_WAIT_MS));
     close (worker);
-    SQ_CHECK_EQ (s_stat (proxy, "handshakes.failed"), 0);
+    SQ_CHECK_EQ (sq_stat (proxy, "handshakes.failed"), 0);
     SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
 }
 
@@ -758,9 +749,9 @@ test_client_closed_in_handshake (void)
     SQ_CHECK (sq_tcp_wait_closed (worker, SQ_WAIT_MS));
     close (worker);
     SQ_CHECK (sq_stats_wait (proxy->control, "handshakes.failed_by.client_closed", 1, SQ_WAIT_MS));
-    SQ_CHECK_EQ (s_stat (proxy, "handshakes.failed"), 1);
-    SQ_CHECK_EQ (s_stat (proxy, "handshakes.following"), 0);
-    SQ_CHECK_EQ (s_stat (proxy, "bans.active"), 0);
+    SQ_CHECK_EQ (sq_stat (proxy, "handshakes.failed"), 1);
+    SQ_CHECK_EQ (sq_stat (proxy, "handshakes.following"), 0);
+    SQ_CHECK_EQ (sq_stat (proxy, "bans.active"), 0);
     SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
 }
 
@@ -792,7 +783,7 @@ test_last_slot_lost (void)
     SQ_CHECK (sq_file_wait (proxy->log_path, "has no connection left", 1, SQ_WAIT_MS));
     SQ_CHECK (sq_stats_wait (proxy->control, "workers.slots_lost", 1, SQ_WAIT_MS));
     SQ_CHECK (sq_stats_wait (proxy->control, "backend.connections", 0, SQ_WAIT_MS));
-    SQ_CHECK_EQ (s_stat (proxy, "handshakes.completed"), 0);
+    SQ_CHECK_EQ (sq_stat (proxy, "handshakes.completed"), 0);
     sq_worker_destroy (&worker);
     SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
 }

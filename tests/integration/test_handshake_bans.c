@@ -48,15 +48,6 @@ s_keypair (s_keypair_t *self)
     SQ_CHECK_EQ (zmq_curve_keypair (self->public_key, self->secret_key), 0);
 }
 
-//  Reads one STATS number, which must exist
-static long long
-s_stat (sq_proxy_t *proxy, const char *path)
-{
-    long long value = -1;
-    SQ_CHECK_MSG (sq_stats (proxy->control, path, &value), "no %s in STATS", path);
-    return value;
-}
-
 //  Adds a stock CURVE ROUTER worker with `slots` connections (no
 //  libstreamq: a connection it loses to a handshake is gone for good)
 static sq_worker_t *
@@ -295,8 +286,8 @@ test_banned_after_first_failure (void)
                                  SQ_WAIT_MS));
     zmq_close (client);
     SQ_CHECK (sq_stats_wait (self->proxy->control, "frontend.connections", 0, SQ_WAIT_MS));
-    SQ_CHECK_EQ (s_stat (self->proxy, "handshakes.failed_by.worker_closed"), 1);
-    SQ_CHECK_EQ (s_stat (self->proxy, "bans.active"), 1);
+    SQ_CHECK_EQ (sq_stat (self->proxy, "handshakes.failed_by.worker_closed"), 1);
+    SQ_CHECK_EQ (sq_stat (self->proxy, "bans.active"), 1);
     SQ_CHECK (sq_file_wait (self->proxy->log_path,
                             "client 127.0.0.2 failed the CURVE handshake at worker 127.0.0.1 "
                             "(worker closed after HELLO: wrong server key?); refused for 30 s",
@@ -309,14 +300,14 @@ test_banned_after_first_failure (void)
     SQ_CHECK_EQ (s_bans_count (self), 1);
 
     //  A raw connection from that IP is refused, and counted once
-    long long refused = s_stat (self->proxy, "frontend.refused.handshake");
+    long long refused = sq_stat (self->proxy, "frontend.refused.handshake");
     SQ_CHECK_EQ (s_probe (self, "127.0.0.2"), S_REFUSED);
     SQ_CHECK (sq_stats_wait (self->proxy->control, "frontend.refused.handshake", refused + 1,
                              SQ_WAIT_MS));
     //  Other IPs are not
     s_served (self, "127.0.0.3", "from another host");
-    SQ_CHECK_EQ (s_stat (self->proxy, "handshakes.completed"), 1);
-    SQ_CHECK_EQ (s_stat (self->proxy, "handshakes.failed_by.worker_closed"), 1);
+    SQ_CHECK_EQ (sq_stat (self->proxy, "handshakes.completed"), 1);
+    SQ_CHECK_EQ (sq_stat (self->proxy, "handshakes.failed_by.worker_closed"), 1);
     s_fixture_destroy (&self);
 }
 
@@ -351,7 +342,7 @@ test_unban (void)
     SQ_CHECK_STR (reply [0], "OK");
     sq_strv_destroy (&reply);
     SQ_CHECK_EQ (s_bans_count (self), 0);
-    SQ_CHECK_EQ (s_stat (self->proxy, "bans.active"), 0);
+    SQ_CHECK_EQ (sq_stat (self->proxy, "bans.active"), 0);
     SQ_CHECK_EQ (s_probe (self, "127.0.0.2"), S_SCREENED);
     s_served (self, "127.0.0.2", "unbanned");
 
@@ -380,7 +371,7 @@ test_success_clears_ban (void)
     s_served (self, "127.0.0.2", "good this time");
     SQ_CHECK (sq_stats_wait (self->proxy->control, "handshakes.completed", 1, SQ_WAIT_MS));
     s_bans_count_wait (self, 0);
-    SQ_CHECK_EQ (s_stat (self->proxy, "bans.active"), 0);
+    SQ_CHECK_EQ (sq_stat (self->proxy, "bans.active"), 0);
 
     //  ... so the next failure counts as a first one again, not a second
     s_fail_once (self, "127.0.0.2", 2);
@@ -404,8 +395,8 @@ test_ban_off (void)
     SQ_CHECK (failed);
     SQ_CHECK (sq_stats_wait (self->proxy->control, "frontend.connections", 0, SQ_WAIT_MS));
     SQ_CHECK_EQ (s_bans_count (self), 0);
-    SQ_CHECK_EQ (s_stat (self->proxy, "bans.active"), 0);
-    SQ_CHECK_EQ (s_stat (self->proxy, "frontend.refused.handshake"), 0);
+    SQ_CHECK_EQ (sq_stat (self->proxy, "bans.active"), 0);
+    SQ_CHECK_EQ (sq_stat (self->proxy, "frontend.refused.handshake"), 0);
 
     //  A fresh worker (the first may have no slot left) serves that IP
     sq_worker_t *second = s_worker_add (self, 1);
@@ -505,7 +496,7 @@ test_max_queue_per_ip (void)
     SQ_CHECK (sq_zmtp_expect_tail (first, "NULL", SQ_WAIT_MS));
     SQ_CHECK (sq_zmtp_expect_tail (second, "NULL", SQ_WAIT_MS));
     SQ_CHECK (sq_zmtp_expect_tail (other, "NULL", SQ_WAIT_MS));
-    SQ_CHECK_EQ (s_stat (proxy, "frontend.refused.queue_per_ip"), 1);
+    SQ_CHECK_EQ (sq_stat (proxy, "frontend.refused.queue_per_ip"), 1);
     close (first);
     close (second);
     close (other);

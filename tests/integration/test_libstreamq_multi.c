@@ -197,14 +197,6 @@ s_worker_connections (sq_proxy_t *proxy, int *workers_p)
     return connections;
 }
 
-static long long
-s_stat (sq_proxy_t *proxy, const char *path)
-{
-    long long value = -1;
-    SQ_CHECK_MSG (sq_stats (proxy->control, path, &value), "no %s in STATS", path);
-    return value;
-}
-
 //  ---------------------------------------------------------------------
 //  The worker
 
@@ -418,7 +410,7 @@ test_registered_at_each (void)
     s_served (self, self->proxy [0], "through A");
     s_served (self, self->proxy [1], "through B");
     for (int index = 0; index < S_PROXIES; index++) {
-        SQ_CHECK_EQ (s_stat (self->proxy [index], "pairs.total"), 1);
+        SQ_CHECK_EQ (sq_stat (self->proxy [index], "pairs.total"), 1);
         SQ_CHECK (sq_stats_wait (self->proxy [index]->control, "workers.idle", S_SLOTS,
                                  SQ_WAIT_MS));
     }
@@ -442,7 +434,7 @@ test_lost_redialled_at_its_proxy (void)
     SQ_CHECK (s_counter_wait (streamq_peer_registered_at, peer, 0, S_SLOTS));
     size_t registered_a = streamq_peer_registered_at (peer, 0);
     size_t registered_b = streamq_peer_registered_at (peer, 1);
-    long long accepted_b = s_stat (proxy_b, "backend.accepted");
+    long long accepted_b = sq_stat (proxy_b, "backend.accepted");
 
     s_keypair_t stranger;
     SQ_CHECK_EQ (zmq_curve_keypair (stranger.public_key, stranger.secret_key), 0);
@@ -473,9 +465,9 @@ test_lost_redialled_at_its_proxy (void)
     SQ_CHECK_MSG (s_backend_same (&after_b, &before [1]) && after_b.named == S_SLOTS,
                   "B's backend connections changed: %d, %d named", after_b.count,
                   after_b.named);
-    SQ_CHECK_EQ (s_stat (proxy_b, "backend.accepted"), accepted_b);
-    SQ_CHECK_EQ (s_stat (proxy_b, "handshakes.failed_by.worker_closed"), 0);
-    SQ_CHECK_EQ (s_stat (proxy_b, "workers.idle"), S_SLOTS);
+    SQ_CHECK_EQ (sq_stat (proxy_b, "backend.accepted"), accepted_b);
+    SQ_CHECK_EQ (sq_stat (proxy_b, "handshakes.failed_by.worker_closed"), 0);
+    SQ_CHECK_EQ (sq_stat (proxy_b, "workers.idle"), S_SLOTS);
     SQ_CHECK_EQ (streamq_peer_registered_at (peer, 1), registered_b);
 
     //  Both still serve the right client

@@ -48,14 +48,6 @@ typedef struct {
 //  ---------------------------------------------------------------------
 //  Helpers
 
-static long long
-s_stat (sq_proxy_t *proxy, const char *path)
-{
-    long long value = -1;
-    SQ_CHECK_MSG (sq_stats (proxy->control, path, &value), "no %s in STATS", path);
-    return value;
-}
-
 //  Starts a proxy (args may be NULL), a second one with the same args if
 //  second, and the driver, CURVE if curve, with heartbeats every
 //  heartbeat_ms; waits for its slots to be idle at each proxy
@@ -317,7 +309,7 @@ test_redials_lost_slots (void)
         SQ_CHECK (sq_stats_wait (self->proxy->control, "workers.idle", S_SLOTS, SQ_WAIT_MS));
     }
     s_all_named_wait (self->proxy);
-    SQ_CHECK_EQ (s_stat (self->proxy, "workers.slots_lost"), 3);
+    SQ_CHECK_EQ (sq_stat (self->proxy, "workers.slots_lost"), 3);
     SQ_CHECK_EQ (s_worker_connections (self->proxy), S_SLOTS);
     s_served (self, self->proxy, "right key");
     SQ_CHECK (sq_stats_wait (self->proxy->control, "workers.idle", S_SLOTS, SQ_WAIT_MS));
@@ -349,7 +341,7 @@ test_several_proxies (void)
     s_served (self, self->proxy, "through the first");
     s_served (self, self->second, "through the second");
     for (int index = 0; index < 2; index++) {
-        SQ_CHECK_EQ (s_stat (proxies [index], "pairs.total"), 1);
+        SQ_CHECK_EQ (sq_stat (proxies [index], "pairs.total"), 1);
         SQ_CHECK (sq_stats_wait (proxies [index]->control, "workers.idle", S_SLOTS,
                                  SQ_WAIT_MS));
         s_all_named_wait (proxies [index]);
@@ -357,19 +349,19 @@ test_several_proxies (void)
     }
 
     //  A wrong key at the first costs a slot there, redialled there
-    long long accepted_second = s_stat (self->second, "backend.accepted");
+    long long accepted_second = sq_stat (self->second, "backend.accepted");
     s_impostor_fails (self, self->proxy, 1);
     SQ_CHECK (sq_file_wait (self->log_path, "peer_worker: redialled 1", 1, SQ_WAIT_MS));
     SQ_CHECK (sq_stats_wait (self->proxy->control, "workers.idle", S_SLOTS, SQ_WAIT_MS));
     s_all_named_wait (self->proxy);
     s_worker_connections_wait (self->proxy);
-    SQ_CHECK_EQ (s_stat (self->proxy, "workers.slots_lost"), 1);
+    SQ_CHECK_EQ (sq_stat (self->proxy, "workers.slots_lost"), 1);
 
     //  The second saw none of it: no new connection, no failure
-    SQ_CHECK_EQ (s_stat (self->second, "backend.accepted"), accepted_second);
-    SQ_CHECK_EQ (s_stat (self->second, "handshakes.failed_by.worker_closed"), 0);
-    SQ_CHECK_EQ (s_stat (self->second, "workers.slots_lost"), 0);
-    SQ_CHECK_EQ (s_stat (self->second, "workers.idle"), S_SLOTS);
+    SQ_CHECK_EQ (sq_stat (self->second, "backend.accepted"), accepted_second);
+    SQ_CHECK_EQ (sq_stat (self->second, "handshakes.failed_by.worker_closed"), 0);
+    SQ_CHECK_EQ (sq_stat (self->second, "workers.slots_lost"), 0);
+    SQ_CHECK_EQ (sq_stat (self->second, "workers.idle"), S_SLOTS);
     s_all_named_wait (self->second);
 
     s_served (self, self->proxy, "through the first after a wrong key");

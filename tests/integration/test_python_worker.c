@@ -53,14 +53,6 @@ s_keypair (s_keypair_t *self)
     SQ_CHECK_EQ (zmq_curve_keypair (self->public_key, self->secret_key), 0);
 }
 
-static long long
-s_stat (sq_proxy_t *proxy, const char *path)
-{
-    long long value = -1;
-    SQ_CHECK_MSG (sq_stats (proxy->control, path, &value), "no %s in STATS", path);
-    return value;
-}
-
 //  The python3 to run the recipe with; fails the test, saying what to
 //  install, if no python3 can import zmq
 static const char *
@@ -189,12 +181,12 @@ s_slots_exact (s_fixture_t *self)
     SQ_CHECK (sq_stats_wait (self->proxy->control, "backend.connections", S_SLOTS, SQ_WAIT_MS));
     int64_t deadline = sq_now_ms () + SQ_QUIET_MS;
     while (sq_now_ms () < deadline) {
-        long long connections = s_stat (self->proxy, "backend.connections");
+        long long connections = sq_stat (self->proxy, "backend.connections");
         SQ_CHECK_MSG (connections == S_SLOTS, "the worker has %lld connections, not %d",
                       connections, S_SLOTS);
         sq_sleep_ms (100);
     }
-    SQ_CHECK_EQ (s_stat (self->proxy, "workers.idle"), S_SLOTS);
+    SQ_CHECK_EQ (sq_stat (self->proxy, "workers.idle"), S_SLOTS);
 }
 
 //  ---------------------------------------------------------------------
@@ -297,8 +289,8 @@ test_redials_lost_slots (void)
         SQ_CHECK (sq_file_wait (self->log_path, "pyzmq_worker: redialled", index, SQ_WAIT_MS));
         SQ_CHECK (sq_stats_wait (self->proxy->control, "workers.idle", S_SLOTS, SQ_WAIT_MS));
     }
-    SQ_CHECK_EQ (s_stat (self->proxy, "workers.slots_lost"), S_WRONG_KEYS);
-    SQ_CHECK_EQ (s_stat (self->proxy, "bans.active"), 0);
+    SQ_CHECK_EQ (sq_stat (self->proxy, "workers.slots_lost"), S_WRONG_KEYS);
+    SQ_CHECK_EQ (sq_stat (self->proxy, "bans.active"), 0);
     s_slots_exact (self);
     SQ_CHECK_EQ (sq_file_count (self->log_path, "pyzmq_worker: redialled"), S_WRONG_KEYS);
 
@@ -359,7 +351,7 @@ test_no_redial_when_libzmq_redials (void)
     s_slots_exact (self);
 
     SQ_CHECK_EQ (sq_file_count (self->log_path, "pyzmq_worker: redialled"), 0);
-    SQ_CHECK_EQ (s_stat (self->proxy, "workers.slots_lost"), 0);
+    SQ_CHECK_EQ (sq_stat (self->proxy, "workers.slots_lost"), 0);
     s_served (self, &allowed, "allowed key");
     s_fixture_destroy (&self);
     unlink (path);

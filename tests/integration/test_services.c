@@ -155,15 +155,6 @@ s_json (sq_proxy_t *proxy, const char *service, const char *command)
     return json;
 }
 
-//  One number of STATS, which must be there
-static long long
-s_stat (sq_proxy_t *proxy, const char *path)
-{
-    long long value = -1;
-    SQ_CHECK_MSG (sq_stats (proxy->control, path, &value), "no %s in STATS", path);
-    return value;
-}
-
 //  One number of a reply, which must be there
 static long long
 s_number (const char *json, const char *path)
@@ -539,8 +530,8 @@ test_two_services_apart (void)
     SQ_CHECK (s_http_wait (url, "/readyz", 503));
     sq_worker_t *auth = s_worker (ep [3], "auth-worker", &auth_key, 4);
     SQ_CHECK (sq_stats_wait (proxy->control, "services.auth.workers.idle", 4, SQ_WAIT_MS));
-    SQ_CHECK_EQ (s_stat (proxy, "services.billing.workers.idle"), 4);
-    SQ_CHECK_EQ (s_stat (proxy, "workers.idle"), 8);
+    SQ_CHECK_EQ (sq_stat (proxy, "services.billing.workers.idle"), 4);
+    SQ_CHECK_EQ (sq_stat (proxy, "workers.idle"), 8);
     SQ_CHECK (s_http_wait (url, "/readyz/auth", 200));
     SQ_CHECK (s_http_wait (url, "/readyz", 200));
 
@@ -864,7 +855,7 @@ test_defaults_and_overrides (void)
                              SQ_WAIT_MS));
     SQ_CHECK (sq_stats_wait (proxy->control, "services.auth.frontend.refused.denied", 1,
                              SQ_WAIT_MS));
-    SQ_CHECK_EQ (s_stat (proxy, "frontend.refused.denied"), 2);
+    SQ_CHECK_EQ (sq_stat (proxy, "frontend.refused.denied"), 2);
 
     //  The routes file is billing's alone
     SQ_CHECK (s_routes_hold (proxy, "billing", "billing-pool"));
@@ -916,8 +907,8 @@ test_reload_adds_and_removes (void)
     const char *args [] = { "--config", path, NULL };
     sq_proxy_t *proxy = sq_proxy_start ("test_services", args);
     SQ_CHECK (proxy);
-    SQ_CHECK_EQ (s_stat (proxy, "services.auth.held.max_pair"), 1 << 20);
-    SQ_CHECK_EQ (s_stat (proxy, "services.billing.held.max_pair"), 8 << 20);
+    SQ_CHECK_EQ (sq_stat (proxy, "services.auth.held.max_pair"), 1 << 20);
+    SQ_CHECK_EQ (sq_stat (proxy, "services.billing.held.max_pair"), 8 << 20);
 
     //  A billing pair, live across the reload
     sq_worker_t *billing = sq_echo_new (ep [1], ZMQ_ROUTER, 2);
@@ -959,12 +950,12 @@ test_reload_adds_and_removes (void)
     client = s_client (ctx, ep [2], NULL);
     SQ_CHECK (sq_ask_expect (client, "kept service", "auth-worker"));
     zmq_close (client);
-    SQ_CHECK_EQ (s_stat (proxy, "services.reports.pairs.total"), 1);
+    SQ_CHECK_EQ (sq_stat (proxy, "services.reports.pairs.total"), 1);
 
     //  The live pair goes on, byte for byte, while its service drains
     for (unsigned round = 3; round < 8; round++)
         s_echo_bytes (live, round % 2? 100000: 777, round);
-    SQ_CHECK_EQ (s_stat (proxy, "services.billing.pairs.active"), 1);
+    SQ_CHECK_EQ (sq_stat (proxy, "services.billing.pairs.active"), 1);
     bool removing = false;
     char *json = s_json (proxy, NULL, "STATS");
     SQ_CHECK (sq_json_bool (json, "services.billing.removing", &removing) && removing);
