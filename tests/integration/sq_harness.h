@@ -290,6 +290,12 @@ typedef struct {
     const char *secret_key;     //  CURVE: own secret key (Z85)
 } sq_security_t;
 
+//  A CURVE key pair, each key in Z85 (40 characters and a NUL)
+typedef struct {
+    char public_key [41];
+    char secret_key [41];
+} sq_keypair_t;
+
 //  Creates a socket of the given type with test options (LINGER 0,
 //  HANDSHAKE_IVL 0, short RECONNECT_IVL, SNDTIMEO) and the security
 //  options (security may be NULL for NULL), and connects it to endpoint
@@ -551,6 +557,14 @@ bool sq_ask_expect (void *client, const char *text, const char *expected);
 //  framework (the soak, the benchmarks, demo_cluster) do not see them.
 
 #ifdef SQ_TEST_H_INCLUDED
+
+//  Fills self with a new CURVE key pair; fails the test if libzmq cannot
+//  make one
+static inline void
+sq_keypair_new (sq_keypair_t *self)
+{
+    SQ_CHECK_EQ (zmq_curve_keypair (self->public_key, self->secret_key), 0);
+}
 
 //  Reads one STATS number now; fails the test if the proxy did not answer
 //  or has no such path

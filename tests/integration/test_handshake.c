@@ -37,25 +37,14 @@
 
 SQ_TEST_DEFINE
 
-typedef struct {
-    char public_key [41];
-    char secret_key [41];
-} s_keypair_t;
-
 //  ---------------------------------------------------------------------
 //  Shared helpers
-
-static void
-s_keypair (s_keypair_t *self)
-{
-    SQ_CHECK_EQ (zmq_curve_keypair (self->public_key, self->secret_key), 0);
-}
 
 //  A stock CURVE server worker (type ZMQ_ROUTER or ZMQ_DEALER) with the
 //  given number of connections, and a ZAP handler that accepts only
 //  client_key (32 bytes), or any key if NULL
 static sq_worker_t *
-s_curve_worker (sq_proxy_t *proxy, s_keypair_t *server, int type, int slots,
+s_curve_worker (sq_proxy_t *proxy, sq_keypair_t *server, int type, int slots,
                 const uint8_t *client_key)
 {
     sq_security_t security = {
@@ -76,7 +65,7 @@ s_curve_worker (sq_proxy_t *proxy, s_keypair_t *server, int type, int slots,
 //  reconnect_ms after a lost connection
 static void *
 s_curve_client (void *ctx, sq_proxy_t *proxy, const char *source_ip,
-                const s_keypair_t *own, const char *server_key, int reconnect_ms)
+                const sq_keypair_t *own, const char *server_key, int reconnect_ms)
 {
     sq_security_t security = {
         .mechanism = SQ_CURVE, .server_key = server_key,
@@ -314,11 +303,11 @@ test_wrong_key_flood (void)
     //  The ban takes its defaults (30 s, longer than the flood)
     sq_proxy_t *proxy = sq_proxy_start ("test_handshake", NULL);
     SQ_CHECK (proxy);
-    s_keypair_t server, impostor, good, bad;
-    s_keypair (&server);
-    s_keypair (&impostor);
-    s_keypair (&good);
-    s_keypair (&bad);
+    sq_keypair_t server, impostor, good, bad;
+    sq_keypair_new (&server);
+    sq_keypair_new (&impostor);
+    sq_keypair_new (&good);
+    sq_keypair_new (&bad);
     sq_worker_t *worker = s_curve_worker (proxy, &server, ZMQ_ROUTER, S_FLOOD_SLOTS, NULL);
     SQ_CHECK (sq_stats_wait (proxy->control, "workers.idle", S_FLOOD_SLOTS, SQ_WAIT_MS));
 
@@ -583,10 +572,10 @@ test_curve_zap_refusal (void)
 {
     sq_proxy_t *proxy = sq_proxy_start ("test_handshake", NULL);
     SQ_CHECK (proxy);
-    s_keypair_t server, allowed, stranger;
-    s_keypair (&server);
-    s_keypair (&allowed);
-    s_keypair (&stranger);
+    sq_keypair_t server, allowed, stranger;
+    sq_keypair_new (&server);
+    sq_keypair_new (&allowed);
+    sq_keypair_new (&stranger);
     uint8_t allowed_key [32];
     SQ_CHECK (zmq_z85_decode (allowed_key, allowed.public_key));
     sq_worker_t *worker = s_curve_worker (proxy, &server, ZMQ_DEALER, 1, allowed_key);
@@ -763,10 +752,10 @@ test_last_slot_lost (void)
 {
     sq_proxy_t *proxy = sq_proxy_start ("test_handshake", NULL);
     SQ_CHECK (proxy);
-    s_keypair_t server, impostor, own;
-    s_keypair (&server);
-    s_keypair (&impostor);
-    s_keypair (&own);
+    sq_keypair_t server, impostor, own;
+    sq_keypair_new (&server);
+    sq_keypair_new (&impostor);
+    sq_keypair_new (&own);
     sq_worker_t *worker = s_curve_worker (proxy, &server, ZMQ_DEALER, 1, NULL);
     SQ_CHECK (sq_stats_wait (proxy->control, "workers.idle", 1, SQ_WAIT_MS));
 

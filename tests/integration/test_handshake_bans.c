@@ -26,27 +26,16 @@
 
 SQ_TEST_DEFINE
 
-typedef struct {
-    char public_key [41];
-    char secret_key [41];
-} s_keypair_t;
-
 //  What a fixture holds: the proxy, the worker's keys and the worker
 typedef struct {
     sq_proxy_t *proxy;
-    s_keypair_t server;
+    sq_keypair_t server;
     sq_worker_t *worker;
     void *ctx;                  //  For the clients
 } s_fixture_t;
 
 //  ---------------------------------------------------------------------
 //  Helpers
-
-static void
-s_keypair (s_keypair_t *self)
-{
-    SQ_CHECK_EQ (zmq_curve_keypair (self->public_key, self->secret_key), 0);
-}
 
 //  Adds a stock CURVE ROUTER worker with `slots` connections (no
 //  libstreamq: a connection it loses to a handshake is gone for good)
@@ -75,7 +64,7 @@ s_fixture_new (const char **args, int slots)
     SQ_CHECK (self);
     self->proxy = sq_proxy_start ("test_handshake_bans", args);
     SQ_CHECK (self->proxy);
-    s_keypair (&self->server);
+    sq_keypair_new (&self->server);
     self->worker = s_worker_add (self, slots);
     SQ_CHECK (sq_stats_wait (self->proxy->control, "workers.idle", slots, SQ_WAIT_MS));
     self->ctx = zmq_ctx_new ();
@@ -100,8 +89,8 @@ s_fixture_destroy (s_fixture_t **self_p)
 static void *
 s_client (s_fixture_t *self, const char *source, const char *server_key, int reconnect_ms)
 {
-    s_keypair_t own;
-    s_keypair (&own);
+    sq_keypair_t own;
+    sq_keypair_new (&own);
     sq_security_t security = {
         .mechanism = SQ_CURVE,
         .server_key = server_key? server_key: self->server.public_key,
@@ -131,8 +120,8 @@ s_client (s_fixture_t *self, const char *source, const char *server_key, int rec
 static void
 s_fail_once (s_fixture_t *self, const char *source, long long failures)
 {
-    s_keypair_t impostor;
-    s_keypair (&impostor);
+    sq_keypair_t impostor;
+    sq_keypair_new (&impostor);
     void *client = s_client (self, source, impostor.public_key, 60000);
     bool failed = sq_stats_wait (self->proxy->control, "handshakes.failed_by.worker_closed",
                                  failures, SQ_WAIT_MS);
@@ -274,8 +263,8 @@ static void
 test_banned_after_first_failure (void)
 {
     s_fixture_t *self = s_fixture_new (NULL, 4);
-    s_keypair_t impostor;
-    s_keypair (&impostor);
+    sq_keypair_t impostor;
+    sq_keypair_new (&impostor);
 
     //  A client that redials every 50 ms: its first connection fails at
     //  the worker, the ones after it are refused at arrival
@@ -385,8 +374,8 @@ test_ban_off (void)
 {
     const char *args [] = { "--handshake-ban", "0", NULL };
     s_fixture_t *self = s_fixture_new (args, 4);
-    s_keypair_t impostor;
-    s_keypair (&impostor);
+    sq_keypair_t impostor;
+    sq_keypair_new (&impostor);
     //  Redialling every 50 ms, it reaches the worker again and again
     void *client = s_client (self, "127.0.0.2", impostor.public_key, 50);
     bool failed = sq_stats_wait_min (self->proxy->control,

@@ -413,13 +413,8 @@ test_heartbeats (void)
 //  Through the real proxy
 
 typedef struct {
-    char public_key [41];
-    char secret_key [41];
-} s_keypair_t;
-
-typedef struct {
     sq_proxy_t *proxy;
-    s_keypair_t server_keys, client_keys;
+    sq_keypair_t server_keys, client_keys;
     void *worker_ctx;
     sq_zap_t *zap;              //  The worker's ZAP handler: sees each client
     void *worker;               //  ROUTER, CURVE server, S_SLOTS connections
@@ -513,8 +508,8 @@ s_setup (s_fixture_t *self)
     memset (self, 0, sizeof *self);
     self->proxy = sq_proxy_start ("test_libstreamq", NULL);
     SQ_CHECK (self->proxy);
-    SQ_CHECK_EQ (zmq_curve_keypair (self->server_keys.public_key, self->server_keys.secret_key), 0);
-    SQ_CHECK_EQ (zmq_curve_keypair (self->client_keys.public_key, self->client_keys.secret_key), 0);
+    sq_keypair_new (&self->server_keys);
+    sq_keypair_new (&self->client_keys);
 
     self->worker_ctx = zmq_ctx_new ();
     sq_zap_rule_t any_key = { .client_key = NULL };
@@ -671,8 +666,8 @@ typedef struct {
 
 typedef struct {
     sq_proxy_t *proxy;
-    s_keypair_t server_keys;
-    s_keypair_t good_keys;      //  The client the worker's ZAP handler knows
+    sq_keypair_t server_keys;
+    sq_keypair_t good_keys;     //  The client the worker's ZAP handler knows
     uint8_t good_key [32];      //  Its public key, binary
     s_redialer_t worker;
 } s_redial_fixture_t;
@@ -723,8 +718,8 @@ s_redial_setup (bool redial)
     const char *args [] = { "--handshake-ban", "0", NULL };
     self->proxy = sq_proxy_start ("test_libstreamq", args);
     SQ_CHECK (self->proxy);
-    SQ_CHECK_EQ (zmq_curve_keypair (self->server_keys.public_key, self->server_keys.secret_key), 0);
-    SQ_CHECK_EQ (zmq_curve_keypair (self->good_keys.public_key, self->good_keys.secret_key), 0);
+    sq_keypair_new (&self->server_keys);
+    sq_keypair_new (&self->good_keys);
     SQ_CHECK (zmq_z85_decode (self->good_key, self->good_keys.public_key));
 
     s_redialer_t *worker = &self->worker;
@@ -775,11 +770,11 @@ s_redial_teardown (s_redial_fixture_t **self_p)
 //  server_key as the worker's key and the given key pair (or a fresh one)
 static void *
 s_curve_client_new (s_redial_fixture_t *self, void **ctx_p, const char *server_key,
-                    const s_keypair_t *keys)
+                    const sq_keypair_t *keys)
 {
-    s_keypair_t fresh;
+    sq_keypair_t fresh;
     if (!keys) {
-        SQ_CHECK_EQ (zmq_curve_keypair (fresh.public_key, fresh.secret_key), 0);
+        sq_keypair_new (&fresh);
         keys = &fresh;
     }
     sq_security_t client = {
@@ -828,8 +823,8 @@ s_backend_wait (sq_proxy_t *proxy, int count)
 static void
 s_wrong_key_client (s_redial_fixture_t *self)
 {
-    s_keypair_t stranger;
-    SQ_CHECK_EQ (zmq_curve_keypair (stranger.public_key, stranger.secret_key), 0);
+    sq_keypair_t stranger;
+    sq_keypair_new (&stranger);
     void *ctx;
     void *client = s_curve_client_new (self, &ctx, stranger.public_key, NULL);
     bool lost = s_counter_wait (streamq_peer_lost, self->worker.peer, 1);
@@ -939,9 +934,9 @@ test_zap_refusal_not_lost (void)
 static void
 test_accepted_failure_not_lost (void)
 {
-    s_keypair_t server_keys, stranger;
-    SQ_CHECK_EQ (zmq_curve_keypair (server_keys.public_key, server_keys.secret_key), 0);
-    SQ_CHECK_EQ (zmq_curve_keypair (stranger.public_key, stranger.secret_key), 0);
+    sq_keypair_t server_keys, stranger;
+    sq_keypair_new (&server_keys);
+    sq_keypair_new (&stranger);
     void *ctx = zmq_ctx_new ();
     sq_security_t server = {
         .mechanism = SQ_CURVE, .as_server = true,

@@ -37,11 +37,6 @@ SQ_TEST_DEFINE
 #define S_NAME      "W-multi"
 #define S_PROXIES   2
 
-typedef struct {
-    char public_key [41];
-    char secret_key [41];
-} s_keypair_t;
-
 //  The worker: a CURVE ROUTER, served by its own thread, which polls the
 //  socket and the peer's redial fd, echoes every request and calls
 //  streamq_peer_redial each turn. Socket and peer are made and destroyed
@@ -60,7 +55,7 @@ typedef struct {
 typedef struct {
     sq_proxy_t *proxy [S_PROXIES];
     char dial [S_PROXIES][256];     //  What the worker dials at each
-    s_keypair_t server_keys;
+    sq_keypair_t server_keys;
     s_worker_t worker;
 } s_fixture_t;
 
@@ -107,8 +102,8 @@ s_control_str (sq_proxy_t *proxy, const char *server_key, const char *command)
 {
     if (!server_key)
         return sq_control_str (proxy->control, command);
-    s_keypair_t own;
-    SQ_CHECK_EQ (zmq_curve_keypair (own.public_key, own.secret_key), 0);
+    sq_keypair_t own;
+    sq_keypair_new (&own);
     sq_security_t curve = {
         .mechanism = SQ_CURVE, .server_key = server_key,
         .public_key = own.public_key, .secret_key = own.secret_key
@@ -267,8 +262,7 @@ s_setup (void)
     snprintf (self->dial [0], sizeof self->dial [0], "%s", self->proxy [0]->backend);
     snprintf (self->dial [1], sizeof self->dial [1], "tcp://localhost:%d",
               sq_endpoint_port (self->proxy [1]->backend));
-    SQ_CHECK_EQ (zmq_curve_keypair (self->server_keys.public_key,
-                                    self->server_keys.secret_key), 0);
+    sq_keypair_new (&self->server_keys);
 
     s_worker_t *worker = &self->worker;
     atomic_init (&worker->stop, false);
@@ -325,8 +319,8 @@ s_teardown (s_fixture_t **self_p)
 static void *
 s_client_new (sq_proxy_t *proxy, void **ctx_p, const char *server_key)
 {
-    s_keypair_t own;
-    SQ_CHECK_EQ (zmq_curve_keypair (own.public_key, own.secret_key), 0);
+    sq_keypair_t own;
+    sq_keypair_new (&own);
     sq_security_t client = {
         .mechanism = SQ_CURVE, .server_key = server_key,
         .public_key = own.public_key, .secret_key = own.secret_key
@@ -436,8 +430,8 @@ test_lost_redialled_at_its_proxy (void)
     size_t registered_b = streamq_peer_registered_at (peer, 1);
     long long accepted_b = sq_stat (proxy_b, "backend.accepted");
 
-    s_keypair_t stranger;
-    SQ_CHECK_EQ (zmq_curve_keypair (stranger.public_key, stranger.secret_key), 0);
+    sq_keypair_t stranger;
+    sq_keypair_new (&stranger);
     void *ctx;
     void *client = s_client_new (proxy_a, &ctx, stranger.public_key);
     bool failed = sq_stats_wait (proxy_a->control, "handshakes.failed_by.worker_closed", 1,
@@ -496,7 +490,7 @@ s_key_read (const char *path, const char *field, char *key)
 //  Makes a key pair at path (the public certificate; path_secret the
 //  secret one) with streamq-ctl --keygen and reads both keys back
 static void
-s_keygen (const char *path, s_keypair_t *keys)
+s_keygen (const char *path, sq_keypair_t *keys)
 {
     const char *args [] = { "--keygen", path, NULL };
     char *err = NULL;
@@ -520,7 +514,7 @@ test_curve_control_at_second (void)
     SQ_CHECK (mkdtemp (dir));
     snprintf (clients, sizeof clients, "%s/clients", dir);
     SQ_CHECK_EQ (mkdir (clients, 0700), 0);
-    s_keypair_t proxy_keys, peer_keys;
+    sq_keypair_t proxy_keys, peer_keys;
     snprintf (path, sizeof path, "%s/proxy", dir);
     s_keygen (path, &proxy_keys);
     snprintf (secret, sizeof secret, "%s_secret", path);

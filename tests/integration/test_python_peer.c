@@ -31,16 +31,11 @@ SQ_TEST_DEFINE
 #define S_SLOTS     3
 
 typedef struct {
-    char public_key [41];
-    char secret_key [41];
-} s_keypair_t;
-
-typedef struct {
     sq_proxy_t *proxy;
     sq_proxy_t *second;         //  With two proxies: the one added to the Peer
     pid_t worker;
     char log_path [512];
-    s_keypair_t server;         //  Under CURVE
+    sq_keypair_t server;        //  Under CURVE
     bool curve;
     void *ctx;
 } s_fixture_t;
@@ -65,7 +60,7 @@ s_fixture_new (const char **args, bool curve, int heartbeat_ms, bool second)
         SQ_CHECK (self->second);
     }
     self->curve = curve;
-    SQ_CHECK_EQ (zmq_curve_keypair (self->server.public_key, self->server.secret_key), 0);
+    sq_keypair_new (&self->server);
     self->ctx = zmq_ctx_new ();
 
     static int counter = 0;
@@ -192,8 +187,8 @@ s_worker_connections (sq_proxy_t *proxy)
 static void
 s_served (s_fixture_t *self, sq_proxy_t *proxy, const char *text)
 {
-    s_keypair_t own;
-    SQ_CHECK_EQ (zmq_curve_keypair (own.public_key, own.secret_key), 0);
+    sq_keypair_t own;
+    sq_keypair_new (&own);
     sq_security_t security = {
         .mechanism = SQ_CURVE, .server_key = self->server.public_key,
         .public_key = own.public_key, .secret_key = own.secret_key
@@ -217,9 +212,9 @@ s_served (s_fixture_t *self, sq_proxy_t *proxy, const char *text)
 static void
 s_impostor_fails (s_fixture_t *self, sq_proxy_t *proxy, int failures)
 {
-    s_keypair_t impostor, own;
-    SQ_CHECK_EQ (zmq_curve_keypair (impostor.public_key, impostor.secret_key), 0);
-    SQ_CHECK_EQ (zmq_curve_keypair (own.public_key, own.secret_key), 0);
+    sq_keypair_t impostor, own;
+    sq_keypair_new (&impostor);
+    sq_keypair_new (&own);
     sq_security_t security = {
         .mechanism = SQ_CURVE, .server_key = impostor.public_key,
         .public_key = own.public_key, .secret_key = own.secret_key

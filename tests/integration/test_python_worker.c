@@ -32,13 +32,8 @@ SQ_TEST_DEFINE
 #define S_WRONG_KEYS    5       //  Wrong-key clients, one after another
 
 typedef struct {
-    char public_key [41];
-    char secret_key [41];
-} s_keypair_t;
-
-typedef struct {
     sq_proxy_t *proxy;
-    s_keypair_t server;         //  The worker's keys
+    sq_keypair_t server;        //  The worker's keys
     pid_t worker;               //  The python3 process
     char log_path [512];        //  Its stdout and stderr
     void *ctx;                  //  For the clients
@@ -46,12 +41,6 @@ typedef struct {
 
 //  ---------------------------------------------------------------------
 //  Helpers
-
-static void
-s_keypair (s_keypair_t *self)
-{
-    SQ_CHECK_EQ (zmq_curve_keypair (self->public_key, self->secret_key), 0);
-}
 
 //  The python3 to run the recipe with; fails the test, saying what to
 //  install, if no python3 can import zmq
@@ -111,7 +100,7 @@ s_fixture_new (void)
     const char *args [] = { "--handshake-ban", "0", NULL };
     self->proxy = sq_proxy_start ("test_python_worker", args);
     SQ_CHECK (self->proxy);
-    s_keypair (&self->server);
+    sq_keypair_new (&self->server);
     self->ctx = zmq_ctx_new ();
     return self;
 }
@@ -136,12 +125,12 @@ s_fixture_destroy (s_fixture_t **self_p)
 //  trusting server_key, making a single attempt (it would redial only
 //  after a minute)
 static void *
-s_client (s_fixture_t *self, const char *source_ip, const s_keypair_t *keys,
+s_client (s_fixture_t *self, const char *source_ip, const sq_keypair_t *keys,
           const char *server_key)
 {
-    s_keypair_t fresh;
+    sq_keypair_t fresh;
     if (!keys) {
-        s_keypair (&fresh);
+        sq_keypair_new (&fresh);
         keys = &fresh;
     }
     sq_security_t security = {
@@ -161,7 +150,7 @@ s_client (s_fixture_t *self, const char *source_ip, const s_keypair_t *keys,
 
 //  A client with the right server key and the given keys gets its echo
 static void
-s_served (s_fixture_t *self, const s_keypair_t *keys, const char *text)
+s_served (s_fixture_t *self, const sq_keypair_t *keys, const char *text)
 {
     void *client = s_client (self, "127.0.0.3", keys, self->server.public_key);
     SQ_CHECK_EQ (sq_send_str (client, text), 0);
@@ -214,8 +203,8 @@ s_capture_hello (s_fixture_t *self, const char *server_key, uint8_t *hello)
 {
     char endpoint [64];
     int listener = s_listener (endpoint, sizeof endpoint);
-    s_keypair_t keys;
-    s_keypair (&keys);
+    sq_keypair_t keys;
+    sq_keypair_new (&keys);
     sq_security_t security = {
         .mechanism = SQ_CURVE, .server_key = server_key,
         .public_key = keys.public_key, .secret_key = keys.secret_key
@@ -279,8 +268,8 @@ test_redials_lost_slots (void)
     //  Each wrong-key client costs the worker a connection, which libzmq
     //  would not redial; the recipe does
     for (int index = 1; index <= S_WRONG_KEYS; index++) {
-        s_keypair_t impostor;
-        s_keypair (&impostor);
+        sq_keypair_t impostor;
+        sq_keypair_new (&impostor);
         void *client = s_client (self, "127.0.0.2", NULL, impostor.public_key);
         bool failed = sq_stats_wait (self->proxy->control, "handshakes.failed_by.worker_closed",
                                      index, SQ_WAIT_MS);
@@ -310,8 +299,8 @@ test_no_redial_when_libzmq_redials (void)
     s_fixture_t *self = s_fixture_new ();
     //  The worker accepts one client key (a ZAP handler with its public
     //  certificate) and reads its own secret certificate from a file
-    s_keypair_t allowed;
-    s_keypair (&allowed);
+    sq_keypair_t allowed;
+    sq_keypair_new (&allowed);
     char dir [512], clients [600], path [700];
     sq_build_path ("tests", dir, sizeof dir);
     snprintf (clients, sizeof clients, "%.500s/test_python_worker-%d.clients", dir,

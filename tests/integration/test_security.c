@@ -13,17 +13,6 @@
 
 SQ_TEST_DEFINE
 
-typedef struct {
-    char public_key [41];
-    char secret_key [41];
-} s_keypair_t;
-
-static void
-s_keypair (s_keypair_t *self)
-{
-    SQ_CHECK_EQ (zmq_curve_keypair (self->public_key, self->secret_key), 0);
-}
-
 //  Sends text from client and checks the echo arrives
 static void
 s_expect_echo (void *client, const char *text)
@@ -173,7 +162,7 @@ test_plain_refused (void)
 //  A DEALER CURVE server worker; its ZAP handler accepts only client_key
 //  (32 bytes) or any key if NULL
 static sq_worker_t *
-s_curve_worker (sq_proxy_t *proxy, s_keypair_t *server, const uint8_t *client_key)
+s_curve_worker (sq_proxy_t *proxy, sq_keypair_t *server, const uint8_t *client_key)
 {
     sq_security_t security = {
         .mechanism = SQ_CURVE, .as_server = true,
@@ -191,7 +180,7 @@ s_curve_worker (sq_proxy_t *proxy, s_keypair_t *server, const uint8_t *client_ke
 //  A CURVE client with its own keypair, trusting server_key, dialling from
 //  source_ip (NULL: any)
 static void *
-s_curve_client_from (void *ctx, sq_proxy_t *proxy, s_keypair_t *own, const char *server_key,
+s_curve_client_from (void *ctx, sq_proxy_t *proxy, sq_keypair_t *own, const char *server_key,
                      const char *source_ip)
 {
     sq_security_t security = {
@@ -208,7 +197,7 @@ s_curve_client_from (void *ctx, sq_proxy_t *proxy, s_keypair_t *own, const char 
 }
 
 static void *
-s_curve_client (void *ctx, sq_proxy_t *proxy, s_keypair_t *own, const char *server_key)
+s_curve_client (void *ctx, sq_proxy_t *proxy, sq_keypair_t *own, const char *server_key)
 {
     return s_curve_client_from (ctx, proxy, own, server_key, NULL);
 }
@@ -232,9 +221,9 @@ test_curve_accepted (void)
 {
     sq_proxy_t *proxy = sq_proxy_start ("test_security", NULL);
     SQ_CHECK (proxy);
-    s_keypair_t server, client_keys;
-    s_keypair (&server);
-    s_keypair (&client_keys);
+    sq_keypair_t server, client_keys;
+    sq_keypair_new (&server);
+    sq_keypair_new (&client_keys);
     sq_worker_t *worker = s_curve_worker (proxy, &server, NULL);
     SQ_CHECK (sq_stats_wait (proxy->control, "workers.idle", 1, SQ_WAIT_MS));
     void *ctx = zmq_ctx_new ();
@@ -264,10 +253,10 @@ test_curve_wrong_server_key (void)
 {
     sq_proxy_t *proxy = sq_proxy_start ("test_security", NULL);
     SQ_CHECK (proxy);
-    s_keypair_t server, impostor, client_keys;
-    s_keypair (&server);
-    s_keypair (&impostor);
-    s_keypair (&client_keys);
+    sq_keypair_t server, impostor, client_keys;
+    sq_keypair_new (&server);
+    sq_keypair_new (&impostor);
+    sq_keypair_new (&client_keys);
     sq_worker_t *worker = s_curve_worker (proxy, &server, NULL);
     SQ_CHECK (sq_stats_wait (proxy->control, "workers.idle", 1, SQ_WAIT_MS));
     void *ctx = zmq_ctx_new ();
@@ -314,10 +303,10 @@ test_curve_zap_refuses_key (void)
 {
     sq_proxy_t *proxy = sq_proxy_start ("test_security", NULL);
     SQ_CHECK (proxy);
-    s_keypair_t server, allowed, stranger;
-    s_keypair (&server);
-    s_keypair (&allowed);
-    s_keypair (&stranger);
+    sq_keypair_t server, allowed, stranger;
+    sq_keypair_new (&server);
+    sq_keypair_new (&allowed);
+    sq_keypair_new (&stranger);
     uint8_t allowed_key [32], stranger_key [32];
     SQ_CHECK (zmq_z85_decode (allowed_key, allowed.public_key));
     SQ_CHECK (zmq_z85_decode (stranger_key, stranger.public_key));
@@ -382,9 +371,9 @@ test_curve_never_paired_with_null (void)
     SQ_CHECK (null_worker);
     SQ_CHECK (sq_stats_wait (proxy->control, "workers.idle", 1, SQ_WAIT_MS));
 
-    s_keypair_t server, client_keys;
-    s_keypair (&server);
-    s_keypair (&client_keys);
+    sq_keypair_t server, client_keys;
+    sq_keypair_new (&server);
+    sq_keypair_new (&client_keys);
     void *ctx = zmq_ctx_new ();
     void *client = s_curve_client (ctx, proxy, &client_keys, server.public_key);
     SQ_CHECK_EQ (sq_send_str (client, "only CURVE please"), 0);

@@ -244,17 +244,6 @@ s_count_services (const char *json, int *billing, int *auth, int *other)
 //  ---------------------------------------------------------------------
 //  Workers and clients
 
-typedef struct {
-    char public_key [41];
-    char secret_key [41];
-} s_keypair_t;
-
-static void
-s_keypair (s_keypair_t *self)
-{
-    SQ_CHECK_EQ (zmq_curve_keypair (self->public_key, self->secret_key), 0);
-}
-
 //  Answers "<name>|<request>": the handler of a worker that names itself
 static sq_msg_t *
 s_named (sq_msg_t *request, void *arg)
@@ -266,7 +255,7 @@ s_named (sq_msg_t *request, void *arg)
 //  server with the key pair server (and a ZAP handler that accepts any
 //  client key), or NULL when server is NULL
 static sq_worker_t *
-s_worker (const char *endpoint, const char *name, const s_keypair_t *server, int slots)
+s_worker (const char *endpoint, const char *name, const sq_keypair_t *server, int slots)
 {
     sq_security_t security = {
         .mechanism = SQ_CURVE, .as_server = true,
@@ -289,8 +278,8 @@ s_worker (const char *endpoint, const char *name, const s_keypair_t *server, int
 static void *
 s_client (void *ctx, const char *endpoint, const char *server_key)
 {
-    s_keypair_t own;
-    s_keypair (&own);
+    sq_keypair_t own;
+    sq_keypair_new (&own);
     sq_security_t security = {
         .mechanism = SQ_CURVE, .server_key = server_key,
         .public_key = own.public_key, .secret_key = own.secret_key
@@ -520,9 +509,9 @@ test_two_services_apart (void)
     //  once every service has one
     SQ_CHECK (s_http_wait (url, "/readyz/billing", 503));
     SQ_CHECK (s_http_wait (url, "/readyz", 503));
-    s_keypair_t billing_key, auth_key;
-    s_keypair (&billing_key);
-    s_keypair (&auth_key);
+    sq_keypair_t billing_key, auth_key;
+    sq_keypair_new (&billing_key);
+    sq_keypair_new (&auth_key);
     sq_worker_t *billing = s_worker (ep [1], "billing-worker", &billing_key, 4);
     SQ_CHECK (sq_stats_wait (proxy->control, "services.billing.workers.idle", 4, SQ_WAIT_MS));
     SQ_CHECK (s_http_wait (url, "/readyz/billing", 200));
