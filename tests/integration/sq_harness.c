@@ -1530,6 +1530,21 @@ sq_echo_new (const char *endpoint, int type, int connections)
     return sq_worker_new (endpoint, &config);
 }
 
+sq_worker_t *
+sq_curve_worker_new (const char *endpoint, int type, int connections,
+                     const sq_keypair_t *server, const uint8_t *client_key)
+{
+    sq_security_t security = {
+        .mechanism = SQ_CURVE, .as_server = true,
+        .public_key = server->public_key, .secret_key = server->secret_key
+    };
+    sq_zap_rule_t rule = { .client_key = client_key };
+    sq_worker_config_t config = {
+        .type = type, .connections = connections, .security = &security, .zap = &rule
+    };
+    return sq_worker_new (endpoint, &config);
+}
+
 void
 sq_worker_destroy (sq_worker_t **self_p)
 {

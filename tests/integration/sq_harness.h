@@ -364,6 +364,14 @@ sq_worker_t *sq_worker_new (const char *endpoint, const sq_worker_config_t *conf
 //  A NULL-mechanism echo worker
 sq_worker_t *sq_echo_new (const char *endpoint, int type, int connections);
 
+//  A stock CURVE echo worker (no libstreamq: a connection it loses is not
+//  redialled) of type ZMQ_ROUTER or ZMQ_DEALER, with `connections`
+//  connections to endpoint, the key pair server, and a ZAP handler that
+//  accepts only client_key (32 bytes), or any key if client_key is NULL.
+//  Returns NULL on error.
+sq_worker_t *sq_curve_worker_new (const char *endpoint, int type, int connections,
+                                  const sq_keypair_t *server, const uint8_t *client_key);
+
 //  Stops and joins the thread, terminates the context, nulls the pointer
 void sq_worker_destroy (sq_worker_t **self_p);
 

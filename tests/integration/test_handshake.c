@@ -40,26 +40,6 @@ SQ_TEST_DEFINE
 //  ---------------------------------------------------------------------
 //  Shared helpers
 
-//  A stock CURVE server worker (type ZMQ_ROUTER or ZMQ_DEALER) with the
-//  given number of connections, and a ZAP handler that accepts only
-//  client_key (32 bytes), or any key if NULL
-static sq_worker_t *
-s_curve_worker (sq_proxy_t *proxy, sq_keypair_t *server, int type, int slots,
-                const uint8_t *client_key)
-{
-    sq_security_t security = {
-        .mechanism = SQ_CURVE, .as_server = true,
-        .public_key = server->public_key, .secret_key = server->secret_key
-    };
-    sq_zap_rule_t rule = { .client_key = client_key };
-    sq_worker_config_t config = {
-        .type = type, .connections = slots, .security = &security, .zap = &rule
-    };
-    sq_worker_t *worker = sq_worker_new (proxy->backend, &config);
-    SQ_CHECK (worker);
-    return worker;
-}
-
 //  A CURVE DEALER client with the given keys, trusting server_key, that
 //  connects from source_ip (NULL: 127.0.0.1) and redials every
 //  reconnect_ms after a lost connection
@@ -308,7 +288,9 @@ test_wrong_key_flood (void)
     sq_keypair_new (&impostor);
     sq_keypair_new (&good);
     sq_keypair_new (&bad);
-    sq_worker_t *worker = s_curve_worker (proxy, &server, ZMQ_ROUTER, S_FLOOD_SLOTS, NULL);
+    sq_worker_t *worker = sq_curve_worker_new (proxy->backend, ZMQ_ROUTER, S_FLOOD_SLOTS,
+                                               &server, NULL);
+    SQ_CHECK (worker);
     SQ_CHECK (sq_stats_wait (proxy->control, "workers.idle", S_FLOOD_SLOTS, SQ_WAIT_MS));
 
     void *ctx = zmq_ctx_new ();
@@ -578,7 +560,9 @@ test_curve_zap_refusal (void)
     sq_keypair_new (&stranger);
     uint8_t allowed_key [32];
     SQ_CHECK (zmq_z85_decode (allowed_key, allowed.public_key));
-    sq_worker_t *worker = s_curve_worker (proxy, &server, ZMQ_DEALER, 1, allowed_key);
+    sq_worker_t *worker = sq_curve_worker_new (proxy->backend, ZMQ_DEALER, 1,
+                                               &server, allowed_key);
+    SQ_CHECK (worker);
     SQ_CHECK (sq_stats_wait (proxy->control, "workers.idle", 1, SQ_WAIT_MS));
 
     void *ctx = zmq_ctx_new ();
@@ -756,7 +740,8 @@ test_last_slot_lost (void)
     sq_keypair_new (&server);
     sq_keypair_new (&impostor);
     sq_keypair_new (&own);
-    sq_worker_t *worker = s_curve_worker (proxy, &server, ZMQ_DEALER, 1, NULL);
+    sq_worker_t *worker = sq_curve_worker_new (proxy->backend, ZMQ_DEALER, 1, &server, NULL);
+    SQ_CHECK (worker);
     SQ_CHECK (sq_stats_wait (proxy->control, "workers.idle", 1, SQ_WAIT_MS));
 
     //  One attempt only (it redials after a minute): its HELLO commits

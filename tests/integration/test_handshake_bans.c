@@ -37,24 +37,6 @@ typedef struct {
 //  ---------------------------------------------------------------------
 //  Helpers
 
-//  Adds a stock CURVE ROUTER worker with `slots` connections (no
-//  libstreamq: a connection it loses to a handshake is gone for good)
-static sq_worker_t *
-s_worker_add (s_fixture_t *self, int slots)
-{
-    sq_security_t security = {
-        .mechanism = SQ_CURVE, .as_server = true,
-        .public_key = self->server.public_key, .secret_key = self->server.secret_key
-    };
-    sq_zap_rule_t any_key = { .client_key = NULL };
-    sq_worker_config_t config = {
-        .type = ZMQ_ROUTER, .connections = slots, .security = &security, .zap = &any_key
-    };
-    sq_worker_t *worker = sq_worker_new (self->proxy->backend, &config);
-    SQ_CHECK (worker);
-    return worker;
-}
-
 //  A proxy started with args (may be NULL) and a worker with `slots`
 //  idle connections. On the heap: a failed check leaves it behind.
 static s_fixture_t *
@@ -65,7 +47,9 @@ s_fixture_new (const char **args, int slots)
     self->proxy = sq_proxy_start ("test_handshake_bans", args);
     SQ_CHECK (self->proxy);
     sq_keypair_new (&self->server);
-    self->worker = s_worker_add (self, slots);
+    self->worker = sq_curve_worker_new (self->proxy->backend, ZMQ_ROUTER, slots,
+                                        &self->server, NULL);
+    SQ_CHECK (self->worker);
     SQ_CHECK (sq_stats_wait (self->proxy->control, "workers.idle", slots, SQ_WAIT_MS));
     self->ctx = zmq_ctx_new ();
     return self;
@@ -388,7 +372,9 @@ test_ban_off (void)
     SQ_CHECK_EQ (sq_stat (self->proxy, "frontend.refused.handshake"), 0);
 
     //  A fresh worker (the first may have no slot left) serves that IP
-    sq_worker_t *second = s_worker_add (self, 1);
+    sq_worker_t *second = sq_curve_worker_new (self->proxy->backend, ZMQ_ROUTER, 1,
+                                               &self->server, NULL);
+    SQ_CHECK (second);
     SQ_CHECK (sq_stats_wait_min (self->proxy->control, "workers.idle", 1, SQ_WAIT_MS));
     s_served (self, "127.0.0.2", "never banned");
     sq_worker_destroy (&second);

@@ -159,24 +159,6 @@ test_plain_refused (void)
     SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
 }
 
-//  A DEALER CURVE server worker; its ZAP handler accepts only client_key
-//  (32 bytes) or any key if NULL
-static sq_worker_t *
-s_curve_worker (sq_proxy_t *proxy, sq_keypair_t *server, const uint8_t *client_key)
-{
-    sq_security_t security = {
-        .mechanism = SQ_CURVE, .as_server = true,
-        .public_key = server->public_key, .secret_key = server->secret_key
-    };
-    sq_zap_rule_t rule = { .client_key = client_key };
-    sq_worker_config_t config = {
-        .type = ZMQ_DEALER, .connections = 1, .security = &security, .zap = &rule
-    };
-    sq_worker_t *worker = sq_worker_new (proxy->backend, &config);
-    SQ_CHECK (worker);
-    return worker;
-}
-
 //  A CURVE client with its own keypair, trusting server_key, dialling from
 //  source_ip (NULL: any)
 static void *
@@ -224,7 +206,8 @@ test_curve_accepted (void)
     sq_keypair_t server, client_keys;
     sq_keypair_new (&server);
     sq_keypair_new (&client_keys);
-    sq_worker_t *worker = s_curve_worker (proxy, &server, NULL);
+    sq_worker_t *worker = sq_curve_worker_new (proxy->backend, ZMQ_DEALER, 1, &server, NULL);
+    SQ_CHECK (worker);
     SQ_CHECK (sq_stats_wait (proxy->control, "workers.idle", 1, SQ_WAIT_MS));
     void *ctx = zmq_ctx_new ();
     void *client = s_curve_client (ctx, proxy, &client_keys, server.public_key);
@@ -257,7 +240,8 @@ test_curve_wrong_server_key (void)
     sq_keypair_new (&server);
     sq_keypair_new (&impostor);
     sq_keypair_new (&client_keys);
-    sq_worker_t *worker = s_curve_worker (proxy, &server, NULL);
+    sq_worker_t *worker = sq_curve_worker_new (proxy->backend, ZMQ_DEALER, 1, &server, NULL);
+    SQ_CHECK (worker);
     SQ_CHECK (sq_stats_wait (proxy->control, "workers.idle", 1, SQ_WAIT_MS));
     void *ctx = zmq_ctx_new ();
     void *client = s_curve_client (ctx, proxy, &client_keys, impostor.public_key);
@@ -285,7 +269,8 @@ test_curve_wrong_server_key (void)
     SQ_CHECK (sq_stats_wait (proxy->control, "handshakes.failed_by.worker_closed", 1,
                              SQ_WAIT_MS));
     s_check_banned (proxy, "127.0.0.1");
-    sq_worker_t *second = s_curve_worker (proxy, &server, NULL);
+    sq_worker_t *second = sq_curve_worker_new (proxy->backend, ZMQ_DEALER, 1, &server, NULL);
+    SQ_CHECK (second);
     client = s_curve_client_from (ctx, proxy, &client_keys, server.public_key, "127.0.0.2");
     s_expect_echo (client, "right server key");
     SQ_CHECK_EQ (sq_worker_handled (worker) + sq_worker_handled (second), 1);
@@ -310,7 +295,9 @@ test_curve_zap_refuses_key (void)
     uint8_t allowed_key [32], stranger_key [32];
     SQ_CHECK (zmq_z85_decode (allowed_key, allowed.public_key));
     SQ_CHECK (zmq_z85_decode (stranger_key, stranger.public_key));
-    sq_worker_t *worker = s_curve_worker (proxy, &server, allowed_key);
+    sq_worker_t *worker = sq_curve_worker_new (proxy->backend, ZMQ_DEALER, 1,
+                                               &server, allowed_key);
+    SQ_CHECK (worker);
     SQ_CHECK (sq_stats_wait (proxy->control, "workers.idle", 1, SQ_WAIT_MS));
 
     void *ctx = zmq_ctx_new ();
@@ -381,7 +368,9 @@ test_curve_never_paired_with_null (void)
     s_check_stays_unpaired (proxy, client);
 
     //  A CURVE worker arrives and takes the queued client
-    sq_worker_t *curve_worker = s_curve_worker (proxy, &server, NULL);
+    sq_worker_t *curve_worker = sq_curve_worker_new (proxy->backend, ZMQ_DEALER, 1,
+                                                     &server, NULL);
+    SQ_CHECK (curve_worker);
     char *echo = sq_recv_str (client, SQ_WAIT_MS);
     SQ_CHECK_STR (echo, "only CURVE please");
     free (echo);
