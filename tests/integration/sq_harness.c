@@ -1318,6 +1318,60 @@ sq_peer_new (void *ctx, int type, const sq_security_t *security, const char *end
     return socket;
 }
 
+//  Writes into buf what to dial to reach endpoint from source: a local
+//  IPv4 address, "<ip>:<port>", or NULL (endpoint as it is); false if
+//  it does not fit
+static bool
+s_dial_from (const char *endpoint, const char *source, char *buf, size_t size)
+{
+    if (!source) {
+        int length = snprintf (buf, size, "%s", endpoint);
+        return length > 0 && (size_t) length < size;
+    }
+    char ip [64];
+    int length = snprintf (ip, sizeof ip, "%s", source);
+    if (length <= 0 || (size_t) length >= sizeof ip)
+        return false;
+    char *colon = strchr (ip, ':');
+    int port = colon? atoi (colon + 1): 0;
+    if (colon)
+        *colon = 0;
+    return sq_endpoint_from (endpoint, ip, port, buf, size);
+}
+
+void *
+sq_curve_client_new (void *ctx, const char *endpoint, const char *source,
+                     const sq_keypair_t *own, const char *server_key, int reconnect_ms)
+{
+    sq_keypair_t fresh;
+    char dial [320];
+    if (!own && zmq_curve_keypair (fresh.public_key, fresh.secret_key) != 0) {
+        fprintf (stderr, "sq_curve_client_new: %s\n", zmq_strerror (zmq_errno ()));
+        return NULL;
+    }
+    if (!s_dial_from (endpoint, source, dial, sizeof dial)) {
+        fprintf (stderr, "sq_curve_client_new: cannot dial %s from %s\n", endpoint,
+                 source? source: "anywhere");
+        return NULL;
+    }
+    if (!own)
+        own = &fresh;
+    sq_security_t security = {
+        .mechanism = SQ_CURVE, .server_key = server_key,
+        .public_key = own->public_key, .secret_key = own->secret_key
+    };
+    void *client = sq_peer_new (ctx, ZMQ_DEALER, &security, NULL);
+    if (!client)
+        return NULL;
+    if (zmq_setsockopt (client, ZMQ_RECONNECT_IVL, &reconnect_ms, sizeof reconnect_ms) != 0
+    ||  zmq_connect (client, dial) != 0) {
+        fprintf (stderr, "sq_curve_client_new: %s\n", zmq_strerror (zmq_errno ()));
+        zmq_close (client);
+        return NULL;
+    }
+    return client;
+}
+
 //  =====================================================================
 //  ZAP handler
 

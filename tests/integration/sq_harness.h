@@ -303,6 +303,16 @@ typedef struct {
 void *sq_peer_new (void *ctx, int type, const sq_security_t *security,
                    const char *endpoint);
 
+//  A CURVE DEALER client in ctx with the key pair own (NULL: a fresh one),
+//  trusting server_key, connected to endpoint from source: a local IPv4
+//  address, "<ip>:<port>" to fix the local port too, or NULL for no
+//  chosen address (see sq_endpoint_from). It has sq_peer_new's options
+//  (LINGER 0...) but redials a lost connection after reconnect_ms
+//  (ZMQ_RECONNECT_IVL). Returns NULL on error.
+void *sq_curve_client_new (void *ctx, const char *endpoint, const char *source,
+                           const sq_keypair_t *own, const char *server_key,
+                           int reconnect_ms);
+
 //  ---------------------------------------------------------------------
 //  ZAP handler: a thread answering inproc://zeromq.zap.01 in one context
 

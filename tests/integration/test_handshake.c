@@ -40,30 +40,6 @@ SQ_TEST_DEFINE
 //  ---------------------------------------------------------------------
 //  Shared helpers
 
-//  A CURVE DEALER client with the given keys, trusting server_key, that
-//  connects from source_ip (NULL: 127.0.0.1) and redials every
-//  reconnect_ms after a lost connection
-static void *
-s_curve_client (void *ctx, sq_proxy_t *proxy, const char *source_ip,
-                const sq_keypair_t *own, const char *server_key, int reconnect_ms)
-{
-    sq_security_t security = {
-        .mechanism = SQ_CURVE, .server_key = server_key,
-        .public_key = own->public_key, .secret_key = own->secret_key
-    };
-    void *client = sq_peer_new (ctx, ZMQ_DEALER, &security, NULL);
-    SQ_CHECK (client);
-    int linger = 0;
-    SQ_CHECK_EQ (zmq_setsockopt (client, ZMQ_LINGER, &linger, sizeof linger), 0);
-    SQ_CHECK_EQ (zmq_setsockopt (client, ZMQ_RECONNECT_IVL, &reconnect_ms,
-                                 sizeof reconnect_ms), 0);
-    char endpoint [300];
-    SQ_CHECK (sq_endpoint_from (proxy->frontend, source_ip? source_ip: "127.0.0.1", 0,
-                                endpoint, sizeof endpoint));
-    SQ_CHECK_EQ (zmq_connect (client, endpoint), 0);
-    return client;
-}
-
 //  Sends text from client and checks the echo arrives
 static void
 s_expect_echo (void *client, const char *text)
@@ -294,12 +270,16 @@ test_wrong_key_flood (void)
     SQ_CHECK (sq_stats_wait (proxy->control, "workers.idle", S_FLOOD_SLOTS, SQ_WAIT_MS));
 
     void *ctx = zmq_ctx_new ();
-    void *attacker = s_curve_client (ctx, proxy, "127.0.0.2", &bad, impostor.public_key, 100);
+    void *attacker = sq_curve_client_new (ctx, proxy->frontend, "127.0.0.2", &bad,
+                                          impostor.public_key, 100);
+    SQ_CHECK (attacker);
     int asked = 0, served = 0;
     int64_t end = sq_now_ms () + S_FLOOD_MS;
     while (sq_now_ms () < end) {
         //  One new connection per request
-        void *client = s_curve_client (ctx, proxy, "127.0.0.1", &good, server.public_key, 50);
+        void *client = sq_curve_client_new (ctx, proxy->frontend, "127.0.0.1", &good,
+                                            server.public_key, 50);
+        SQ_CHECK (client);
         char text [32];
         snprintf (text, sizeof text, "request %d", asked++);
         if (sq_send_str (client, text) == 0) {
@@ -566,7 +546,9 @@ test_curve_zap_refusal (void)
     SQ_CHECK (sq_stats_wait (proxy->control, "workers.idle", 1, SQ_WAIT_MS));
 
     void *ctx = zmq_ctx_new ();
-    void *client = s_curve_client (ctx, proxy, "127.0.0.2", &stranger, server.public_key, 60000);
+    void *client = sq_curve_client_new (ctx, proxy->frontend, "127.0.0.2", &stranger,
+                                        server.public_key, 60000);
+    SQ_CHECK (client);
     SQ_CHECK_EQ (sq_send_str (client, "stranger"), 0);
     SQ_CHECK (sq_zap_wait (sq_worker_zap (worker), 1, SQ_WAIT_MS));
     SQ_CHECK (sq_stats_wait (proxy->control, "handshakes.failed_by.error", 1, SQ_WAIT_MS));
@@ -578,7 +560,9 @@ test_curve_zap_refusal (void)
     zmq_close (client);
 
     SQ_CHECK (sq_stats_wait (proxy->control, "workers.idle", 1, SQ_WAIT_MS));
-    client = s_curve_client (ctx, proxy, "127.0.0.3", &allowed, server.public_key, 50);
+    client = sq_curve_client_new (ctx, proxy->frontend, "127.0.0.3", &allowed,
+                                  server.public_key, 50);
+    SQ_CHECK (client);
     s_expect_echo (client, "allowed");
     SQ_CHECK_EQ (sq_stat (proxy, "handshakes.failed_by.error"), 1);
     SQ_CHECK_EQ (sq_stat (proxy, "workers.slots_lost"), 0);
@@ -747,7 +731,9 @@ test_last_slot_lost (void)
     //  One attempt only (it redials after a minute): its HELLO commits
     //  the worker, which cannot open it and hangs up for good
     void *ctx = zmq_ctx_new ();
-    void *client = s_curve_client (ctx, proxy, "127.0.0.2", &own, impostor.public_key, 60000);
+    void *client = sq_curve_client_new (ctx, proxy->frontend, "127.0.0.2", &own,
+                                        impostor.public_key, 60000);
+    SQ_CHECK (client);
     SQ_CHECK (sq_stats_wait (proxy->control, "handshakes.failed_by.worker_closed", 1, SQ_WAIT_MS));
     zmq_close (client);
     zmq_ctx_term (ctx);

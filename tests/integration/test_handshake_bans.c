@@ -73,28 +73,10 @@ s_fixture_destroy (s_fixture_t **self_p)
 static void *
 s_client (s_fixture_t *self, const char *source, const char *server_key, int reconnect_ms)
 {
-    sq_keypair_t own;
-    sq_keypair_new (&own);
-    sq_security_t security = {
-        .mechanism = SQ_CURVE,
-        .server_key = server_key? server_key: self->server.public_key,
-        .public_key = own.public_key, .secret_key = own.secret_key
-    };
-    void *client = sq_peer_new (self->ctx, ZMQ_DEALER, &security, NULL);
+    void *client = sq_curve_client_new (self->ctx, self->proxy->frontend, source, NULL,
+                                        server_key? server_key: self->server.public_key,
+                                        reconnect_ms);
     SQ_CHECK (client);
-    int linger = 0;
-    SQ_CHECK_EQ (zmq_setsockopt (client, ZMQ_LINGER, &linger, sizeof linger), 0);
-    SQ_CHECK_EQ (zmq_setsockopt (client, ZMQ_RECONNECT_IVL, &reconnect_ms,
-                                 sizeof reconnect_ms), 0);
-    char ip [64];
-    snprintf (ip, sizeof ip, "%s", source);
-    char *colon = strchr (ip, ':');
-    int port = colon? atoi (colon + 1): 0;
-    if (colon)
-        *colon = 0;
-    char endpoint [300];
-    SQ_CHECK (sq_endpoint_from (self->proxy->frontend, ip, port, endpoint, sizeof endpoint));
-    SQ_CHECK_EQ (zmq_connect (client, endpoint), 0);
     return client;
 }
 

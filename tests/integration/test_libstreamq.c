@@ -772,17 +772,9 @@ static void *
 s_curve_client_new (s_redial_fixture_t *self, void **ctx_p, const char *server_key,
                     const sq_keypair_t *keys)
 {
-    sq_keypair_t fresh;
-    if (!keys) {
-        sq_keypair_new (&fresh);
-        keys = &fresh;
-    }
-    sq_security_t client = {
-        .mechanism = SQ_CURVE, .server_key = server_key,
-        .public_key = keys->public_key, .secret_key = keys->secret_key
-    };
     *ctx_p = zmq_ctx_new ();
-    void *socket = sq_peer_new (*ctx_p, ZMQ_DEALER, &client, self->proxy->frontend);
+    void *socket = sq_curve_client_new (*ctx_p, self->proxy->frontend, NULL, keys,
+                                        server_key, 50);
     SQ_CHECK (socket);
     return socket;
 }

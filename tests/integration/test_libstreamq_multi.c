@@ -319,18 +319,9 @@ s_teardown (s_fixture_t **self_p)
 static void *
 s_client_new (sq_proxy_t *proxy, void **ctx_p, const char *server_key)
 {
-    sq_keypair_t own;
-    sq_keypair_new (&own);
-    sq_security_t client = {
-        .mechanism = SQ_CURVE, .server_key = server_key,
-        .public_key = own.public_key, .secret_key = own.secret_key
-    };
     *ctx_p = zmq_ctx_new ();
-    void *socket = sq_peer_new (*ctx_p, ZMQ_DEALER, &client, NULL);
+    void *socket = sq_curve_client_new (*ctx_p, proxy->frontend, NULL, NULL, server_key, 600000);
     SQ_CHECK (socket);
-    int reconnect = 600000;
-    SQ_CHECK_EQ (zmq_setsockopt (socket, ZMQ_RECONNECT_IVL, &reconnect, sizeof reconnect), 0);
-    SQ_CHECK_EQ (zmq_connect (socket, proxy->frontend), 0);
     return socket;
 }
 

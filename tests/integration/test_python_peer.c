@@ -212,20 +212,12 @@ s_served (s_fixture_t *self, sq_proxy_t *proxy, const char *text)
 static void
 s_impostor_fails (s_fixture_t *self, sq_proxy_t *proxy, int failures)
 {
-    sq_keypair_t impostor, own;
+    sq_keypair_t impostor;
     sq_keypair_new (&impostor);
-    sq_keypair_new (&own);
-    sq_security_t security = {
-        .mechanism = SQ_CURVE, .server_key = impostor.public_key,
-        .public_key = own.public_key, .secret_key = own.secret_key
-    };
-    void *client = sq_peer_new (self->ctx, ZMQ_DEALER, &security, NULL);
+    //  One attempt: it would redial only after a minute
+    void *client = sq_curve_client_new (self->ctx, proxy->frontend, "127.0.0.2", NULL,
+                                        impostor.public_key, 60000);
     SQ_CHECK (client);
-    int reconnect = 60000;          //  One attempt
-    SQ_CHECK_EQ (zmq_setsockopt (client, ZMQ_RECONNECT_IVL, &reconnect, sizeof reconnect), 0);
-    char endpoint [300];
-    SQ_CHECK (sq_endpoint_from (proxy->frontend, "127.0.0.2", 0, endpoint, sizeof endpoint));
-    SQ_CHECK_EQ (zmq_connect (client, endpoint), 0);
     bool failed = sq_stats_wait (proxy->control, "handshakes.failed_by.worker_closed",
                                  failures, SQ_WAIT_MS);
     zmq_close (client);

@@ -128,23 +128,9 @@ static void *
 s_client (s_fixture_t *self, const char *source_ip, const sq_keypair_t *keys,
           const char *server_key)
 {
-    sq_keypair_t fresh;
-    if (!keys) {
-        sq_keypair_new (&fresh);
-        keys = &fresh;
-    }
-    sq_security_t security = {
-        .mechanism = SQ_CURVE, .server_key = server_key,
-        .public_key = keys->public_key, .secret_key = keys->secret_key
-    };
-    void *client = sq_peer_new (self->ctx, ZMQ_DEALER, &security, NULL);
+    void *client = sq_curve_client_new (self->ctx, self->proxy->frontend, source_ip, keys,
+                                        server_key, 60000);
     SQ_CHECK (client);
-    int linger = 0, reconnect = 60000;
-    SQ_CHECK_EQ (zmq_setsockopt (client, ZMQ_LINGER, &linger, sizeof linger), 0);
-    SQ_CHECK_EQ (zmq_setsockopt (client, ZMQ_RECONNECT_IVL, &reconnect, sizeof reconnect), 0);
-    char endpoint [300];
-    SQ_CHECK (sq_endpoint_from (self->proxy->frontend, source_ip, 0, endpoint, sizeof endpoint));
-    SQ_CHECK_EQ (zmq_connect (client, endpoint), 0);
     return client;
 }
 

@@ -159,31 +159,6 @@ test_plain_refused (void)
     SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
 }
 
-//  A CURVE client with its own keypair, trusting server_key, dialling from
-//  source_ip (NULL: any)
-static void *
-s_curve_client_from (void *ctx, sq_proxy_t *proxy, sq_keypair_t *own, const char *server_key,
-                     const char *source_ip)
-{
-    sq_security_t security = {
-        .mechanism = SQ_CURVE, .server_key = server_key,
-        .public_key = own->public_key, .secret_key = own->secret_key
-    };
-    char endpoint [300];
-    snprintf (endpoint, sizeof endpoint, "%s", proxy->frontend);
-    if (source_ip)
-        SQ_CHECK (sq_endpoint_from (proxy->frontend, source_ip, 0, endpoint, sizeof endpoint));
-    void *client = sq_peer_new (ctx, ZMQ_DEALER, &security, endpoint);
-    SQ_CHECK (client);
-    return client;
-}
-
-static void *
-s_curve_client (void *ctx, sq_proxy_t *proxy, sq_keypair_t *own, const char *server_key)
-{
-    return s_curve_client_from (ctx, proxy, own, server_key, NULL);
-}
-
 //  The proxy bans a client's IP after a worker refused it: the IP and its
 //  refusals, as BANS and STATS show them
 static void
@@ -210,7 +185,9 @@ test_curve_accepted (void)
     SQ_CHECK (worker);
     SQ_CHECK (sq_stats_wait (proxy->control, "workers.idle", 1, SQ_WAIT_MS));
     void *ctx = zmq_ctx_new ();
-    void *client = s_curve_client (ctx, proxy, &client_keys, server.public_key);
+    void *client = sq_curve_client_new (ctx, proxy->frontend, NULL, &client_keys,
+                                        server.public_key, 50);
+    SQ_CHECK (client);
     s_expect_echo (client, "curve hello");
     s_expect_echo (client, "curve again");
 
@@ -244,7 +221,9 @@ test_curve_wrong_server_key (void)
     SQ_CHECK (worker);
     SQ_CHECK (sq_stats_wait (proxy->control, "workers.idle", 1, SQ_WAIT_MS));
     void *ctx = zmq_ctx_new ();
-    void *client = s_curve_client (ctx, proxy, &client_keys, impostor.public_key);
+    void *client = sq_curve_client_new (ctx, proxy->frontend, NULL, &client_keys,
+                                        impostor.public_key, 50);
+    SQ_CHECK (client);
     //  Once closed, it must neither linger nor redial
     int linger = 0;
     SQ_CHECK_EQ (zmq_setsockopt (client, ZMQ_LINGER, &linger, sizeof linger), 0);
@@ -271,7 +250,9 @@ test_curve_wrong_server_key (void)
     s_check_banned (proxy, "127.0.0.1");
     sq_worker_t *second = sq_curve_worker_new (proxy->backend, ZMQ_DEALER, 1, &server, NULL);
     SQ_CHECK (second);
-    client = s_curve_client_from (ctx, proxy, &client_keys, server.public_key, "127.0.0.2");
+    client = sq_curve_client_new (ctx, proxy->frontend, "127.0.0.2", &client_keys,
+                                  server.public_key, 50);
+    SQ_CHECK (client);
     s_expect_echo (client, "right server key");
     SQ_CHECK_EQ (sq_worker_handled (worker) + sq_worker_handled (second), 1);
     //  The guard kept the second worker's slot: nothing more was lost
@@ -301,7 +282,9 @@ test_curve_zap_refuses_key (void)
     SQ_CHECK (sq_stats_wait (proxy->control, "workers.idle", 1, SQ_WAIT_MS));
 
     void *ctx = zmq_ctx_new ();
-    void *client = s_curve_client (ctx, proxy, &stranger, server.public_key);
+    void *client = sq_curve_client_new (ctx, proxy->frontend, NULL, &stranger,
+                                        server.public_key, 50);
+    SQ_CHECK (client);
     SQ_CHECK_EQ (sq_send_str (client, "stranger"), 0);
     SQ_CHECK (sq_zap_wait (sq_worker_zap (worker), 1, SQ_WAIT_MS));
     s_expect_silence (client);
@@ -316,7 +299,9 @@ test_curve_zap_refuses_key (void)
     //  does after an ERROR) and serves an allowed key from another IP
     SQ_CHECK (sq_stats_wait (proxy->control, "handshakes.failed_by.error", 1, SQ_WAIT_MS));
     s_check_banned (proxy, "127.0.0.1");
-    client = s_curve_client_from (ctx, proxy, &allowed, server.public_key, "127.0.0.2");
+    client = sq_curve_client_new (ctx, proxy->frontend, "127.0.0.2", &allowed,
+                                  server.public_key, 50);
+    SQ_CHECK (client);
     s_expect_echo (client, "allowed");
     sq_zap_seen (sq_worker_zap (worker), &seen);
     SQ_CHECK_EQ (seen.accepted, 1);
@@ -362,7 +347,9 @@ test_curve_never_paired_with_null (void)
     sq_keypair_new (&server);
     sq_keypair_new (&client_keys);
     void *ctx = zmq_ctx_new ();
-    void *client = s_curve_client (ctx, proxy, &client_keys, server.public_key);
+    void *client = sq_curve_client_new (ctx, proxy->frontend, NULL, &client_keys,
+                                        server.public_key, 50);
+    SQ_CHECK (client);
     SQ_CHECK_EQ (sq_send_str (client, "only CURVE please"), 0);
     SQ_CHECK (sq_stats_wait (proxy->control, "clients.queued", 1, SQ_WAIT_MS));
     s_check_stays_unpaired (proxy, client);
