@@ -19,38 +19,15 @@
 #include <string.h>
 #include "sq_harness.h"
 
-typedef struct {
-    char public_key [41];
-    char secret_key [41];
-} s_keypair_t;
-
-//  A CURVE DEALER client from source_ip that trusts server_key
-static void *
-s_client (void *ctx, const sq_proxy_t *proxy, const char *source_ip,
-          const s_keypair_t *own, const char *server_key)
-{
-    sq_security_t security = {
-        .mechanism = SQ_CURVE, .server_key = server_key,
-        .public_key = own->public_key, .secret_key = own->secret_key
-    };
-    char endpoint [300];
-    if (!sq_endpoint_from (proxy->frontend, source_ip, 0, endpoint, sizeof endpoint))
-        return NULL;
-    void *client = sq_peer_new (ctx, ZMQ_DEALER, &security, NULL);
-    if (!client)
-        return NULL;
-    int reconnect = 100;                    //  libzmq's default
-    zmq_setsockopt (client, ZMQ_RECONNECT_IVL, &reconnect, sizeof reconnect);
-    zmq_connect (client, endpoint);
-    return client;
-}
+#define S_RECONNECT_MS  100     //  libzmq's default
 
 //  One request on a new connection; true when its echo came back
 static bool
-s_request (void *ctx, const sq_proxy_t *proxy, const s_keypair_t *good,
+s_request (void *ctx, const sq_proxy_t *proxy, const sq_keypair_t *good,
            const char *server_key, int number)
 {
-    void *client = s_client (ctx, proxy, "127.0.0.1", good, server_key);
+    void *client = sq_curve_client_new (ctx, proxy->frontend, "127.0.0.1", good, server_key,
+                                        S_RECONNECT_MS);
     if (!client)
         return false;
     char text [32];
@@ -81,7 +58,7 @@ main (int argc, char *argv [])
     sq_proxy_t *proxy = sq_proxy_start ("sq_bench_guard", NULL);
     if (!proxy || slots < 1 || seconds < 1)
         return 2;
-    s_keypair_t server, impostor, good, bad;
+    sq_keypair_t server, impostor, good, bad;
     zmq_curve_keypair (server.public_key, server.secret_key);
     zmq_curve_keypair (impostor.public_key, impostor.secret_key);
     zmq_curve_keypair (good.public_key, good.secret_key);
@@ -98,7 +75,8 @@ main (int argc, char *argv [])
         return 2;
 
     void *ctx = zmq_ctx_new ();
-    void *attacker = s_client (ctx, proxy, "127.0.0.2", &bad, impostor.public_key);
+    void *attacker = sq_curve_client_new (ctx, proxy->frontend, "127.0.0.2", &bad,
+                                          impostor.public_key, S_RECONNECT_MS);
     int asked = 0, served = 0;
     int64_t end = sq_now_ms () + seconds * 1000LL;
     while (sq_now_ms () < end) {
