@@ -16,7 +16,8 @@ import statistics
 import subprocess
 import sys
 
-CONTENDERS = ["direct", "streamq", "splice", "broker", "haproxy", "haproxy-splice", "socat"]
+CONTENDERS = ["direct", "streamq", "splice", "broker", "haproxy", "haproxy-splice", "socat",
+              "splice-batch", "haproxy-batch", "haproxy-splice-batch", "streamq-batch"]
 NAMES = {
     "direct": "direct",
     "streamq": "StreamQ-Proxy, stream engine",
@@ -25,6 +26,10 @@ NAMES = {
     "haproxy": "HAProxy (TCP)",
     "haproxy-splice": "HAProxy (TCP, splice)",
     "socat": "socat",
+    "splice-batch": "StreamQ-Proxy, splice engine, SCHED_BATCH",
+    "haproxy-batch": "HAProxy (TCP), SCHED_BATCH",
+    "haproxy-splice-batch": "HAProxy (TCP, splice), SCHED_BATCH",
+    "streamq-batch": "StreamQ-Proxy, stream engine, SCHED_BATCH",
 }
 #  The proxy's engines, as the scale runs and the stalled reader name them
 ENGINES = ["stream", "splice"]

@@ -129,7 +129,7 @@ wait_stats () {
 #  waits until its control socket answers
 start_proxy () {
     local front=$1 back=$2 control=$3; shift 3
-    start proxy "$PROXY" --frontend "tcp://127.0.0.1:$front" \
+    start proxy ${CONTENDER_WRAP:-} "$PROXY" --frontend "tcp://127.0.0.1:$front" \
         --backend "tcp://127.0.0.1:$back" --control "tcp://127.0.0.1:$control" "$@"
     PROXY_PID=$STARTED
     for _ in $(seq 100); do
@@ -155,6 +155,12 @@ have () {
 start_contender () {
     local contender=$1 mech=$2 pairs=$3 port=$4
     local secret=() key=()
+    #  NAME-batch: NAME with its process under SCHED_BATCH (chrt -b 0)
+    CONTENDER_WRAP=""
+    if [ "${contender%-batch}" != "$contender" ]; then
+        contender=${contender%-batch}
+        CONTENDER_WRAP="chrt -b 0"
+    fi
     if [ "$mech" = CURVE ]; then
         secret=(--secret "$SECRET")
     fi
@@ -188,7 +194,8 @@ start_contender () {
             start worker "$BIN" worker --bind "tcp://127.0.0.1:$back" "${secret[@]}"
             wait_listen "$back" || return 1
             haproxy_config "$front" "$back" "${contender#haproxy}" >"$WORK/haproxy.cfg"
-            start haproxy "$(command -v haproxy || echo /usr/sbin/haproxy)" -db -f "$WORK/haproxy.cfg"
+            start haproxy $CONTENDER_WRAP "$(command -v haproxy || echo /usr/sbin/haproxy)" \
+                -db -f "$WORK/haproxy.cfg"
             WATCH=$STARTED
             wait_listen "$front" ;;
         socat)
@@ -278,13 +285,24 @@ run_cell () {
 run_matrix () {
     local cell=0 mech pairs size contender round index todo=()
     for contender in $CONTENDERS; do
-        if [ "$contender" != direct ] && [ "$contender" != streamq ] \
-        && [ "$contender" != splice ] && [ "$contender" != broker ]; then
-            if ! have "${contender%-splice}"; then
-                echo "note,$contender not installed: skipped" >>"$WORK/notes"
-                continue
-            fi
-        fi
+        local base=${contender%-batch}
+        case "$base" in
+            streamq|splice|haproxy|haproxy-splice) ;;
+            direct|broker|socat)
+                if [ "$base" != "$contender" ]; then
+                    echo "note,$contender: only the proxy's engines and HAProxy run under SCHED_BATCH: skipped" >>"$WORK/notes"
+                    continue
+                fi ;;
+            *)  echo "note,$contender: no such contender: skipped" >>"$WORK/notes"
+                continue ;;
+        esac
+        case "$base" in
+            haproxy*|socat)
+                if ! have "${base%-splice}"; then
+                    echo "note,$contender not installed: skipped" >>"$WORK/notes"
+                    continue
+                fi ;;
+        esac
         todo+=("$contender")
     done
     local count=${#todo[@]}
