@@ -1952,22 +1952,15 @@ bool
 sq_zmtp_read_frame (int fd, sq_zmtp_frame_t *frame, int timeout_ms)
 {
     int64_t deadline = sq_now_ms () + timeout_ms;
-    uint8_t header [9];
-    if (sq_tcp_recv (fd, header, 2, timeout_ms) != 2)
+    uint64_t size;
+    if (!sq_raw_recv_header (fd, &frame->flags, &size, timeout_ms))
         return false;
-    frame->flags = header [0];
-    frame->size = header [1];
-    if (frame->flags & 0x02) {
-        if (sq_tcp_recv (fd, header + 2, 7, (int) (deadline - sq_now_ms ())) != 7)
-            return false;
-        frame->size = 0;
-        for (int index = 1; index < 9; index++)
-            frame->size = (frame->size << 8) | header [index];
-    }
-    if (frame->size > sizeof frame->body) {
-        fprintf (stderr, "sq_zmtp_read_frame: a frame of %zu bytes\n", frame->size);
+    if (size > sizeof frame->body) {
+        fprintf (stderr, "sq_zmtp_read_frame: a frame of %llu bytes\n",
+                 (unsigned long long) size);
         return false;
     }
+    frame->size = (size_t) size;
     return sq_tcp_recv (fd, frame->body, frame->size,
                         (int) (deadline - sq_now_ms ())) == frame->size;
 }
@@ -2107,20 +2100,15 @@ sq_python_zmq (void)
 //  =====================================================================
 //  Raw ZMTP 3.0 NULL peers
 
-//  What the proxy sends every new connection: a signature and version 3
-static const uint8_t s_proxy_hello [11] = { 0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, 3 };
-
 int
 sq_raw_connect (const char *endpoint)
 {
     int fd = sq_tcp_connect (endpoint);
-    uint8_t hello [11], greeting [64] = { 0 };
     if (fd < 0)
         return -1;
-    memcpy (greeting, s_proxy_hello, 11);
-    memcpy (greeting + 12, "NULL", 4);
-    if (sq_tcp_recv (fd, hello, 11, SQ_WAIT_MS) != 11 || memcmp (hello, s_proxy_hello, 11)
-    ||  sq_tcp_send (fd, greeting, 64) != 0) {
+    uint8_t greeting [64];
+    sq_zmtp_greeting (greeting, "NULL");
+    if (!sq_zmtp_expect_prefix (fd, SQ_WAIT_MS) || sq_tcp_send (fd, greeting, 64) != 0) {
         fprintf (stderr, "sq_raw_connect: no proxy greeting from %s\n", endpoint);
         close (fd);
         return -1;
@@ -2131,33 +2119,20 @@ sq_raw_connect (const char *endpoint)
 bool
 sq_raw_ready (int fd, const char *socket_type)
 {
-    uint8_t tail [53];
-    if (sq_tcp_recv (fd, tail, 53, SQ_WAIT_MS) != 53 || memcmp (tail + 1, "NULL", 5) != 0) {
+    uint8_t ready [300];
+    size_t size = sq_zmtp_ready (ready, sizeof ready, socket_type);
+    if (!sq_zmtp_expect_tail (fd, "NULL", SQ_WAIT_MS)) {
         fprintf (stderr, "sq_raw_ready: no NULL greeting from the partner\n");
         return false;
     }
-    uint8_t ready [64] = { 0x04, 0, 5, 'R', 'E', 'A', 'D', 'Y', 11 };
-    size_t size = 9;
-    memcpy (ready + size, "Socket-Type", 11);
-    size += 11;
-    size_t type_size = strlen (socket_type);
-    ready [size + 3] = (uint8_t) type_size;
-    size += 4;
-    memcpy (ready + size, socket_type, type_size);
-    size += type_size;
-    ready [1] = (uint8_t) (size - 2);
-    return sq_tcp_send (fd, ready, size) == 0;
+    return size && sq_tcp_send (fd, ready, size) == 0;
 }
 
 bool
 sq_raw_expect_ready (int fd)
 {
-    uint8_t flags, body [255];
-    uint64_t body_size;
-    if (!sq_raw_recv_header (fd, &flags, &body_size, SQ_WAIT_MS) || !(flags & 0x04)
-    ||  body_size > sizeof body || body_size < 6
-    ||  sq_tcp_recv (fd, body, body_size, SQ_WAIT_MS) != body_size
-    ||  memcmp (body, "\x05READY", 6) != 0) {
+    sq_zmtp_frame_t frame;
+    if (!sq_zmtp_read_frame (fd, &frame, SQ_WAIT_MS) || !sq_zmtp_is_command (&frame, "READY")) {
         fprintf (stderr, "sq_raw_expect_ready: no READY from the partner\n");
         return false;
     }
@@ -2182,6 +2157,7 @@ sq_raw_send_header (int fd, uint64_t size)
 bool
 sq_raw_recv_header (int fd, uint8_t *flags, uint64_t *size, int timeout_ms)
 {
+    int64_t deadline = sq_now_ms () + timeout_ms;
     uint8_t header [9];
     if (sq_tcp_recv (fd, header, 2, timeout_ms) != 2)
         return false;
@@ -2189,7 +2165,7 @@ sq_raw_recv_header (int fd, uint8_t *flags, uint64_t *size, int timeout_ms)
     *size = header [1];
     if (!(*flags & 0x02))
         return true;
-    if (sq_tcp_recv (fd, header + 2, 7, timeout_ms) != 7)
+    if (sq_tcp_recv (fd, header + 2, 7, (int) (deadline - sq_now_ms ())) != 7)
         return false;
     *size = 0;
     for (int index = 1; index < 9; index++)
@@ -2200,11 +2176,9 @@ sq_raw_recv_header (int fd, uint8_t *flags, uint64_t *size, int timeout_ms)
 int
 sq_raw_send_text (int fd, const char *text)
 {
-    size_t size = strlen (text);
-    uint8_t header [2] = { 0x00, (uint8_t) size };
-    if (size > 255 || sq_tcp_send (fd, header, 2) != 0)
-        return -1;
-    return sq_tcp_send (fd, text, size);
+    uint8_t frame [257];
+    size_t size = sq_zmtp_message (frame, sizeof frame, text);
+    return size? sq_tcp_send (fd, frame, size): -1;
 }
 
 bool

@@ -537,8 +537,8 @@ bool sq_raw_handshake (int fd, const char *socket_type);
 //  form); its body follows as plain bytes. 0 or -1.
 int sq_raw_send_header (int fd, uint64_t size);
 
-//  Reads a frame header; false on the end of the stream, an error or
-//  timeout_ms
+//  Reads a frame header, short or long; false on the end of the stream,
+//  an error or timeout_ms
 bool sq_raw_recv_header (int fd, uint8_t *flags, uint64_t *size, int timeout_ms);
 
 //  Sends a one-frame message with text; 0 or -1
