@@ -150,12 +150,34 @@ s_expect (const char *endpoint, const s_party_t *party, const char *command,
     free (reply);
 }
 
-//  The request must get no answer at all, for a quiet period
+//  A request that must get no answer
+typedef struct {
+    const s_party_t *party;     //  NULL: a NULL-mechanism client
+    const char *command;
+} s_unanswered_t;
+
+//  Each request, on a connection of its own, sent together; none may get
+//  an answer in one quiet period
 static void
-s_expect_nothing (const char *endpoint, const s_party_t *party, const char *command)
+s_expect_nothing (const char *endpoint, const s_unanswered_t *requests, size_t count)
 {
-    char *reply = s_request (endpoint, party, command, SQ_QUIET_MS);
-    SQ_CHECK_MSG (reply == NULL, "%s was answered '%s'", command, reply);
+    void *ctx = zmq_ctx_new ();
+    void *clients [8];
+    SQ_CHECK (count <= sizeof clients / sizeof clients [0]);
+    for (size_t index = 0; index < count; index++) {
+        clients [index] = s_client_new (ctx, endpoint, requests [index].party);
+        const char *command = requests [index].command;
+        SQ_CHECK (zmq_send (clients [index], command, strlen (command), 0) >= 0);
+    }
+    int64_t deadline = sq_now_ms () + SQ_QUIET_MS;
+    for (size_t index = 0; index < count; index++) {
+        int64_t left = deadline - sq_now_ms ();
+        sq_msg_t *reply = sq_msg_recv (clients [index], left > 0? (int) left: 0);
+        SQ_CHECK_MSG (reply == NULL, "%s was answered '%s'", requests [index].command,
+                      (char *) reply->data [0]);
+        zmq_close (clients [index]);
+    }
+    zmq_ctx_term (ctx);
 }
 
 //  STATS as the authorised client; the JSON must be valid (caller frees)
@@ -235,9 +257,10 @@ static void
 test_unknown_key_gets_nothing (void)
 {
     sq_proxy_t *proxy = s_proxy_start (false);
-    s_expect_nothing (proxy->control, &s_stranger, "PING");
-    s_expect_nothing (proxy->control, &s_stranger, "PAUSE");
-    s_expect_nothing (proxy->control, NULL, "PING");
+    const s_unanswered_t requests [] = {
+        { &s_stranger, "PING" }, { &s_stranger, "PAUSE" }, { NULL, "PING" }
+    };
+    s_expect_nothing (proxy->control, requests, 3);
     SQ_CHECK (!s_paused (proxy->control));
     s_expect (proxy->control, &s_admin, "PING", "PONG");
     SQ_CHECK (s_log_has (proxy, "is not authorised"));
@@ -267,7 +290,7 @@ test_open_read (void)
     SQ_CHECK (!s_paused (proxy->control));
     s_expect (proxy->control, &s_admin, "PAUSE", "OK");
     SQ_CHECK (s_paused (proxy->control));
-    s_expect_nothing (proxy->control, NULL, "STATS");
+    s_expect_nothing (proxy->control, &(s_unanswered_t) { NULL, "STATS" }, 1);
     SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
 }
 
@@ -483,7 +506,7 @@ test_reload (void)
     free (reply);
     zmq_close (admin);
     zmq_ctx_term (ctx);
-    s_expect_nothing (proxy->control, &s_admin, "PING");
+    s_expect_nothing (proxy->control, &(s_unanswered_t) { &s_admin, "PING" }, 1);
 
     //  The directory as it was
     SQ_CHECK_EQ (unlink (added), 0);
