@@ -274,12 +274,13 @@ s_pump (s_client_t *self, int64_t deadline_ns, bool stop_when_idle)
     }
 }
 
-//  Stops sending and waits for every reply; false if some never came
+//  Stops sending and waits for every reply; false if some never came.
+//  Round trips go on being sampled if they were: a message sent in a
+//  latency interval counts even when its reply comes after the interval.
 static bool
 s_settle (s_client_t *self, long timeout_ms)
 {
     self->refill = false;
-    self->sampling = false;
     if (!s_pump (self, sq_bench_now_ns () + timeout_ms * 1000000L, true))
         return false;
     long missing = 0;
@@ -326,9 +327,13 @@ s_latency_run (s_client_t *self, long run)
     s_fill (self);
     bool ok = s_pump (self, sq_bench_now_ns () + self->opts.lat_ms * 1000000L, false)
            && s_settle (self, S_SETTLE_MS);
+    self->sampling = false;
     size_t count = self->sample_count;
-    if (!ok || count == 0)
+    if (!ok || count == 0) {
+        if (ok)
+            fprintf (stderr, "sq_bench client: no round trip in the latency run\n");
         return false;
+    }
     qsort (self->samples, count, sizeof (int64_t), s_compare);
     printf ("lat,%ld,%.2f,%.2f,%zu\n", run,
             (double) self->samples [(count - 1) * 50 / 100] / 1e3,
