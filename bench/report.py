@@ -16,8 +16,7 @@ import statistics
 import subprocess
 import sys
 
-CONTENDERS = ["direct", "streamq", "splice", "broker", "haproxy", "haproxy-splice", "socat",
-              "splice-batch", "haproxy-batch", "haproxy-splice-batch", "streamq-batch"]
+CONTENDERS = ["direct", "streamq", "splice", "broker", "haproxy", "haproxy-splice", "socat"]
 NAMES = {
     "direct": "direct",
     "streamq": "StreamQ-Proxy, stream engine",
@@ -26,11 +25,11 @@ NAMES = {
     "haproxy": "HAProxy (TCP)",
     "haproxy-splice": "HAProxy (TCP, splice)",
     "socat": "socat",
-    "splice-batch": "StreamQ-Proxy, splice engine, SCHED_BATCH",
-    "haproxy-batch": "HAProxy (TCP), SCHED_BATCH",
-    "haproxy-splice-batch": "HAProxy (TCP, splice), SCHED_BATCH",
-    "streamq-batch": "StreamQ-Proxy, stream engine, SCHED_BATCH",
 }
+#  Those bench/run.sh also runs under SCHED_BATCH, when named NAME-batch
+BATCHED = ["splice", "streamq", "haproxy", "haproxy-splice"]
+CONTENDERS += [name + "-batch" for name in BATCHED]
+NAMES.update({name + "-batch": NAMES[name] + ", SCHED_BATCH" for name in BATCHED})
 #  The proxy's engines, as the scale runs and the stalled reader name them
 ENGINES = ["stream", "splice"]
 STALL_FIELDS = ["base_rtps", "stall_rtps", "rate_ratio", "rss_base_kib", "rss_peak_kib",
