@@ -72,11 +72,12 @@ $(BUILD)/libstreamq.so: $(BUILD)/$(LIB_SONAME)
 $(BUILD)/libstreamq.pc: lib/libstreamq.pc.in | $(BUILD)
 	$(LIB_PC_SED) < $< > $@
 
-#  Overrides the generic integration test rule: this test links the library
+#  Overrides the generic integration test rule: this test links the library,
+#  and wraps its zmq_socket_monitor calls (to delay a monitor's stop)
 $(BUILD)/tests/test_libstreamq: tests/integration/test_libstreamq.c $(HARNESS_OBJ) \
         $(BUILD)/libstreamq.a $(LIB_HEADER) tests/sq_test.h | $(BUILD)/tests
-	$(CC) $(CFLAGS) -Iinclude $(LDFLAGS) $< $(HARNESS_OBJ) $(BUILD)/libstreamq.a \
-	    -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS) -Iinclude $(LDFLAGS) -Wl,--wrap=zmq_socket_monitor $< $(HARNESS_OBJ) \
+	    $(BUILD)/libstreamq.a -o $@ $(LDLIBS)
 
 #  The same for the test of one socket attached to several proxies
 $(BUILD)/tests/test_libstreamq_multi: tests/integration/test_libstreamq_multi.c \

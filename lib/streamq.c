@@ -55,10 +55,13 @@
     thread logs it once.
 
     Stopping: destroy sets `stopping`, stops the monitor (libzmq then
-    sends a last MONITOR_STOPPED event and closes its end), wakes the
-    thread through the wake pipe, and joins it. The same pipe also
-    carries heartbeat changes, so the thread stops only once `stopping`
-    is set. The thread closes its own sockets with ZMQ_LINGER
+    sends a last MONITOR_STOPPED event, with a blocking send, and closes
+    its end), then sets `quit`, wakes the thread through the wake pipe,
+    and joins it. The same pipe also carries heartbeat changes and new
+    proxies, so the thread stops only once `quit` is set: were it to stop
+    on `stopping` alone (a wake from an earlier change still in the pipe),
+    it would close the PAIR before the last event, and that send would
+    wait for a reader for ever. The thread closes its own sockets with ZMQ_LINGER
     0, so nothing waits for an absent proxy.
     =========================================================================
 */
@@ -144,6 +147,7 @@ struct streamq_peer {
     bool monitoring;            //  The socket monitor is running
     bool running;               //  The thread was started
     atomic_bool stopping;       //  Set by destroy before it stops the monitor
+    atomic_bool quit;           //  Set once the monitor is stopped: the thread returns
     atomic_int heartbeat;       //  Interval asked for, in ms; 0: off
     char side [16];             //  "frontend" or "backend"
     char name [STREAMQ_NAME_MAX + 1];
@@ -757,7 +761,7 @@ s_wake_read (streamq_peer_t *self)
     char bytes [16];
     while (read (self->wake [0], bytes, sizeof bytes) > 0)
         ;
-    return atomic_load (&self->stopping);
+    return atomic_load (&self->quit);
 }
 
 //  Sends heartbeats if due, then waits for events, replies, a heartbeat
@@ -808,7 +812,7 @@ s_sockets_close (streamq_peer_t *self)
         s_proxy_sockets_close (self->proxies [index]);
 }
 
-//  Blocks until destroy sets `stopping` and writes to the wake pipe
+//  Blocks until destroy sets `quit` and writes to the wake pipe
 //  (heartbeat changes wake it too, and are ignored: the sockets are gone)
 static void
 s_wait_wake (streamq_peer_t *self)
@@ -1098,10 +1102,11 @@ s_wake (streamq_peer_t *self)
         ;
 }
 
-//  Stops the thread: `stopping` is set, so the wake makes it return
+//  Stops the thread: sets `quit`, so the wake makes it return
 static void
 s_thread_stop (streamq_peer_t *self)
 {
+    atomic_store (&self->quit, true);
     s_wake (self);
     pthread_join (self->thread, NULL);
     self->running = false;
@@ -1147,6 +1152,7 @@ s_peer_alloc (void *context, void *socket, const char *side, const char *name)
     self->wake [0] = self->wake [1] = -1;
     self->due [0] = self->due [1] = -1;
     atomic_init (&self->stopping, false);
+    atomic_init (&self->quit, false);
     atomic_init (&self->proxy_count, 0);
     atomic_init (&self->lost_due, 0);
     atomic_init (&self->heartbeat, STREAMQ_HEARTBEAT_DEFAULT_MS);

@@ -1032,6 +1032,67 @@ test_destroy_without_proxy (void)
     close (listener.fd);
 }
 
+//  The library's zmq_socket_monitor calls go through here (this test is
+//  linked with -Wl,--wrap=zmq_socket_monitor): while s_stop_delay_ms is
+//  set, a stop of a monitor (no endpoint) waits that long first, so that
+//  the peer's thread runs between destroy's first step and the monitor's
+//  last event. libzmq's own function does the work.
+int __real_zmq_socket_monitor (void *socket, const char *endpoint, int events);
+int __wrap_zmq_socket_monitor (void *socket, const char *endpoint, int events);
+static atomic_int s_stop_delay_ms;
+
+int
+__wrap_zmq_socket_monitor (void *socket, const char *endpoint, int events)
+{
+    if (!endpoint && atomic_load (&s_stop_delay_ms))
+        sq_sleep_ms (atomic_load (&s_stop_delay_ms));
+    return __real_zmq_socket_monitor (socket, endpoint, events);
+}
+
+typedef struct {
+    streamq_peer_t *peer;
+} s_destroy_t;
+
+static void *
+s_destroy_thread (void *args)
+{
+    s_destroy_t *destroy = args;
+    streamq_peer_destroy (&destroy->peer);
+    return NULL;
+}
+
+//  destroy at once after a change that wakes the peer's thread (here a
+//  heartbeat change; a new proxy does the same), with the thread given
+//  time to see that wake before the monitor stops: the thread must not
+//  take it for its stop and close the PAIR that libzmq then sends the
+//  monitor's last event into (with a blocking send: destroy would wait
+//  for ever, as it did now and then under valgrind)
+static void
+test_destroy_right_after_a_change (void)
+{
+    void *ctx = zmq_ctx_new ();
+    atomic_store (&s_stop_delay_ms, 100 * sq_time_scale ());
+    for (int round = 0; round < 3; round++) {
+        void *socket = sq_peer_new (ctx, ZMQ_DEALER, NULL, NULL);
+        SQ_CHECK (socket);
+        s_destroy_t destroy = {
+            streamq_peer_new (ctx, socket, "tcp://127.0.0.1:1", "frontend", "C-quick")
+        };
+        SQ_CHECK (destroy.peer);
+        SQ_CHECK_EQ (streamq_peer_set_heartbeat (destroy.peer, 1000 + round), 0);
+        pthread_t thread;
+        SQ_CHECK_EQ (pthread_create (&thread, NULL, s_destroy_thread, &destroy), 0);
+        struct timespec deadline;
+        clock_gettime (CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += S_PROMPT_MS / 1000;
+        SQ_CHECK_MSG (pthread_timedjoin_np (thread, NULL, &deadline) == 0,
+                      "destroy still blocked after %d ms, round %d", S_PROMPT_MS, round);
+        zmq_close (socket);
+    }
+    atomic_store (&s_stop_delay_ms, 0);
+    s_check_ctx_term (ctx);
+}
+
 //  The application shuts its context down while the peer runs (as to
 //  wake its own threads): the peer's thread lets go of its sockets, and
 //  destroy, then zmq_close and zmq_ctx_term, still finish at once
@@ -1070,6 +1131,7 @@ main (void)
     SQ_RUN (test_zap_refusal_not_lost);
     SQ_RUN (test_accepted_failure_not_lost);
     SQ_RUN (test_destroy_without_proxy);
+    SQ_RUN (test_destroy_right_after_a_change);
     SQ_RUN (test_context_shutdown_first);
     return sq_test_summary ();
 }
