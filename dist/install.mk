@@ -24,7 +24,8 @@
 #  Every directory can be set on the command line. With DESTDIR (a staging
 #  root for packages) nothing else is touched; without it, and as root, the
 #  shared library cache is refreshed with $(LDCONFIG) (LDCONFIG=true skips it).
-#  The files written for PREFIX go to $(BUILD)/dist/ first.
+#  The files written for PREFIX (the unit, libstreamq.pc) go straight to
+#  their place.
 #
 #  Uses BUILD, LIB_VERSION, LIB_SOMAJOR, LIB_SONAME and LIB_PC_SED from the
 #  top Makefile and lib/lib.mk.
@@ -54,10 +55,9 @@ INSTALL_LDCONFIG = if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ] \
 
 .PHONY: install uninstall
 
+#  Nothing goes through the build directory, so installs with different
+#  PREFIXes may run at once (test_install's runs on both engines do)
 install: all
-	@mkdir -p $(BUILD)/dist
-	sed 's|@BINDIR@|$(BINDIR)|g' dist/$(INSTALL_UNIT).in > $(BUILD)/dist/$(INSTALL_UNIT)
-	$(LIB_PC_SED) < lib/libstreamq.pc.in > $(BUILD)/dist/libstreamq.pc
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
 	    $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(DOCDIR)/doc $(DESTDIR)$(BASHCOMPDIR) \
@@ -67,10 +67,12 @@ install: all
 	$(INSTALL) -m 755 $(BUILD)/libstreamq.so.$(LIB_VERSION) $(DESTDIR)$(LIBDIR)/
 	ln -sf libstreamq.so.$(LIB_VERSION) $(DESTDIR)$(LIBDIR)/$(LIB_SONAME)
 	ln -sf $(LIB_SONAME) $(DESTDIR)$(LIBDIR)/libstreamq.so
-	$(INSTALL) -m 644 $(BUILD)/dist/libstreamq.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	$(LIB_PC_SED) < lib/libstreamq.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libstreamq.pc
+	chmod 644 $(DESTDIR)$(LIBDIR)/pkgconfig/libstreamq.pc
 	$(INSTALL) -m 644 include/streamq.h $(DESTDIR)$(INCLUDEDIR)/
 	$(INSTALL) -m 644 $(INSTALL_MAN) $(DESTDIR)$(MANDIR)/man1/
-	$(INSTALL) -m 644 $(BUILD)/dist/$(INSTALL_UNIT) $(DESTDIR)$(SYSTEMDUNITDIR)/
+	sed 's|@BINDIR@|$(BINDIR)|g' dist/$(INSTALL_UNIT).in > $(DESTDIR)$(SYSTEMDUNITDIR)/$(INSTALL_UNIT)
+	chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/$(INSTALL_UNIT)
 	$(INSTALL) -m 644 dist/streamq-ctl.bash-completion $(DESTDIR)$(BASHCOMPDIR)/streamq-ctl
 	$(INSTALL) -m 644 python/streamq_peer.py $(DESTDIR)$(PYTHONDIR)/
 	$(INSTALL) -m 644 $(INSTALL_DOC) $(DESTDIR)$(DOCDIR)/

@@ -8,7 +8,8 @@
     install is staged, as a package build does (DESTDIR, PREFIX=/usr); one
     goes to a PREFIX of its own without DESTDIR (LDCONFIG=true, so the
     system's library cache is not touched). Both live under
-    $SQ_BUILD/tests/install/ and are removed by make uninstall.
+    $SQ_BUILD/tests/install-<engine>/ (one directory per engine, so the
+    runs of both engines may go at once) and are removed by make uninstall.
 
     The manual pages must document every option, command, group of
     options, signal and environment variable that `--help` prints, so a
@@ -836,7 +837,8 @@ main (void)
         fprintf (stderr, "test_install: the build directory's path is too long\n");
         return 1;
     }
-    snprintf (s_root, sizeof s_root, "%.1000s/tests/install", s_build);
+    snprintf (s_root, sizeof s_root, "%.1000s/tests/install-%.16s", s_build,
+              *sq_engine ()? sq_engine (): "any");
     snprintf (s_stage, sizeof s_stage, "%s/stage", s_root);
     snprintf (s_prefix, sizeof s_prefix, "%s/prefix", s_root);
     s_proxy_help = s_help ("streamq-proxy");
