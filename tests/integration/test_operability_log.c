@@ -35,7 +35,7 @@ typedef struct {
 //  Starts the proxy with the arguments after its three endpoints, and
 //  waits until its control socket answers PING; false if it does not
 static bool
-s_proxy_start (s_proxy_t *proxy, const char *name, const char **args)
+s_proxy_try (s_proxy_t *proxy, const char *name, const char **args)
 {
     char binary [512], frontend [64], backend [64], dir [512];
     sq_build_path ("streamq-proxy", binary, sizeof binary);
@@ -67,8 +67,11 @@ s_proxy_start (s_proxy_t *proxy, const char *name, const char **args)
     }
     close (log_fd);
     int64_t deadline = sq_now_ms () + SQ_WAIT_MS;
-    while (proxy->pid > 0 && sq_now_ms () < deadline
-       &&  waitpid (proxy->pid, NULL, WNOHANG) == 0) {
+    while (proxy->pid > 0 && sq_now_ms () < deadline) {
+        if (waitpid (proxy->pid, NULL, WNOHANG) != 0) {
+            proxy->pid = -1;            //  It exited: nothing to kill
+            break;
+        }
         const char *ping [] = { "PING", NULL };
         char **reply = sq_control (proxy->control, ping, 200);
         bool ready = reply && reply [0] && strcmp (reply [0], "PONG") == 0;
@@ -80,6 +83,25 @@ s_proxy_start (s_proxy_t *proxy, const char *name, const char **args)
     if (proxy->pid > 0) {
         kill (proxy->pid, SIGKILL);
         waitpid (proxy->pid, NULL, 0);
+    }
+    return false;
+}
+
+//  s_proxy_try on free ports, again on others (up to three times) when
+//  one of them was taken between sq_free_port and the proxy's bind (a
+//  test running at the same time may take it)
+static bool
+s_proxy_start (s_proxy_t *proxy, const char *name, const char **args)
+{
+    for (int attempt = 0; attempt < 3; attempt++) {
+        if (s_proxy_try (proxy, name, args))
+            return true;
+        char *log = sq_file_read (proxy->log_path);
+        bool taken = log && strstr (log, "Address already in use");
+        free (log);
+        if (!taken)
+            return false;
+        fprintf (stderr, "s_proxy_start: a port was taken, trying others\n");
     }
     return false;
 }
