@@ -106,6 +106,13 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(CORE_OBJ) tests/sq_test.h $(wildcar
 $(BUILD)/tests/test_%: tests/integration/test_%.c $(HARNESS_OBJ) $(wildcard tests/*.h) | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(LDFLAGS) $< $(HARNESS_OBJ) -o $@ $(LDLIBS)
 
+#  Test binaries run at once (tests/run.sh's SQ_JOBS). The tests mostly
+#  wait, on the timers and quiet periods they check, so more than the
+#  machine's cores is fine; TEST_JOBS=1 runs them one after the other,
+#  each report printed as it ends.
+TEST_JOBS ?= 4
+export SQ_JOBS = $(TEST_JOBS)
+
 test-unit: test-deps
 	@$(MAKE) --no-print-directory $(UNIT_BIN)
 	@tests/run.sh $(UNIT_BIN)

@@ -7,20 +7,45 @@
 #  "stream splice"); their logs are <binary>.<engine>.log.
 #  $SQ_TEST_WRAPPER, when set, is a command put before each test's (e.g.
 #  valgrind and its options).
+#  $SQ_JOBS (default 1) runs that many test binaries at once. The tests
+#  spend most of their time waiting for the quiet periods and timers they
+#  check, so a few at once take much less time than one after the other;
+#  with more than one, each test's report is printed, in order, once all
+#  have ended. The runs of one binary on each engine go one after the
+#  other, as its files (logs, keys, configurations) are named after it.
+#  "run.sh --one BINARY ENGINE..." runs one binary on each ENGINE given,
+#  into their logs ("-": no engine).
 passed=0; failed=0; broken=""
 engines=${SQ_ENGINE:-${SQ_ENGINES:-stream splice}}
+jobs=${SQ_JOBS:-1}
 
-#  run_one BINARY ENGINE: ENGINE "" runs it as it is
-run_one () {
-    t=$1; engine=$2
-    log="$t${engine:+.$engine}.log"
-    name="$(basename "$t")${engine:+ ($engine)}"
-    echo "== $name"
+#  log_of BINARY ENGINE: the test's log
+log_of () {
+    echo "$1${2:+.$2}.log"
+}
+
+#  execute BINARY ENGINE: runs the test into its log, and its exit status
+#  into <log>.status; ENGINE "" runs it as it is
+execute () {
+    t=$1; engine=$2; log=$(log_of "$t" "$engine")
     if [ -n "$engine" ]; then
         if SQ_ENGINE=$engine ${SQ_TEST_WRAPPER:-} "$t" >"$log" 2>&1; then status=0; else status=$?; fi
     else
         if ${SQ_TEST_WRAPPER:-} "$t" >"$log" 2>&1; then status=0; else status=$?; fi
     fi
+    echo "$status" >"$log.status"
+}
+
+#  title BINARY ENGINE: the test's heading
+title () {
+    echo "== $(basename "$1")${2:+ ($2)}"
+}
+
+#  report BINARY ENGINE: prints what the test's log says, and adds its counts
+report () {
+    t=$1; engine=$2; log=$(log_of "$t" "$engine")
+    status=$(cat "$log.status" 2>/dev/null || echo 127)
+    rm -f "$log.status"
     grep -E '^(ok|FAIL) ' "$log" | sed 's/^/   /'
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
     if [ -z "$line" ] || [ "$status" -ne 0 ]; then
@@ -35,6 +60,20 @@ run_one () {
     fi
 }
 
+if [ "${1:-}" = --one ]; then
+    t=$2
+    shift 2
+    for engine in "$@"; do
+        [ "$engine" = - ] && engine=""
+        execute "$t" "$engine"
+    done
+    exit 0
+fi
+
+#  The runs, "BINARY ENGINE" a line, and the binaries, "BINARY ENGINE..."
+#  a line ("-": no engine)
+runs=""
+binaries=""
 per_engine=""
 for t in "$@"; do
     if [ "$t" = --engines ]; then
@@ -43,12 +82,32 @@ for t in "$@"; do
     fi
     if [ -n "$per_engine" ]; then
         for engine in $engines; do
-            run_one "$t" "$engine"
+            runs="$runs$t $engine
+"
         done
+        binaries="$binaries$t $engines
+"
     else
-        run_one "$t" ""
+        runs="$runs$t -
+"
+        binaries="$binaries$t -
+"
     fi
 done
+
+if [ "$jobs" -gt 1 ]; then
+    echo "(running $jobs test binaries at once; their reports follow when all have ended)"
+    printf '%s' "$binaries" | xargs -P "$jobs" -L 1 sh "$0" --one
+fi
+while read -r t engine; do
+    [ -n "$t" ] || continue
+    [ "$engine" = - ] && engine=""
+    title "$t" "$engine"
+    [ "$jobs" -gt 1 ] || execute "$t" "$engine"
+    report "$t" "$engine"
+done <<EOF
+$runs
+EOF
 [ -z "$broken" ] || echo "failing:$broken"
 echo "$passed passed, $failed failed"
 [ -z "$broken" ] && [ "$failed" -eq 0 ]
