@@ -192,6 +192,7 @@ class Peer:
         self._lost_due = []                 # endpoints, one per slot lost
         self._dialled = set()
         self._stopping = False
+        self._quit = False
         self._proxies = [_Proxy(ctx, control, set())]
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._due_r, self._due_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -278,8 +279,12 @@ class Peer:
             return
         self._stopping = True
         #  The monitor first, while the thread still reads its events:
-        #  libzmq sends them with a blocking send
+        #  libzmq sends them with a blocking send. The thread stops only
+        #  on _quit, set once the monitor is stopped: were it to stop on
+        #  _stopping, it could close the monitor's socket before the last
+        #  event (MONITOR_STOPPED), whose send would then wait for ever.
         self._socket.disable_monitor()
+        self._quit = True
         self._wake()
         self._thread.join()
         for proxy in self._proxies:         # any the thread never took
@@ -409,7 +414,7 @@ class Peer:
         interval = self._heartbeat
         next_beat = time.monotonic() + interval / 1000.0
         try:
-            while not self._stopping:
+            while not self._quit:
                 with self._lock:
                     proxies = list(self._proxies)
                 for proxy in proxies[len(polled):]:     # added since

@@ -14,7 +14,8 @@
     (Peer.add_proxy): each proxy names exactly its own connections and
     watches the heartbeats, a client through each is served, and a slot
     lost to a wrong key at one proxy is redialled there while the other
-    sees nothing.
+    sees nothing. And tests/integration/peer_close.py: close() right after
+    a change that woke the Peer's thread returns.
     =========================================================================
 */
 #include "sq_test.h"
@@ -27,6 +28,7 @@
 SQ_TEST_DEFINE
 
 #define S_DRIVER    "tests/integration/peer_worker.py"
+#define S_CLOSER    "tests/integration/peer_close.py"
 #define S_NAME      "py-peer"
 #define S_SLOTS     3
 
@@ -365,6 +367,24 @@ test_several_proxies (void)
     SQ_CHECK_EQ (sq_file_count (log_path, " refused 0\n"), 2);
 }
 
+//  close() right after a heartbeat change, the monitor's stop delayed
+//  so that the woken thread runs first: the thread must not stop before
+//  the monitor's last event is sent, or close() waits for ever (the
+//  script then ends itself with status 1 and its tracebacks)
+static void
+test_close_right_after_a_change (void)
+{
+    const char *python = sq_python_zmq ();
+    SQ_CHECK_MSG (python, "python3 with zmq is needed: apt-get install python3-zmq");
+    const char *argv [] = { python, S_CLOSER, "tcp://127.0.0.1:2", "3", NULL };
+    char *out = NULL, *err = NULL;
+    int code = sq_run (argv, SQ_WAIT_MS, &out, &err);
+    SQ_CHECK_MSG (code == 0 && strstr (out, "closed 3\n"), "exit %d, out '%s', err '%s'",
+                  code, out, err);
+    free (out);
+    free (err);
+}
+
 int
 main (void)
 {
@@ -372,5 +392,6 @@ main (void)
     SQ_RUN (test_heartbeats);
     SQ_RUN (test_redials_lost_slots);
     SQ_RUN (test_several_proxies);
+    SQ_RUN (test_close_right_after_a_change);
     return sq_test_summary ();
 }
