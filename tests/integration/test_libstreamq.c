@@ -979,17 +979,26 @@ s_term_thread (void *args)
     return NULL;
 }
 
+//  True if run (args) returns within S_PROMPT_MS, in a thread of its own;
+//  false leaves that thread blocked
+static bool
+s_returns_promptly (void *(*run) (void *), void *args)
+{
+    pthread_t thread;
+    if (pthread_create (&thread, NULL, run, args) != 0)
+        return false;
+    struct timespec deadline;
+    clock_gettime (CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += S_PROMPT_MS / 1000;
+    return pthread_timedjoin_np (thread, NULL, &deadline) == 0;
+}
+
 //  zmq_ctx_term returns promptly: nothing of the library is left in ctx
 static void
 s_check_ctx_term (void *ctx)
 {
     s_term_t term = { ctx, -1 };
-    pthread_t thread;
-    SQ_CHECK_EQ (pthread_create (&thread, NULL, s_term_thread, &term), 0);
-    struct timespec deadline;
-    clock_gettime (CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += S_PROMPT_MS / 1000;
-    SQ_CHECK_MSG (pthread_timedjoin_np (thread, NULL, &deadline) == 0,
+    SQ_CHECK_MSG (s_returns_promptly (s_term_thread, &term),
                   "zmq_ctx_term still blocked after %d ms", S_PROMPT_MS);
     SQ_CHECK_EQ (term.rc, 0);
 }
@@ -1080,12 +1089,7 @@ test_destroy_right_after_a_change (void)
         };
         SQ_CHECK (destroy.peer);
         SQ_CHECK_EQ (streamq_peer_set_heartbeat (destroy.peer, 1000 + round), 0);
-        pthread_t thread;
-        SQ_CHECK_EQ (pthread_create (&thread, NULL, s_destroy_thread, &destroy), 0);
-        struct timespec deadline;
-        clock_gettime (CLOCK_REALTIME, &deadline);
-        deadline.tv_sec += S_PROMPT_MS / 1000;
-        SQ_CHECK_MSG (pthread_timedjoin_np (thread, NULL, &deadline) == 0,
+        SQ_CHECK_MSG (s_returns_promptly (s_destroy_thread, &destroy),
                       "destroy still blocked after %d ms, round %d", S_PROMPT_MS, round);
         zmq_close (socket);
     }
