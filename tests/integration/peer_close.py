@@ -5,10 +5,10 @@ wakes its thread, for test_python_peer.
     peer_close.py CONTROL ROUNDS
 
 Each round makes a Peer on a fresh DEALER (nothing need answer at
-CONTROL), changes its heartbeat (which wakes the Peer's thread) and
-closes it, with the socket's disable_monitor made to wait 100 ms before
-doing its work, so that the thread runs between close()'s first step and
-the monitor's last event. Prints "closed N" once N rounds have closed. A
+CONTROL) and closes it, with the socket's disable_monitor made to change
+the Peer's heartbeat first (which wakes its thread) and give the thread
+100 ms to run: a wake between close()'s first step and the monitor's
+last event, every time. Prints "closed N" once N rounds have closed. A
 close() that blocks cannot be interrupted from Python (libzmq holds the
 interpreter in a blocking send), so faulthandler ends the script after
 10 s with status 1 and the threads' tracebacks on stderr.
@@ -26,10 +26,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 from streamq_peer import Peer   # noqa: E402
 
 
-def delayed(call, seconds):
-    """call, once seconds have passed"""
+def waking(peer, call):
+    """call, after a heartbeat change that wakes peer's thread and 100 ms
+    for the thread to run"""
     def wrapper():
-        time.sleep(seconds)
+        peer.set_heartbeat(5000)
+        time.sleep(0.1)
         return call()
     return wrapper
 
@@ -42,8 +44,7 @@ def main():
         sock = ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         peer = Peer(ctx, sock, control, "frontend", "C-close-%d" % index)
-        sock.disable_monitor = delayed(sock.disable_monitor, 0.1)
-        peer.set_heartbeat(2000 + index)
+        sock.disable_monitor = waking(peer, sock.disable_monitor)
         peer.close()
         sock.close()
     ctx.term()

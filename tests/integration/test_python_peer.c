@@ -14,8 +14,8 @@
     (Peer.add_proxy): each proxy names exactly its own connections and
     watches the heartbeats, a client through each is served, and a slot
     lost to a wrong key at one proxy is redialled there while the other
-    sees nothing. And tests/integration/peer_close.py: close() right after
-    a change that woke the Peer's thread returns.
+    sees nothing. And tests/integration/peer_close.py: close() returns
+    when a wake of the Peer's thread comes once it has begun.
     =========================================================================
 */
 #include "sq_test.h"
@@ -367,10 +367,11 @@ test_several_proxies (void)
     SQ_CHECK_EQ (sq_file_count (log_path, " refused 0\n"), 2);
 }
 
-//  close() right after a heartbeat change, the monitor's stop delayed
-//  so that the woken thread runs first: the thread must not stop before
-//  the monitor's last event is sent, or close() waits for ever (the
-//  script then ends itself with status 1 and its tracebacks)
+//  A wake of the Peer's thread once close() has begun (a heartbeat change
+//  just before close, not yet read; peer_close.py makes one each round):
+//  the thread must not stop before the monitor's last event is sent, or
+//  close() waits for ever (the script then ends itself with status 1 and
+//  its tracebacks)
 static void
 test_close_right_after_a_change (void)
 {
