@@ -70,9 +70,7 @@ if [ "${1:-}" = --one ]; then
     exit 0
 fi
 
-#  The runs, "BINARY ENGINE" a line, and the binaries, "BINARY ENGINE..."
-#  a line ("-": no engine)
-runs=""
+#  The binaries, "BINARY ENGINE..." a line ("-": no engine)
 binaries=""
 per_engine=""
 for t in "$@"; do
@@ -80,33 +78,26 @@ for t in "$@"; do
         per_engine=yes
         continue
     fi
-    if [ -n "$per_engine" ]; then
-        for engine in $engines; do
-            runs="$runs$t $engine
+    list=-
+    [ -n "$per_engine" ] && list=$engines
+    binaries="$binaries$t $list
 "
-        done
-        binaries="$binaries$t $engines
-"
-    else
-        runs="$runs$t -
-"
-        binaries="$binaries$t -
-"
-    fi
 done
 
 if [ "$jobs" -gt 1 ]; then
     echo "(running $jobs test binaries at once; their reports follow when all have ended)"
     printf '%s' "$binaries" | xargs -P "$jobs" -L 1 sh "$0" --one
 fi
-while read -r t engine; do
+while read -r t list; do
     [ -n "$t" ] || continue
-    [ "$engine" = - ] && engine=""
-    title "$t" "$engine"
-    [ "$jobs" -gt 1 ] || execute "$t" "$engine"
-    report "$t" "$engine"
+    for engine in $list; do
+        [ "$engine" = - ] && engine=""
+        title "$t" "$engine"
+        [ "$jobs" -gt 1 ] || execute "$t" "$engine"
+        report "$t" "$engine"
+    done
 done <<EOF
-$runs
+$binaries
 EOF
 [ -z "$broken" ] || echo "failing:$broken"
 echo "$passed passed, $failed failed"
