@@ -1063,15 +1063,11 @@ __wrap_zmq_socket_monitor (void *socket, const char *endpoint, int events)
     return __real_zmq_socket_monitor (socket, endpoint, events);
 }
 
-typedef struct {
-    streamq_peer_t *peer;
-} s_destroy_t;
-
+//  args: the address of the streamq_peer_t * to destroy
 static void *
 s_destroy_thread (void *args)
 {
-    s_destroy_t *destroy = args;
-    streamq_peer_destroy (&destroy->peer);
+    streamq_peer_destroy (args);
     return NULL;
 }
 
@@ -1088,12 +1084,11 @@ test_destroy_right_after_a_change (void)
     for (int round = 0; round < 3; round++) {
         void *socket = sq_peer_new (ctx, ZMQ_DEALER, NULL, NULL);
         SQ_CHECK (socket);
-        s_destroy_t destroy = {
-            streamq_peer_new (ctx, socket, "tcp://127.0.0.1:1", "frontend", "C-quick")
-        };
-        SQ_CHECK (destroy.peer);
-        atomic_store (&s_waking, destroy.peer);
-        SQ_CHECK_MSG (s_returns_promptly (s_destroy_thread, &destroy),
+        streamq_peer_t *peer = streamq_peer_new (ctx, socket, "tcp://127.0.0.1:1",
+                                                 "frontend", "C-quick");
+        SQ_CHECK (peer);
+        atomic_store (&s_waking, peer);
+        SQ_CHECK_MSG (s_returns_promptly (s_destroy_thread, &peer),
                       "destroy still blocked after %d ms, round %d", S_PROMPT_MS, round);
         atomic_store (&s_waking, NULL);
         zmq_close (socket);
