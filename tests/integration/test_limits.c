@@ -137,14 +137,6 @@ s_proxy (const char **extra)
     return sq_proxy_start ("test_limits", args);
 }
 
-//  Reads <path> from STATS, -1 when it cannot
-static long long
-s_stat (sq_proxy_t *proxy, const char *path)
-{
-    long long value = -1;
-    return sq_stats (proxy->control, path, &value)? value: -1;
-}
-
 //  ---------------------------------------------------------------------
 
 static void
@@ -167,7 +159,7 @@ test_max_connections (void)
         fds [3] = s_tcp_from (NULL, "127.0.0.1", endpoint);
         SQ_CHECK (s_refused (fds [3]));
         snprintf (path, sizeof path, "%s.refused.max_connections", name);
-        SQ_CHECK_EQ (s_stat (proxy, path), 1);
+        SQ_CHECK_EQ (sq_stat (proxy, path), 1);
         //  One leaves: there is room for one more
         close (fds [0]);
         close (fds [3]);
@@ -193,7 +185,7 @@ test_max_connections_per_ip (void)
     SQ_CHECK (sq_stats_wait (proxy->control, "frontend.connections", 2, SQ_WAIT_MS));
     fds [2] = s_tcp_from ("127.0.0.2", "127.0.0.1", proxy->frontend);
     SQ_CHECK (s_refused (fds [2]));
-    SQ_CHECK_EQ (s_stat (proxy, "frontend.refused.per_ip"), 1);
+    SQ_CHECK_EQ (sq_stat (proxy, "frontend.refused.per_ip"), 1);
     //  Another IP, and the same IP on the other side, have their own counts
     fds [3] = s_tcp_from ("127.0.0.3", "127.0.0.1", proxy->frontend);
     SQ_CHECK (s_admitted (fds [3]));
@@ -224,7 +216,7 @@ test_max_connections_per_ip_v6 (void)
     SQ_CHECK (s_admitted (first));
     int second = s_tcp_from (NULL, "::1", proxy->frontend);
     SQ_CHECK (s_refused (second));
-    SQ_CHECK_EQ (s_stat (proxy, "frontend.refused.per_ip"), 1);
+    SQ_CHECK_EQ (sq_stat (proxy, "frontend.refused.per_ip"), 1);
     SQ_CHECK (s_kept ());
     close (first);
     close (second);
@@ -247,8 +239,8 @@ test_connection_rate (void)
     //  Every attempt is decided: admitted or refused for its rate
     int64_t deadline = sq_now_ms () + SQ_WAIT_MS;
     while (sq_now_ms () < deadline) {
-        refused = s_stat (proxy, "frontend.refused.rate");
-        accepted = s_stat (proxy, "frontend.accepted");
+        refused = sq_stat (proxy, "frontend.refused.rate");
+        accepted = sq_stat (proxy, "frontend.accepted");
         if (refused + accepted == 20)
             break;
         sq_sleep_ms (50);
@@ -297,10 +289,10 @@ test_allow_deny_v4 (void)
     SQ_CHECK (s_refused (fds [5]));
     SQ_CHECK (s_admitted (fds [6]));        //  Outside 127.0.0.0/30
     SQ_CHECK (s_kept ());
-    SQ_CHECK_EQ (s_stat (proxy, "frontend.refused.denied"), 2);
-    SQ_CHECK_EQ (s_stat (proxy, "backend.refused.denied"), 2);
-    SQ_CHECK_EQ (s_stat (proxy, "frontend.connections"), 2);
-    SQ_CHECK_EQ (s_stat (proxy, "backend.connections"), 1);
+    SQ_CHECK_EQ (sq_stat (proxy, "frontend.refused.denied"), 2);
+    SQ_CHECK_EQ (sq_stat (proxy, "backend.refused.denied"), 2);
+    SQ_CHECK_EQ (sq_stat (proxy, "frontend.connections"), 2);
+    SQ_CHECK_EQ (sq_stat (proxy, "backend.connections"), 1);
     s_close_all (fds, 7);
     SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
 }
@@ -313,7 +305,7 @@ test_allow_deny_v6 (void)
     sq_proxy_t *proxy = s_proxy (deny);
     SQ_CHECK (proxy);
     SQ_CHECK (s_refused (s_tcp_from (NULL, "::1", proxy->frontend)));
-    SQ_CHECK_EQ (s_stat (proxy, "frontend.refused.denied"), 1);
+    SQ_CHECK_EQ (sq_stat (proxy, "frontend.refused.denied"), 1);
     SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
 
     const char *allow [] = {
@@ -419,9 +411,9 @@ test_mechanisms (void)
         SQ_CHECK_MSG (cases [index].allowed? s_admitted (fds [index]): s_refused (fds [index]),
                       "case %d (%s)", index, cases [index].mechanism);
     SQ_CHECK (s_kept ());
-    SQ_CHECK_EQ (s_stat (proxy, "frontend.rejected_mechanism"), 2);
-    SQ_CHECK_EQ (s_stat (proxy, "backend.rejected_mechanism"), 1);
-    SQ_CHECK_EQ (s_stat (proxy, "rejected.mechanism"), 3);
+    SQ_CHECK_EQ (sq_stat (proxy, "frontend.rejected_mechanism"), 2);
+    SQ_CHECK_EQ (sq_stat (proxy, "backend.rejected_mechanism"), 1);
+    SQ_CHECK_EQ (sq_stat (proxy, "rejected.mechanism"), 3);
     s_close_all (fds, 6);
     SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
 }
@@ -456,7 +448,7 @@ test_mechanisms_curve_pair (void)
     char *reply = sq_recv_str (client, SQ_WAIT_MS);
     SQ_CHECK_STR (reply, "curve only");
     free (reply);
-    SQ_CHECK_EQ (s_stat (proxy, "rejected.mechanism"), 0);
+    SQ_CHECK_EQ (sq_stat (proxy, "rejected.mechanism"), 0);
     zmq_close (client);
     zmq_ctx_term (ctx);
     sq_worker_destroy (&worker);

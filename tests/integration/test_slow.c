@@ -118,13 +118,6 @@ s_round_trip (void *client, int number)
     return same;
 }
 
-static long long
-s_stat (sq_proxy_t *proxy, const char *path)
-{
-    long long value = -1;
-    return sq_stats (proxy->control, path, &value)? value: -1;
-}
-
 //  The slow worker connects first, so the flooding client pairs with it;
 //  then an echo worker and its client make the other pair
 typedef struct {
@@ -229,12 +222,12 @@ s_pushed_back (const char *policy)
     SQ_CHECK_MSG (seq < total, "the flood never stalled (%u messages sent)", seq);
     for (int trip = 1; trip <= 20; trip++)
         SQ_CHECK_MSG (s_round_trip (setup.other, trip), "round trip %d", trip);
-    SQ_CHECK_EQ (s_stat (setup.proxy, "frontend.reading_stops"), 0);
-    SQ_CHECK_EQ (s_stat (setup.proxy, "closed.slow_peer"), 0);
-    SQ_CHECK_EQ (s_stat (setup.proxy, "held.bytes"), 0);
-    SQ_CHECK_EQ (s_stat (setup.proxy, "pairs.active"), 2);
+    SQ_CHECK_EQ (sq_stat (setup.proxy, "frontend.reading_stops"), 0);
+    SQ_CHECK_EQ (sq_stat (setup.proxy, "closed.slow_peer"), 0);
+    SQ_CHECK_EQ (sq_stat (setup.proxy, "held.bytes"), 0);
+    SQ_CHECK_EQ (sq_stat (setup.proxy, "pairs.active"), 2);
     s_drain_all (&setup, seq, total);
-    SQ_CHECK_EQ (s_stat (setup.proxy, "closed.slow_peer"), 0);
+    SQ_CHECK_EQ (sq_stat (setup.proxy, "closed.slow_peer"), 0);
     SQ_CHECK (s_round_trip (setup.other, 21));
     s_teardown (&setup);
 }
@@ -263,7 +256,7 @@ test_disconnect_at_bound (void)
         if (turn % 32 == 0) {
             SQ_CHECK_MSG (s_round_trip (setup.other, trips), "round trip %d", trips);
             trips++;
-            slow_closed = s_stat (setup.proxy, "closed.slow_peer");
+            slow_closed = sq_stat (setup.proxy, "closed.slow_peer");
         }
     }
     SQ_CHECK (sq_stats_wait_min (setup.proxy->control, "closed.slow_peer", 1, SQ_WAIT_MS));
@@ -277,7 +270,7 @@ test_disconnect_at_bound (void)
     fprintf (stderr, "sent %u messages, the slow worker got %u, %d round trips\n",
              seq, next, trips);
     SQ_CHECK (next < seq);
-    SQ_CHECK_EQ (s_stat (setup.proxy, "frontend.reading_stops"), 0);
+    SQ_CHECK_EQ (sq_stat (setup.proxy, "frontend.reading_stops"), 0);
     s_teardown (&setup);
 }
 
@@ -295,13 +288,13 @@ test_block_until_drained (void)
     uint32_t total = S_BLOCK_TOTAL / S_CHUNK;
     uint32_t seq = s_flood_until_stalled (&setup, 1, total);
     SQ_CHECK_MSG (seq < total, "the flood never stalled (%u messages sent)", seq);
-    SQ_CHECK (s_stat (setup.proxy, "frontend.reading_stops") >= 1);
-    long long held = s_stat (setup.proxy, "held.bytes");
+    SQ_CHECK (sq_stat (setup.proxy, "frontend.reading_stops") >= 1);
+    long long held = sq_stat (setup.proxy, "held.bytes");
     SQ_CHECK_MSG (held > 0 && held <= 1024 * 1024 + S_CHUNK, "held %lld", held);
-    SQ_CHECK_EQ (s_stat (setup.proxy, "closed.slow_peer"), 0);
+    SQ_CHECK_EQ (sq_stat (setup.proxy, "closed.slow_peer"), 0);
     s_drain_all (&setup, seq, total);
     SQ_CHECK (sq_stats_wait (setup.proxy->control, "held.bytes", 0, SQ_WAIT_MS));
-    SQ_CHECK_EQ (s_stat (setup.proxy, "closed.slow_peer"), 0);
+    SQ_CHECK_EQ (sq_stat (setup.proxy, "closed.slow_peer"), 0);
     //  The clients' side is read again: the other pair works
     SQ_CHECK (s_round_trip (setup.other, 1));
     s_teardown (&setup);

@@ -80,13 +80,6 @@ s_checksum (uint64_t sum, const uint8_t *data, size_t size)
 //  ---------------------------------------------------------------------
 //  Pairs
 
-static long long
-s_stat (sq_proxy_t *proxy, const char *path)
-{
-    long long value = -1;
-    return sq_stats (proxy->control, path, &value)? value: -1;
-}
-
 //  A raw worker, then a raw client paired with it, both past the
 //  handshake; false when any step failed
 static bool
@@ -146,12 +139,12 @@ s_at_end (int fd)
 static long long
 s_wait_stalled (sq_proxy_t *proxy)
 {
-    long long last = -1, now = s_stat (proxy, "bytes.to_backend");
+    long long last = -1, now = sq_stat (proxy, "bytes.to_backend");
     int64_t deadline = sq_now_ms () + SQ_WAIT_MS;
     while (now != last && sq_now_ms () < deadline) {
         last = now;
         sq_sleep_ms (SQ_QUIET_MS);
-        now = s_stat (proxy, "bytes.to_backend");
+        now = sq_stat (proxy, "bytes.to_backend");
     }
     return now;
 }
@@ -195,9 +188,9 @@ test_stalled_reader (void)
     fprintf (stderr, "proxy RSS %ld KiB before, peak %ld KiB\n", before_kib, peak_kib);
     SQ_CHECK_MSG (peak_kib - before_kib < S_GROWTH_KIB, "grew by %ld KiB",
                   peak_kib - before_kib);
-    SQ_CHECK_EQ (s_stat (proxy, "pairs.active"), 2);
-    SQ_CHECK_EQ (s_stat (proxy, "closed.slow_peer"), 0);
-    SQ_CHECK_EQ (s_stat (proxy, "frontend.reading_stops"), 0);
+    SQ_CHECK_EQ (sq_stat (proxy, "pairs.active"), 2);
+    SQ_CHECK_EQ (sq_stat (proxy, "closed.slow_peer"), 0);
+    SQ_CHECK_EQ (sq_stat (proxy, "frontend.reading_stops"), 0);
 
     //  The worker reads: the whole message, in order
     uint8_t flags;
@@ -212,7 +205,7 @@ test_stalled_reader (void)
     SQ_CHECK_STR (reply, "got it");
     free (reply);
     SQ_CHECK (s_round_trip (neighbour, 21));
-    SQ_CHECK_EQ (s_stat (proxy, "closed.slow_peer"), 0);
+    SQ_CHECK_EQ (sq_stat (proxy, "closed.slow_peer"), 0);
     free (message);
     close (worker);
     zmq_close (client);
@@ -244,7 +237,7 @@ test_slow_peer_timeout (void)
     //  its partner
     SQ_CHECK (sq_tcp_wait_closed (client, SQ_WAIT_MS));
     SQ_CHECK (sq_stats_wait (proxy->control, "pairs.active", 0, SQ_WAIT_MS));
-    SQ_CHECK_EQ (s_stat (proxy, "closed.slow_peer"), 1);
+    SQ_CHECK_EQ (sq_stat (proxy, "closed.slow_peer"), 1);
     free (chunk);
     close (client);
     close (worker);
@@ -322,8 +315,8 @@ test_reset_mid_stream (void)
     SQ_CHECK (sq_tcp_wait_closed (worker, SQ_WAIT_MS));
     close (worker);
     SQ_CHECK (sq_stats_wait (proxy->control, "pairs.active", 0, SQ_WAIT_MS));
-    SQ_CHECK (s_stat (proxy, "closed.peer") >= 2);
-    SQ_CHECK (s_stat (proxy, "closed.partner") >= 2);
+    SQ_CHECK (sq_stat (proxy, "closed.peer") >= 2);
+    SQ_CHECK (sq_stat (proxy, "closed.partner") >= 2);
     //  The proxy goes on
     sq_worker_t *echo = sq_echo_new (proxy->backend, ZMQ_DEALER, 1);
     SQ_CHECK (echo);
@@ -358,7 +351,7 @@ test_half_close (void)
     SQ_CHECK (sq_raw_recv_text (worker, "question"));
     SQ_CHECK (s_at_end (worker));
     if (sq_engine_is ("splice")) {
-        SQ_CHECK_EQ (s_stat (proxy, "pairs.active"), 1);
+        SQ_CHECK_EQ (sq_stat (proxy, "pairs.active"), 1);
         SQ_CHECK_EQ (sq_raw_send_text (worker, "answer"), 0);
         SQ_CHECK (sq_raw_recv_text (client, "answer"));
         SQ_CHECK_EQ (sq_raw_send_text (worker, "and more"), 0);
