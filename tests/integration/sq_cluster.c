@@ -138,7 +138,7 @@ s_worker_new (sq_proxy_t **proxies, int slots, const sq_security_t *security)
 {
     s_worker_t *self = calloc (1, sizeof *self);
     self->ctx = zmq_ctx_new ();
-    self->socket = sq_peer_new (self->ctx, ZMQ_ROUTER, security, NULL);
+    self->socket = sq_worker_socket_new (self->ctx, ZMQ_ROUTER, security, NULL);
     int reconnect = S_RECONNECT_MS;
     bool ok = self->socket && zmq_setsockopt (self->socket, ZMQ_RECONNECT_IVL, &reconnect,
                                               sizeof reconnect) == 0;

@@ -9,7 +9,9 @@
     - CURVE echo workers, each one ROUTER socket that dials `slots`
       connections to the backend of every proxy; a worker's reply says
       which proxy the request came through (the peer of the connection it
-      arrived on);
+      arrived on); ZMQ_IMMEDIATE, as doc/workers.md asks of every worker,
+      so that a reply to a client of the stopped proxy is not given to
+      the next client of that slot once the proxy is back;
     - HAProxy in TCP mode in front (sq_haproxy_start): balance leastconn,
       `option httpchk GET /readyz` on each proxy's metrics port every
       200 ms (fall 2, rise 1), redispatch on a failed connect;

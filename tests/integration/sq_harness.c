@@ -1295,14 +1295,17 @@ s_set_security (void *socket, const sq_security_t *security)
     return rc | zmq_setsockopt (socket, ZMQ_CURVE_SECRETKEY, security->secret_key, 40);
 }
 
-void *
-sq_peer_new (void *ctx, int type, const sq_security_t *security, const char *endpoint)
+//  sq_peer_new, and ZMQ_IMMEDIATE as given
+static void *
+s_peer_new (void *ctx, int type, const sq_security_t *security, const char *endpoint,
+            int immediate)
 {
     void *socket = zmq_socket (ctx, type);
     if (!socket)
         return NULL;
     int zero = 0, reconnect = 50, timeout = SQ_WAIT_MS / 2;
     int rc = zmq_setsockopt (socket, ZMQ_LINGER, &zero, sizeof zero);
+    rc |= zmq_setsockopt (socket, ZMQ_IMMEDIATE, &immediate, sizeof immediate);
     //  An idle worker or queued client never finishes its handshake
     rc |= zmq_setsockopt (socket, ZMQ_HANDSHAKE_IVL, &zero, sizeof zero);
     rc |= zmq_setsockopt (socket, ZMQ_RECONNECT_IVL, &reconnect, sizeof reconnect);
@@ -1316,6 +1319,19 @@ sq_peer_new (void *ctx, int type, const sq_security_t *security, const char *end
         return NULL;
     }
     return socket;
+}
+
+void *
+sq_peer_new (void *ctx, int type, const sq_security_t *security, const char *endpoint)
+{
+    return s_peer_new (ctx, type, security, endpoint, 0);
+}
+
+void *
+sq_worker_socket_new (void *ctx, int type, const sq_security_t *security,
+                      const char *endpoint)
+{
+    return s_peer_new (ctx, type, security, endpoint, 1);
 }
 
 //  Writes into buf what to dial to reach endpoint from source: a local
@@ -1555,7 +1571,7 @@ sq_worker_new (const char *endpoint, const sq_worker_config_t *config)
     self->ctx = zmq_ctx_new ();
     if (config->zap)
         self->zap = sq_zap_new (self->ctx, config->zap);
-    self->socket = sq_peer_new (self->ctx, config->type, config->security, endpoint);
+    self->socket = sq_worker_socket_new (self->ctx, config->type, config->security, endpoint);
     for (int extra = 1; self->socket && extra < config->connections; extra++)
         if (zmq_connect (self->socket, endpoint) != 0) {
             zmq_close (self->socket);

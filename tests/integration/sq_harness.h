@@ -303,6 +303,12 @@ typedef struct {
 void *sq_peer_new (void *ctx, int type, const sq_security_t *security,
                    const char *endpoint);
 
+//  sq_peer_new for a worker, with ZMQ_IMMEDIATE 1 as well: a reply queued
+//  for a client that left goes with its connection instead of to the
+//  next client of the slot (doc/workers.md, "ZMQ_IMMEDIATE")
+void *sq_worker_socket_new (void *ctx, int type, const sq_security_t *security,
+                            const char *endpoint);
+
 //  A CURVE DEALER client in ctx with the key pair own (NULL: a fresh one),
 //  trusting server_key, connected to endpoint from source: a local IPv4
 //  address, "<ip>:<port>" to fix the local port too, or NULL for no
@@ -367,8 +373,9 @@ typedef struct {
 
 typedef struct sq_worker_s sq_worker_t;
 
-//  Creates the worker's context (and ZAP handler), connects and starts
-//  the thread. Returns NULL on error.
+//  Creates the worker's context (and ZAP handler), connects (with
+//  sq_worker_socket_new's options) and starts the thread. Returns NULL on
+//  error.
 sq_worker_t *sq_worker_new (const char *endpoint, const sq_worker_config_t *config);
 
 //  A NULL-mechanism echo worker
