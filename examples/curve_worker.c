@@ -390,10 +390,15 @@ s_worker_new (void *context, const s_keypair_t *keys)
     //  waiting for a client, with its handshake unfinished; with the 30 s
     //  default libzmq would drop and redial every idle slot twice a minute
     int handshake_ivl = 0;
+    //  1 = a slot's queue ends with its connection. A connecting socket
+    //  otherwise keeps it across redials, and a reply still queued for a
+    //  client that left would go to the next client of that slot
+    int immediate = 1;
     int linger = 0;
     zmq_setsockopt (worker, ZMQ_CURVE_SERVER, &as_server, sizeof as_server);
     zmq_setsockopt (worker, ZMQ_CURVE_SECRETKEY, keys->secret_key, Z85_KEY_LEN + 1);
     zmq_setsockopt (worker, ZMQ_HANDSHAKE_IVL, &handshake_ivl, sizeof handshake_ivl);
+    zmq_setsockopt (worker, ZMQ_IMMEDIATE, &immediate, sizeof immediate);
     zmq_setsockopt (worker, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt (worker, ZMQ_ZAP_DOMAIN, "curve_worker", strlen ("curve_worker"));
     return worker;

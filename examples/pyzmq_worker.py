@@ -23,7 +23,9 @@ connection closed in the middle of the handshake, e.g. the client left).
 
 It sets ZMQ_HANDSHAKE_IVL to 0: an idle connection waits in the proxy,
 mid-handshake, until a client comes, and libzmq would otherwise drop and
-redial it every 30 s.
+redial it every 30 s. It sets ZMQ_IMMEDIATE to 1: a connecting socket
+otherwise keeps a slot's queue across redials, and a reply still queued
+for a client that left would go to the next client of that slot.
 
 Usage:
     pyzmq_worker.py [options] BACKEND [BACKEND ...]
@@ -127,6 +129,7 @@ def make_worker(ctx, secret):
     """The ROUTER socket with the options every worker needs."""
     worker = ctx.socket(zmq.ROUTER)
     worker.setsockopt(zmq.HANDSHAKE_IVL, 0)
+    worker.setsockopt(zmq.IMMEDIATE, 1)
     worker.setsockopt(zmq.LINGER, 0)
     if secret is not None:
         worker.setsockopt(zmq.CURVE_SERVER, 1)

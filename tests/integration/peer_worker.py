@@ -48,6 +48,7 @@ def main():
     ctx = zmq.Context()
     worker = ctx.socket(zmq.ROUTER)
     worker.setsockopt(zmq.HANDSHAKE_IVL, 0)
+    worker.setsockopt(zmq.IMMEDIATE, 1)
     worker.setsockopt(zmq.LINGER, 0)
     secret = os.environ.get("STREAMQ_CURVE_SECRET")
     if secret:

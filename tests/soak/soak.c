@@ -365,7 +365,7 @@ typedef struct {
 static bool
 s_worker_open (s_worker_t *self)
 {
-    self->router = sq_peer_new (self->ctx, ZMQ_ROUTER, NULL, NULL);
+    self->router = sq_worker_socket_new (self->ctx, ZMQ_ROUTER, NULL, NULL);
     if (!self->router)
         return false;
     self->monitor = s_monitor_open (self->ctx, self->router,
