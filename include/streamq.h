@@ -15,6 +15,7 @@
     connection the socket makes, including every reconnect.
 
         void *worker = zmq_socket (ctx, ZMQ_ROUTER);
+        //  ... ZMQ_IMMEDIATE 1, ZMQ_HANDSHAKE_IVL 0 (doc/workers.md)
         streamq_peer_t *peer = streamq_peer_new (ctx, worker,
             "tcp://127.0.0.1:5557", "backend", "billing-1");
         zmq_connect (worker, "tcp://127.0.0.1:5556");   //  after, not before
@@ -127,7 +128,9 @@ typedef struct streamq_peer streamq_peer_t;
 //  STREAMQ_NAME_MAX bytes). context is the libzmq context of `socket`.
 //
 //  Call it BEFORE zmq_connect on the socket: the monitor only sees the
-//  connections made after it starts. Returns NULL with errno set on
+//  connections made after it starts. A worker's socket should have
+//  ZMQ_IMMEDIATE 1 by then (see doc/workers.md): on side "backend" with
+//  ZMQ_IMMEDIATE 0 it says so on stderr. Returns NULL with errno set on
 //  error: EINVAL for a NULL argument, an unknown side or a bad name, or
 //  the libzmq error (e.g. for a malformed control_endpoint). Never waits
 //  for the proxy: it may be down, and the requests go out when it is up.

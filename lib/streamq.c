@@ -1185,6 +1185,22 @@ s_peer_alloc (void *context, void *socket, const char *side, const char *name)
 //  --------------------------------------------------------------------------
 //  API
 
+//  Warns on stderr when a worker's socket (side "backend") would keep a
+//  slot's queue across redials (ZMQ_IMMEDIATE 0, libzmq's default): a
+//  reply still queued for a client that left would go to the next client
+//  of that connection (doc/workers.md, "ZMQ_IMMEDIATE")
+static void
+s_immediate_check (void *socket, const char *side, const char *name)
+{
+    int immediate = 1;
+    size_t size = sizeof immediate;
+    if (strcmp (side, "backend") == 0
+    &&  zmq_getsockopt (socket, ZMQ_IMMEDIATE, &immediate, &size) == 0 && !immediate)
+        fprintf (stderr, "libstreamq: the socket of worker %s has ZMQ_IMMEDIATE 0: "
+                 "a reply still queued when its client leaves goes to the next "
+                 "client of that connection; set it to 1 before zmq_connect\n", name);
+}
+
 //  Creates a peer, with CURVE on its control connection when curve is
 //  not NULL
 static streamq_peer_t *
@@ -1208,6 +1224,7 @@ s_peer_new (void *context, void *socket, const char *control_endpoint,
         s_peer_free (self);
         return NULL;
     }
+    s_immediate_check (socket, side, name);
     return self;
 }
 

@@ -21,6 +21,7 @@ client's socket) that dials StreamQ-Proxy, and, in a background thread:
     ctx = zmq.Context()
     worker = ctx.socket(zmq.ROUTER)
     worker.setsockopt(zmq.HANDSHAKE_IVL, 0)
+    worker.setsockopt(zmq.IMMEDIATE, 1)      # see doc/workers.md
     peer = Peer(ctx, worker, "tcp://127.0.0.1:5557", "backend", "billing-py")
     for _ in range(4):                       # after the Peer: it must see them
         worker.connect("tcp://127.0.0.1:5556")
@@ -177,7 +178,9 @@ class Peer:
                  heartbeat_ms=DEFAULT_HEARTBEAT_MS):
         """Starts watching sock (not yet connected) for the proxy whose
         control socket is control; side is "backend" (a worker) or
-        "frontend" (a client); name is what the proxy will call it."""
+        "frontend" (a client); name is what the proxy will call it. A
+        worker's socket should have IMMEDIATE 1 by then (doc/workers.md):
+        on side "backend" without it, says so on stderr."""
         if side not in ("backend", "frontend"):
             raise ValueError("side must be 'backend' or 'frontend'")
         if not name or any(c.isspace() for c in name):
@@ -200,6 +203,11 @@ class Peer:
         self._thread = threading.Thread(target=self._run, name="streamq_peer",
                                         daemon=True)
         self._thread.start()
+        if side == "backend" and not sock.getsockopt(zmq.IMMEDIATE):
+            print("streamq_peer: the socket of worker %s has IMMEDIATE 0: a reply "
+                  "still queued when its client leaves goes to the next client of "
+                  "that connection; set it to 1 before connect()" % name,
+                  file=sys.stderr, flush=True)
 
     #  --- API for the thread that owns the socket
 

@@ -381,7 +381,7 @@ test_libstreamq_curve (void)
 {
     sq_proxy_t *proxy = s_proxy_start (false);
     void *ctx = zmq_ctx_new ();
-    void *worker = sq_peer_new (ctx, ZMQ_DEALER, NULL, NULL);
+    void *worker = sq_worker_socket_new (ctx, ZMQ_DEALER, NULL, NULL);
     SQ_CHECK (worker);
     streamq_peer_t *peer = streamq_peer_new_curve (ctx, worker, proxy->control,
         "backend", "auth-worker", NULL, s_admin.secret_key, s_proxy_keys.public_key);
@@ -408,7 +408,7 @@ test_libstreamq_curve (void)
     SQ_CHECK_EQ (watched, 1);
 
     //  A stranger's key: the handshake is refused, nothing registered
-    void *other = sq_peer_new (ctx, ZMQ_DEALER, NULL, NULL);
+    void *other = sq_worker_socket_new (ctx, ZMQ_DEALER, NULL, NULL);
     streamq_peer_t *refused = streamq_peer_new_curve (ctx, other, proxy->control,
         "backend", "stranger", s_stranger.public_key, s_stranger.secret_key,
         s_proxy_keys.public_key);

@@ -200,6 +200,58 @@ s_control_reply (s_control_t *self, sq_msg_t **request_p, const char *status,
 //  ---------------------------------------------------------------------
 //  Against the fake control socket
 
+//  What streamq_peer_new (side, on a DEALER with ZMQ_IMMEDIATE as given)
+//  writes on stderr: the caller frees it
+static char *
+s_new_peer_stderr (const char *side, int immediate)
+{
+    void *ctx = zmq_ctx_new ();
+    void *socket = sq_peer_new (ctx, ZMQ_DEALER, NULL, NULL);
+    SQ_CHECK (socket);
+    SQ_CHECK_EQ (zmq_setsockopt (socket, ZMQ_IMMEDIATE, &immediate, sizeof immediate), 0);
+    FILE *capture = tmpfile ();
+    SQ_CHECK (capture);
+    fflush (stderr);
+    int saved = dup (STDERR_FILENO);
+    SQ_CHECK (saved >= 0);
+    dup2 (fileno (capture), STDERR_FILENO);
+    streamq_peer_t *peer = streamq_peer_new (ctx, socket, "tcp://127.0.0.1:1", side, "W-queue");
+    fflush (stderr);
+    dup2 (saved, STDERR_FILENO);
+    close (saved);
+    SQ_CHECK (peer);
+    streamq_peer_destroy (&peer);
+    zmq_close (socket);
+    zmq_ctx_term (ctx);
+    char *text = calloc (1, 4096);
+    rewind (capture);
+    fread (text, 1, 4095, capture);
+    fclose (capture);
+    return text;
+}
+
+//  A worker's socket without ZMQ_IMMEDIATE is named on stderr (a reply
+//  queued for a client that left would go to the next one); with it, or
+//  on a client's socket (whose queue is meant to outlive a redial),
+//  nothing is said
+static void
+test_immediate_warning (void)
+{
+    char *text = s_new_peer_stderr ("backend", 0);
+    bool warned = strstr (text, "libstreamq: the socket of worker W-queue has ZMQ_IMMEDIATE 0") != NULL;
+    free (text);
+    SQ_CHECK_MSG (warned, "no warning for a worker socket with ZMQ_IMMEDIATE 0");
+    text = s_new_peer_stderr ("backend", 1);
+    bool quiet = strstr (text, "ZMQ_IMMEDIATE") == NULL;
+    free (text);
+    SQ_CHECK_MSG (quiet, "a warning for a worker socket with ZMQ_IMMEDIATE 1");
+    text = s_new_peer_stderr ("frontend", 0);
+    quiet = strstr (text, "ZMQ_IMMEDIATE") == NULL;
+    free (text);
+    SQ_CHECK_MSG (quiet, "a warning for a client socket");
+}
+
+
 static void
 test_bad_arguments (void)
 {
@@ -259,7 +311,7 @@ s_check_registrations (int family, int ipv6)
     s_control_t control;
     s_control_open (&control);
     void *ctx = zmq_ctx_new ();
-    void *socket = sq_peer_new (ctx, ZMQ_ROUTER, NULL, NULL);
+    void *socket = sq_worker_socket_new (ctx, ZMQ_ROUTER, NULL, NULL);
     SQ_CHECK (socket);
     SQ_CHECK_EQ (zmq_setsockopt (socket, ZMQ_IPV6, &ipv6, sizeof ipv6), 0);
     streamq_peer_t *peer = streamq_peer_new (ctx, socket, control.endpoint, "backend", "W-fake");
@@ -365,7 +417,7 @@ test_heartbeats (void)
     s_control_t control;
     s_control_open (&control);
     void *ctx = zmq_ctx_new ();
-    void *socket = sq_peer_new (ctx, ZMQ_DEALER, NULL, NULL);
+    void *socket = sq_worker_socket_new (ctx, ZMQ_DEALER, NULL, NULL);
     SQ_CHECK (socket);
     streamq_peer_t *peer = streamq_peer_new (ctx, socket, control.endpoint, "backend", "W-beat");
     SQ_CHECK (peer);
@@ -520,7 +572,7 @@ s_setup (s_fixture_t *self)
         .public_key = self->server_keys.public_key, .secret_key = self->server_keys.secret_key
     };
     //  sq_peer_new sets ZMQ_HANDSHAKE_IVL 0: idle slots do not churn
-    self->worker = sq_peer_new (self->worker_ctx, ZMQ_ROUTER, &server, NULL);
+    self->worker = sq_worker_socket_new (self->worker_ctx, ZMQ_ROUTER, &server, NULL);
     SQ_CHECK (self->worker);
     self->worker_peer = streamq_peer_new (self->worker_ctx, self->worker,
                                           self->proxy->control, "backend", "W-lib");
@@ -741,7 +793,7 @@ s_redial_setup (bool redial)
         .mechanism = SQ_CURVE, .as_server = true,
         .public_key = self->server_keys.public_key, .secret_key = self->server_keys.secret_key
     };
-    worker->socket = sq_peer_new (worker->ctx, ZMQ_ROUTER, &server, NULL);
+    worker->socket = sq_worker_socket_new (worker->ctx, ZMQ_ROUTER, &server, NULL);
     SQ_CHECK (worker->socket);
     worker->peer = streamq_peer_new (worker->ctx, worker->socket, self->proxy->control,
                                      "backend", "W-redial");
@@ -939,7 +991,7 @@ test_accepted_failure_not_lost (void)
         .mechanism = SQ_CURVE, .as_server = true,
         .public_key = server_keys.public_key, .secret_key = server_keys.secret_key
     };
-    void *worker = sq_peer_new (ctx, ZMQ_ROUTER, &server, NULL);
+    void *worker = sq_worker_socket_new (ctx, ZMQ_ROUTER, &server, NULL);
     SQ_CHECK (worker);
     streamq_peer_t *peer = streamq_peer_new (ctx, worker, "tcp://127.0.0.1:1",
                                              "backend", "W-bound");
@@ -1019,7 +1071,7 @@ test_destroy_without_proxy (void)
     char control [256];
     snprintf (control, sizeof control, "%s", proxy->control);
     void *ctx = zmq_ctx_new ();
-    void *worker = sq_peer_new (ctx, ZMQ_DEALER, NULL, NULL);
+    void *worker = sq_worker_socket_new (ctx, ZMQ_DEALER, NULL, NULL);
     SQ_CHECK (worker);
     streamq_peer_t *peer = streamq_peer_new (ctx, worker, control, "backend", "W-gone");
     SQ_CHECK (peer);
@@ -1128,6 +1180,7 @@ main (void)
 {
     setvbuf (stdout, NULL, _IOLBF, 0);
     SQ_RUN (test_bad_arguments);
+    SQ_RUN (test_immediate_warning);
     SQ_RUN (test_identify_ipv4);
     SQ_RUN (test_identify_ipv6);
     SQ_RUN (test_identify_ipv4_mapped);

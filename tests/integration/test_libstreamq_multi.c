@@ -274,7 +274,7 @@ s_setup (void)
         .public_key = self->server_keys.public_key,
         .secret_key = self->server_keys.secret_key
     };
-    worker->socket = sq_peer_new (worker->ctx, ZMQ_ROUTER, &server, NULL);
+    worker->socket = sq_worker_socket_new (worker->ctx, ZMQ_ROUTER, &server, NULL);
     SQ_CHECK (worker->socket);
     worker->peer = streamq_peer_new (worker->ctx, worker->socket,
                                      self->proxy [0]->control, "backend", S_NAME);
@@ -520,7 +520,7 @@ test_curve_control_at_second (void)
     SQ_CHECK (curve);
 
     void *ctx = zmq_ctx_new ();
-    void *socket = sq_peer_new (ctx, ZMQ_ROUTER, NULL, NULL);
+    void *socket = sq_worker_socket_new (ctx, ZMQ_ROUTER, NULL, NULL);
     SQ_CHECK (socket);
     streamq_peer_t *peer = streamq_peer_new (ctx, socket, plain->control, "backend", S_NAME);
     SQ_CHECK (peer);
@@ -563,7 +563,7 @@ static void
 test_add_proxy_errors (void)
 {
     void *ctx = zmq_ctx_new ();
-    void *socket = sq_peer_new (ctx, ZMQ_ROUTER, NULL, NULL);
+    void *socket = sq_worker_socket_new (ctx, ZMQ_ROUTER, NULL, NULL);
     SQ_CHECK (socket);
     streamq_peer_t *peer = streamq_peer_new (ctx, socket, "tcp://127.0.0.1:1",
                                              "backend", "W-errors");

@@ -234,7 +234,8 @@ s_child_main (int argc, char **argv)
         return 1;
     }
     void *ctx = zmq_ctx_new ();
-    void *socket = sq_peer_new (ctx, client? ZMQ_DEALER: ZMQ_ROUTER, NULL, NULL);
+    void *socket = client? sq_peer_new (ctx, ZMQ_DEALER, NULL, NULL)
+                         : sq_worker_socket_new (ctx, ZMQ_ROUTER, NULL, NULL);
     streamq_peer_t *peer = NULL;
     if (socket && strcmp (control, "-")) {
         peer = streamq_peer_new (ctx, socket, control, client? "frontend": "backend", name);
@@ -783,7 +784,7 @@ test_heartbeat_off_forgets_name (void)
     const char *args [] = { "--heartbeat-interval", "60000", NULL };
     sq_proxy_t *proxy = s_proxy_start (args);
     void *ctx = zmq_ctx_new ();
-    void *worker = sq_peer_new (ctx, ZMQ_ROUTER, NULL, NULL);
+    void *worker = sq_worker_socket_new (ctx, ZMQ_ROUTER, NULL, NULL);
     SQ_CHECK (worker);
     streamq_peer_t *peer = streamq_peer_new (ctx, worker, proxy->control, "backend", "W-quit");
     SQ_CHECK (peer);
@@ -835,7 +836,7 @@ test_heartbeat_name_both_sides (void)
     s_idle_wait (proxy, "W", 1);
 
     void *ctx = zmq_ctx_new ();
-    void *worker_x = sq_peer_new (ctx, ZMQ_ROUTER, NULL, NULL);
+    void *worker_x = sq_worker_socket_new (ctx, ZMQ_ROUTER, NULL, NULL);
     SQ_CHECK (worker_x);
     streamq_peer_t *worker_peer = streamq_peer_new (ctx, worker_x, proxy->control, "backend", "X");
     SQ_CHECK (worker_peer);

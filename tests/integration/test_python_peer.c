@@ -15,7 +15,8 @@
     watches the heartbeats, a client through each is served, and a slot
     lost to a wrong key at one proxy is redialled there while the other
     sees nothing. And tests/integration/peer_close.py: close() returns
-    when a wake of the Peer's thread comes once it has begun.
+    when a wake of the Peer's thread comes once it has begun. Last, a
+    worker's socket without IMMEDIATE is named on stderr.
     =========================================================================
 */
 #include "sq_test.h"
@@ -386,6 +387,52 @@ test_close_right_after_a_change (void)
     free (err);
 }
 
+//  Peer on a DEALER of side with IMMEDIATE as given, closed at once:
+//  what the script wrote on stderr (the caller frees it)
+static char *
+s_peer_stderr (const char *side, const char *immediate)
+{
+    const char *python = sq_python_zmq ();
+    SQ_CHECK_MSG (python, "python3 with zmq is needed: apt-get install python3-zmq");
+    const char *script =
+        "import sys, zmq\n"
+        "sys.path.insert(0, 'python')\n"
+        "from streamq_peer import Peer\n"
+        "ctx = zmq.Context()\n"
+        "sock = ctx.socket(zmq.DEALER)\n"
+        "sock.setsockopt(zmq.LINGER, 0)\n"
+        "sock.setsockopt(zmq.IMMEDIATE, int(sys.argv[2]))\n"
+        "Peer(ctx, sock, 'tcp://127.0.0.1:2', sys.argv[1], 'py-queue').close()\n"
+        "sock.close()\n"
+        "print('closed')\n";
+    const char *argv [] = { python, "-c", script, side, immediate, NULL };
+    char *out = NULL, *err = NULL;
+    int code = sq_run (argv, SQ_WAIT_MS, &out, &err);
+    SQ_CHECK_MSG (code == 0 && strstr (out, "closed\n"), "exit %d, out '%s', err '%s'",
+                  code, out, err);
+    free (out);
+    return err;
+}
+
+//  A worker's socket without IMMEDIATE is named on stderr, as libstreamq
+//  does; with it, or on a client's socket, nothing is said
+static void
+test_immediate_warning (void)
+{
+    char *err = s_peer_stderr ("backend", "0");
+    bool warned = strstr (err, "streamq_peer: the socket of worker py-queue has IMMEDIATE 0") != NULL;
+    free (err);
+    SQ_CHECK_MSG (warned, "no warning for a worker socket with IMMEDIATE 0");
+    err = s_peer_stderr ("backend", "1");
+    bool quiet = strstr (err, "IMMEDIATE") == NULL;
+    free (err);
+    SQ_CHECK_MSG (quiet, "a warning for a worker socket with IMMEDIATE 1");
+    err = s_peer_stderr ("frontend", "0");
+    quiet = strstr (err, "IMMEDIATE") == NULL;
+    free (err);
+    SQ_CHECK_MSG (quiet, "a warning for a client socket");
+}
+
 int
 main (void)
 {
@@ -394,5 +441,6 @@ main (void)
     SQ_RUN (test_redials_lost_slots);
     SQ_RUN (test_several_proxies);
     SQ_RUN (test_close_right_after_a_change);
+    SQ_RUN (test_immediate_warning);
     return sq_test_summary ();
 }
