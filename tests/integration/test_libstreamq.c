@@ -224,8 +224,10 @@ s_new_peer_stderr (const char *side, int immediate)
     zmq_close (socket);
     zmq_ctx_term (ctx);
     char *text = calloc (1, 4096);
+    SQ_CHECK (text);
     rewind (capture);
-    fread (text, 1, 4095, capture);
+    size_t size = fread (text, 1, 4095, capture);
+    text [size] = '\0';
     fclose (capture);
     return text;
 }
