@@ -278,6 +278,14 @@ s_echo_round (void **clients, void **workers, int round)
 static int
 s_churn_round (sq_proxy_t *proxy, void *ctx, int round)
 {
+    //  The last round's connections first have to be gone at the proxy.
+    //  libzmq closes a socket's connections in its own thread, after
+    //  zmq_close returns: a worker of the last round still open there
+    //  would count among this round's and could be paired with one of its
+    //  clients, whose request would then be lost with that connection.
+    SQ_CHECK_MSG (sq_stats_wait (proxy->control, "backend.connections", 0, SQ_WAIT_MS)
+              &&  sq_stats_wait (proxy->control, "frontend.connections", 0, SQ_WAIT_MS),
+                  "round %d: the last round's connections are still open", round);
     void *workers [S_UNITS], *clients [S_UNITS];
     s_open (ctx, proxy->backend, workers);
     //  Every connection libzmq accepted must be known to the proxy
