@@ -351,10 +351,9 @@ s_late_reply (bool immediate)
     sq_proxy_t *proxy = sq_proxy_start ("test_disconnect", NULL);
     SQ_CHECK (proxy);
     void *ctx = zmq_ctx_new ();
-    void *worker = sq_peer_new (ctx, ZMQ_ROUTER, NULL, NULL);
+    void *worker = immediate? sq_worker_socket_new (ctx, ZMQ_ROUTER, NULL, NULL)
+                            : sq_peer_new (ctx, ZMQ_ROUTER, NULL, NULL);
     SQ_CHECK (worker);
-    int value = immediate;
-    SQ_CHECK_EQ (zmq_setsockopt (worker, ZMQ_IMMEDIATE, &value, sizeof value), 0);
     sq_monitor_t *monitor = sq_monitor_new (ctx, worker);
     SQ_CHECK (monitor);
     SQ_CHECK_EQ (zmq_connect (worker, proxy->backend), 0);

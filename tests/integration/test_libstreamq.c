@@ -203,12 +203,12 @@ s_control_reply (s_control_t *self, sq_msg_t **request_p, const char *status,
 //  What streamq_peer_new (side, on a DEALER with ZMQ_IMMEDIATE as given)
 //  writes on stderr: the caller frees it
 static char *
-s_new_peer_stderr (const char *side, int immediate)
+s_new_peer_stderr (const char *side, bool immediate)
 {
     void *ctx = zmq_ctx_new ();
-    void *socket = sq_peer_new (ctx, ZMQ_DEALER, NULL, NULL);
+    void *socket = immediate? sq_worker_socket_new (ctx, ZMQ_DEALER, NULL, NULL)
+                            : sq_peer_new (ctx, ZMQ_DEALER, NULL, NULL);
     SQ_CHECK (socket);
-    SQ_CHECK_EQ (zmq_setsockopt (socket, ZMQ_IMMEDIATE, &immediate, sizeof immediate), 0);
     FILE *capture = tmpfile ();
     SQ_CHECK (capture);
     fflush (stderr);
@@ -239,20 +239,19 @@ s_new_peer_stderr (const char *side, int immediate)
 static void
 test_immediate_warning (void)
 {
-    char *text = s_new_peer_stderr ("backend", 0);
+    char *text = s_new_peer_stderr ("backend", false);
     bool warned = strstr (text, "libstreamq: the socket of worker W-queue has ZMQ_IMMEDIATE 0") != NULL;
     free (text);
     SQ_CHECK_MSG (warned, "no warning for a worker socket with ZMQ_IMMEDIATE 0");
-    text = s_new_peer_stderr ("backend", 1);
+    text = s_new_peer_stderr ("backend", true);
     bool quiet = strstr (text, "ZMQ_IMMEDIATE") == NULL;
     free (text);
     SQ_CHECK_MSG (quiet, "a warning for a worker socket with ZMQ_IMMEDIATE 1");
-    text = s_new_peer_stderr ("frontend", 0);
+    text = s_new_peer_stderr ("frontend", false);
     quiet = strstr (text, "ZMQ_IMMEDIATE") == NULL;
     free (text);
     SQ_CHECK_MSG (quiet, "a warning for a client socket");
 }
-
 
 static void
 test_bad_arguments (void)
@@ -573,7 +572,7 @@ s_setup (s_fixture_t *self)
         .mechanism = SQ_CURVE, .as_server = true,
         .public_key = self->server_keys.public_key, .secret_key = self->server_keys.secret_key
     };
-    //  sq_peer_new sets ZMQ_HANDSHAKE_IVL 0: idle slots do not churn
+    //  sq_worker_socket_new sets ZMQ_HANDSHAKE_IVL 0: idle slots do not churn
     self->worker = sq_worker_socket_new (self->worker_ctx, ZMQ_ROUTER, &server, NULL);
     SQ_CHECK (self->worker);
     self->worker_peer = streamq_peer_new (self->worker_ctx, self->worker,
