@@ -350,7 +350,11 @@ s_sink (const s_way_t *way)
 static ssize_t
 s_io_read (void *ctx, uint8_t *data, size_t size)
 {
-    return read (s_source (ctx)->fd, data, size);
+    s_way_t *way = ctx;
+    ssize_t got = read (s_source (way)->fd, data, size);
+    if (got > 0)
+        sq_loop_moved (way->pair->engine->loop, (size_t) got);
+    return got;
 }
 
 static ssize_t
@@ -363,8 +367,11 @@ static ssize_t
 s_io_splice_in (void *ctx, size_t size)
 {
     s_way_t *way = ctx;
-    return splice (s_source (way)->fd, NULL, way->pair->pipe [way->from]->write_fd, NULL,
-                   size, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    ssize_t got = splice (s_source (way)->fd, NULL, way->pair->pipe [way->from]->write_fd,
+                          NULL, size, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (got > 0)
+        sq_loop_moved (way->pair->engine->loop, (size_t) got);
+    return got;
 }
 
 static ssize_t

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <unistd.h>
 #include <sys/epoll.h>
+#include <sched.h>
 #include "sq_loop.h"
 #include "sq_clock.h"
 #include "sq_log.h"
@@ -47,6 +48,10 @@ struct sq_loop {
     s_hook_t hooks [SQ_LOOP_HOOKS_MAX];
     int hooks_count;
     int64_t now;
+    size_t yield_below;         //  0: never yield
+    size_t moved;               //  Bytes moved since the last wait that
+                                //  could sleep
+    uint64_t yields;
     struct epoll_event fired [S_FIRED_MAX];
 };
 
@@ -278,6 +283,36 @@ s_run_timers (sq_loop_t *self)
 }
 
 void
+sq_loop_set_yield_below (sq_loop_t *self, size_t bytes)
+{
+    self->yield_below = bytes;
+}
+
+void
+sq_loop_moved (sq_loop_t *self, size_t bytes)
+{
+    self->moved += bytes;
+}
+
+uint64_t
+sq_loop_yields (sq_loop_t *self)
+{
+    return self->yields;
+}
+
+//  Before a wait that may sleep: yields once when the turn moved a little,
+//  so that the peers it woke run before the loop looks for more
+static void
+s_yield_if_small (sq_loop_t *self)
+{
+    if (self->moved > 0 && self->moved < self->yield_below) {
+        sched_yield ();
+        self->yields++;
+    }
+    self->moved = 0;
+}
+
+void
 sq_loop_once (sq_loop_t *self, int64_t max_wait_ms)
 {
     self->now = sq_clock_now ();
@@ -286,6 +321,8 @@ sq_loop_once (sq_loop_t *self, int64_t max_wait_ms)
         if (self->hooks [index].fn (self, self->hooks [index].arg))
             busy = true;
     int wait = busy? 0: s_wait_ms (self, max_wait_ms);
+    if (wait != 0)
+        s_yield_if_small (self);
     int count = epoll_wait (self->epoll_fd, self->fired, S_FIRED_MAX, wait);
     if (count < 0 && errno != EINTR)
         sq_warning ("epoll_wait failed: %s", strerror (errno));

@@ -21,6 +21,7 @@
 
 #include <stdint.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #define SQ_LOOP_READABLE    1
 #define SQ_LOOP_WRITABLE    2
@@ -85,6 +86,16 @@ void sq_loop_hook_remove (sq_loop_t *self, sq_loop_hook_fn *fn, void *arg);
 
 //  The time of the current turn (sq_clock_now when it woke)
 int64_t sq_loop_now (sq_loop_t *self);
+
+//  Yields the CPU before sleeping after a turn that moved fewer than bytes
+//  (but some); 0, the default, never yields
+void sq_loop_set_yield_below (sq_loop_t *self, size_t bytes);
+
+//  A handler or hook moved bytes this turn
+void sq_loop_moved (sq_loop_t *self, size_t bytes);
+
+//  How many times the loop yielded since it was made
+uint64_t sq_loop_yields (sq_loop_t *self);
 
 //  One turn: hooks, a wait of at most max_wait_ms (-1: until an event or a
 //  timer), handlers, timers. A signal that interrupts the wait ends the

@@ -562,6 +562,7 @@ s_start (s_proxy_t *proxy, sq_proxy_config_t *config)
         sq_log_failure ("cannot make the event loop: %s", strerror (errno));
         return false;
     }
+    sq_loop_set_yield_below (proxy->loop, config->yield_below);
     return s_register (proxy);
 }
 

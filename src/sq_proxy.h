@@ -27,6 +27,8 @@ typedef struct sq_proxy_config {
     const char *routes;         //  Route file, or NULL
     const char *metrics;        //  --metrics URL, or NULL: no HTTP server
     int io_threads;
+    size_t yield_below;         //  The loop yields after a turn that moved
+                                //  fewer bytes (0: never)
     sq_keepalive_t keepalive [2];   //  Per side
     //  While the options are read: --tcp-keepalive, and whether a side's
     //  own was given (sq_options_finish gives the first to the others)
