@@ -127,20 +127,63 @@ sq_endpoint_from (const char *endpoint, const char *source_ip, int source_port,
     return length > 0 && (size_t) length < size;
 }
 
+//  Where sq_free_port looks: from S_PICK_LOW up to below the kernel's
+//  ephemeral range (the ports it gives to every connect and to binds of
+//  port 0), read once
+#define S_PICK_LOW 10000
+#define S_PICK_MIN_SPAN 1000
+
+static int
+s_pick_high (void)
+{
+    static int high = 0;
+    if (high)
+        return high;
+    int low = 32768, top = 60999;
+    FILE *file = fopen ("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (file) {
+        if (fscanf (file, "%d %d", &low, &top) != 2)
+            low = 32768;
+        fclose (file);
+    }
+    high = low - 1;
+    return high;
+}
+
+//  True if port is free on address now (bound, then released)
+static bool
+s_port_free (struct sockaddr_in *address, int port)
+{
+    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd == -1)
+        return false;
+    address->sin_port = htons ((uint16_t) port);
+    bool free_now = bind (fd, (struct sockaddr *) address, sizeof *address) == 0;
+    close (fd);
+    return free_now;
+}
+
 int
 sq_free_port (const char *ip)
 {
     struct sockaddr_in address = { .sin_family = AF_INET };
     if (inet_pton (AF_INET, ip, &address.sin_addr) != 1)
         return -1;
-    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd == -1)
+    int high = s_pick_high ();
+    if (high - S_PICK_LOW < S_PICK_MIN_SPAN)
         return -1;
-    int port = -1;
-    if (bind (fd, (struct sockaddr *) &address, sizeof address) == 0)
-        port = sq_fd_local_port (fd);
-    close (fd);
-    return port;
+    //  A pseudo-random start, so that test binaries running at once do
+    //  not walk the same ports in the same order
+    static unsigned seed = 0;
+    if (!seed)
+        seed = (unsigned) getpid () * 2654435761u ^ (unsigned) time (NULL);
+    int span = high - S_PICK_LOW + 1;
+    for (int attempt = 0; attempt < 1000; attempt++) {
+        int port = S_PICK_LOW + (int) (rand_r (&seed) % (unsigned) span);
+        if (s_port_free (&address, port))
+            return port;
+    }
+    return -1;
 }
 
 //  =====================================================================

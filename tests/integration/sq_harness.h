@@ -70,7 +70,9 @@ bool sq_endpoint_from (const char *endpoint, const char *source_ip, int source_p
                        char *buf, size_t size);
 
 //  A TCP port that is free on the IPv4 address ip right now (bound, then
-//  released), or -1
+//  released), or -1. It is below the kernel's ephemeral range, so no
+//  connect and no bind to port 0, in this process or another test's, can
+//  take it before the caller binds it; only another explicit pick could.
 int sq_free_port (const char *ip);
 
 //  ---------------------------------------------------------------------

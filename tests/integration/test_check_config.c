@@ -215,20 +215,26 @@ test_check_refuses_what_start_refuses (void)
     free (err);
 }
 
-//  A TCP listener on 127.0.0.1 at a port the system picks; its port
+//  A TCP listener on 127.0.0.1 at a port from sq_free_port, which stays
+//  free once the listener closes (no other test's connect can take it);
+//  its port
 static int
 s_listen (int *port)
 {
-    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in address = { .sin_family = AF_INET };
-    address.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    socklen_t size = sizeof address;
-    if (fd < 0 || bind (fd, (struct sockaddr *) &address, sizeof address) != 0
-    ||  listen (fd, 1) != 0
-    ||  getsockname (fd, (struct sockaddr *) &address, &size) != 0)
-        return -1;
-    *port = ntohs (address.sin_port);
-    return fd;
+    for (int attempt = 0; attempt < 10; attempt++) {
+        *port = sq_free_port ("127.0.0.1");
+        int fd = *port > 0? socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0): -1;
+        if (fd < 0)
+            return -1;
+        struct sockaddr_in address = { .sin_family = AF_INET,
+                                       .sin_port = htons ((uint16_t) *port) };
+        address.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+        if (bind (fd, (struct sockaddr *) &address, sizeof address) == 0
+        &&  listen (fd, 1) == 0)
+            return fd;
+        close (fd);             //  Picked by another test meanwhile
+    }
+    return -1;
 }
 
 //  --check-config --bind binds and releases the endpoints: a port already
