@@ -300,9 +300,9 @@ static const sq_option_t s_table [] = {
              ".RB ( sched_yield (2))\n"
              "before it sleeps: the peers those bytes woke run first, and the next\n"
              "turn carries more bytes instead of sleeping and being woken for each\n"
-             "small batch. Where the proxy shares CPUs with its peers this takes a\n"
-             "fifth to a half of its CPU per byte of small messages; on a host with\n"
-             "idle CPUs it costs one system call per turn. 0 never yields." },
+             "small batch. Where the proxy shares CPUs with its peers this cut its CPU\n"
+             "per byte by up to half in the benchmarks; on a host with idle CPUs it\n"
+             "costs one system call per turn." },
     { .name = "log-level", .arg = "LEVEL", .type = SQ_OPTION_CUSTOM,
       .parse = s_parse_log_level, .print = s_print_log_level,
       .expected = "error, warning, info or debug",
