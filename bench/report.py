@@ -16,18 +16,20 @@ import statistics
 import subprocess
 import sys
 
-CONTENDERS = ["direct", "streamq", "splice", "broker", "haproxy", "haproxy-splice", "socat"]
+CONTENDERS = ["direct", "streamq", "splice", "splice-noyield", "broker", "haproxy",
+              "haproxy-splice", "socat"]
 NAMES = {
     "direct": "direct",
     "streamq": "StreamQ-Proxy, stream engine",
     "splice": "StreamQ-Proxy, splice engine",
+    "splice-noyield": "StreamQ-Proxy, splice engine, --yield-below 0",
     "broker": "zmq_proxy broker",
     "haproxy": "HAProxy (TCP)",
     "haproxy-splice": "HAProxy (TCP, splice)",
     "socat": "socat",
 }
 #  Those bench/run.sh also runs under SCHED_BATCH, when named NAME-batch
-BATCHED = ["splice", "streamq", "haproxy", "haproxy-splice"]
+BATCHED = ["splice", "splice-noyield", "streamq", "haproxy", "haproxy-splice"]
 CONTENDERS += [name + "-batch" for name in BATCHED]
 NAMES.update({name + "-batch": NAMES[name] + ", SCHED_BATCH" for name in BATCHED})
 #  The proxy's engines, as the scale runs and the stalled reader name them

@@ -174,10 +174,12 @@ start_contender () {
             start worker "$BIN" worker --bind "$ENDPOINT" "${secret[@]}"
             WATCH=$STARTED
             wait_listen "$front" ;;
-        streamq|splice)
-            local engine=stream
-            [ "$contender" = splice ] && engine=splice
-            start_proxy "$front" "$back" "$control" --engine "$engine" || return 1
+        streamq|splice|splice-noyield)
+            local engine=(--engine stream)
+            [ "$contender" = splice ] && engine=(--engine splice)
+            #  The splice engine with its loop's yield off, to measure it
+            [ "$contender" = splice-noyield ] && engine=(--engine splice --yield-below 0)
+            start_proxy "$front" "$back" "$control" "${engine[@]}" || return 1
             WATCH=$PROXY_PID
             start worker "$BIN" worker --connect "tcp://127.0.0.1:$back" \
                 --slots "$pairs" "${secret[@]}"
@@ -287,7 +289,7 @@ run_matrix () {
     for contender in $CONTENDERS; do
         local base=${contender%-batch}
         case "$base" in
-            streamq|splice|haproxy|haproxy-splice) ;;
+            streamq|splice|splice-noyield|haproxy|haproxy-splice) ;;
             direct|broker|socat)
                 if [ "$base" != "$contender" ]; then
                     echo "note,$contender: only the proxy's engines and HAProxy run under SCHED_BATCH: skipped" >>"$WORK/notes"
