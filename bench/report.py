@@ -68,7 +68,8 @@ def read_raw(path):
                 scale.setdefault(engine, {})[fields[1]] = float(fields[2])
                 continue
             if fields[0] == "stall" and len(fields) == 2 + len(STALL_FIELDS):
-                stall[fields[1]] = dict(zip(STALL_FIELDS, map(float, fields[2:])))
+                stall.setdefault(fields[1], []).append(
+                    dict(zip(STALL_FIELDS, map(float, fields[2:]))))
                 continue
             if len(fields) < 5 or fields[0] not in CONTENDERS:
                 continue
@@ -86,7 +87,23 @@ def read_raw(path):
                 cell["mem"].append(float(values[0]))
             elif kind == "fail":
                 cell["fail"].append(values[0])
-    return cells, scale, stall
+    return cells, scale, {engine: stall_summary(runs) for engine, runs in stall.items()}
+
+
+def stall_summary(runs):
+    """One engine's stalled-reader runs as one: the run with the median
+    neighbour's ratio, with the largest growth and peak of them all, whole
+    only if every run's message was, and the ratios' range"""
+    ordered = sorted(runs, key=lambda run: run["rate_ratio"])
+    summary = dict(ordered[(len(ordered) - 1) // 2])
+    summary["growth_kib"] = max(run["growth_kib"] for run in runs)
+    summary["rss_peak_kib"] = max(run["rss_peak_kib"] for run in runs)
+    summary["whole"] = min(run["whole"] for run in runs)
+    summary["closed_slow"] = max(run["closed_slow"] for run in runs)
+    summary["runs"] = len(runs)
+    summary["ratio_min"] = ordered[0]["rate_ratio"]
+    summary["ratio_max"] = ordered[-1]["rate_ratio"]
+    return summary
 
 
 def summarise(cell, endpoints):
@@ -345,16 +362,22 @@ def stall_markdown(stall):
         return []
     lines = ["\n### A worker that reads nothing for 3 s while its client sends 32 MiB\n",
              "A neighbouring pair (1 KiB, one request in flight) beside it; the proxy's "
-             "default options.\n",
-             "| engine | neighbour rt/s before | rt/s during | ratio | proxy RSS before MiB "
-             "| peak MiB | grew by MiB | message whole | read in ms | slow-peer closes |",
-             "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
+             "default options. Each engine ran it `runs` times, the engines taking turns: "
+             "the figures are those of the run with the median ratio, except the peak "
+             "and growth (the largest of any run), whether the message arrived whole "
+             "(in every run) and the slow-peer closes (the most).\n",
+             "| engine | runs | neighbour rt/s before | rt/s during | ratio | range "
+             "| proxy RSS before MiB | peak MiB | grew by MiB | message whole | read in ms "
+             "| slow-peer closes |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
     for engine in ENGINES:
         cell = stall.get(engine)
         if not cell:
             continue
-        lines.append("| %s | %.0f | %.0f | %.2f | %.1f | %.1f | %.1f | %s | %.0f | %.0f |" % (
-            engine, cell["base_rtps"], cell["stall_rtps"], cell["rate_ratio"],
+        lines.append("| %s | %d | %.0f | %.0f | %.2f | %.2f-%.2f | %.1f | %.1f | %.1f | %s "
+                     "| %.0f | %.0f |" % (
+            engine, cell["runs"], cell["base_rtps"], cell["stall_rtps"], cell["rate_ratio"],
+            cell["ratio_min"], cell["ratio_max"],
             cell["rss_base_kib"] / 1024, cell["rss_peak_kib"] / 1024,
             cell["growth_kib"] / 1024, "yes" if cell["whole"] else "no",
             cell["read_ms"], cell["closed_slow"]))
