@@ -8,7 +8,7 @@
 #  make bench-slow    a peer that never reads, under each slow-peer policy (~1 min)
 #  make bench-guard   a wrong-key client against a stock 64-slot worker (~15 s)
 #  make bench-stall   a worker that reads nothing for 3 s while its client
-#                     sends 32 MiB, on each engine (~30 s)
+#                     sends 32 MiB, three times on each engine (~40 s)
 #
 #  Uses BUILD, CC, CFLAGS, LDFLAGS, LDLIBS and CORE_OBJ from the top Makefile.
 
