@@ -10,8 +10,8 @@
 #  core   the I/O-free core alone
 #  slow   echo pairs beside a peer that never reads, under each slow-peer
 #         policy (bench/results/slow.md)
-#  stall  a worker that reads nothing for 3 s while its client sends 32 MiB,
-#         a neighbouring pair beside it, on each engine
+#  stall  a worker that reads nothing for 3 s while its client sends 32 MiB
+#         (a neighbouring pair beside it), three times on each engine
 #
 #  Everything listens on 127.0.0.1 only. Every process started here is
 #  stopped on exit. Results go to bench/results/ (see bench/README.md).
