@@ -350,11 +350,7 @@ s_sink (const s_way_t *way)
 static ssize_t
 s_io_read (void *ctx, uint8_t *data, size_t size)
 {
-    s_way_t *way = ctx;
-    ssize_t got = read (s_source (way)->fd, data, size);
-    if (got > 0)
-        sq_loop_moved (way->pair->engine->loop, (size_t) got);
-    return got;
+    return read (s_source (ctx)->fd, data, size);
 }
 
 static ssize_t
@@ -367,11 +363,8 @@ static ssize_t
 s_io_splice_in (void *ctx, size_t size)
 {
     s_way_t *way = ctx;
-    ssize_t got = splice (s_source (way)->fd, NULL, way->pair->pipe [way->from]->write_fd,
-                          NULL, size, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-    if (got > 0)
-        sq_loop_moved (way->pair->engine->loop, (size_t) got);
-    return got;
+    return splice (s_source (way)->fd, NULL, way->pair->pipe [way->from]->write_fd, NULL,
+                   size, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 }
 
 static ssize_t
@@ -415,7 +408,8 @@ static const sq_relay_io_t s_io = {
 //  -------------------------------------------------------------------------
 //  Pairs: what they moved, and when they stall
 
-//  Tells the core what each relay delivered since the last report
+//  Tells the core what each relay delivered since the last report, and
+//  the loop, whose yield goes by what a turn moved
 static void
 s_report_moved (s_pair_t *pair)
 {
@@ -423,6 +417,7 @@ s_report_moved (s_pair_t *pair)
     sq_list_remove (&pair->dirty_node);
     for (int from = 0; from < 2; from++) {
         uint64_t moved = sq_relay_take_moved (&pair->relay [from]);
+        sq_loop_moved (self->loop, (size_t) moved);
         s_conn_t *source = pair->end [from];
         if (moved && source && source->conn)
             sq_core_moved (self->core, source->conn, moved, s_now (self));
