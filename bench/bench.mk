@@ -9,6 +9,8 @@
 #  make bench-guard   a wrong-key client against a stock 64-slot worker (~15 s)
 #  make bench-stall   a worker that reads nothing for 3 s while its client
 #                     sends 32 MiB, three times on each engine (~40 s)
+#  make bench-busy    the splice engine's yield on and off, beside one and
+#                     two processes that compute without sleeping (~8 min)
 #
 #  Uses BUILD, CC, CFLAGS, LDFLAGS, LDLIBS and CORE_OBJ from the top Makefile.
 
@@ -16,10 +18,12 @@ BENCH_BIN      := $(BUILD)/bench/sq_bench
 BENCH_CORE_BIN := $(BUILD)/bench/sq_bench_core
 BENCH_GUARD_BIN := $(BUILD)/bench/sq_bench_guard
 BENCH_SRC      := bench/sq_bench.c bench/sq_bench_client.c bench/sq_bench_scale.c \
-                  bench/sq_bench_slow.c bench/sq_bench_stall.c bench/sq_bench_util.c
+                  bench/sq_bench_slow.c bench/sq_bench_stall.c bench/sq_bench_busy.c \
+                  bench/sq_bench_util.c
 BENCH_NEEDS    := $(BUILD)/streamq-proxy $(BUILD)/streamq-ctl $(BENCH_BIN)
 
-.PHONY: bench bench-quick bench-scale bench-core bench-slow bench-guard bench-stall bench-deps
+.PHONY: bench bench-quick bench-scale bench-core bench-slow bench-guard bench-stall bench-busy \
+        bench-deps
 
 #  Built with everything else, so they keep compiling; run only on demand
 all: $(BENCH_BIN) $(BENCH_CORE_BIN) $(BENCH_GUARD_BIN)
@@ -58,6 +62,9 @@ bench-core: deps $(BENCH_CORE_BIN)
 
 bench-slow: deps $(BENCH_NEEDS)
 	@BUILD=$(BUILD) bench/run.sh slow
+
+bench-busy: deps $(BENCH_NEEDS)
+	@BUILD=$(BUILD) bench/run.sh busy
 
 #  One wrong-key client against a stock worker's 64 slots, 11 s; prints a
 #  Markdown table row (slots left, good requests served, slots lost,

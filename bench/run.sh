@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 #  StreamQ-Proxy benchmarks.
-#  Usage: bench/run.sh full | quick | scale | core | slow | stall
+#  Usage: bench/run.sh full | quick | scale | core | slow | stall | busy
 #
 #  full   the matrix (7 contenders, the proxy's two engines among them, x
 #         NULL/CURVE x 4 sizes x 1/100 pairs, 3 rounds each), then the scale
@@ -12,6 +12,9 @@
 #         policy (bench/results/slow.md)
 #  stall  a worker that reads nothing for 3 s while its client sends 32 MiB
 #         (a neighbouring pair beside it), three times on each engine
+#  busy   the splice engine with its loop's yield on and off, beside one and
+#         then two processes that compute without sleeping, 5 rounds each
+#         (bench/results/busy.md)
 #
 #  Everything listens on 127.0.0.1 only. Every process started here is
 #  stopped on exit. Results go to bench/results/ (see bench/README.md).
@@ -44,7 +47,9 @@ case "$MODE" in
     core)  ;;
     slow)  SLOW_PAIRS=20; SLOW_MS=3000 ;;
     stall) ;;
-    *)     echo "usage: bench/run.sh full | quick | scale | core | slow | stall" >&2; exit 2 ;;
+    busy)  RUNS=5; SIZES="64 1024 65536"; BUSY_COUNTS="1 2"
+           LAT_MS=1000; TPUT_MS=1500 ;;
+    *)     echo "usage: bench/run.sh full | quick | scale | core | slow | stall | busy" >&2; exit 2 ;;
 esac
 #  Runs of the stalled reader on each engine (one sample each is noisy:
 #  its neighbour's rate is compared across two phases of 3 s)
@@ -435,6 +440,66 @@ run_core () {
 }
 
 #  --------------------------------------------------------------------------
+#  Beside processes that compute without sleeping
+
+#  The contenders of the busy runs: direct, and the splice engine with its
+#  loop's yield (the default) and without
+BUSY_CONTENDERS="direct splice splice-noyield"
+
+#  One round of one contender (contender busy size round port) with BUSY
+#  processes computing beside it: its lines go to $WORK/busy.csv as
+#  busy,size,contender,round,KIND,FIELDS... (KIND: lat, tput, or busy with
+#  the loops the busy processes did a second, in all)
+run_busy_cell () {
+    local contender=$1 busy=$2 size=$3 round=$4 port=$5 index
+    local prefix="$busy,$size,$contender,$round"
+    if ! start_contender "$contender" NULL 1 "$port" 2>>"$WORK/busy.err"; then
+        echo "note,busy: $contender, $busy busy, $size B, round $round did not start" >>"$WORK/notes"
+        stop_all
+        return
+    fi
+    for index in $(seq "$busy"); do
+        start "busy$index" "$BIN" busy
+    done
+    "$BIN" client --connect "$ENDPOINT" --size "$size" --pairs 1 --runs 1 \
+        --lat-ms "$LAT_MS" --tput-ms "$TPUT_MS" --watch-pid "$WATCH" \
+        >"$WORK/client.out" 2>>"$WORK/busy.err"
+    local status=$?
+    stop_all
+    if [ $status -ne 0 ]; then
+        echo "note,busy: $contender, $busy busy, $size B, round $round failed: $(tail -1 "$WORK/busy.err")" >>"$WORK/notes"
+        return
+    fi
+    sed -n "s/^\(lat\|tput\),1,/$prefix,\1,/p" "$WORK/client.out" >>"$WORK/busy.csv"
+    for index in $(seq "$busy"); do
+        sed -n "s/^busy,/$prefix,busy,/p" "$WORK/busy$index.log" >>"$WORK/busy.csv"
+    done
+}
+
+#  Every size and count of busy processes, RUNS rounds, the contenders
+#  taking turns as in the matrix
+run_busy () {
+    local todo=($BUSY_CONTENDERS) busy size round index cell=0
+    local count=${#todo[@]}
+    local total=$(( $(echo $BUSY_COUNTS | wc -w) * $(echo $SIZES | wc -w) * RUNS * count ))
+    : >"$WORK/busy.csv"
+    for busy in $BUSY_COUNTS; do
+        for size in $SIZES; do
+            for round in $(seq "$RUNS"); do
+                for index in $(seq 0 $((count - 1))); do
+                    local contender=${todo[$(( (index + round - 1) % count ))]}
+                    cell=$((cell + 1))
+                    printf 'bench: [%d/%d] %-14s beside %d busy, %5s B, round %d\n' \
+                        "$cell" "$total" "$contender" "$busy" "$size" "$round" >&2
+                    run_busy_cell "$contender" "$busy" "$size" "$round" \
+                        $((PORT_BASE + (cell % 40) * 5))
+                done
+            done
+        done
+    done
+}
+
+#  --------------------------------------------------------------------------
 #  A peer that never reads
 
 #  The proxy's options in every slow-peer run, besides --slow-peer and --peer-hwm
@@ -582,6 +647,7 @@ case "$MODE" in
     stall)      run_stall ;;
     core)       run_core ;;
     slow)       run_slow ;;
+    busy)       run_busy ;;
 esac
 echo "bench: measured in $(( $(date +%s) - START )) s" >&2
 [ -f "$WORK/machine" ] && echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$WORK/machine"
@@ -589,6 +655,12 @@ echo "bench: measured in $(( $(date +%s) - START )) s" >&2
 if [ "$MODE" = slow ]; then
     slow_report >"$RESULTS/slow.md"
     cat "$RESULTS/slow.md"
+    exit 0
+fi
+if [ "$MODE" = busy ]; then
+    python3 "$HERE/busy_report.py" --csv "$WORK/busy.csv" --machine "$WORK/machine" \
+        --notes "$WORK/notes" >"$RESULTS/busy.md" || exit 1
+    cat "$RESULTS/busy.md"
     exit 0
 fi
 if [ "$MODE" = core ]; then

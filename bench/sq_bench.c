@@ -56,7 +56,9 @@ s_usage (FILE *out)
         "  stall  --frontend EP --backend EP --control EP --pid PID [--ms MS]\n"
         "         [--size BYTES] [--label TEXT]\n"
         "                         a worker that reads nothing for MS while its\n"
-        "                         client sends BYTES; a neighbouring pair beside\n");
+        "                         client sends BYTES; a neighbouring pair beside it\n"
+        "  busy   [--ms MS]       compute without sleeping until TERM or MS;\n"
+        "                         print the loops done a second\n");
 }
 
 static bool
@@ -298,6 +300,8 @@ main (int argc, char *argv [])
         return sq_bench_slow (argc - 1, argv + 1);
     if (strcmp (command, "stall") == 0)
         return sq_bench_stall (argc - 1, argv + 1);
+    if (strcmp (command, "busy") == 0)
+        return sq_bench_busy (argc - 1, argv + 1);
     if (strcmp (command, "--help") == 0 || strcmp (command, "help") == 0) {
         s_usage (stdout);
         return 0;

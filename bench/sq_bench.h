@@ -58,5 +58,6 @@ int sq_bench_client (int argc, char *argv []);
 int sq_bench_scale (int argc, char *argv []);
 int sq_bench_slow (int argc, char *argv []);
 int sq_bench_stall (int argc, char *argv []);
+int sq_bench_busy (int argc, char *argv []);
 
 #endif
