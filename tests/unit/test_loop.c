@@ -1,8 +1,9 @@
 /*  =========================================================================
     Unit tests of sq_loop's yield: the loop gives up the CPU once before it
     may sleep, after a turn that moved fewer bytes than its threshold but
-    some, and never otherwise. Driven through a real pipe whose handler
-    says what it moved, and through hooks.
+    some, and never otherwise; it stops for a while when its yields keep
+    it off the CPU long. Driven through a real pipe whose handler says what
+    it moved, through hooks, and by telling the loop how long yields took.
     =========================================================================
 */
 #include "sq_test.h"
@@ -147,6 +148,49 @@ test_handler_moves (void)
     sq_loop_destroy (&loop);
 }
 
+//  Tells the loop that count yields took elapsed_us each
+static void
+s_yields_took (sq_loop_t *loop, int count, int64_t elapsed_us)
+{
+    for (int index = 0; index < count; index++)
+        sq_loop_yield_took (loop, elapsed_us);
+}
+
+//  Whether a turn after a small one yields
+static bool
+s_small_turn_yields (sq_loop_t *loop)
+{
+    uint64_t before = sq_loop_yields (loop);
+    sq_loop_moved (loop, 100);
+    s_turn (loop);
+    return sq_loop_yields (loop) == before + 1;
+}
+
+//  64 yields of 1 ms or more on average stop the yield for a second, the
+//  next slow 64 for two; 64 that are quicker change nothing. The turns
+//  here yield for real and count, but a test makes fewer than 64 of them.
+static void
+test_slow_yields_rest (void)
+{
+    sq_loop_t *loop = sq_loop_new ();
+    SQ_CHECK (loop);
+    sq_loop_set_yield_below (loop, 64 * 1024);
+    s_yields_took (loop, 64, 999);
+    SQ_CHECK_EQ (sq_loop_yield_rests (loop), 0);
+    SQ_CHECK (s_small_turn_yields (loop));
+    //  Completes that window of 64 (the turn's own yield was the first)
+    s_yields_took (loop, 63, 2000);
+    SQ_CHECK_EQ (sq_loop_yield_rests (loop), 1);
+    SQ_CHECK (!s_small_turn_yields (loop));
+    usleep (1100 * 1000);
+    SQ_CHECK (s_small_turn_yields (loop));      //  The second is over
+    s_yields_took (loop, 63, 2000);
+    SQ_CHECK_EQ (sq_loop_yield_rests (loop), 2);
+    usleep (1100 * 1000);
+    SQ_CHECK (!s_small_turn_yields (loop));     //  Two seconds this time
+    sq_loop_destroy (&loop);
+}
+
 int
 main (void)
 {
@@ -155,5 +199,6 @@ main (void)
     SQ_RUN (test_large_turns_do_not);
     SQ_RUN (test_busy_turns_do_not);
     SQ_RUN (test_handler_moves);
+    SQ_RUN (test_slow_yields_rest);
     return sq_test_summary ();
 }
