@@ -102,8 +102,8 @@ uint64_t sq_loop_yields (sq_loop_t *self);
 //  1 ms or more each on average, they ran time slices of a process that
 //  computes on this CPU, and a yield there delays the proxy's next bytes
 //  by a slice: the loop stops yielding for a second, twice as long each
-//  time the next 64 are as slow, up to 32 s, and from the first 64 that
-//  are not, it rests a second again.
+//  time the next 64 are as slow again, up to 32 s. 64 quicker ones bring
+//  the next rest back to a second.
 void sq_loop_yield_took (sq_loop_t *self, int64_t elapsed_us);
 
 //  How many times slow yields made the loop stop yielding for a while
