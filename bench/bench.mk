@@ -10,7 +10,7 @@
 #  make bench-stall   a worker that reads nothing for 3 s while its client
 #                     sends 32 MiB, three times on each engine (~40 s)
 #  make bench-busy    the splice engine's yield on and off, beside one and
-#                     two processes that compute without sleeping (~8 min)
+#                     two processes that compute without sleeping (~4 min)
 #
 #  Uses BUILD, CC, CFLAGS, LDFLAGS, LDLIBS and CORE_OBJ from the top Makefile.
 
