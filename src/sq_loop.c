@@ -13,7 +13,6 @@
 #include <unistd.h>
 #include <sys/epoll.h>
 #include <sched.h>
-#include <time.h>
 #include "sq_loop.h"
 #include "sq_clock.h"
 #include "sq_log.h"
@@ -346,15 +345,6 @@ sq_loop_yield_rests (sq_loop_t *self)
     return self->yield_rests;
 }
 
-//  Microseconds on the monotonic clock
-static int64_t
-s_now_us (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 //  Before a wait that may sleep: yields once when the turn moved a little,
 //  so that the peers it woke run before the loop looks for more; unless
 //  the last yields showed that a process that computes shares the CPU
@@ -363,10 +353,10 @@ s_yield_if_small (sq_loop_t *self)
 {
     if (self->moved > 0 && self->moved < self->yield_below
     &&  self->now >= self->yield_rest_until) {
-        int64_t before_us = s_now_us ();
+        int64_t before_us = sq_clock_now_us ();
         sched_yield ();
         self->yields++;
-        sq_loop_yield_took (self, s_now_us () - before_us);
+        sq_loop_yield_took (self, sq_clock_now_us () - before_us);
     }
     self->moved = 0;
 }

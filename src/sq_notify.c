@@ -5,9 +5,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 #include <systemd/sd-daemon.h>
 #include "sq_notify.h"
+#include "sq_clock.h"
 #include "sq_log.h"
 
 struct sq_notify {
@@ -63,12 +63,9 @@ sq_notify_reloading (sq_notify_t *self)
     (void) self;
     //  The time stamp is what Type=notify-reload asks for; plain notify
     //  takes it too
-    struct timespec now;
-    clock_gettime (CLOCK_MONOTONIC, &now);
     char state [128];
     snprintf (state, sizeof state, "RELOADING=1\nSTATUS=reloading\nMONOTONIC_USEC=%llu",
-              (unsigned long long) now.tv_sec * 1000000ULL
-              + (unsigned long long) now.tv_nsec / 1000);
+              (unsigned long long) sq_clock_now_us ());
     s_send (state);
 }
 
