@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <sys/epoll.h>
 #include <sched.h>
+#include <stdio.h>
 #include "sq_loop.h"
 #include "sq_clock.h"
 #include "sq_log.h"
@@ -29,6 +30,13 @@
 //  next window is slow again, up to the most
 #define S_YIELD_REST_MS 1000
 #define S_YIELD_REST_MAX_MS 32000
+//  Fewer yields than this in a window found events waiting right after
+//  them: the peers answer one message at a time, there is no batch to
+//  gather, and a yield only delays the loop's sleep (with one message in
+//  flight, under 4 in 64 found any; with a window of them, most did). The
+//  loop stops yielding for S_YIELD_REST_MS then, without doubling: looking
+//  again costs a window of yields a second.
+#define S_YIELD_FOUND_MIN 8
 
 typedef struct {
     int mask;                   //  As watched; 0: not watched
@@ -62,8 +70,9 @@ struct sq_loop {
     size_t moved;               //  Bytes moved since the last wait that
                                 //  could sleep
     uint64_t yields;
-    int yield_count;            //  Yields in this window, and their time
-    int64_t yield_total_us;
+    int yield_count;            //  Yields in this window, their time, and
+    int64_t yield_total_us;     //  how many found events right after
+    int yield_found;
     int64_t yield_rest_ms;      //  The last rest's length; 0 after a window
                                 //  that was not slow
     int64_t yield_rest_until;   //  No yield before this time
@@ -316,27 +325,44 @@ sq_loop_yields (sq_loop_t *self)
     return self->yields;
 }
 
+//  Stops yielding for rest_ms from now, and says why at debug level
+static void
+s_yield_rest (sq_loop_t *self, int64_t rest_ms, const char *why)
+{
+    self->yield_rest_until = self->now + rest_ms;
+    self->yield_rests++;
+    sq_debug ("%s; not yielding for %lld ms", why, (long long) rest_ms);
+}
+
 void
-sq_loop_yield_took (sq_loop_t *self, int64_t elapsed_us)
+sq_loop_yield_took (sq_loop_t *self, int64_t elapsed_us, bool found)
 {
     self->yield_total_us += elapsed_us;
+    self->yield_found += found;
     if (++self->yield_count < S_YIELD_WINDOW)
         return;
     int64_t mean_us = self->yield_total_us / self->yield_count;
+    int found_count = self->yield_found;
     self->yield_count = 0;
     self->yield_total_us = 0;
-    if (mean_us < S_YIELD_SLOW_US) {
-        self->yield_rest_ms = 0;
+    self->yield_found = 0;
+    char why [160];
+    if (mean_us >= S_YIELD_SLOW_US) {
+        self->yield_rest_ms = self->yield_rest_ms? self->yield_rest_ms * 2: S_YIELD_REST_MS;
+        if (self->yield_rest_ms > S_YIELD_REST_MAX_MS)
+            self->yield_rest_ms = S_YIELD_REST_MAX_MS;
+        snprintf (why, sizeof why, "%d yields gave the CPU away for %lld us each on"
+                  " average: a process that computes shares it", S_YIELD_WINDOW,
+                  (long long) mean_us);
+        s_yield_rest (self, self->yield_rest_ms, why);
         return;
     }
-    self->yield_rest_ms = self->yield_rest_ms? self->yield_rest_ms * 2: S_YIELD_REST_MS;
-    if (self->yield_rest_ms > S_YIELD_REST_MAX_MS)
-        self->yield_rest_ms = S_YIELD_REST_MAX_MS;
-    self->yield_rest_until = self->now + self->yield_rest_ms;
-    self->yield_rests++;
-    sq_debug ("%d yields gave the CPU away for %lld us each on average: a process"
-              " that computes shares it; not yielding for %lld ms", S_YIELD_WINDOW,
-              (long long) mean_us, (long long) self->yield_rest_ms);
+    self->yield_rest_ms = 0;
+    if (found_count < S_YIELD_FOUND_MIN) {
+        snprintf (why, sizeof why, "%d of %d yields found events after them: the"
+                  " peers answer one message at a time", found_count, S_YIELD_WINDOW);
+        s_yield_rest (self, S_YIELD_REST_MS, why);
+    }
 }
 
 uint64_t
@@ -347,18 +373,37 @@ sq_loop_yield_rests (sq_loop_t *self)
 
 //  Before a wait that may sleep: yields once when the turn moved a little,
 //  so that the peers it woke run before the loop looks for more; unless
-//  the last yields showed that a process that computes shares the CPU
-static void
+//  the last yields showed that a process that computes shares the CPU, or
+//  that nothing came while they ran. Returns how long the yield took, -1
+//  without one.
+static int64_t
 s_yield_if_small (sq_loop_t *self)
 {
+    int64_t took_us = -1;
     if (self->moved > 0 && self->moved < self->yield_below
     &&  self->now >= self->yield_rest_until) {
         int64_t before_us = sq_clock_now_us ();
         sched_yield ();
         self->yields++;
-        sq_loop_yield_took (self, sq_clock_now_us () - before_us);
+        took_us = sq_clock_now_us () - before_us;
     }
     self->moved = 0;
+    return took_us;
+}
+
+//  Waits up to wait ms for events; after a yield, first looks without
+//  waiting, and tells the yield's account what it found
+static int
+s_wait (sq_loop_t *self, int wait)
+{
+    int64_t took_us = wait != 0? s_yield_if_small (self): -1;
+    if (took_us >= 0) {
+        int count = epoll_wait (self->epoll_fd, self->fired, S_FIRED_MAX, 0);
+        sq_loop_yield_took (self, took_us, count > 0);
+        if (count != 0)
+            return count;
+    }
+    return epoll_wait (self->epoll_fd, self->fired, S_FIRED_MAX, wait);
 }
 
 void
@@ -369,10 +414,7 @@ sq_loop_once (sq_loop_t *self, int64_t max_wait_ms)
     for (int index = 0; index < self->hooks_count; index++)
         if (self->hooks [index].fn (self, self->hooks [index].arg))
             busy = true;
-    int wait = busy? 0: s_wait_ms (self, max_wait_ms);
-    if (wait != 0)
-        s_yield_if_small (self);
-    int count = epoll_wait (self->epoll_fd, self->fired, S_FIRED_MAX, wait);
+    int count = s_wait (self, busy? 0: s_wait_ms (self, max_wait_ms));
     if (count < 0 && errno != EINTR)
         sq_warning ("epoll_wait failed: %s", strerror (errno));
     self->now = sq_clock_now ();

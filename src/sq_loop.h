@@ -97,16 +97,20 @@ void sq_loop_moved (sq_loop_t *self, size_t bytes);
 //  How many times the loop yielded since it was made
 uint64_t sq_loop_yields (sq_loop_t *self);
 
-//  Tells the loop how long a yield kept it off the CPU; the loop times its
-//  own yields, and a test may call this too. When 64 yields in a row took
-//  1 ms or more each on average, they ran time slices of a process that
-//  computes on this CPU, and a yield there delays the proxy's next bytes
-//  by a slice: the loop stops yielding for a second, twice as long each
-//  time the next 64 are as slow again, up to 32 s. 64 quicker ones bring
-//  the next rest back to a second.
-void sq_loop_yield_took (sq_loop_t *self, int64_t elapsed_us);
+//  Tells the loop how long a yield kept it off the CPU, and whether events
+//  were waiting right after it; the loop tells itself of its own yields,
+//  and a test may call this too. It judges them 64 at a time:
+//  - When they took 1 ms or more each on average, they ran time slices of
+//    a process that computes on this CPU, and a yield there delays the
+//    proxy's next bytes by a slice: the loop stops yielding for a second,
+//    twice as long each time the next 64 are as slow again, up to 32 s.
+//    64 quicker ones bring the next rest back to a second.
+//  - Otherwise, when fewer than 8 of them found events waiting, the peers
+//    answer one message at a time and a yield only delays the loop's
+//    sleep: the loop stops yielding for a second, then looks again.
+void sq_loop_yield_took (sq_loop_t *self, int64_t elapsed_us, bool found);
 
-//  How many times slow yields made the loop stop yielding for a while
+//  How many times the loop stopped yielding for a while
 uint64_t sq_loop_yield_rests (sq_loop_t *self);
 
 //  One turn: hooks, a wait of at most max_wait_ms (-1: until an event or a

@@ -302,11 +302,14 @@ static const sq_option_t s_table [] = {
              "turn carries more bytes instead of sleeping and being woken for each\n"
              "small batch. Where the proxy shares CPUs with its peers this cut its CPU\n"
              "per byte by up to half in the benchmarks; on a host with idle CPUs it\n"
-             "costs one system call per turn. When 64 yields in a row kept the proxy\n"
-             "off the CPU for 1 ms or more each on average, a process that computes\n"
-             "shares its CPU and a yield would delay the proxy by its time slice: the\n"
-             "proxy then stops yielding for a second, longer while that lasts (up to\n"
-             "32 s), and logs it at debug level." },
+             "costs one system call per turn. The proxy judges its yields 64 at a\n"
+             "time. When they kept it off the CPU for 1 ms or more each on average, a\n"
+             "process that computes shares its CPU and a yield would delay the proxy\n"
+             "by its time slice: the proxy stops yielding for a second, longer while\n"
+             "that lasts (up to 32 s). When fewer than 8 of them found new bytes\n"
+             "waiting, the peers answer one message at a time, there is no batch to\n"
+             "gather, and a yield would only add to each round trip: the proxy stops\n"
+             "yielding for a second, then looks again. Both log at debug level." },
     { .name = "log-level", .arg = "LEVEL", .type = SQ_OPTION_CUSTOM,
       .parse = s_parse_log_level, .print = s_print_log_level,
       .expected = "error, warning, info or debug",
