@@ -2,7 +2,7 @@ set terminal pngcairo size 1400,1000 font 'Sans,11' noenhanced
 set output 'throughput_ratio.png'
 set datafile missing '?'
 set multiplot layout 2,2 title 'Throughput as a fraction of direct (echo, messages/s; higher is better)' font 'Sans,14'
-set yrange [0:2.0]
+set yrange [0:1.8]
 set grid ytics
 set xrange [-0.3:3.300000]
 set key top center horizontal maxrows 3 width -2
