@@ -35,6 +35,24 @@ s_on_readable (sq_loop_t *loop, int fd, int fired, void *arg)
     }
 }
 
+//  Makes a non-blocking pipe whose read end the loop watches
+static void
+s_pipe_watch (sq_loop_t *loop, s_pipe_t *pipe_)
+{
+    pipe_->reads = 0;
+    SQ_CHECK_EQ (pipe2 (pipe_->fds, O_NONBLOCK | O_CLOEXEC), 0);
+    SQ_CHECK_EQ (sq_loop_watch (loop, pipe_->fds [0], SQ_LOOP_READABLE, s_on_readable, pipe_), 0);
+}
+
+//  Unwatches and closes both ends
+static void
+s_pipe_close (sq_loop_t *loop, s_pipe_t *pipe_)
+{
+    sq_loop_unwatch (loop, pipe_->fds [0]);
+    close (pipe_->fds [0]);
+    close (pipe_->fds [1]);
+}
+
 //  A hook that keeps the loop from sleeping while *arg is true
 static bool
 s_busy_hook (sq_loop_t *loop, void *arg)
@@ -133,9 +151,8 @@ test_handler_moves (void)
 {
     sq_loop_t *loop = sq_loop_new ();
     sq_loop_set_yield_below (loop, 64 * 1024);
-    s_pipe_t pipe_ = { .reads = 0 };
-    SQ_CHECK_EQ (pipe2 (pipe_.fds, O_NONBLOCK | O_CLOEXEC), 0);
-    SQ_CHECK_EQ (sq_loop_watch (loop, pipe_.fds [0], SQ_LOOP_READABLE, s_on_readable, &pipe_), 0);
+    s_pipe_t pipe_;
+    s_pipe_watch (loop, &pipe_);
     SQ_CHECK_EQ (write (pipe_.fds [1], "hello", 5), 5);
     while (pipe_.reads == 0)
         s_turn (loop);
@@ -144,9 +161,7 @@ test_handler_moves (void)
     SQ_CHECK_EQ (sq_loop_yields (loop), 1);
     s_turn (loop);
     SQ_CHECK_EQ (sq_loop_yields (loop), 1);
-    sq_loop_unwatch (loop, pipe_.fds [0]);
-    close (pipe_.fds [0]);
-    close (pipe_.fds [1]);
+    s_pipe_close (loop, &pipe_);
     sq_loop_destroy (&loop);
 }
 
@@ -244,9 +259,8 @@ test_found_bytes_keep_yielding (void)
 {
     sq_loop_t *loop = sq_loop_new ();
     sq_loop_set_yield_below (loop, 64 * 1024);
-    s_pipe_t pipe_ = { .reads = 0 };
-    SQ_CHECK_EQ (pipe2 (pipe_.fds, O_NONBLOCK | O_CLOEXEC), 0);
-    SQ_CHECK_EQ (sq_loop_watch (loop, pipe_.fds [0], SQ_LOOP_READABLE, s_on_readable, &pipe_), 0);
+    s_pipe_t pipe_;
+    s_pipe_watch (loop, &pipe_);
     while (sq_loop_yields (loop) < 128)
         s_pipe_turns (loop, &pipe_, 5000);
     SQ_CHECK_EQ (sq_loop_yield_rests (loop), 0);
@@ -257,9 +271,7 @@ test_found_bytes_keep_yielding (void)
     uint64_t yields = sq_loop_yields (loop);
     s_pipe_turns (loop, &pipe_, 100);
     SQ_CHECK_EQ (sq_loop_yields (loop), yields);
-    sq_loop_unwatch (loop, pipe_.fds [0]);
-    close (pipe_.fds [0]);
-    close (pipe_.fds [1]);
+    s_pipe_close (loop, &pipe_);
     sq_loop_destroy (&loop);
 }
 
