@@ -13,7 +13,6 @@
 #include <unistd.h>
 #include <sys/epoll.h>
 #include <sched.h>
-#include <stdio.h>
 #include "sq_loop.h"
 #include "sq_clock.h"
 #include "sq_log.h"
@@ -325,13 +324,12 @@ sq_loop_yields (sq_loop_t *self)
     return self->yields;
 }
 
-//  Stops yielding for rest_ms from now, and says why at debug level
+//  Stops yielding for rest_ms from now
 static void
-s_yield_rest (sq_loop_t *self, int64_t rest_ms, const char *why)
+s_yield_rest (sq_loop_t *self, int64_t rest_ms)
 {
     self->yield_rest_until = self->now + rest_ms;
     self->yield_rests++;
-    sq_debug ("%s; not yielding for %lld ms", why, (long long) rest_ms);
 }
 
 void
@@ -346,22 +344,22 @@ sq_loop_yield_took (sq_loop_t *self, int64_t elapsed_us, bool found)
     self->yield_count = 0;
     self->yield_total_us = 0;
     self->yield_found = 0;
-    char why [160];
     if (mean_us >= S_YIELD_SLOW_US) {
         self->yield_rest_ms = self->yield_rest_ms? self->yield_rest_ms * 2: S_YIELD_REST_MS;
         if (self->yield_rest_ms > S_YIELD_REST_MAX_MS)
             self->yield_rest_ms = S_YIELD_REST_MAX_MS;
-        snprintf (why, sizeof why, "%d yields gave the CPU away for %lld us each on"
-                  " average: a process that computes shares it", S_YIELD_WINDOW,
-                  (long long) mean_us);
-        s_yield_rest (self, self->yield_rest_ms, why);
+        s_yield_rest (self, self->yield_rest_ms);
+        sq_debug ("%d yields gave the CPU away for %lld us each on average: a process"
+                  " that computes shares it; not yielding for %lld ms", S_YIELD_WINDOW,
+                  (long long) mean_us, (long long) self->yield_rest_ms);
         return;
     }
     self->yield_rest_ms = 0;
     if (found_count < S_YIELD_FOUND_MIN) {
-        snprintf (why, sizeof why, "%d of %d yields found events after them: the"
-                  " peers answer one message at a time", found_count, S_YIELD_WINDOW);
-        s_yield_rest (self, S_YIELD_REST_MS, why);
+        s_yield_rest (self, S_YIELD_REST_MS);
+        sq_debug ("%d of %d yields found events after them: the peers answer one"
+                  " message at a time; not yielding for %d ms", found_count,
+                  S_YIELD_WINDOW, S_YIELD_REST_MS);
     }
 }
 
