@@ -72,6 +72,7 @@ struct sq_loop {
     int yield_count;            //  Yields in this window, their time, and
     int64_t yield_total_us;     //  how many found events right after
     int yield_found;
+    int64_t yield_slow_us;      //  A mean this long is slow; 0: never
     int64_t yield_rest_ms;      //  The last rest's length; 0 after a window
                                 //  that was not slow
     int64_t yield_rest_until;   //  No yield before this time
@@ -91,6 +92,7 @@ sq_loop_new (void)
         return NULL;
     }
     self->now = sq_clock_now ();
+    self->yield_slow_us = S_YIELD_SLOW_US;
     return self;
 }
 
@@ -344,7 +346,7 @@ sq_loop_yield_took (sq_loop_t *self, int64_t elapsed_us, bool found)
     self->yield_count = 0;
     self->yield_total_us = 0;
     self->yield_found = 0;
-    if (mean_us >= S_YIELD_SLOW_US) {
+    if (self->yield_slow_us > 0 && mean_us >= self->yield_slow_us) {
         self->yield_rest_ms = self->yield_rest_ms? self->yield_rest_ms * 2: S_YIELD_REST_MS;
         if (self->yield_rest_ms > S_YIELD_REST_MAX_MS)
             self->yield_rest_ms = S_YIELD_REST_MAX_MS;
@@ -367,6 +369,12 @@ uint64_t
 sq_loop_yield_rests (sq_loop_t *self)
 {
     return self->yield_rests;
+}
+
+void
+sq_loop_set_yield_slow_us (sq_loop_t *self, int64_t mean_us)
+{
+    self->yield_slow_us = mean_us;
 }
 
 //  Before a wait that may sleep: yields once when the turn moved a little,

@@ -113,6 +113,11 @@ void sq_loop_yield_took (sq_loop_t *self, int64_t elapsed_us, bool found);
 //  How many times the loop stopped yielding for a while
 uint64_t sq_loop_yield_rests (sq_loop_t *self);
 
+//  The mean time away from the CPU at which yields are judged slow (1 000
+//  us unless set); 0 never judges them slow. A test of the other judgement
+//  sets 0, so that the machine's other processes cannot decide it.
+void sq_loop_set_yield_slow_us (sq_loop_t *self, int64_t mean_us);
+
 //  One turn: hooks, a wait of at most max_wait_ms (-1: until an event or a
 //  timer), handlers, timers. A signal that interrupts the wait ends the
 //  turn early.
