@@ -24,12 +24,12 @@ CORE_SRC := src/sq_log.c src/sq_clock.c src/sq_buf.c src/sq_greeting.c \
             src/sq_histogram.c src/sq_prometheus.c \
             src/sq_flow.c src/sq_outcome.c src/sq_handshake.c src/sq_liveness.c src/sq_arrival.c \
             src/sq_frame_reader.c src/sq_zmtp_check.c src/sq_bans.c src/sq_tally.c \
-            src/sq_options.c src/sq_loop.c
+            src/sq_options.c src/sq_loop.c src/sq_pipe_pool.c
 #  The two engines (ZMQ_STREAM, and the proxy's own TCP
 #  sockets), CURVE on the control socket and its guard, the HTTP server of
 #  --metrics (libmicrohttpd) and the systemd notifications (libsystemd):
 #  the proxy alone links those two
-PROXY_SRC := src/sq_net.c src/sq_pipe_pool.c src/sq_engine_stream.c \
+PROXY_SRC := src/sq_net.c src/sq_engine_stream.c \
              src/sq_engine_splice.c src/sq_service.c src/sq_proxy.c src/sq_control_auth.c \
              src/sq_metrics.c \
              src/sq_control_guard.c \

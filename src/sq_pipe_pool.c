@@ -12,6 +12,7 @@ struct sq_pipe_pool {
     size_t size;
     size_t count;               //  Made and not closed
     size_t idle;                //  Of those, in free []
+    uint64_t refusals;          //  Takes that had none to give
     sq_pipe_t **free;
 };
 
@@ -74,11 +75,11 @@ sq_pipe_pool_take (sq_pipe_pool_t *self)
 {
     if (self->idle)
         return self->free [--self->idle];
-    if (self->count == self->max)
-        return NULL;
-    sq_pipe_t *pipe = s_make (self);
+    sq_pipe_t *pipe = self->count < self->max? s_make (self): NULL;
     if (pipe)
         self->count++;
+    else
+        self->refusals++;
     return pipe;
 }
 
@@ -99,4 +100,16 @@ size_t
 sq_pipe_pool_count (sq_pipe_pool_t *self)
 {
     return self->count;
+}
+
+size_t
+sq_pipe_pool_lent (sq_pipe_pool_t *self)
+{
+    return self->count - self->idle;
+}
+
+uint64_t
+sq_pipe_pool_refusals (sq_pipe_pool_t *self)
+{
+    return self->refusals;
 }

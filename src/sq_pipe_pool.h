@@ -12,6 +12,7 @@
 #define SQ_PIPE_POOL_H_INCLUDED
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct {
     int read_fd;
@@ -40,5 +41,12 @@ void sq_pipe_pool_discard (sq_pipe_pool_t *self, sq_pipe_t *pipe);
 
 //  Pipes made and not closed, lent or not
 size_t sq_pipe_pool_count (sq_pipe_pool_t *self);
+
+//  Of those, the pipes lent out now
+size_t sq_pipe_pool_lent (sq_pipe_pool_t *self);
+
+//  How many times sq_pipe_pool_take had none to give: every pipe lent,
+//  or the kernel refused a new one
+uint64_t sq_pipe_pool_refusals (sq_pipe_pool_t *self);
 
 #endif
