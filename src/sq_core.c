@@ -482,6 +482,15 @@ sq_core_stats (sq_core_t *self)
     return &self->stats;
 }
 
+void
+sq_core_engine_figures (sq_core_t *self, sq_engine_figures_t *figures)
+{
+    memset (figures, 0, sizeof *figures);
+    figures->name = "";
+    if (self->engine.figures)
+        self->engine.figures (self->engine.handle, figures);
+}
+
 sq_conn_table_t *
 sq_core_conns (sq_core_t *self)
 {

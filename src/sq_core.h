@@ -33,6 +33,15 @@ typedef enum {
     SQ_SEND_GONE            //  The connection no longer exists
 } sq_send_result_t;
 
+//  What an engine tells of itself, for STATS and the metrics
+typedef struct {
+    const char *name;           //  "stream" or "splice"
+    uint64_t pipes_lent;        //  Pipes relays splice through now
+    uint64_t pipes_idle;        //  Pipes kept empty for the next relay
+    uint64_t pipe_refusals;     //  Times a relay asked for a pipe, had
+                                //  none, and copied instead
+} sq_engine_figures_t;
+
 //  What the core asks of an engine
 typedef struct {
     void *handle;
@@ -47,6 +56,9 @@ typedef struct {
     //  then calls send for neither connection again, and the engine reports
     //  what it moves with sq_core_moved and the end with sq_core_disconnected.
     bool (*handoff) (void *handle, sq_conn_t *client, sq_conn_t *worker);
+    //  Optional (NULL: no name, no pipes). Fills figures, which the core
+    //  zeroed.
+    void (*figures) (void *handle, sq_engine_figures_t *figures);
 } sq_engine_t;
 
 //  Why a handshake failed, counted in STATS as handshakes.failed_by.<name>
@@ -239,6 +251,10 @@ sq_balancer_t *sq_core_balancer (sq_core_t *self);
 struct sq_identity *sq_core_identity (sq_core_t *self);
 const sq_core_config_t *sq_core_config (sq_core_t *self);
 size_t sq_core_active_pairs (sq_core_t *self);
+
+//  What the engine tells of itself (sq_engine_figures_t); name is ""
+//  when it tells nothing
+void sq_core_engine_figures (sq_core_t *self, sq_engine_figures_t *figures);
 
 //  Clients being screened, and pairs whose handshake is followed, now
 size_t sq_core_screening (sq_core_t *self);

@@ -1029,11 +1029,23 @@ sq_engine_splice_destroy (sq_engine_splice_t **self_p)
     *self_p = NULL;
 }
 
+//  The engine's name, and its pipes
+static void
+s_figures (void *handle, sq_engine_figures_t *figures)
+{
+    sq_engine_splice_t *self = handle;
+    figures->name = "splice";
+    figures->pipes_lent = sq_pipe_pool_lent (self->pipes);
+    figures->pipes_idle = sq_pipe_pool_count (self->pipes) - figures->pipes_lent;
+    figures->pipe_refusals = sq_pipe_pool_refusals (self->pipes);
+}
+
 sq_engine_t
 sq_engine_splice_ops (sq_engine_splice_t *self)
 {
     sq_engine_t engine = {
-        .handle = self, .send = s_send, .close = s_close, .handoff = s_handoff
+        .handle = self, .send = s_send, .close = s_close, .handoff = s_handoff,
+        .figures = s_figures
     };
     return engine;
 }

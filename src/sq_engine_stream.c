@@ -259,10 +259,20 @@ s_close (void *handle, sq_conn_t *conn)
     return result;
 }
 
+//  The engine's name: it has no pipes
+static void
+s_figures (void *handle, sq_engine_figures_t *figures)
+{
+    (void) handle;
+    figures->name = "stream";
+}
+
 sq_engine_t
 sq_engine_stream_ops (sq_engine_stream_t *self)
 {
-    sq_engine_t engine = { .handle = self, .send = s_send, .close = s_close };
+    sq_engine_t engine = {
+        .handle = self, .send = s_send, .close = s_close, .figures = s_figures
+    };
     return engine;
 }
 

@@ -348,6 +348,24 @@ s_handshakes (s_text_t *text, sq_core_t *core, int64_t now)
                  &stats->handshake_time);
 }
 
+//  The engine that moves the service's bytes, and its pipes
+static void
+s_engine (s_text_t *text, sq_core_t *core)
+{
+    sq_engine_figures_t engine;
+    sq_core_engine_figures (core, &engine);
+    s_family (text, "engine_info", "gauge",
+              "Always 1: the engine that moves the service's bytes (--engine)");
+    s_sample (text, "engine_info", "engine", engine.name, 1);
+    s_family (text, "engine_pipes", "gauge",
+              "Pipes of the splice engine: lent to relays now, or kept idle");
+    s_sample (text, "engine_pipes", "state", "lent", engine.pipes_lent);
+    s_sample (text, "engine_pipes", "state", "idle", engine.pipes_idle);
+    s_single (text, "engine_pipe_refusals_total", "counter",
+              "Times a relay asked for a pipe, had none, and copied instead",
+              engine.pipe_refusals);
+}
+
 //  Every family of one service, into text
 static void
 s_service_text (s_text_t *text, sq_core_t *core, const char *libzmq_version, int64_t now)
@@ -388,6 +406,7 @@ s_service_text (s_text_t *text, sq_core_t *core, const char *libzmq_version, int
               sq_core_paused (core));
     s_single (text, "draining", "gauge", "1 once DRAIN ALL or SIGUSR1 drains the proxy",
               sq_core_draining_all (core));
+    s_engine (text, core);
     s_histogram (text, "pairing_wait_seconds",
                  "From a client's greeting done to its pairing with a worker",
                  &stats->pairing_wait);

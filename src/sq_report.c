@@ -199,6 +199,11 @@ sq_report_figures (sq_core_t *core, int64_t now, sq_report_figures_t *figures)
     figures->bans_remembered = sq_bans_count (sq_core_bans (core));
     figures->heartbeats_watched = sq_core_heartbeat_count (core);
     figures->registrations_pending = sq_identity_pending (sq_core_identity (core));
+    sq_engine_figures_t engine;
+    sq_core_engine_figures (core, &engine);
+    figures->pipes_lent = engine.pipes_lent;
+    figures->pipes_idle = engine.pipes_idle;
+    figures->pipe_refusals = engine.pipe_refusals;
 }
 
 _Static_assert (sizeof (sq_report_figures_t) % sizeof (uint64_t) == 0,
@@ -350,6 +355,21 @@ s_stats_endings (sq_json_t *json, const sq_report_figures_t *figures, bool slow_
     sq_json_object_close (json);
 }
 
+//  The engine: its name (that of core's, every service has the same),
+//  and its pipes
+static void
+s_stats_engine (sq_json_t *json, const sq_report_figures_t *figures, sq_core_t *core)
+{
+    sq_engine_figures_t engine;
+    sq_core_engine_figures (core, &engine);
+    sq_json_object_open (json, "engine");
+    sq_json_string (json, "name", engine.name);
+    sq_json_uint (json, "pipes_lent", figures->pipes_lent);
+    sq_json_uint (json, "pipes_idle", figures->pipes_idle);
+    sq_json_uint (json, "pipe_refusals", figures->pipe_refusals);
+    sq_json_object_close (json);
+}
+
 //  The members of a STATS object, of the figures of these services: the
 //  first gives paused and slow_peer, the oldest the uptime
 static void
@@ -375,6 +395,7 @@ s_stats_members (sq_json_t *json, const sq_report_figures_t *figures,
     sq_json_object_open (json, "registrations");
     sq_json_uint (json, "pending", figures->registrations_pending);
     sq_json_object_close (json);
+    s_stats_engine (json, figures, first);
     sq_json_bool (json, "paused", sq_core_paused (first));
     int64_t started = sq_core_started (first);
     for (size_t at = 1; at < count; at++)

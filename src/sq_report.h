@@ -57,6 +57,7 @@ typedef struct {
     uint64_t screening, following;
     uint64_t bans_active, bans_remembered;
     uint64_t heartbeats_watched, registrations_pending;
+    uint64_t pipes_lent, pipes_idle, pipe_refusals;
 } sq_report_figures_t;
 
 //  The figures of one core now

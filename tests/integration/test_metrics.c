@@ -245,6 +245,16 @@ test_values_move (void)
     SQ_CHECK (strncmp (url, "http://127.0.0.1:", 17) == 0 && strstr (url, ":0/") == NULL);
     char *text = s_scrape (url);
     SQ_CHECK (strstr (text, "streamq_build_info{service=\"default\",version=\"0.1.0\",libzmq=\""));
+    //  The engine it runs, as STATS names it too
+    char series [128];
+    snprintf (series, sizeof series, "streamq_engine_info{service=\"default\",engine=\"%s\"}",
+              sq_engine ());
+    SQ_CHECK_EQ (sq_prometheus_value (text, series), 1);
+    char *stats = sq_control_str (proxy->control, "STATS");
+    char name [64];
+    snprintf (name, sizeof name, "\"engine\":{\"name\":\"%s\",", sq_engine ());
+    SQ_CHECK_MSG (stats && strstr (stats, name), "no %s in STATS", name);
+    free (stats);
     SQ_CHECK_EQ (sq_prometheus_value (text, "streamq_pairs_total{service=\"default\"}"), 0);
     double to_backend = sq_prometheus_value (text, "streamq_bytes_total{service=\"default\",direction=\"to_backend\"}");
     double chunks = sq_prometheus_value (text, "streamq_chunks_total{service=\"default\",direction=\"to_frontend\"}");

@@ -429,6 +429,12 @@ test_gigabyte (void)
     close (client);
     close (worker);
     SQ_CHECK (sq_stats_wait (proxy->control, "pairs.active", 0, SQ_WAIT_MS));
+    //  The relay spliced through a pipe, and gave it back when the pair ended
+    fprintf (stderr, "pipes: %lld idle, %lld refusals\n", sq_stat (proxy, "engine.pipes_idle"),
+             sq_stat (proxy, "engine.pipe_refusals"));
+    SQ_CHECK_EQ (sq_stat (proxy, "engine.pipes_lent"), 0);
+    SQ_CHECK (sq_stat (proxy, "engine.pipes_idle") >= 1);
+    SQ_CHECK_EQ (sq_stat (proxy, "engine.pipe_refusals"), 0);
     SQ_CHECK_EQ (sq_proxy_stop (&proxy), 0);
 }
 

@@ -27,6 +27,8 @@ typedef struct {
     size_t close_calls;
     bool takes_pairs;               //  Its handoff takes pairs
     size_t handoffs;                //  Pairs it was handed
+    sq_engine_figures_t figures;    //  What it tells of itself, when
+                                    //  figures.name is set
 } fake_engine_t;
 
 static inline fake_peer_t *
@@ -76,11 +78,20 @@ fake_handoff (void *handle, sq_conn_t *client, sq_conn_t *worker)
     return self->takes_pairs;
 }
 
+//  Tells its figures, once a test set their name
+static inline void
+fake_figures (void *handle, sq_engine_figures_t *figures)
+{
+    fake_engine_t *self = handle;
+    if (self->figures.name)
+        *figures = self->figures;
+}
+
 static inline sq_engine_t
 fake_engine_ops (fake_engine_t *self)
 {
     sq_engine_t engine = { .handle = self, .send = fake_send, .close = fake_close,
-                           .handoff = fake_handoff };
+                           .handoff = fake_handoff, .figures = fake_figures };
     return engine;
 }
 

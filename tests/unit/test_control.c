@@ -108,6 +108,9 @@ test_stats_and_list_reflect_core (void)
     SQ_CHECK (strstr (stats, "\"rejected\":{\"greeting\":0,\"queue\":0,"));
     SQ_CHECK (strstr (stats, "\"workers\":{\"idle\":0,"));
     SQ_CHECK (strstr (stats, "\"clients\":{\"queued\":0}"));
+    //  An engine that tells nothing of itself
+    SQ_CHECK (strstr (stats, "\"engine\":{\"name\":\"\",\"pipes_lent\":0,\"pipes_idle\":0,"
+                             "\"pipe_refusals\":0}"));
     //  The one service's own STATS, under its name
     SQ_CHECK (strstr (stats, "\"services\":{\"default\":{\"frontend\":{\"connections\":1,"));
     sq_reply_clear (&reply);

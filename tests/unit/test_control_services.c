@@ -186,6 +186,9 @@ test_stats_totals (void)
         sq_core_received (services [at].core, clients [at], ready, sizeof ready, 0);
         SQ_CHECK_EQ (clients [at]->state, SQ_CONN_PAIRED);
     }
+    //  Each service's engine has pipes of its own
+    engines [0]->figures = (sq_engine_figures_t) { "splice", 2, 1, 4 };
+    engines [1]->figures = (sq_engine_figures_t) { "splice", 1, 4, 5 };
     sq_reply_t reply = { 0 };
     S_REQUEST (&reply, "STATS");
     SQ_CHECK_EQ (reply.count, 1);
@@ -195,7 +198,8 @@ test_stats_totals (void)
         "pairs.active", "pairs.total", "bytes.to_frontend", "bytes.to_backend",
         "pairing_wait.count", "pairing_wait.buckets_ms.+Inf", "pairing_wait.sum_ms",
         "pair_duration.buckets_ms.1000", "workers.idle", "workers.known",
-        "clients.queued", "held.max", "registrations.pending", NULL
+        "clients.queued", "held.max", "registrations.pending", "engine.pipes_lent",
+        "engine.pipes_idle", "engine.pipe_refusals", NULL
     };
     for (int index = 0; paths [index]; index++) {
         char one [128], other [128];
@@ -208,6 +212,11 @@ test_stats_totals (void)
     }
     SQ_CHECK_EQ (s_number (stats, "frontend.connections"), 3);
     SQ_CHECK_EQ (s_number (stats, "services.billing.frontend.connections"), 2);
+    SQ_CHECK_EQ (s_number (stats, "services.default.engine.pipes_lent"), 2);
+    SQ_CHECK_EQ (s_number (stats, "engine.pipes_lent"), 3);
+    SQ_CHECK_EQ (s_number (stats, "engine.pipes_idle"), 5);
+    SQ_CHECK_EQ (s_number (stats, "engine.pipe_refusals"), 9);
+    SQ_CHECK (strstr (stats, "\"engine\":{\"name\":\"splice\","));
     SQ_CHECK_EQ (s_number (stats, "pairs.active"), 2);
     //  One worker, known to both services by the same name: merged
     SQ_CHECK_EQ (s_number (stats, "pairing_wait.count"), 2);

@@ -173,7 +173,8 @@ test_text_of_an_empty_proxy (void)
         "workers_idle_slots", "uptime_seconds", "build_info", "pairing_wait_seconds",
         "pair_duration_seconds", "handshakes_completed_total", "handshakes_failed_total",
         "handshakes_in_progress", "workers_slots_lost_total", "bans_active",
-        "handshake_duration_seconds", NULL
+        "handshake_duration_seconds", "engine_info", "engine_pipes",
+        "engine_pipe_refusals_total", NULL
     };
     for (size_t index = 0; families [index]; index++) {
         char type [128];
@@ -278,6 +279,33 @@ test_text_counts_rejections (void)
     s_teardown ();
 }
 
+//  Scrapes and checks the engine's families: its name, and its pipes
+static void
+s_check_engine (const char *name, double lent, double idle, double refusals)
+{
+    char *text = s_scrape ();
+    char info [128];
+    snprintf (info, sizeof info, "streamq_engine_info{service=\"default\",engine=\"%s\"}", name);
+    SQ_CHECK_EQ (s_value (text, info), 1);
+    SQ_CHECK_EQ (s_value (text, "streamq_engine_pipes{service=\"default\",state=\"lent\"}"), lent);
+    SQ_CHECK_EQ (s_value (text, "streamq_engine_pipes{service=\"default\",state=\"idle\"}"), idle);
+    SQ_CHECK_EQ (s_value (text, "streamq_engine_pipe_refusals_total{service=\"default\"}"),
+                 refusals);
+    free (text);
+}
+
+//  The engine's name and pipes, as it tells them; an engine that tells
+//  nothing has no name and no pipes
+static void
+test_text_tells_the_engine (void)
+{
+    s_setup ();
+    s_check_engine ("", 0, 0, 0);
+    engine->figures = (sq_engine_figures_t) { "splice", 2, 3, 7 };
+    s_check_engine ("splice", 2, 3, 7);
+    s_teardown ();
+}
+
 //  The checker itself refuses what is not the format
 static void
 test_checker_refuses_bad_text (void)
@@ -318,6 +346,7 @@ main (void)
     SQ_RUN (test_text_of_an_empty_proxy);
     SQ_RUN (test_text_follows_a_pair);
     SQ_RUN (test_text_counts_rejections);
+    SQ_RUN (test_text_tells_the_engine);
     SQ_RUN (test_checker_refuses_bad_text);
     return sq_test_summary ();
 }
