@@ -355,7 +355,7 @@ s_stats_endings (sq_json_t *json, const sq_report_figures_t *figures, bool slow_
     sq_json_object_close (json);
 }
 
-//  The engine: its name (that of core's, every service has the same),
+//  The engine: its name (core's: every service runs the same engine),
 //  and its pipes
 static void
 s_stats_engine (sq_json_t *json, const sq_report_figures_t *figures, sq_core_t *core)
