@@ -190,9 +190,10 @@ s_full_usage (FILE *out)
         "                     or, with no LEVEL, just the level\n"
         "\n"
         "watch (or --watch) asks for STATS every interval and shows a summary:\n"
-        "connections, pairs, bytes, workers, rejections, with rates per second\n"
-        "from one refresh to the next; on a terminal it clears the screen\n"
-        "first. With --raw it prints each STATS reply as one line instead.\n"
+        "connections, pairs, bytes, workers, rejections, the engine and its\n"
+        "pipes, with rates per second from one refresh to the next; on a\n"
+        "terminal it clears the screen first. With --raw it prints each STATS\n"
+        "reply as one line instead.\n"
         "It runs until Ctrl-C (exit 0) or the proxy stops answering (exit 2).\n"
         "  -i, --interval MS  time between two refreshes (default %d)\n"
         "  -n, --count N      stop after N refreshes (exit 0)\n"
@@ -962,7 +963,7 @@ s_exchange (void *socket, s_watch_t *watch, const s_options_t *options, s_reply_
 //  The counters shown with a rate
 static const char *s_rated [] = {
     "frontend.accepted", "backend.accepted", "pairs.total", "bytes.to_backend",
-    "bytes.to_frontend", "rejected.greeting", "rejected.queue"
+    "bytes.to_frontend", "rejected.greeting", "rejected.queue", "engine.pipe_refusals"
 };
 #define SQ_CTL_RATED    (sizeof s_rated / sizeof s_rated [0])
 
@@ -1015,6 +1016,24 @@ s_rates (const s_sample_t *now, const s_sample_t *previous, char rate [][32])
     }
 }
 
+//  The engine's line: its name, and the splice engine's pipes (a proxy
+//  that names no engine has none)
+static void
+s_engine_print (const char *stats, const s_sample_t *now, char rate [][32])
+{
+    char name [16] = "";
+    const char *value = sq_json_scan_find (stats, "engine.name");
+    if (value && sscanf (value, "\"%15[a-z]\"", name) != 1)
+        name [0] = 0;
+    if (strcmp (name, "splice") == 0)
+        printf ("  engine       splice  pipes lent %.0f  idle %.0f  refused %.0f (%s)\n",
+                s_stat (stats, "engine.pipes_lent"), s_stat (stats, "engine.pipes_idle"),
+                now->counter [7], rate [7]);
+    else
+    if (*name)
+        printf ("  engine       %s\n", name);
+}
+
 //  Prints one refresh and makes it the previous reading
 static void
 s_summary_print (const char *stats, s_sample_t *previous, const s_options_t *options)
@@ -1049,6 +1068,7 @@ s_summary_print (const char *stats, s_sample_t *previous, const s_options_t *opt
     printf ("  held         %s of %s\n",
             s_bytes_text (s_stat (stats, "held.bytes"), held, sizeof held),
             s_bytes_text (s_stat (stats, "held.max"), held_max, sizeof held_max));
+    s_engine_print (stats, &now, rate);
     *previous = now;
 }
 

@@ -475,6 +475,10 @@ test_ctl_watch (void)
     snprintf (header, sizeof header, "streamq-proxy %s at ", proxy->control);
     SQ_CHECK_MSG (s_count_lines (out, header) == 2, "watch printed '%s'", out);
     SQ_CHECK_MSG (s_count_lines (out, "  pairs        active 0  total 0 (") == 2, "'%s'", out);
+    const char *engine = sq_engine_is ("splice")
+                       ? "  engine       splice  pipes lent 0  idle 0  refused 0 ("
+                       : "  engine       stream\n";
+    SQ_CHECK_MSG (s_count_lines (out, engine) == 2, "'%s'", out);
     //  The first refresh has no rate yet, the second has
     SQ_CHECK_MSG (strstr (out, "total 0 (-/s)") && strstr (out, "total 0 (0.0/s)"), "'%s'", out);
     free (out);
