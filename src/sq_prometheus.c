@@ -207,7 +207,8 @@ s_traffic (s_text_t *text, const sq_core_stats_t *stats)
     s_sample (text, "bytes_total", "direction", "to_backend", stats->bytes_to [SQ_BACKEND]);
     s_sample (text, "bytes_total", "direction", "to_frontend", stats->bytes_to [SQ_FRONTEND]);
     s_family (text, "chunks_total", "counter",
-              "ZMQ_STREAM chunks the proxy sent to each side (not ZMTP messages, "
+              "Pieces of TCP stream the proxy sent to each side: ZMQ_STREAM chunks, "
+              "or what a splice relay delivered in one turn (not ZMTP messages, "
               "which it does not parse)");
     s_sample (text, "chunks_total", "direction", "to_backend", stats->chunks_to [SQ_BACKEND]);
     s_sample (text, "chunks_total", "direction", "to_frontend", stats->chunks_to [SQ_FRONTEND]);
