@@ -1036,7 +1036,7 @@ s_figures (void *handle, sq_engine_figures_t *figures)
     sq_engine_splice_t *self = handle;
     figures->name = "splice";
     figures->pipes_lent = sq_pipe_pool_lent (self->pipes);
-    figures->pipes_idle = sq_pipe_pool_count (self->pipes) - figures->pipes_lent;
+    figures->pipes_idle = sq_pipe_pool_idle (self->pipes);
     figures->pipe_refusals = sq_pipe_pool_refusals (self->pipes);
 }
 

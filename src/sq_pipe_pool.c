@@ -108,6 +108,12 @@ sq_pipe_pool_lent (sq_pipe_pool_t *self)
     return self->count - self->idle;
 }
 
+size_t
+sq_pipe_pool_idle (sq_pipe_pool_t *self)
+{
+    return self->idle;
+}
+
 uint64_t
 sq_pipe_pool_refusals (sq_pipe_pool_t *self)
 {

@@ -42,8 +42,9 @@ void sq_pipe_pool_discard (sq_pipe_pool_t *self, sq_pipe_t *pipe);
 //  Pipes made and not closed, lent or not
 size_t sq_pipe_pool_count (sq_pipe_pool_t *self);
 
-//  Of those, the pipes lent out now
+//  Of those, the pipes lent out now, and those kept empty for the next
 size_t sq_pipe_pool_lent (sq_pipe_pool_t *self);
+size_t sq_pipe_pool_idle (sq_pipe_pool_t *self);
 
 //  How many times sq_pipe_pool_take had none to give: every pipe lent,
 //  or the kernel refused a new one

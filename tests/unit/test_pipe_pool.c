@@ -31,6 +31,7 @@ test_lends_and_keeps (void)
     sq_pipe_pool_give (pool, pipe);
     SQ_CHECK_EQ (sq_pipe_pool_count (pool), 1);
     SQ_CHECK_EQ (sq_pipe_pool_lent (pool), 0);
+    SQ_CHECK_EQ (sq_pipe_pool_idle (pool), 1);
     SQ_CHECK (sq_pipe_pool_take (pool) == pipe);
     sq_pipe_pool_give (pool, pipe);
     SQ_CHECK_EQ (sq_pipe_pool_refusals (pool), 0);
