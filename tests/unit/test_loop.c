@@ -209,19 +209,27 @@ test_slow_yields_rest (void)
     sq_loop_destroy (&loop);
 }
 
-//  Fewer than 8 yields in 64 that found events stop the yield for a
-//  second, and the next such window for a second again; 8 change nothing.
-//  Each turn here yields for real, in a loop that watches nothing, so its
-//  yield finds nothing and counts as one of the window. The time a yield
-//  takes is not judged: with other processes on the machine a real one
-//  can take many milliseconds.
-static void
-test_yields_finding_nothing_rest (void)
+//  A loop that yields after turns under 64 KiB and judges its yields by
+//  what they found alone, not by how long they took: with other processes
+//  on the machine a real yield can take many milliseconds
+static sq_loop_t *
+s_loop_judging_found (void)
 {
     sq_loop_t *loop = sq_loop_new ();
     SQ_CHECK (loop);
     sq_loop_set_yield_below (loop, 64 * 1024);
     sq_loop_set_yield_slow_us (loop, 0);
+    return loop;
+}
+
+//  Fewer than 8 yields in 64 that found events stop the yield for a
+//  second, and the next such window for a second again; 8 change nothing.
+//  Each turn here yields for real, in a loop that watches nothing, so its
+//  yield finds nothing and counts as one of the window.
+static void
+test_yields_finding_nothing_rest (void)
+{
+    sq_loop_t *loop = s_loop_judging_found ();
     SQ_CHECK (s_small_turn_yields (loop));
     s_yields_took (loop, 8, 10, true);
     s_yields_took (loop, 55, 10, false);
@@ -256,15 +264,11 @@ s_pipe_turns (sq_loop_t *loop, s_pipe_t *pipe_, size_t size)
 //  A real pipe: when bytes wait after a yield (a write of 5 000 bytes is
 //  two reads, the second after the yield of the first), the loop keeps
 //  yielding; when a write is one read and nothing follows, the window's
-//  yields find nothing and the loop stops yielding. The time the yields
-//  take is not judged (other processes on the machine decide it).
+//  yields find nothing and the loop stops yielding.
 static void
 test_found_bytes_keep_yielding (void)
 {
-    sq_loop_t *loop = sq_loop_new ();
-    SQ_CHECK (loop);
-    sq_loop_set_yield_below (loop, 64 * 1024);
-    sq_loop_set_yield_slow_us (loop, 0);
+    sq_loop_t *loop = s_loop_judging_found ();
     s_pipe_t pipe_;
     s_pipe_watch (loop, &pipe_);
     while (sq_loop_yields (loop) < 128)
